@@ -1,0 +1,147 @@
+//! The command line, as clap derive structs. Doc comments are the help text.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration::parse_duration;
+
+/// PID files that get the hard cases right: run a program once, find it,
+/// stop it.
+///
+/// Exit codes: 0 ok, 1 stale, 2 usage, 3 not running, 4 unknown, 65 invalid
+/// PID file content, 73 cannot create or use the file, 75 held by another
+/// process, 77 permission denied, 126/127 command not executable/not found.
+#[derive(Debug, Parser)]
+#[command(name = "pidguard", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take the PID file's lock and run a command under it.
+    ///
+    /// By default pidguard stays as the command's parent: the file names the
+    /// command (never pidguard), the command inherits the lock (so it
+    /// outlives a killed supervisor), SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+    /// SIGUSR1 and SIGUSR2 are forwarded to it, the file is removed when it
+    /// exits, and pidguard exits with its status (128+N if killed by signal
+    /// N). With --exec pidguard writes its own PID and becomes the command.
+    ///
+    /// Example: pidguard run --name backup -- rsync -a src/ dst/
+    #[command(after_help = "Exit codes: the command's own status; 75 if another \
+        process holds the lock; 73 if the file cannot be created; 126/127 if \
+        the command cannot be executed or is not found.")]
+    Run(RunArgs),
+
+    /// Print the PID file's state in one line.
+    ///
+    /// Exit 0 running (or starting: locked, no PID yet), 1 stale (the file
+    /// exists, its process is gone), 3 not running (no file), 4 unknown
+    /// (unreadable, invalid content, not a regular file).
+    ///
+    /// Example: pidguard status -p /run/nginx.pid
+    Status(QueryArgs),
+
+    /// Print the PID of the running holder.
+    ///
+    /// Exit 0 with the PID on standard output; 1 stale, 3 not running, 4
+    /// unknown, 65 invalid content.
+    ///
+    /// Example: kill -HUP "$(pidguard pid --name myapp)"
+    Pid(QueryArgs),
+
+    /// Print the path a PID file resolves to.
+    ///
+    /// Example: pidguard path --name myapp --instance "$PWD"
+    Path(QueryArgs),
+
+    /// (internal) Wait for the lock descriptor from the supervisor, then exec
+    /// the command.
+    #[command(name = "__gate", hide = true)]
+    Gate(GateArgs),
+}
+
+/// Which PID file: an explicit path or an application name.
+#[derive(Debug, Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct Target {
+    /// The PID file's path.
+    #[arg(short = 'p', long = "pidfile", value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
+
+    /// An application name: the file goes to the standard location
+    /// (/run/NAME.pid for root, $XDG_RUNTIME_DIR/NAME/NAME.pid for a user).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+/// Options shared by every command that names a PID file.
+#[derive(Debug, Args, Clone)]
+pub struct FileArgs {
+    #[command(flatten)]
+    pub target: Target,
+
+    /// One instance per KEY (a project directory, a port): the file goes
+    /// into a directory instance-<hash of KEY>.
+    #[arg(long, value_name = "KEY")]
+    pub instance: Option<String>,
+
+    /// Machine-readable output (one JSON object).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+
+    /// Wait up to DURATION for the lock instead of failing at once (e.g.
+    /// 10s, 500ms, 2m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+
+    /// Write pidguard's own PID and exec the command in place (no
+    /// supervisor, no cleanup: the kernel drops the lock when it exits).
+    #[arg(long)]
+    pub exec: bool,
+
+    /// fsync the file and its directory after writing and removing it.
+    #[arg(long)]
+    pub fsync: bool,
+
+    /// The command and its arguments.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The socket descriptor the lock arrives on.
+    pub fd: i32,
+    /// The command and its arguments.
+    #[arg(required = true, last = true)]
+    pub command: Vec<OsString>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,34 @@
+//! The `pidguard` command.
+
+mod cli;
+mod commands;
+mod duration;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::exit::{Exit, Failure};
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(exit) => exit.into(),
+        Err(f) => {
+            eprintln!("pidguard: {}", f.message);
+            f.exit.into()
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> Result<Exit, Failure> {
+    use cli::Command as C;
+    match cli.command {
+        C::Run(args) => commands::run::run(args),
+        C::Status(args) => commands::status::run(args),
+        C::Pid(args) => commands::pid::run(args),
+        C::Path(args) => commands::path::run(args),
+        C::Gate(args) => commands::gate::run(args),
+    }
+}

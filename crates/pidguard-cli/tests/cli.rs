@@ -1,0 +1,510 @@
+//! The CLI contract, driving the real binary with real processes.
+//!
+//! Every process a test starts is killed by PID (never by name) and waited
+//! for; files live in temporary directories.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::prelude::*;
+use pidguard::{Pid, Pidfile, Status};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pidguard"))
+}
+
+fn pidguard() -> Command {
+    Command::new(bin())
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until the PID file names a running, locked process, and returns it.
+fn wait_running(path: &Path) -> i32 {
+    let mut pid = 0;
+    wait_for(
+        "the PID file to name a running process",
+        || match pidguard::status(path) {
+            Status::Running {
+                pid: p,
+                locked: true,
+            } => {
+                pid = p.get();
+                true
+            }
+            _ => false,
+        },
+    );
+    pid
+}
+
+fn gone(pid: i32) -> bool {
+    pidguard::liveness(Pid::new(pid).unwrap()) == pidguard::Liveness::Dead
+}
+
+/// Sends a signal to a process this test started (directly or through
+/// pidguard), by PID.
+fn signal(pid: i32, sig: &str) {
+    assert!(pid > 1);
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn code(child: &mut Child) -> Option<i32> {
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn run_supervises_and_the_file_names_the_command_not_pidguard() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let out = dir.path().join("out");
+    // The command records what the file says and its own PID.
+    pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "sh", "-c", r#"cat "$0" > "$1"; echo $$ >> "$1""#])
+        .arg(&p)
+        .arg(&out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text:?}");
+    assert_eq!(lines[0], lines[1], "the file names the command itself");
+    assert!(
+        !p.exists(),
+        "the supervisor removes the file when the command exits"
+    );
+}
+
+#[test]
+fn run_exits_with_the_commands_status() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "sh", "-c", "exit 7"])
+        .assert()
+        .code(7);
+    assert!(!p.exists());
+    pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "sh", "-c", "kill -KILL $$"])
+        .assert()
+        .code(128 + 9);
+}
+
+#[test]
+fn run_refuses_when_held_with_75_naming_the_holder() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let _guard = Pidfile::new(&p).acquire().unwrap();
+    let out = pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "touch"])
+        .arg(dir.path().join("ran"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&std::process::id().to_string()), "{err}");
+    assert!(err.contains("app.pid"), "{err}");
+    assert!(!dir.path().join("ran").exists(), "the command never ran");
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        format!("{}\n", std::process::id()),
+        "the holder's file is untouched"
+    );
+}
+
+#[test]
+fn run_exec_writes_its_own_pid_and_becomes_the_command() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let out = dir.path().join("out");
+    pidguard()
+        .args(["run", "--exec", "-p"])
+        .arg(&p)
+        .args(["--", "sh", "-c", r#"cat "$0" > "$1"; echo $$ >> "$1""#])
+        .arg(&p)
+        .arg(&out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text:?}");
+    assert_eq!(lines[0], lines[1]);
+    // No cleanup with --exec: the file is left, stale but harmless.
+    assert!(matches!(pidguard::status(&p), Status::Stale(_)));
+    let _g = Pidfile::new(&p).acquire().unwrap();
+}
+
+#[test]
+fn run_exec_hands_the_lock_to_the_command() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let mut child = pidguard()
+        .args(["run", "--exec", "-p"])
+        .arg(&p)
+        .args(["--", "sleep", "30"])
+        .spawn()
+        .unwrap();
+    let pid = wait_running(&p);
+    assert_eq!(pid as u32, child.id());
+    assert_eq!(
+        Pidfile::new(&p).acquire().unwrap_err().kind(),
+        pidguard::ErrorKind::AlreadyRunning
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _g = Pidfile::new(&p).acquire().unwrap();
+}
+
+#[test]
+fn command_not_found_or_not_executable_leaves_no_file() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    for exec in [false, true] {
+        let mut cmd = pidguard();
+        cmd.arg("run");
+        if exec {
+            cmd.arg("--exec");
+        }
+        let out = cmd
+            .arg("-p")
+            .arg(&p)
+            .args(["--", "/nonexistent/pidguard-no-such-command"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(127), "exec={exec}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not found") && err.contains("no-such-command"),
+            "{err}"
+        );
+        assert!(!p.exists(), "exec={exec}: no file left behind");
+    }
+    let script = dir.path().join("not-executable");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .arg("--")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(126),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!p.exists());
+}
+
+#[test]
+fn sigterm_to_the_supervisor_reaches_the_command_and_exits_143() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let mut sup = pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "sleep", "30"])
+        .spawn()
+        .unwrap();
+    let cmd_pid = wait_running(&p);
+    assert_ne!(
+        cmd_pid as u32,
+        sup.id(),
+        "the file never names the supervisor"
+    );
+    signal(sup.id() as i32, "TERM");
+    assert_eq!(code(&mut sup), Some(143));
+    assert!(!p.exists());
+    assert!(gone(cmd_pid));
+}
+
+#[test]
+fn the_lock_outlives_a_killed_supervisor() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let mut sup = pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "sleep", "30"])
+        .spawn()
+        .unwrap();
+    let cmd_pid = wait_running(&p);
+    sup.kill().unwrap();
+    sup.wait().unwrap();
+    // The command still runs and still holds the lock.
+    assert_eq!(wait_running(&p), cmd_pid);
+    pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "true"])
+        .assert()
+        .code(75);
+    signal(cmd_pid, "KILL");
+    wait_for("the orphaned command to exit", || gone(cmd_pid));
+    pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "true"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn run_wait_waits_for_the_lock() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let guard = Pidfile::new(&p).acquire().unwrap();
+    let mut waiting = pidguard()
+        .args(["run", "--wait", "10s", "-p"])
+        .arg(&p)
+        .args(["--", "true"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(waiting.try_wait().unwrap().is_none(), "still waiting");
+    drop(guard);
+    assert_eq!(code(&mut waiting), Some(0));
+    let guard = Pidfile::new(&p).acquire().unwrap();
+    pidguard()
+        .args(["run", "--wait", "200ms", "-p"])
+        .arg(&p)
+        .args(["--", "true"])
+        .assert()
+        .code(75);
+    drop(guard);
+}
+
+#[test]
+fn status_exit_codes_and_json() {
+    let dir = tmp();
+    let p = dir.path().join("s.pid");
+    let status = |p: &Path| pidguard().arg("status").arg("-p").arg(p).output().unwrap();
+
+    assert_eq!(status(&p).status.code(), Some(3));
+
+    let guard = Pidfile::new(&p).acquire().unwrap();
+    let out = status(&p);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("running"));
+    let out = pidguard()
+        .args(["status", "--json", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "running");
+    assert_eq!(v["pid"], std::process::id());
+    assert_eq!(v["locked"], true);
+    drop(guard);
+
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    std::fs::write(&p, format!("{dead_pid}\n")).unwrap();
+    assert_eq!(status(&p).status.code(), Some(1));
+
+    for bad in ["", "0\n", "-1\n", "0x10\n", "99999999999\n", "5x\n"] {
+        std::fs::write(&p, bad).unwrap();
+        let out = status(&p);
+        assert_eq!(out.status.code(), Some(4), "{bad:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("s.pid"));
+    }
+
+    let link = dir.path().join("link.pid");
+    std::os::unix::fs::symlink(&p, &link).unwrap();
+    let out = status(&link);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("symbolic link"));
+}
+
+#[test]
+fn pid_prints_the_holder_and_exit_codes() {
+    let dir = tmp();
+    let p = dir.path().join("p.pid");
+    pidguard().arg("pid").arg("-p").arg(&p).assert().code(3);
+    let guard = Pidfile::new(&p).acquire().unwrap();
+    pidguard()
+        .arg("pid")
+        .arg("-p")
+        .arg(&p)
+        .assert()
+        .success()
+        .stdout(format!("{}\n", std::process::id()));
+    drop(guard);
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    std::fs::write(&p, format!("{dead_pid}")).unwrap();
+    pidguard().arg("pid").arg("-p").arg(&p).assert().code(1);
+    std::fs::write(&p, "banana\n").unwrap();
+    let out = pidguard().arg("pid").arg("-p").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("p.pid") && err.contains("lenient"), "{err}");
+}
+
+#[test]
+fn path_resolves_names_and_instances() {
+    let out = pidguard()
+        .args(["path", "--name", "pidguard-cli-test"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let path = String::from_utf8(out.stdout).unwrap();
+    assert!(path.trim().ends_with("pidguard-cli-test.pid"), "{path}");
+    if rustix::process::geteuid().is_root() {
+        assert_eq!(path, "/run/pidguard-cli-test.pid\n");
+    }
+    let out = pidguard()
+        .args([
+            "path",
+            "--name",
+            "pidguard-cli-test",
+            "--instance",
+            "/srv/a",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/instance-"));
+    pidguard().args(["path", "--name", "../x"]).assert().code(2);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    pidguard().args(["run", "--", "true"]).assert().code(2);
+    pidguard()
+        .args(["run", "-p", "a.pid", "--name", "a", "--", "true"])
+        .assert()
+        .code(2);
+    pidguard().args(["run", "-p", "a.pid"]).assert().code(2);
+    pidguard()
+        .args(["run", "--wait", "soon", "-p", "a.pid", "--", "true"])
+        .assert()
+        .code(2);
+    pidguard().args(["status"]).assert().code(2);
+}
+
+#[test]
+fn unusable_paths_exit_73() {
+    let dir = tmp();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "keep\n").unwrap();
+    let link = dir.path().join("link.pid");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let out = pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&link)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(73));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
+    // A parent "directory" that is a file cannot be created.
+    let p = victim.join("x.pid");
+    let out = pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(73));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot create"));
+}
+
+/// Runs pidguard as user nobody, when the tests run as root.
+fn as_nobody() -> Option<Command> {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to switch to another user");
+        return None;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipped: setpriv is not installed");
+        return None;
+    }
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin());
+    Some(c)
+}
+
+#[test]
+fn permission_denied_exits_77_and_read_only_dirs_73() {
+    let Some(mut cmd) = as_nobody() else { return };
+    let dir = tmp();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = dir.path().join("root.pid");
+    std::fs::write(&p, "1\n").unwrap();
+    let out = cmd
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    if !bin().starts_with("/") || out.status.code() == Some(126) {
+        eprintln!("skipped: the binary is not reachable by user nobody");
+        return;
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(77),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"));
+    std::fs::remove_file(&p).unwrap();
+    let out = as_nobody()
+        .unwrap()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "true"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(73),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!p.exists());
+}

@@ -1,0 +1,357 @@
+//! The crate's one error type.
+//!
+//! [`Error`] is a struct over a small amount of private state; callers match
+//! on [`Error::kind`] and read details through accessors ([`Error::path`],
+//! [`Error::holder`], [`Error::io_error`], [`Error::parse_error`],
+//! [`Error::unsafe_file`]). Every message says what happened, to which path,
+//! and what to do about it.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::pid::{ParseError, Pid};
+
+/// What went wrong, for callers to match on.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Another process holds the PID file's lock. [`Error::holder`] names the
+    /// PID written in the file when it could be read.
+    AlreadyRunning,
+    /// The file's content is not a valid PID. [`Error::parse_error`] says
+    /// which rule rejected it and why.
+    InvalidContents,
+    /// The path is not a plain regular file with a single link (a symlink, a
+    /// directory, a FIFO, a socket, a device, or a hard-linked file), so it is
+    /// refused without being opened for writing. [`Error::unsafe_file`] says
+    /// which.
+    UnsafeFile,
+    /// The PID file (or its directory) could not be created or written:
+    /// permissions on the directory, a read-only or full filesystem.
+    CannotCreate,
+    /// An existing PID file could not be opened or read for lack of
+    /// permission.
+    PermissionDenied,
+    /// A name given to [`Pidfile::named`](crate::Pidfile::named) is not a safe
+    /// file name, or no standard location could be found for it.
+    InvalidName,
+    /// A process was not signalled because the PID file cannot be trusted
+    /// to name it (when running as root: a file others could have written),
+    /// or because it names pidguard itself or its parent. The message says
+    /// which check failed.
+    Untrusted,
+    /// The operation is not supported on this platform or filesystem.
+    Unsupported,
+    /// Any other I/O error. [`Error::io_error`] has it.
+    Io,
+}
+
+/// Why a path was refused as a PID file.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnsafeFile {
+    /// The path is a symbolic link (never followed).
+    Symlink,
+    /// The path is a directory.
+    Directory,
+    /// The path is a FIFO (never opened in blocking mode).
+    Fifo,
+    /// The path is a Unix socket.
+    Socket,
+    /// The path is a character or block device.
+    Device,
+    /// The file has more than one hard link (the count is given).
+    HardLinks(u64),
+}
+
+impl fmt::Display for UnsafeFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnsafeFile::Symlink => f.write_str("is a symbolic link"),
+            UnsafeFile::Directory => f.write_str("is a directory"),
+            UnsafeFile::Fifo => f.write_str("is a FIFO"),
+            UnsafeFile::Socket => f.write_str("is a socket"),
+            UnsafeFile::Device => f.write_str("is a device node"),
+            UnsafeFile::HardLinks(n) => write!(f, "has {n} hard links"),
+        }
+    }
+}
+
+/// The error type of every fallible operation in this crate.
+///
+/// Convert it into an [`io::Error`] with `?` or `From` when that is what the
+/// caller deals in; the [`io::ErrorKind`] of an underlying I/O error is kept.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    kind: ErrorKind,
+    path: Option<PathBuf>,
+    holder: Option<Pid>,
+    io: Option<io::Error>,
+    parse: Option<ParseError>,
+    unsafe_file: Option<UnsafeFile>,
+    detail: Option<String>,
+}
+
+impl Error {
+    fn new(kind: ErrorKind, path: Option<&Path>) -> Error {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                path: path.map(Path::to_path_buf),
+                holder: None,
+                io: None,
+                parse: None,
+                unsafe_file: None,
+                detail: None,
+            }),
+        }
+    }
+
+    pub(crate) fn already_running(path: &Path, holder: Option<Pid>) -> Error {
+        let mut e = Error::new(ErrorKind::AlreadyRunning, Some(path));
+        e.inner.holder = holder;
+        e
+    }
+
+    pub(crate) fn invalid_contents(path: &Path, parse: ParseError) -> Error {
+        let mut e = Error::new(ErrorKind::InvalidContents, Some(path));
+        e.inner.parse = Some(parse);
+        e
+    }
+
+    pub(crate) fn unsafe_file(path: &Path, why: UnsafeFile) -> Error {
+        let mut e = Error::new(ErrorKind::UnsafeFile, Some(path));
+        e.inner.unsafe_file = Some(why);
+        e
+    }
+
+    pub(crate) fn untrusted(path: &Path, detail: String) -> Error {
+        let mut e = Error::new(ErrorKind::Untrusted, Some(path));
+        e.inner.detail = Some(detail);
+        e
+    }
+
+    pub(crate) fn invalid_name(detail: String) -> Error {
+        let mut e = Error::new(ErrorKind::InvalidName, None);
+        e.inner.detail = Some(detail);
+        e
+    }
+
+    /// An I/O error while creating or writing the file: classified as
+    /// [`ErrorKind::CannotCreate`] (or `Unsupported`).
+    pub(crate) fn create(path: &Path, err: io::Error) -> Error {
+        let kind = match err.kind() {
+            io::ErrorKind::Unsupported => ErrorKind::Unsupported,
+            _ => ErrorKind::CannotCreate,
+        };
+        Error::with_io(kind, path, err)
+    }
+
+    /// An I/O error while opening or reading an existing file.
+    pub(crate) fn open(path: &Path, err: io::Error) -> Error {
+        let kind = match err.kind() {
+            io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            io::ErrorKind::Unsupported => ErrorKind::Unsupported,
+            _ => ErrorKind::Io,
+        };
+        Error::with_io(kind, path, err)
+    }
+
+    pub(crate) fn with_io(kind: ErrorKind, path: &Path, err: io::Error) -> Error {
+        let mut e = Error::new(kind, Some(path));
+        e.inner.io = Some(err);
+        e
+    }
+
+    /// Adds a sentence of context, shown after the main message.
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Error {
+        self.inner.detail = Some(detail.into());
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The PID file this error is about, when there is one.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// For [`ErrorKind::AlreadyRunning`]: the PID named in the file, when it
+    /// could be read while the lock was held.
+    pub fn holder(&self) -> Option<Pid> {
+        self.inner.holder
+    }
+
+    /// The underlying I/O error, if any.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.inner.io.as_ref()
+    }
+
+    /// For [`ErrorKind::InvalidContents`]: what the parser rejected.
+    pub fn parse_error(&self) -> Option<&ParseError> {
+        self.inner.parse.as_ref()
+    }
+
+    /// For [`ErrorKind::UnsafeFile`]: why the path was refused.
+    pub fn unsafe_file_reason(&self) -> Option<UnsafeFile> {
+        self.inner.unsafe_file
+    }
+
+    fn path_display(&self) -> std::path::Display<'_> {
+        self.inner
+            .path
+            .as_deref()
+            .unwrap_or(Path::new("<no path>"))
+            .display()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path_display();
+        let i = &self.inner;
+        match i.kind {
+            ErrorKind::AlreadyRunning => match i.holder {
+                Some(pid) => write!(
+                    f,
+                    "{path} is locked by another instance (PID {pid}); \
+                     stop that process or wait for it to exit"
+                )?,
+                None => write!(
+                    f,
+                    "{path} is locked by another instance (its PID could not be read); \
+                     wait for it to exit"
+                )?,
+            },
+            ErrorKind::InvalidContents => match &i.parse {
+                Some(p) => write!(
+                    f,
+                    "{path} does not hold a valid PID: {p}; \
+                     if no process owns it, remove the file"
+                )?,
+                None => write!(f, "{path} does not hold a valid PID")?,
+            },
+            ErrorKind::UnsafeFile => {
+                let why = i
+                    .unsafe_file
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| "is not a regular file".into());
+                write!(
+                    f,
+                    "{path} {why}; refusing to use it as a PID file \
+                     (a PID file must be a regular file with one link): \
+                     remove it or choose another path"
+                )?
+            }
+            ErrorKind::CannotCreate => {
+                write!(f, "cannot create PID file {path}")?;
+                if let Some(e) = &i.io {
+                    write!(f, ": {e}")?;
+                }
+                f.write_str(
+                    "; check that the directory is writable by this user \
+                     and that the filesystem is neither read-only nor full",
+                )?
+            }
+            ErrorKind::PermissionDenied => {
+                write!(f, "permission denied on PID file {path}")?;
+                if let Some(e) = &i.io {
+                    write!(f, ": {e}")?;
+                }
+                f.write_str("; run as the file's owner or fix its permissions")?
+            }
+            ErrorKind::InvalidName => f.write_str("invalid PID file name")?,
+            ErrorKind::Untrusted => write!(f, "refusing to signal the process named in {path}")?,
+            ErrorKind::Unsupported => {
+                write!(f, "unsupported operation on {path}")?;
+                if let Some(e) = &i.io {
+                    write!(f, ": {e}")?;
+                }
+            }
+            ErrorKind::Io => {
+                write!(f, "I/O error on PID file {path}")?;
+                if let Some(e) = &i.io {
+                    write!(f, ": {e}")?;
+                }
+            }
+        }
+        if let Some(d) = &i.detail {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        if let Some(e) = &self.inner.io {
+            return Some(e);
+        }
+        if let Some(p) = &self.inner.parse {
+            return Some(p);
+        }
+        None
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match e.kind() {
+            ErrorKind::AlreadyRunning => io::ErrorKind::WouldBlock,
+            ErrorKind::InvalidContents => io::ErrorKind::InvalidData,
+            ErrorKind::InvalidName => io::ErrorKind::InvalidInput,
+            ErrorKind::PermissionDenied | ErrorKind::Untrusted => io::ErrorKind::PermissionDenied,
+            ErrorKind::Unsupported => io::ErrorKind::Unsupported,
+            ErrorKind::UnsafeFile | ErrorKind::CannotCreate | ErrorKind::Io => e
+                .io_error()
+                .map(io::Error::kind)
+                .unwrap_or(io::ErrorKind::InvalidInput),
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// `Result<T, pidguard::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_path_and_a_remedy() {
+        let p = Path::new("/run/x.pid");
+        let e = Error::already_running(p, Pid::new(42));
+        let s = e.to_string();
+        assert!(s.contains("/run/x.pid") && s.contains("42"), "{s}");
+        let e = Error::unsafe_file(p, UnsafeFile::Symlink);
+        assert!(e.to_string().contains("symbolic link"));
+        assert_eq!(e.kind(), ErrorKind::UnsafeFile);
+        let e = Error::create(p, io::Error::from_raw_os_error(30));
+        assert_eq!(e.kind(), ErrorKind::CannotCreate);
+        assert!(e.to_string().contains("read-only"), "{e}");
+    }
+
+    #[test]
+    fn converts_to_io_error_keeping_kind() {
+        let p = Path::new("x.pid");
+        let e: io::Error = Error::open(p, io::Error::from(io::ErrorKind::PermissionDenied)).into();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        let e: io::Error = Error::already_running(p, None).into();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
+}

@@ -1,0 +1,637 @@
+//! The lock protocol: acquire, take over, release.
+//!
+//! 1. **Create**: the new file is made unnamed (`O_TMPFILE`, or a temporary
+//!    name where that is unsupported) in the target directory, the PID is
+//!    written, the file is locked (`flock(LOCK_EX)`), and only then is it
+//!    linked into place with `linkat`. A reader never sees it half-written or
+//!    unlocked. `EEXIST` means the path exists: go to 2.
+//! 2. **Take over**: the existing file is opened without following symlinks
+//!    or blocking, and locked in place without waiting. If the lock is held,
+//!    another instance runs (a holder found mid-write is given a few
+//!    milliseconds). If the lock is taken, the path must still name the
+//!    locked inode (dev/ino compared); if not, start over. Then the content is
+//!    rewritten in place. The inode at the path never changes while the file
+//!    exists, so everyone locks the same inode.
+//! 3. **Release**: if the path still names our inode, unlink it while still
+//!    holding the lock, then close. A late release never removes a
+//!    successor's file; a guard dropped in a forked child removes nothing.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::fs::FileType;
+use rustix::io::Errno;
+
+use crate::error::{Error, ErrorKind, Result, UnsafeFile};
+use crate::location;
+use crate::pid::{self, Pid, Rule};
+use crate::process::{liveness, Liveness};
+use crate::status::{self, Status};
+use crate::sys;
+
+/// How many times the protocol starts over when the path changes under it
+/// before giving up.
+const MAX_ATTEMPTS: u32 = 100;
+
+/// Pauses (in microseconds) a contender or reader gives a holder that is
+/// mid-write (locked, but the file is empty or names no live process).
+pub(crate) const MID_WRITE_BACKOFF_US: [u64; 6] = [200, 500, 1_000, 2_000, 4_000, 8_000];
+
+/// A PID file to acquire: a builder.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("app.pid");
+/// use pidguard::Pidfile;
+///
+/// let guard = Pidfile::new(&path).acquire()?;
+/// assert_eq!(std::fs::read_to_string(&path)?, format!("{}\n", std::process::id()));
+/// // A second acquire, even from the same process, is refused.
+/// let err = Pidfile::new(&path).acquire().unwrap_err();
+/// assert_eq!(err.kind(), pidguard::ErrorKind::AlreadyRunning);
+/// drop(guard); // unlinks the file, then unlocks it
+/// assert!(!path.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Pidfile {
+    target: Target,
+    pid: Option<Pid>,
+    fsync: bool,
+    inheritable: bool,
+    mode: u32,
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    Path {
+        path: PathBuf,
+        instance: Option<String>,
+    },
+    Named {
+        app: String,
+        instance: Option<String>,
+    },
+}
+
+impl Pidfile {
+    /// A PID file at an explicit path. A relative path is made absolute
+    /// (against the current directory) when the file is acquired.
+    pub fn new(path: impl Into<PathBuf>) -> Pidfile {
+        Pidfile::with_target(Target::Path {
+            path: path.into(),
+            instance: None,
+        })
+    }
+
+    /// A PID file in the standard location for application `app`: see
+    /// [`location`](crate::location) for the table. `app` must be a plain
+    /// file name (checked when the path is resolved).
+    pub fn named(app: impl Into<String>) -> Pidfile {
+        Pidfile::with_target(Target::Named {
+            app: app.into(),
+            instance: None,
+        })
+    }
+
+    fn with_target(target: Target) -> Pidfile {
+        Pidfile {
+            target,
+            pid: None,
+            fsync: false,
+            inheritable: false,
+            mode: 0o644,
+        }
+    }
+
+    /// One instance per `key` (a project directory, a port, a user name):
+    /// the file goes into a directory `instance-<hash of key>` next to where
+    /// it would otherwise be. Default: no instance key.
+    pub fn instance(&mut self, key: impl Into<String>) -> &mut Pidfile {
+        match &mut self.target {
+            Target::Path { instance, .. } | Target::Named { instance, .. } => {
+                *instance = Some(key.into())
+            }
+        }
+        self
+    }
+
+    /// The PID to write. Default: the current process's.
+    pub fn pid(&mut self, pid: Pid) -> &mut Pidfile {
+        self.pid = Some(pid);
+        self
+    }
+
+    /// Whether to `fsync` the file and its directory after writing and
+    /// removing it. Default: `false` (PID files are runtime state and belong
+    /// on a tmpfs such as `/run`).
+    pub fn fsync(&mut self, yes: bool) -> &mut Pidfile {
+        self.fsync = yes;
+        self
+    }
+
+    /// Whether the lock descriptor survives `exec` (is not close-on-exec).
+    /// Default: `false`. See also [`Guard::set_inheritable`].
+    pub fn inheritable(&mut self, yes: bool) -> &mut Pidfile {
+        self.inheritable = yes;
+        self
+    }
+
+    /// Permission bits of a newly created file (before the umask). Default:
+    /// `0o644`.
+    pub fn mode(&mut self, mode: u32) -> &mut Pidfile {
+        self.mode = mode & 0o7777;
+        self
+    }
+
+    /// The path this PID file resolves to, and the mode for directories
+    /// created on the way.
+    fn resolve(&self) -> Result<(PathBuf, u32)> {
+        match &self.target {
+            Target::Path { path, instance } => {
+                let path = if path.is_absolute() {
+                    path.clone()
+                } else {
+                    std::path::absolute(path).map_err(|e| Error::open(path, e))?
+                };
+                let path = match instance {
+                    None => path,
+                    Some(key) => {
+                        let name = path.file_name().unwrap_or_default().to_owned();
+                        let dir = path.parent().unwrap_or(Path::new("/"));
+                        dir.join(location::instance_dir(key)).join(name)
+                    }
+                };
+                Ok((path, location::PUBLIC_DIR_MODE))
+            }
+            Target::Named { app, instance } => location::resolve(app, instance.as_deref()),
+        }
+    }
+
+    /// The path of the PID file (resolving [`Pidfile::named`] locations).
+    pub fn path(&self) -> Result<PathBuf> {
+        self.resolve().map(|(p, _)| p)
+    }
+
+    /// The file's current state: see [`status`](crate::status()).
+    pub fn status(&self) -> Status {
+        match self.path() {
+            Ok(p) => status::status(p),
+            Err(e) => Status::Unknown(e),
+        }
+    }
+
+    /// Takes the lock now, or fails at once with
+    /// [`ErrorKind::AlreadyRunning`] if another process holds it.
+    ///
+    /// The returned [`Guard`] holds the lock until it is dropped or
+    /// [released](Guard::release).
+    pub fn acquire(&self) -> Result<Guard> {
+        let (path, dir_mode) = self.resolve()?;
+        self.acquire_at(path, dir_mode)
+    }
+
+    /// Like [`acquire`](Pidfile::acquire), but waits up to `timeout` for the
+    /// holder to go away. On timeout the error is the last
+    /// [`ErrorKind::AlreadyRunning`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<Guard> {
+        self.acquire_until(Some(Instant::now() + timeout))
+    }
+
+    /// Like [`acquire`](Pidfile::acquire), but waits as long as it takes.
+    pub fn acquire_wait(&self) -> Result<Guard> {
+        self.acquire_until(None)
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<Guard> {
+        let (path, dir_mode) = self.resolve()?;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self.acquire_at(path.clone(), dir_mode) {
+                Err(e) if e.kind() == ErrorKind::AlreadyRunning => {
+                    let now = Instant::now();
+                    let mut sleep = pause;
+                    if let Some(d) = deadline {
+                        if now >= d {
+                            return Err(e);
+                        }
+                        sleep = sleep.min(d - now);
+                    }
+                    std::thread::sleep(sleep);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn acquire_at(&self, path: PathBuf, dir_mode: u32) -> Result<Guard> {
+        let pid = self.pid.unwrap_or_else(Pid::current);
+        let encoded = pid.encode();
+        let content = encoded.as_bytes();
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut unnamed: Option<sys::Unnamed> = None;
+        for _ in 0..MAX_ATTEMPTS {
+            if unnamed.is_none() {
+                match self.prepare_new(&dir, &path, dir_mode, content) {
+                    Ok(u) => unnamed = Some(u),
+                    // The directory may not be writable while the file exists
+                    // and is held: report that, not the create error.
+                    Err(e) => match self.take_over(&path, content)? {
+                        Takeover::Acquired(fd) => return Ok(self.guard(fd, path, pid)),
+                        Takeover::Vanished => return Err(e),
+                        Takeover::Changed => continue,
+                    },
+                }
+            }
+            let u = unnamed.as_mut().expect("prepared above");
+            match sys::link_unnamed(u, &path) {
+                Ok(()) => {
+                    if self.fsync {
+                        sys::fsync_dir(&dir).map_err(|e| Error::create(&path, e))?;
+                    }
+                    let u = unnamed.take().expect("prepared above");
+                    return Ok(self.guard(u.fd, path, pid));
+                }
+                Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
+                Err(e) => return Err(Error::create(&path, e)),
+            }
+            match self.take_over(&path, content)? {
+                Takeover::Acquired(fd) => return Ok(self.guard(fd, path, pid)),
+                Takeover::Vanished | Takeover::Changed => continue,
+            }
+        }
+        Err(Error::with_io(
+            ErrorKind::Io,
+            &path,
+            io::Error::other("the path kept changing while acquiring it"),
+        )
+        .with_detail("another program is creating and removing it in a loop"))
+    }
+
+    /// Step 1: a new, complete, locked file that is not yet visible.
+    fn prepare_new(
+        &self,
+        dir: &Path,
+        path: &Path,
+        dir_mode: u32,
+        content: &[u8],
+    ) -> Result<sys::Unnamed> {
+        let u = match sys::create_unnamed(dir, path, self.mode) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create_dirs(dir, dir_mode).map_err(|e| Error::create(path, e))?;
+                sys::create_unnamed(dir, path, self.mode)
+            }
+            other => other,
+        }
+        .map_err(|e| Error::create(path, e))?;
+        sys::write_whole(&u.fd, content, 0).map_err(|e| Error::create(path, e))?;
+        if !sys::try_lock_exclusive(&u.fd).map_err(|e| Error::create(path, e))? {
+            // Only possible for a named temporary file someone else opened.
+            return Err(Error::create(
+                path,
+                io::Error::other("the temporary file was locked by another process"),
+            ));
+        }
+        if self.fsync {
+            rustix::fs::fsync(&u.fd).map_err(|e| Error::create(path, e.into()))?;
+        }
+        if self.inheritable {
+            sys::set_cloexec(&u.fd, false).map_err(|e| Error::create(path, e))?;
+        }
+        Ok(u)
+    }
+
+    /// Step 2: the path exists. Lock it in place if nobody holds it.
+    fn take_over(&self, path: &Path, content: &[u8]) -> Result<Takeover> {
+        let st = match sys::lstat(path) {
+            Ok(st) => st,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(Takeover::Vanished)
+            }
+            Err(e) => return Err(Error::open(path, e)),
+        };
+        match sys::unsafe_reason(&st) {
+            // A hard-linked file is judged after the lock: a holder on a
+            // platform without O_TMPFILE links a temporary name briefly.
+            None | Some(UnsafeFile::HardLinks(_)) => {}
+            Some(why) => return Err(Error::unsafe_file(path, why)),
+        }
+        let fd = match sys::open_existing(path, true) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Takeover::Vanished),
+            Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
+                return Err(Error::unsafe_file(path, UnsafeFile::Symlink))
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(held_or_denied(path, e))
+            }
+            Err(e) => return Err(Error::open(path, e)),
+        };
+        let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
+        if !sys::same_inode(&st, &opened) {
+            return Ok(Takeover::Changed);
+        }
+        if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? {
+            wait_out_mid_write(&fd, path)?;
+        }
+        // Locked. Is the path still this inode?
+        let now = match sys::lstat(path) {
+            Ok(now) if sys::same_inode(&now, &opened) => now,
+            Ok(_) => return Ok(Takeover::Changed),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Takeover::Vanished),
+            Err(e) => return Err(Error::open(path, e)),
+        };
+        if let Some(why) = sys::unsafe_reason(&now) {
+            return Err(Error::unsafe_file(path, why));
+        }
+        sys::write_whole(&fd, content, now.st_size as u64).map_err(|e| Error::create(path, e))?;
+        if self.fsync {
+            rustix::fs::fsync(&fd).map_err(|e| Error::create(path, e.into()))?;
+        }
+        if self.inheritable {
+            sys::set_cloexec(&fd, false).map_err(|e| Error::create(path, e))?;
+        }
+        Ok(Takeover::Acquired(fd))
+    }
+
+    fn guard(&self, fd: OwnedFd, path: PathBuf, pid: Pid) -> Guard {
+        Guard {
+            fd: Some(fd),
+            path,
+            pid,
+            owner: std::process::id(),
+            fsync: self.fsync,
+        }
+    }
+}
+
+enum Takeover {
+    Acquired(OwnedFd),
+    /// The path disappeared: try to create it.
+    Vanished,
+    /// The path names another inode now: start over.
+    Changed,
+}
+
+/// The lock is held. If the file names a live process, that is the holder:
+/// fail with `AlreadyRunning`. If it is empty, invalid or names a dead
+/// process, the holder may be mid-write (or a reader probing the lock): give
+/// it a few milliseconds, trying the lock again. `Ok(())` means the lock was
+/// taken after all.
+fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
+    let mut named = None;
+    for pause in MID_WRITE_BACKOFF_US {
+        if let Ok(pid) = read_fd(fd, path, Rule::Lenient) {
+            named = Some(pid);
+            if liveness(pid) != Liveness::Dead {
+                return Err(Error::already_running(path, Some(pid)));
+            }
+        }
+        std::thread::sleep(Duration::from_micros(pause));
+        if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
+            return Ok(());
+        }
+    }
+    let err = Error::already_running(path, None);
+    Err(match named {
+        Some(pid) => err.with_detail(format!(
+            "the file names PID {pid}, which is not running; a process that \
+             inherited the lock from it still holds it"
+        )),
+        None => err,
+    })
+}
+
+/// `open(O_RDWR)` was refused: if the file is locked by someone, say so
+/// (that is the more useful answer); otherwise it is a permission problem.
+fn held_or_denied(path: &Path, denied: io::Error) -> Error {
+    if let Ok(fd) = sys::open_existing(path, false) {
+        if let Ok(true) = sys::is_locked(&fd) {
+            return Error::already_running(path, read_fd(&fd, path, Rule::Lenient).ok());
+        }
+    }
+    Error::open(path, denied)
+}
+
+/// Reads and parses the PID in an open file.
+pub(crate) fn read_fd(fd: impl AsFd, path: &Path, rule: Rule) -> Result<Pid> {
+    let (buf, n) = sys::read_head(fd).map_err(|e| Error::open(path, e))?;
+    pid::parse(&buf[..n], rule, pid::pid_max()).map_err(|e| Error::invalid_contents(path, e))
+}
+
+/// Creates missing directories with `mode`, refusing a symlink or non-directory
+/// at any level we create.
+fn create_dirs(dir: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)?;
+    let st = sys::lstat(dir)?;
+    if FileType::from_raw_mode(st.st_mode as _) != FileType::Directory {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Holds a PID file's lock for as long as it lives.
+///
+/// Dropping the guard releases it (as [`Guard::release`] does, ignoring
+/// errors). A guard that was inherited by a forked child is inert there:
+/// dropping it in the child neither removes the file nor releases the
+/// parent's lock.
+#[derive(Debug)]
+pub struct Guard {
+    fd: Option<OwnedFd>,
+    path: PathBuf,
+    pid: Pid,
+    /// The process that acquired (or adopted) the guard.
+    owner: u32,
+    fsync: bool,
+}
+
+impl Guard {
+    /// The PID file's path (absolute).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The PID written in the file.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Removes the file (only if the path still names the inode this guard
+    /// locked), then unlocks it by closing the descriptor.
+    ///
+    /// In a forked child of the process that acquired the guard this does
+    /// nothing but close the child's copy of the descriptor.
+    pub fn release(mut self) -> Result<()> {
+        self.release_inner()
+    }
+
+    fn release_inner(&mut self) -> Result<()> {
+        let Some(fd) = self.fd.take() else {
+            return Ok(());
+        };
+        if std::process::id() != self.owner {
+            return Ok(());
+        }
+        let mine = sys::fstat(&fd).map_err(|e| Error::open(&self.path, e))?;
+        match sys::lstat(&self.path) {
+            Ok(st) if sys::same_inode(&st, &mine) => match rustix::fs::unlink(&self.path) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => return Err(Error::with_io(ErrorKind::Io, &self.path, e.into())),
+            },
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::open(&self.path, e)),
+        }
+        if self.fsync {
+            if let Some(dir) = self.path.parent() {
+                sys::fsync_dir(dir).map_err(|e| Error::with_io(ErrorKind::Io, dir, e))?;
+            }
+        }
+        drop(fd);
+        Ok(())
+    }
+
+    /// Whether the lock descriptor survives `exec` (clears or sets
+    /// `FD_CLOEXEC`). Use it to hand the lock to a program you `exec` in
+    /// place: the kernel releases the lock when that program exits.
+    pub fn set_inheritable(&self, yes: bool) -> Result<()> {
+        sys::set_cloexec(self.fd(), !yes).map_err(|e| Error::with_io(ErrorKind::Io, &self.path, e))
+    }
+
+    /// Rewrites the file to name `pid`, after checking that the path still
+    /// names the inode this guard holds.
+    pub fn set_pid(&mut self, pid: Pid) -> Result<()> {
+        let mine = sys::fstat(self.fd()).map_err(|e| Error::open(&self.path, e))?;
+        match sys::lstat(&self.path) {
+            Ok(st) if sys::same_inode(&st, &mine) => {}
+            Ok(_) | Err(_) => {
+                return Err(Error::with_io(
+                    ErrorKind::Io,
+                    &self.path,
+                    io::Error::other("the PID file was removed or replaced while locked"),
+                ))
+            }
+        }
+        let encoded = pid.encode();
+        sys::write_whole(self.fd(), encoded.as_bytes(), mine.st_size as u64)
+            .map_err(|e| Error::create(&self.path, e))?;
+        self.pid = pid;
+        Ok(())
+    }
+
+    /// Makes the current process the guard's owner and writes its PID: for a
+    /// daemon that acquired the file before forking (as BSD `pidfile_open`
+    /// before `daemon()`), called in the child that carries on. The parent
+    /// must then exit without releasing (its drop is a no-op only if it
+    /// [forgets](Guard::into_fd) the guard or exits without dropping it).
+    pub fn adopt(&mut self) -> Result<()> {
+        self.owner = std::process::id();
+        self.set_pid(Pid::current())
+    }
+
+    /// Gives up the guard without removing the file, returning the locked
+    /// descriptor: the lock lasts as long as this descriptor (or a copy of
+    /// it, including in children) stays open.
+    pub fn into_fd(mut self) -> OwnedFd {
+        self.fd.take().expect("a live guard has its descriptor")
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd
+            .as_ref()
+            .expect("a live guard has its descriptor")
+            .as_fd()
+    }
+}
+
+impl AsFd for Guard {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.release_inner();
+    }
+}
+
+/// What [`remove_unlocked`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// The file was removed.
+    Removed,
+    /// There was no file.
+    Missing,
+    /// Someone holds the lock: the file is theirs to remove.
+    Locked,
+    /// The path was replaced, or the file now names another PID: it is a
+    /// successor's.
+    Changed,
+}
+
+/// Removes a stale PID file safely: never a locked file, never through a
+/// symlink, never a successor's. The file is locked in place first (so no
+/// holder can be starting on it), the path must still name the locked inode,
+/// and, with `expected`, the file must still name that PID. It is unlinked
+/// while the lock is held.
+pub(crate) fn remove_unlocked(path: &Path, expected: Option<Pid>) -> Result<Removal> {
+    let st = match sys::lstat(path) {
+        Ok(st) => st,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Missing),
+        Err(e) => return Err(Error::open(path, e)),
+    };
+    match sys::unsafe_reason(&st) {
+        None | Some(UnsafeFile::HardLinks(_)) => {}
+        Some(why) => return Err(Error::unsafe_file(path, why)),
+    }
+    let fd = match sys::open_existing(path, false) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Missing),
+        Err(e) => return Err(Error::open(path, e)),
+    };
+    let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
+    if !sys::same_inode(&st, &opened) {
+        return Ok(Removal::Changed);
+    }
+    if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? {
+        return Ok(Removal::Locked);
+    }
+    match sys::lstat(path) {
+        Ok(now) if sys::same_inode(&now, &opened) => {}
+        Ok(_) => return Ok(Removal::Changed),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Missing),
+        Err(e) => return Err(Error::open(path, e)),
+    }
+    if let Some(pid) = expected {
+        if read_fd(&fd, path, Rule::Lenient).ok() != Some(pid) {
+            return Ok(Removal::Changed);
+        }
+    }
+    match rustix::fs::unlink(path) {
+        Ok(()) => Ok(Removal::Removed),
+        Err(Errno::NOENT) => Ok(Removal::Missing),
+        Err(e) => {
+            Err(Error::open(path, e.into()).with_detail("the stale file could not be removed"))
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Processes: is the PID in a file alive?
+//!
+//! Liveness is three-valued: a process is [`Liveness::Alive`],
+//! [`Liveness::Dead`] (no such process, or a zombie waiting to be reaped), or
+//! [`Liveness::AliveNotOurs`] (it exists but this process may not signal it).
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+
+use crate::pid::Pid;
+use crate::signal::Signal;
+use crate::sys::{self, ProcState};
+
+/// Whether a process exists, as far as signalling it is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Liveness {
+    /// The process exists and this process may signal it.
+    Alive,
+    /// No such process, or it has exited and is only waiting to be reaped
+    /// (a zombie).
+    Dead,
+    /// The process exists but belongs to another user: `kill(pid, 0)` gave
+    /// `EPERM`.
+    AliveNotOurs,
+}
+
+impl Liveness {
+    /// `true` unless [`Liveness::Dead`].
+    pub fn is_alive(self) -> bool {
+        self != Liveness::Dead
+    }
+}
+
+/// Probes a process with `kill(pid, 0)` (no signal is sent) and, on Linux,
+/// `/proc/<pid>/stat` to count a zombie as dead.
+///
+/// ```
+/// use pidguard::{liveness, Liveness, Pid};
+/// assert_eq!(liveness(Pid::current()), Liveness::Alive);
+/// ```
+///
+/// # Platform notes
+/// Zombies are recognised on Linux only; elsewhere a zombie counts as alive
+/// until it is reaped.
+pub fn liveness(pid: Pid) -> Liveness {
+    let probe = rustix::process::test_kill_process(pid.to_rustix());
+    let base = match probe {
+        Ok(()) => Liveness::Alive,
+        Err(Errno::SRCH) => return Liveness::Dead,
+        Err(Errno::PERM) => Liveness::AliveNotOurs,
+        // Anything else: be conservative and treat it as alive.
+        Err(_) => Liveness::Alive,
+    };
+    match sys::process_state(pid) {
+        ProcState::Zombie | ProcState::Gone => Liveness::Dead,
+        ProcState::Live | ProcState::Unknown => base,
+    }
+}
+
+/// A process pinned for signalling: on Linux a pidfd, so the PID cannot be
+/// reused between the identity check, the signal and the wait.
+///
+/// Open it, verify the process is the one you mean (see
+/// [`identity`](crate::identity)), then [`signal`](Process::signal) and
+/// [`wait_timeout`](Process::wait_timeout).
+///
+/// # Platform notes
+/// Without pidfds (other Unix systems, Linux before 5.3) the handle holds
+/// the PID only: signals go through `kill(2)` and waiting polls with a
+/// short, growing interval.
+#[derive(Debug)]
+pub struct Process {
+    pid: Pid,
+    pidfd: Option<OwnedFd>,
+}
+
+impl Process {
+    /// Pins the process `pid`. Fails with `io::ErrorKind::NotFound` when
+    /// there is no such process.
+    pub fn open(pid: Pid) -> io::Result<Process> {
+        let pidfd = sys::pidfd_open(pid)?;
+        if pidfd.is_none() && liveness(pid) == Liveness::Dead {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        Ok(Process { pid, pidfd })
+    }
+
+    /// The process's PID.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Whether the process has exited (a zombie counts as exited).
+    pub fn has_exited(&self) -> bool {
+        match &self.pidfd {
+            Some(fd) => sys::pidfd_exited(fd, Some(Duration::ZERO)),
+            None => liveness(self.pid) == Liveness::Dead,
+        }
+    }
+
+    /// Sends `signal`. An `EPERM` comes back as
+    /// `io::ErrorKind::PermissionDenied`; a process that already exited is
+    /// not an error.
+    pub fn signal(&self, signal: Signal) -> io::Result<()> {
+        let sent = match &self.pidfd {
+            Some(fd) => rustix::process::pidfd_send_signal(fd, signal.to_rustix()),
+            None => rustix::process::kill_process(self.pid.to_rustix(), signal.to_rustix()),
+        };
+        match sent {
+            Ok(()) | Err(Errno::SRCH) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit; `true` if it did. With
+    /// a pidfd the exit is seen the moment it happens.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        if let Some(fd) = &self.pidfd {
+            return sys::pidfd_exited(fd, Some(timeout));
+        }
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(500);
+        loop {
+            if liveness(self.pid) == Liveness::Dead {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}

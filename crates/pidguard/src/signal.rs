@@ -1,0 +1,449 @@
+//! Signals by name or number, and start-stop-daemon's stop schedules.
+//!
+//! ```
+//! use pidguard::{Schedule, Signal};
+//! assert_eq!("HUP".parse::<Signal>().unwrap(), Signal::HUP);
+//! assert_eq!("sighup".parse::<Signal>().unwrap(), Signal::HUP);
+//! assert_eq!("1".parse::<Signal>().unwrap(), Signal::HUP);
+//! let s: Schedule = "TERM/10/KILL/5".parse().unwrap();
+//! assert_eq!(s.to_string(), "TERM/10/KILL/5");
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A signal that may be sent: never 0 (which only probes), always one the
+/// platform knows.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Signal(i32);
+
+/// Names (without `SIG`) of the signals pidguard knows, with their numbers on
+/// this platform.
+const NAMES: &[(&str, i32)] = &[
+    ("HUP", libc_consts::SIGHUP),
+    ("INT", libc_consts::SIGINT),
+    ("QUIT", libc_consts::SIGQUIT),
+    ("ILL", libc_consts::SIGILL),
+    ("TRAP", libc_consts::SIGTRAP),
+    ("ABRT", libc_consts::SIGABRT),
+    ("IOT", libc_consts::SIGABRT),
+    ("BUS", libc_consts::SIGBUS),
+    ("FPE", libc_consts::SIGFPE),
+    ("KILL", libc_consts::SIGKILL),
+    ("USR1", libc_consts::SIGUSR1),
+    ("SEGV", libc_consts::SIGSEGV),
+    ("USR2", libc_consts::SIGUSR2),
+    ("PIPE", libc_consts::SIGPIPE),
+    ("ALRM", libc_consts::SIGALRM),
+    ("TERM", libc_consts::SIGTERM),
+    ("CHLD", libc_consts::SIGCHLD),
+    ("CONT", libc_consts::SIGCONT),
+    ("STOP", libc_consts::SIGSTOP),
+    ("TSTP", libc_consts::SIGTSTP),
+    ("TTIN", libc_consts::SIGTTIN),
+    ("TTOU", libc_consts::SIGTTOU),
+    ("URG", libc_consts::SIGURG),
+    ("XCPU", libc_consts::SIGXCPU),
+    ("XFSZ", libc_consts::SIGXFSZ),
+    ("VTALRM", libc_consts::SIGVTALRM),
+    ("PROF", libc_consts::SIGPROF),
+    ("WINCH", libc_consts::SIGWINCH),
+    ("IO", libc_consts::SIGIO),
+    ("SYS", libc_consts::SIGSYS),
+];
+
+/// Signal numbers from rustix, so that no libc dependency is needed.
+mod libc_consts {
+    use rustix::process::Signal as S;
+    pub const SIGHUP: i32 = S::HUP.as_raw();
+    pub const SIGINT: i32 = S::INT.as_raw();
+    pub const SIGQUIT: i32 = S::QUIT.as_raw();
+    pub const SIGILL: i32 = S::ILL.as_raw();
+    pub const SIGTRAP: i32 = S::TRAP.as_raw();
+    pub const SIGABRT: i32 = S::ABORT.as_raw();
+    pub const SIGBUS: i32 = S::BUS.as_raw();
+    pub const SIGFPE: i32 = S::FPE.as_raw();
+    pub const SIGKILL: i32 = S::KILL.as_raw();
+    pub const SIGUSR1: i32 = S::USR1.as_raw();
+    pub const SIGSEGV: i32 = S::SEGV.as_raw();
+    pub const SIGUSR2: i32 = S::USR2.as_raw();
+    pub const SIGPIPE: i32 = S::PIPE.as_raw();
+    pub const SIGALRM: i32 = S::ALARM.as_raw();
+    pub const SIGTERM: i32 = S::TERM.as_raw();
+    pub const SIGCHLD: i32 = S::CHILD.as_raw();
+    pub const SIGCONT: i32 = S::CONT.as_raw();
+    pub const SIGSTOP: i32 = S::STOP.as_raw();
+    pub const SIGTSTP: i32 = S::TSTP.as_raw();
+    pub const SIGTTIN: i32 = S::TTIN.as_raw();
+    pub const SIGTTOU: i32 = S::TTOU.as_raw();
+    pub const SIGURG: i32 = S::URG.as_raw();
+    pub const SIGXCPU: i32 = S::XCPU.as_raw();
+    pub const SIGXFSZ: i32 = S::XFSZ.as_raw();
+    pub const SIGVTALRM: i32 = S::VTALARM.as_raw();
+    pub const SIGPROF: i32 = S::PROF.as_raw();
+    pub const SIGWINCH: i32 = S::WINCH.as_raw();
+    pub const SIGIO: i32 = S::IO.as_raw();
+    pub const SIGSYS: i32 = S::SYS.as_raw();
+}
+
+impl Signal {
+    /// `SIGHUP`.
+    pub const HUP: Signal = Signal(libc_consts::SIGHUP);
+    /// `SIGINT`.
+    pub const INT: Signal = Signal(libc_consts::SIGINT);
+    /// `SIGQUIT`.
+    pub const QUIT: Signal = Signal(libc_consts::SIGQUIT);
+    /// `SIGKILL`.
+    pub const KILL: Signal = Signal(libc_consts::SIGKILL);
+    /// `SIGUSR1`.
+    pub const USR1: Signal = Signal(libc_consts::SIGUSR1);
+    /// `SIGUSR2`.
+    pub const USR2: Signal = Signal(libc_consts::SIGUSR2);
+    /// `SIGTERM`.
+    pub const TERM: Signal = Signal(libc_consts::SIGTERM);
+    /// `SIGCONT`.
+    pub const CONT: Signal = Signal(libc_consts::SIGCONT);
+    /// `SIGSTOP`.
+    pub const STOP: Signal = Signal(libc_consts::SIGSTOP);
+
+    /// The signal with this number, if the platform has it (never 0).
+    pub fn from_raw(n: i32) -> Option<Signal> {
+        rustix::process::Signal::from_named_raw(n).map(|s| Signal(s.as_raw()))
+    }
+
+    /// The signal's number.
+    pub fn as_raw(self) -> i32 {
+        self.0
+    }
+
+    /// The signal's name without `SIG` (`"TERM"`), or its number as text for
+    /// a signal without a name here.
+    pub fn name(self) -> String {
+        NAMES
+            .iter()
+            .find(|(_, n)| *n == self.0)
+            .map(|(name, _)| (*name).to_string())
+            .unwrap_or_else(|| self.0.to_string())
+    }
+
+    pub(crate) fn to_rustix(self) -> rustix::process::Signal {
+        rustix::process::Signal::from_named_raw(self.0).expect("constructed from a named signal")
+    }
+}
+
+impl fmt::Debug for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIG{}", self.name())
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// A signal or schedule that could not be parsed; the message says why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError(String);
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SyntaxError {}
+
+impl FromStr for Signal {
+    type Err = SyntaxError;
+
+    /// `HUP`, `SIGHUP`, `hup` and `1` all name SIGHUP. `0` is refused (it
+    /// sends nothing), and so is any unknown name or number.
+    fn from_str(s: &str) -> Result<Signal, SyntaxError> {
+        let t = s.trim();
+        if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+            return t
+                .parse::<i32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .and_then(Signal::from_raw)
+                .ok_or_else(|| {
+                    SyntaxError(format!(
+                        "{t:?} is not a signal number this system knows (use 1 to 64, or a name such as TERM)"
+                    ))
+                });
+        }
+        let upper = t.to_ascii_uppercase();
+        let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+        NAMES
+            .iter()
+            .find(|(name, _)| *name == bare)
+            .map(|(_, n)| Signal(*n))
+            .ok_or_else(|| {
+                SyntaxError(format!(
+                    "unknown signal {s:?}: use a name such as TERM, HUP, KILL, USR1 (with or \
+                     without SIG) or a number"
+                ))
+            })
+    }
+}
+
+/// One step of a [`Schedule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send this signal.
+    Signal(Signal),
+    /// Wait up to this long for the process to exit.
+    Wait(Duration),
+}
+
+/// A stop schedule in start-stop-daemon's syntax: `SIG/SECONDS/SIG/SECONDS…`,
+/// with `forever` marking where the rest of the schedule repeats forever.
+///
+/// A number is a wait in seconds (fractions and `ms` allowed: `0.5`,
+/// `500ms`); a signal is a name (`TERM`, `SIGTERM`) or a number written with
+/// a leading `-` (`-9`), as start-stop-daemon has it. The schedule fails if
+/// the process is still running when it ends.
+///
+/// ```
+/// use std::time::Duration;
+/// use pidguard::{Schedule, Signal, Step};
+/// let s: Schedule = "TERM/30/forever/KILL/5".parse().unwrap();
+/// assert_eq!(s.steps()[0], Step::Signal(Signal::TERM));
+/// assert_eq!(s.repeat_from(), Some(2));
+/// assert_eq!(Schedule::timeout(Signal::TERM, Duration::from_secs(10)).to_string(), "TERM/10/KILL/5");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    steps: Vec<Step>,
+    repeat_from: Option<usize>,
+}
+
+impl Schedule {
+    /// `SIGNAL/TIMEOUT/KILL/5`: what `--timeout` means.
+    pub fn timeout(signal: Signal, timeout: Duration) -> Schedule {
+        Schedule {
+            steps: vec![
+                Step::Signal(signal),
+                Step::Wait(timeout),
+                Step::Signal(Signal::KILL),
+                Step::Wait(Duration::from_secs(5)),
+            ],
+            repeat_from: None,
+        }
+    }
+
+    /// The steps, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Where `forever` stood: the steps from this index on repeat forever.
+    pub fn repeat_from(&self) -> Option<usize> {
+        self.repeat_from
+    }
+}
+
+impl FromStr for Schedule {
+    type Err = SyntaxError;
+
+    fn from_str(s: &str) -> Result<Schedule, SyntaxError> {
+        let mut steps = Vec::new();
+        let mut repeat_from = None;
+        for item in s.split('/') {
+            let item = item.trim();
+            if item.is_empty() {
+                return Err(SyntaxError(format!(
+                    "invalid schedule {s:?}: empty item (items are separated by single '/')"
+                )));
+            }
+            if item.eq_ignore_ascii_case("forever") {
+                if repeat_from.is_some() {
+                    return Err(SyntaxError(format!(
+                        "invalid schedule {s:?}: 'forever' appears more than once"
+                    )));
+                }
+                repeat_from = Some(steps.len());
+                continue;
+            }
+            let step = if let Some(num) = item.strip_prefix('-') {
+                Step::Signal(num.parse().map_err(|e: SyntaxError| {
+                    SyntaxError(format!("invalid schedule {s:?}: {e}"))
+                })?)
+            } else if item.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+                Step::Wait(
+                    parse_seconds(item)
+                        .map_err(|e| SyntaxError(format!("invalid schedule {s:?}: {e}")))?,
+                )
+            } else {
+                Step::Signal(item.parse().map_err(|e: SyntaxError| {
+                    SyntaxError(format!("invalid schedule {s:?}: {e}"))
+                })?)
+            };
+            steps.push(step);
+        }
+        if !steps.iter().any(|s| matches!(s, Step::Signal(_))) {
+            return Err(SyntaxError(format!(
+                "invalid schedule {s:?}: it sends no signal"
+            )));
+        }
+        if let Some(from) = repeat_from {
+            let waits = steps[from..]
+                .iter()
+                .any(|s| matches!(s, Step::Wait(d) if !d.is_zero()));
+            if !waits {
+                return Err(SyntaxError(format!(
+                    "invalid schedule {s:?}: the part after 'forever' must contain a wait"
+                )));
+            }
+        }
+        Ok(Schedule { steps, repeat_from })
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (i, step) in self.steps.iter().enumerate() {
+            if !first {
+                f.write_str("/")?;
+            }
+            first = false;
+            if self.repeat_from == Some(i) {
+                f.write_str("forever/")?;
+            }
+            match step {
+                Step::Signal(s) => write!(f, "{s}")?,
+                Step::Wait(d) => {
+                    if d.subsec_nanos() == 0 {
+                        write!(f, "{}", d.as_secs())?
+                    } else {
+                        write!(f, "{}ms", d.as_millis())?
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Seconds as in a schedule: `10`, `0.5`, `250ms`.
+fn parse_seconds(item: &str) -> Result<Duration, String> {
+    let (num, scale) = match item.strip_suffix("ms") {
+        Some(n) => (n, 0.001),
+        None => (item.strip_suffix('s').unwrap_or(item), 1.0),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{item:?} is not a number of seconds"))?;
+    let secs = v * scale;
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(format!("{item:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        for s in ["HUP", "SIGHUP", "hup", "SigHup", "1", " HUP "] {
+            assert_eq!(s.parse::<Signal>().unwrap(), Signal::HUP, "{s}");
+        }
+        assert_eq!("9".parse::<Signal>().unwrap(), Signal::KILL);
+        assert_eq!("TERM".parse::<Signal>().unwrap().as_raw(), 15);
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "SIG",
+            "NOPE",
+            "99999",
+            "1x",
+            "+1",
+            "SIGSIGHUP",
+        ] {
+            assert!(bad.parse::<Signal>().is_err(), "{bad:?}");
+        }
+        assert_eq!(Signal::USR1.name(), "USR1");
+        assert_eq!(format!("{:?}", Signal::TERM), "SIGTERM");
+    }
+
+    #[test]
+    fn schedules() {
+        let s: Schedule = "TERM/10/KILL/5".parse().unwrap();
+        assert_eq!(
+            s.steps(),
+            &[
+                Step::Signal(Signal::TERM),
+                Step::Wait(Duration::from_secs(10)),
+                Step::Signal(Signal::KILL),
+                Step::Wait(Duration::from_secs(5)),
+            ]
+        );
+        let s: Schedule = "-15/0.5/-9/250ms".parse().unwrap();
+        assert_eq!(s.steps()[1], Step::Wait(Duration::from_millis(500)));
+        assert_eq!(s.steps()[2], Step::Signal(Signal::KILL));
+        assert_eq!(s.to_string(), "TERM/500ms/KILL/250ms");
+        let s: Schedule = "TERM/forever/5".parse().unwrap();
+        assert_eq!(s.repeat_from(), Some(1));
+        assert_eq!(s.to_string(), "TERM/forever/5");
+        for bad in [
+            "",
+            "/",
+            "TERM//5",
+            "10",
+            "TERM/forever",
+            "TERM/forever/KILL",
+            "TERM/x",
+            "forever/forever/TERM/1",
+            "NOPE/5",
+            "TERM/-5s",
+            "TERM/1e99",
+        ] {
+            assert!(bad.parse::<Schedule>().is_err(), "{bad:?}");
+        }
+    }
+
+    fn signal_strategy() -> impl Strategy<Value = Signal> {
+        proptest::sample::select(NAMES.iter().map(|(_, n)| Signal(*n)).collect::<Vec<_>>())
+    }
+
+    fn step_strategy() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            signal_strategy().prop_map(Step::Signal),
+            (0u64..100_000).prop_map(|ms| Step::Wait(Duration::from_millis(ms))),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn schedule_display_round_trips(
+            steps in proptest::collection::vec(step_strategy(), 1..8),
+            sig in signal_strategy(),
+        ) {
+            let mut steps = steps;
+            steps.push(Step::Signal(sig));
+            let s = Schedule { steps, repeat_from: None };
+            let back: Schedule = s.to_string().parse().unwrap();
+            prop_assert_eq!(back, s);
+        }
+
+        #[test]
+        fn schedule_parser_never_panics(input in "[A-Za-z0-9./ -]{0,40}") {
+            let _ = input.parse::<Schedule>();
+            let _ = input.parse::<Signal>();
+        }
+
+        #[test]
+        fn signal_names_round_trip(sig in signal_strategy()) {
+            prop_assert_eq!(sig.name().parse::<Signal>().unwrap(), sig);
+            prop_assert_eq!(sig.as_raw().to_string().parse::<Signal>().unwrap(), sig);
+        }
+    }
+}

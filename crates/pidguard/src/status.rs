@@ -1,0 +1,244 @@
+//! Reading PID files and asking what state they are in.
+//!
+//! Readers never take the lock for longer than an instant (a shared-lock
+//! probe), never follow a symlink, never block on a FIFO, and read at most a
+//! few dozen bytes. Files written by other programs are read with the
+//! lenient [`Rule`].
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use rustix::fs::Stat;
+
+use crate::error::{Error, Result, UnsafeFile};
+use crate::identity::{identify, Filters, Identity};
+use crate::pid::{ParseErrorKind, Pid, Rule};
+use crate::pidfile::{read_fd, MID_WRITE_BACKOFF_US};
+use crate::process::{liveness, Liveness};
+use crate::sys;
+
+/// The state of a PID file.
+#[derive(Debug)]
+pub enum Status {
+    /// The file names a live process. `locked` says whether its lock is held
+    /// (always, for files pidguard and other locking tools write; files of
+    /// tools that do not lock, such as nginx's, are never locked).
+    Running {
+        /// The process named in the file.
+        pid: Pid,
+        /// Whether some process holds the file's lock.
+        locked: bool,
+    },
+    /// The file is locked but holds no PID yet: its holder is starting (for
+    /// example between BSD `pidfile_open` and `pidfile_write`, or a file
+    /// locked by `flock(1)`, which writes nothing).
+    Starting,
+    /// The file exists but its process is gone.
+    Stale(Pid),
+    /// There is no file.
+    NotRunning,
+    /// The state cannot be told: the file is unreadable, holds invalid
+    /// content, or is not a regular file. The error says which.
+    Unknown(Error),
+}
+
+impl Status {
+    /// The PID of a running holder.
+    pub fn running_pid(&self) -> Option<Pid> {
+        match self {
+            Status::Running { pid, .. } => Some(*pid),
+            _ => None,
+        }
+    }
+
+    /// Whether an instance holds or owns the file ([`Status::Running`] or
+    /// [`Status::Starting`]).
+    pub fn is_running(&self) -> bool {
+        matches!(self, Status::Running { .. } | Status::Starting)
+    }
+
+    /// A short lowercase name: `running`, `starting`, `stale`, `not-running`,
+    /// `unknown`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Running { .. } => "running",
+            Status::Starting => "starting",
+            Status::Stale(_) => "stale",
+            Status::NotRunning => "not-running",
+            Status::Unknown(_) => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Running { pid, locked: true } => write!(f, "running (PID {pid}, locked)"),
+            Status::Running { pid, locked: false } => {
+                write!(f, "running (PID {pid}; the file is not locked)")
+            }
+            Status::Starting => f.write_str("starting (the file is locked but holds no PID yet)"),
+            Status::Stale(pid) => write!(f, "stale (PID {pid} is not running)"),
+            Status::NotRunning => f.write_str("not running (no PID file)"),
+            Status::Unknown(e) => write!(f, "unknown: {e}"),
+        }
+    }
+}
+
+/// Reads the PID in a file, with the lenient rule (first line, surrounding
+/// whitespace allowed). The lock is not looked at: use [`status`] to know
+/// whether the process is the file's live holder.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("nginx.pid");
+/// std::fs::write(&path, "  1234\n")?;
+/// assert_eq!(pidguard::read(&path)?.get(), 1234);
+/// std::fs::write(&path, "0\n")?;
+/// assert_eq!(pidguard::read(&path).unwrap_err().kind(), pidguard::ErrorKind::InvalidContents);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read(path: impl AsRef<Path>) -> Result<Pid> {
+    read_with(path, Rule::Lenient)
+}
+
+/// Reads the PID in a file with the given rule.
+pub fn read_with(path: impl AsRef<Path>, rule: Rule) -> Result<Pid> {
+    let path = path.as_ref();
+    let (fd, _) = open_regular(path)?;
+    read_fd(&fd, path, rule)
+}
+
+/// Opens an existing PID file for reading, refusing anything but a regular
+/// file (checked before opening, so a device is never opened).
+fn open_regular(path: &Path) -> Result<(std::os::fd::OwnedFd, rustix::fs::Stat)> {
+    let st = sys::lstat(path).map_err(|e| Error::open(path, e))?;
+    match sys::unsafe_reason(&st) {
+        None | Some(UnsafeFile::HardLinks(_)) => {}
+        Some(why) => return Err(Error::unsafe_file(path, why)),
+    }
+    let fd = sys::open_existing(path, false).map_err(|e| Error::open(path, e))?;
+    let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
+    if !sys::same_inode(&st, &opened) {
+        return Err(Error::open(
+            path,
+            io::Error::other("the file was replaced while it was being opened"),
+        ));
+    }
+    Ok((fd, opened))
+}
+
+/// The state of the PID file at `path`.
+///
+/// A file naming a live process whose [identity](crate::identity) is
+/// mismatched (a reused PID, PID 1, a process in another namespace…) is
+/// reported [`Status::Stale`]: its real owner is gone. Use [`inspect`] for
+/// the identity verdict and filters.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("app.pid");
+/// use pidguard::{status, Pidfile, Status};
+///
+/// assert!(matches!(status(&path), Status::NotRunning));
+/// let guard = Pidfile::new(&path).acquire()?;
+/// assert!(matches!(status(&path), Status::Running { locked: true, .. }));
+/// drop(guard);
+/// assert!(matches!(status(&path), Status::NotRunning));
+/// # Ok::<(), pidguard::Error>(())
+/// ```
+pub fn status(path: impl AsRef<Path>) -> Status {
+    inspect(path, &Filters::default()).status
+}
+
+/// A PID file's state together with the identity verdict on its PID.
+#[derive(Debug)]
+pub struct Inspection {
+    /// The state, with mismatched PIDs reported as [`Status::Stale`].
+    pub status: Status,
+    /// The verdict on the PID in the file, when it names a live process.
+    pub identity: Option<Identity>,
+    /// The file's metadata (from the open descriptor), when it was opened.
+    pub(crate) file: Option<Stat>,
+}
+
+/// Reads the file at `path`, decides its state and classifies its PID
+/// (see [`identity`](crate::identity)), applying `filters`.
+pub fn inspect(path: impl AsRef<Path>, filters: &Filters) -> Inspection {
+    let path = path.as_ref();
+    let (status, file) = classify(path);
+    let mut identity = None;
+    let status = match status {
+        Status::Running { pid, locked } => {
+            let st = file.as_ref().expect("a running file was opened");
+            let id = identify(pid, st, locked, filters);
+            let stale = !id.may_signal();
+            identity = Some(id);
+            if stale {
+                Status::Stale(pid)
+            } else {
+                Status::Running { pid, locked }
+            }
+        }
+        other => other,
+    };
+    Inspection {
+        status,
+        identity,
+        file,
+    }
+}
+
+/// The state from the lock and liveness alone.
+fn classify(path: &Path) -> (Status, Option<Stat>) {
+    let (fd, st) = match open_regular(path) {
+        Ok(x) => x,
+        Err(e) if e.io_error().map(io::Error::kind) == Some(io::ErrorKind::NotFound) => {
+            return (Status::NotRunning, None)
+        }
+        Err(e) => return (Status::Unknown(e), None),
+    };
+    let mut pauses = MID_WRITE_BACKOFF_US.iter();
+    loop {
+        let locked = match sys::is_locked(&fd) {
+            Ok(l) => l,
+            Err(e) => return (Status::Unknown(Error::open(path, e)), Some(st)),
+        };
+        let content = read_fd(&fd, path, Rule::Lenient);
+        if !locked {
+            if let Some(why @ UnsafeFile::HardLinks(_)) = sys::unsafe_reason(&st) {
+                return (Status::Unknown(Error::unsafe_file(path, why)), Some(st));
+            }
+            let status = match content {
+                Ok(pid) => match liveness(pid) {
+                    Liveness::Dead => Status::Stale(pid),
+                    _ => Status::Running { pid, locked },
+                },
+                Err(e) => Status::Unknown(e),
+            };
+            return (status, Some(st));
+        }
+        // Locked: a live PID is the answer. Otherwise the holder may be
+        // mid-write; give it a few milliseconds.
+        if let Ok(pid) = content {
+            if liveness(pid) != Liveness::Dead {
+                return (Status::Running { pid, locked }, Some(st));
+            }
+        }
+        match pauses.next() {
+            Some(us) => std::thread::sleep(Duration::from_micros(*us)),
+            None => {
+                let status = match content {
+                    Ok(pid) => Status::Stale(pid),
+                    Err(e) if e.parse_error().map(|p| p.kind()) == Some(ParseErrorKind::Empty) => {
+                        Status::Starting
+                    }
+                    Err(e) => Status::Unknown(e),
+                };
+                return (status, Some(st));
+            }
+        }
+    }
+}

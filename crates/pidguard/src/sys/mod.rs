@@ -1,0 +1,227 @@
+//! The platform seam: every syscall the protocol makes goes through here.
+//!
+//! `linux.rs` and `unix.rs` (other Unix systems) export the same set of
+//! functions: [`create_unnamed`], [`link_unnamed`] and [`process_state`]. The
+//! helpers in this file are common to both.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rustix::fs::{FileType, FlockOperation, Mode, OFlags, Stat};
+use rustix::io::Errno;
+
+use crate::error::UnsafeFile;
+use crate::pid::MAX_READ;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+pub(crate) use linux::*;
+
+#[cfg(all(unix, not(target_os = "linux")))]
+mod unix;
+#[cfg(all(unix, not(target_os = "linux")))]
+pub(crate) use unix::*;
+
+/// A new, locked-or-not-yet-locked file that is not yet visible at the PID
+/// file's path: unnamed (`O_TMPFILE`) where the platform allows, otherwise a
+/// temporary name in the same directory, removed on drop.
+pub(crate) struct Unnamed {
+    pub(crate) fd: OwnedFd,
+    pub(crate) temp: Option<TempName>,
+}
+
+/// A temporary name, unlinked on drop.
+pub(crate) struct TempName(PathBuf);
+
+impl Drop for TempName {
+    fn drop(&mut self) {
+        let _ = rustix::fs::unlink(&self.0);
+    }
+}
+
+/// What the kernel says about a process, beyond `kill(pid, 0)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProcState {
+    /// Running or sleeping: not a zombie.
+    Live,
+    /// Exited, waiting to be reaped.
+    Zombie,
+    /// No such process.
+    Gone,
+    /// The platform cannot tell.
+    Unknown,
+}
+
+/// Creates a file under a unique temporary name in `dir` (`O_EXCL`,
+/// never following a symlink). Used where `O_TMPFILE` is unavailable.
+pub(crate) fn create_named_temp(dir: &Path, final_path: &Path, mode: u32) -> io::Result<Unnamed> {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let base = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "pidfile".into());
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!(".{base}.{}.{n}.tmp", std::process::id()));
+        match rustix::fs::open(
+            &temp,
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode as _),
+        ) {
+            Ok(fd) => {
+                return Ok(Unnamed {
+                    fd,
+                    temp: Some(TempName(temp)),
+                })
+            }
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Links a temporary-named file into place with `link(2)` (fails with
+/// `EEXIST` if the path exists), then removes the temporary name.
+pub(crate) fn link_named_temp(u: &mut Unnamed, path: &Path) -> io::Result<()> {
+    let temp = u.temp.as_ref().expect("named temp file has a name");
+    rustix::fs::linkat(
+        rustix::fs::CWD,
+        &temp.0,
+        rustix::fs::CWD,
+        path,
+        rustix::fs::AtFlags::empty(),
+    )?;
+    u.temp = None; // unlinks the temporary name
+    Ok(())
+}
+
+/// Opens an existing path without following a symlink in its last component
+/// and without blocking on a FIFO.
+pub(crate) fn open_existing(path: &Path, write: bool) -> io::Result<OwnedFd> {
+    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    Ok(rustix::fs::open(
+        path,
+        access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// `lstat(2)`.
+pub(crate) fn lstat(path: &Path) -> io::Result<Stat> {
+    Ok(rustix::fs::lstat(path)?)
+}
+
+/// `fstat(2)`.
+pub(crate) fn fstat(fd: impl AsFd) -> io::Result<Stat> {
+    Ok(rustix::fs::fstat(fd)?)
+}
+
+/// Whether two stats describe the same inode.
+pub(crate) fn same_inode(a: &Stat, b: &Stat) -> bool {
+    a.st_dev == b.st_dev && a.st_ino == b.st_ino
+}
+
+/// Why a file may not be used as a PID file, judged from its stat (from
+/// `lstat`, so a symlink is seen as one). `None` for a regular file with one
+/// link (or none: an unlinked file is caught elsewhere).
+pub(crate) fn unsafe_reason(st: &Stat) -> Option<UnsafeFile> {
+    match FileType::from_raw_mode(st.st_mode as _) {
+        FileType::RegularFile => {
+            // st_nlink is u64 on Linux, narrower elsewhere.
+            #[allow(clippy::unnecessary_cast)]
+            let links = st.st_nlink as u64;
+            (links > 1).then_some(UnsafeFile::HardLinks(links))
+        }
+        FileType::Symlink => Some(UnsafeFile::Symlink),
+        FileType::Directory => Some(UnsafeFile::Directory),
+        FileType::Fifo => Some(UnsafeFile::Fifo),
+        FileType::Socket => Some(UnsafeFile::Socket),
+        FileType::CharacterDevice | FileType::BlockDevice => Some(UnsafeFile::Device),
+        FileType::Unknown => Some(UnsafeFile::Device),
+    }
+}
+
+/// Tries to take the exclusive lock without blocking: `Ok(false)` when
+/// another open file description holds a lock on the inode.
+pub(crate) fn try_lock_exclusive(fd: impl AsFd) -> io::Result<bool> {
+    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(Errno::WOULDBLOCK) => Ok(false),
+        Err(Errno::INTR) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether some other open file description holds an exclusive lock on the
+/// inode. Takes a shared lock for an instant and drops it.
+pub(crate) fn is_locked(fd: impl AsFd) -> io::Result<bool> {
+    let fd = fd.as_fd();
+    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = rustix::fs::flock(fd, FlockOperation::Unlock);
+            Ok(false)
+        }
+        Err(Errno::WOULDBLOCK) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads at most `MAX_READ + 1` bytes from the start of the file.
+pub(crate) fn read_head(fd: impl AsFd) -> io::Result<([u8; MAX_READ + 1], usize)> {
+    let mut buf = [0u8; MAX_READ + 1];
+    let mut filled = 0;
+    let fd = fd.as_fd();
+    while filled < buf.len() {
+        match rustix::io::pread(fd, &mut buf[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((buf, filled))
+}
+
+/// Writes `bytes` as the whole content of the file, in place. The file is
+/// emptied first only if it is longer than the new content, so a reader sees
+/// either the old content, an empty file, or the new content: never a prefix
+/// of the old number. A locked empty file is what readers treat as "starting".
+pub(crate) fn write_whole(fd: impl AsFd, bytes: &[u8], old_len: u64) -> io::Result<()> {
+    let fd = fd.as_fd();
+    if old_len > bytes.len() as u64 {
+        rustix::fs::ftruncate(fd, 0)?;
+    }
+    let mut done = 0;
+    while done < bytes.len() {
+        match rustix::io::pwrite(fd, &bytes[done..], done as u64) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// `fsync(2)` on a directory, by path.
+pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok(rustix::fs::fsync(fd)?)
+}
+
+/// Sets or clears `FD_CLOEXEC`.
+pub(crate) fn set_cloexec(fd: impl AsFd, cloexec: bool) -> io::Result<()> {
+    let flags = if cloexec {
+        rustix::io::FdFlags::CLOEXEC
+    } else {
+        rustix::io::FdFlags::empty()
+    };
+    Ok(rustix::io::fcntl_setfd(fd, flags)?)
+}

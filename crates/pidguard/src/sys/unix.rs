@@ -1,0 +1,66 @@
+//! Other Unix systems: a temporary name + `link(2)`; no `/proc`.
+
+use std::io;
+use std::path::Path;
+
+use super::{create_named_temp, link_named_temp, ProcState, Unnamed};
+use crate::pid::Pid;
+
+/// Creates the new PID file under a temporary name in `dir`.
+pub(crate) fn create_unnamed(dir: &Path, final_path: &Path, mode: u32) -> io::Result<Unnamed> {
+    create_named_temp(dir, final_path, mode)
+}
+
+/// Links the temporary file into place. Fails with `EEXIST` when the path
+/// exists.
+pub(crate) fn link_unnamed(u: &mut Unnamed, path: &Path) -> io::Result<()> {
+    link_named_temp(u, path)
+}
+
+/// Zombies cannot be told apart portably; `kill(pid, 0)` is all there is.
+pub(crate) fn process_state(_pid: Pid) -> ProcState {
+    ProcState::Unknown
+}
+
+/// Facts about a process: not available without `/proc`; every answer is
+/// "unknown".
+pub(crate) mod proc {
+    use std::time::SystemTime;
+
+    use crate::pid::Pid;
+
+    pub(crate) fn boot_time() -> Option<SystemTime> {
+        None
+    }
+    pub(crate) fn start_time(_pid: Pid) -> Option<SystemTime> {
+        None
+    }
+    pub(crate) fn holds_inode(_pid: Pid, _dev: u64, _ino: u64) -> Option<bool> {
+        None
+    }
+    pub(crate) fn exe_id(_pid: Pid) -> Option<(u64, u64)> {
+        None
+    }
+    pub(crate) fn uid(_pid: Pid) -> Option<u32> {
+        None
+    }
+    pub(crate) fn comm(_pid: Pid) -> Option<String> {
+        None
+    }
+    pub(crate) fn same_pid_namespace(_pid: Pid) -> Option<bool> {
+        None
+    }
+}
+
+/// No pidfds here.
+pub(crate) fn pidfd_open(_pid: Pid) -> io::Result<Option<std::os::fd::OwnedFd>> {
+    Ok(None)
+}
+
+/// Never called without a pidfd.
+pub(crate) fn pidfd_exited(
+    _fd: &std::os::fd::OwnedFd,
+    _timeout: Option<std::time::Duration>,
+) -> bool {
+    false
+}

@@ -1,0 +1,540 @@
+//! The lock protocol with real processes, real files and real `flock(1)`.
+//!
+//! Other processes are this test binary re-executed in a helper role (see
+//! `helper_process`): it acquires through the library, reports on stdout, and
+//! holds the lock until its stdin closes. Tests kill only processes they
+//! started, by PID, and reap them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pidguard::{ErrorKind, Pid, Pidfile, Status, UnsafeFile};
+
+const ROLE: &str = "PIDGUARD_TEST_ROLE";
+const PATH: &str = "PIDGUARD_TEST_PATH";
+const GO: &str = "PIDGUARD_TEST_GO";
+/// Marks the helper's report among libtest's own output.
+const MARK: &str = "@pidguard-helper: ";
+
+/// Not a test: the body of the helper processes the other tests start.
+#[test]
+#[ignore = "helper process for the other tests; does nothing when run alone"]
+fn helper_process() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let path = PathBuf::from(std::env::var_os(PATH).expect("PIDGUARD_TEST_PATH"));
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    if role == "race" {
+        let go = PathBuf::from(std::env::var_os(GO).expect("PIDGUARD_TEST_GO"));
+        while !go.exists() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    match Pidfile::new(&path).acquire() {
+        Ok(guard) => {
+            writeln!(out, "\n{MARK}acquired {}", guard.pid()).unwrap();
+            out.flush().unwrap();
+            // Hold until the test closes our stdin.
+            let mut sink = String::new();
+            let _ = std::io::stdin().read_line(&mut sink);
+            guard.release().unwrap();
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyRunning => {
+            writeln!(out, "\n{MARK}busy {:?}", e.holder().map(Pid::get)).unwrap();
+        }
+        Err(e) => {
+            writeln!(out, "\n{MARK}error {e}").unwrap();
+        }
+    }
+}
+
+struct Helper {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Helper {
+    fn start(role: &str, path: &Path, go: Option<&Path>, cwd: Option<&Path>) -> Helper {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "helper_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE, role)
+        .env(PATH, path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        if let Some(go) = go {
+            cmd.env(GO, go);
+        }
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().expect("spawn helper");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Helper { child, out }
+    }
+
+    /// The helper's report ("acquired …", "busy …", "error …"); libtest
+    /// prints its own lines around it.
+    fn report(&mut self) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.out.read_line(&mut line).unwrap() == 0 {
+                return String::from("eof");
+            }
+            if let Some(rest) = line.trim().strip_prefix(MARK) {
+                return rest.to_string();
+            }
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Closes stdin: a holder releases and exits.
+    fn finish(mut self) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "helper failed: {status:?}");
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn content(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn uncontested_acquire_writes_pid_and_release_removes_file() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    assert_eq!(guard.pid(), Pid::current());
+    assert_eq!(guard.path(), path);
+    let md = std::fs::metadata(&path).unwrap();
+    assert_eq!(md.nlink(), 1);
+    assert_eq!(md.mode() & 0o777 & !0o022, 0o644 & !0o022);
+    guard.release().unwrap();
+    assert!(!path.exists());
+    // No temporary files left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn second_acquire_in_same_process_fails_naming_our_pid() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let _guard = Pidfile::new(&path).acquire().unwrap();
+    let err = Pidfile::new(&path).acquire().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
+    assert_eq!(err.holder(), Some(Pid::current()));
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains(&std::process::id().to_string()), "{msg}");
+}
+
+#[test]
+fn contested_by_a_child_process() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let mut holder = Helper::start("hold", &path, None, None);
+    assert_eq!(holder.report(), format!("acquired {}", holder.pid()));
+    let err = Pidfile::new(&path).acquire().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
+    assert_eq!(err.holder().map(Pid::get), Some(holder.pid()));
+    match pidguard::status(&path) {
+        Status::Running { pid, locked: true } => assert_eq!(pid.get(), holder.pid()),
+        other => panic!("expected running, got {other:?}"),
+    }
+    holder.finish();
+    assert!(!path.exists(), "the holder's release removes its file");
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    drop(guard);
+}
+
+#[test]
+fn sigkilled_holder_is_taken_over_at_once_in_place() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let mut holder = Helper::start("hold", &path, None, None);
+    let dead = holder.pid();
+    assert!(holder.report().starts_with("acquired"));
+    let ino = std::fs::metadata(&path).unwrap().ino();
+    holder.kill();
+    // The file is left behind, complete, naming the dead process.
+    assert_eq!(content(&path), format!("{dead}\n"));
+    assert!(matches!(pidguard::status(&path), Status::Stale(p) if p.get() == dead));
+    let started = Instant::now();
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().ino(),
+        ino,
+        "taken over in place"
+    );
+    drop(guard);
+    assert!(!path.exists());
+}
+
+#[test]
+fn takeover_of_a_longer_stale_file_leaves_no_trailing_digits() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    std::fs::write(&path, "2147483647\n").unwrap();
+    let _guard = Pidfile::new(&path).acquire().unwrap();
+    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+}
+
+#[test]
+fn thirty_two_processes_race_and_exactly_one_wins_twenty_rounds() {
+    let dir = tmp();
+    for round in 0..20 {
+        let path = dir.path().join(format!("race-{round}.pid"));
+        let go = dir.path().join(format!("go-{round}"));
+        let mut helpers: Vec<Helper> = (0..32)
+            .map(|_| Helper::start("race", &path, Some(&go), None))
+            .collect();
+        std::fs::write(&go, "").unwrap();
+        let mut winners = Vec::new();
+        let mut losers = Vec::new();
+        for (i, h) in helpers.iter_mut().enumerate() {
+            let r = h.report();
+            if r.starts_with("acquired") {
+                winners.push(i);
+            } else {
+                assert!(r.starts_with("busy Some("), "round {round}: {r}");
+                losers.push(i);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let winner_pid = helpers[winners[0]].pid();
+        assert_eq!(content(&path), format!("{winner_pid}\n"));
+        for h in helpers.drain(..) {
+            h.finish();
+        }
+        assert!(!path.exists());
+    }
+}
+
+#[test]
+fn a_late_release_never_deletes_a_successors_file() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let first = Pidfile::new(&path).acquire().unwrap();
+    // Someone removes the file (an admin, a cleanup script) and a successor
+    // creates a new one.
+    std::fs::remove_file(&path).unwrap();
+    let mut successor = Helper::start("hold", &path, None, None);
+    assert!(successor.report().starts_with("acquired"));
+    let theirs = content(&path);
+    first.release().unwrap();
+    assert_eq!(content(&path), theirs, "the successor's file survives");
+    assert!(matches!(
+        pidguard::status(&path),
+        Status::Running { locked: true, .. }
+    ));
+    successor.finish();
+    assert!(!path.exists());
+}
+
+#[test]
+fn relative_paths_are_resolved_against_the_current_directory() {
+    let dir = tmp();
+    let mut holder = Helper::start("hold", Path::new("rel.pid"), None, Some(dir.path()));
+    assert!(holder.report().starts_with("acquired"));
+    let abs = dir.path().join("rel.pid");
+    assert_eq!(content(&abs), format!("{}\n", holder.pid()));
+    holder.finish();
+    assert!(!abs.exists());
+}
+
+#[test]
+fn missing_parent_directories_are_created() {
+    let dir = tmp();
+    let path = dir.path().join("a/b/app.pid");
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    let mode = std::fs::metadata(dir.path().join("a/b"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777 & !0o022, 0o755 & !0o022);
+    drop(guard);
+}
+
+#[test]
+fn lock_survives_in_a_child_after_the_parent_closes() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let guard = Pidfile::new(&path).inheritable(true).acquire().unwrap();
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    drop(guard.into_fd()); // the parent's descriptor is closed
+    let err = Pidfile::new(&path).acquire().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _guard = Pidfile::new(&path).acquire().unwrap();
+}
+
+#[test]
+fn lock_is_close_on_exec_by_default() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    drop(guard.into_fd());
+    // The child did not inherit the lock, so it is free now.
+    let taken = Pidfile::new(&path).acquire();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    taken.unwrap();
+}
+
+#[test]
+fn a_guard_dropped_in_a_forked_child_removes_and_unlocks_nothing() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    // SAFETY: the child only drops the guard (getpid, close, free of a path
+    // buffer) and calls _exit; no lock is held by other threads of this test
+    // process at the time of the fork.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        drop(guard);
+        // SAFETY: _exit is async-signal-safe and ends the child at once.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    let err = Pidfile::new(&path).acquire().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
+    drop(guard);
+    assert!(!path.exists());
+}
+
+fn has_flock() -> bool {
+    Command::new("flock").arg("--version").output().is_ok()
+}
+
+#[test]
+fn interop_with_flock1_when_flock_holds_the_file() {
+    if !has_flock() {
+        eprintln!("skipped: flock(1) is not installed");
+        return;
+    }
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    // -F: flock execs the command itself, so killing it ends the holder.
+    let mut flock = Command::new("flock")
+        .args(["-n", "-F"])
+        .arg(&path)
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let err = Pidfile::new(&path).acquire().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
+    assert!(matches!(pidguard::status(&path), Status::Starting));
+    flock.kill().unwrap();
+    flock.wait().unwrap();
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    drop(guard);
+}
+
+#[test]
+fn interop_with_flock1_when_pidguard_holds_the_file() {
+    if !has_flock() {
+        eprintln!("skipped: flock(1) is not installed");
+        return;
+    }
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    let status = Command::new("flock")
+        .arg("-n")
+        .arg(&path)
+        .arg("true")
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "flock -n must find the lock held");
+    drop(guard);
+    let status = Command::new("flock")
+        .arg("-n")
+        .arg(&path)
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn acquire_timeout_waits_for_the_holder() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let mut holder = Helper::start("hold", &path, None, None);
+    assert!(holder.report().starts_with("acquired"));
+    let started = Instant::now();
+    let err = Pidfile::new(&path)
+        .acquire_timeout(Duration::from_millis(150))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    let stdin = holder.child.stdin.take().unwrap();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        drop(stdin);
+    });
+    let guard = Pidfile::new(&path)
+        .acquire_timeout(Duration::from_secs(10))
+        .unwrap();
+    closer.join().unwrap();
+    holder.finish();
+    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    drop(guard);
+}
+
+#[test]
+fn unsafe_paths_are_refused_and_victims_untouched() {
+    let dir = tmp();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let before = std::fs::metadata(&victim).unwrap().modified().unwrap();
+
+    let link = dir.path().join("link.pid");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let err = Pidfile::new(&link).acquire().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsafeFile);
+    assert_eq!(err.unsafe_file_reason(), Some(UnsafeFile::Symlink));
+    assert!(matches!(pidguard::status(&link), Status::Unknown(_)));
+
+    let hard = dir.path().join("hard.pid");
+    std::fs::hard_link(&victim, &hard).unwrap();
+    let err = Pidfile::new(&hard).acquire().unwrap_err();
+    assert_eq!(err.unsafe_file_reason(), Some(UnsafeFile::HardLinks(2)));
+
+    let sub = dir.path().join("dir.pid");
+    std::fs::create_dir(&sub).unwrap();
+    let err = Pidfile::new(&sub).acquire().unwrap_err();
+    assert_eq!(err.unsafe_file_reason(), Some(UnsafeFile::Directory));
+
+    let fifo = dir.path().join("fifo.pid");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    let err = Pidfile::new(&fifo).acquire().unwrap_err();
+    assert_eq!(err.unsafe_file_reason(), Some(UnsafeFile::Fifo));
+    assert!(matches!(pidguard::status(&fifo), Status::Unknown(_)));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "never blocks on a FIFO"
+    );
+
+    assert_eq!(content(&victim), "precious\n");
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().modified().unwrap(),
+        before
+    );
+}
+
+#[test]
+fn status_of_every_kind_of_file() {
+    let dir = tmp();
+    let path = dir.path().join("s.pid");
+    assert!(matches!(pidguard::status(&path), Status::NotRunning));
+
+    // A foreign, unlocked file naming a live process that started before
+    // it was written (as nginx writes it, without a newline).
+    let mut daemon = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(&path, format!("{}", daemon.id())).unwrap();
+    let seen = pidguard::status(&path);
+    // Our own PID in an unlocked file is never taken for the owner.
+    std::fs::write(&path, format!("{}\n", std::process::id())).unwrap();
+    let ours = pidguard::status(&path);
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert!(
+        matches!(seen, Status::Running { locked: false, pid } if pid.get() as u32 == daemon.id()),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(ours, Status::Stale(p) if p == Pid::current()),
+        "{ours:?}"
+    );
+
+    // Invalid content: unknown, saying why.
+    std::fs::write(&path, "-1\n").unwrap();
+    match pidguard::status(&path) {
+        Status::Unknown(e) => {
+            assert_eq!(e.kind(), ErrorKind::InvalidContents);
+            assert!(e.to_string().contains("s.pid"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A dead process: stale.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    std::fs::write(&path, format!("{dead}\n")).unwrap();
+    assert!(matches!(pidguard::status(&path), Status::Stale(p) if p.get() as u32 == dead));
+}
+
+#[test]
+fn named_locations() {
+    let pf = Pidfile::named("pidguard-test-app");
+    let path = pf.path().unwrap();
+    assert!(
+        path.ends_with("pidguard-test-app.pid"),
+        "{}",
+        path.display()
+    );
+    if rustix::process::geteuid().is_root() {
+        assert_eq!(path, Path::new("/run/pidguard-test-app.pid"));
+    }
+    let mut pf = Pidfile::named("pidguard-test-app");
+    pf.instance("/home/me/project");
+    let inst = pf.path().unwrap();
+    let parent = inst
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(parent.starts_with("instance-"), "{}", inst.display());
+    let err = Pidfile::named("../evil").path().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidName);
+}

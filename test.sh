@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, property, integration and doc tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast --lib --bins --tests
+fi
+cargo test --workspace --doc
