@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use pidguard::{Schedule, Signal};
 
 use crate::duration::parse_duration;
 
@@ -54,6 +55,37 @@ pub enum Command {
     ///
     /// Example: kill -HUP "$(pidguard pid --name myapp)"
     Pid(QueryArgs),
+
+    /// Stop the file's owner safely, following a schedule, and remove the
+    /// file.
+    ///
+    /// Only a process proved or consistent to be the file's owner is
+    /// signalled (see `status`): a stale file, or one naming a reused PID, is
+    /// removed and nothing is signalled. Default schedule: TERM/10/KILL/5.
+    /// After TERM a CONT follows, so a stopped process can act on it.
+    ///
+    /// Exit 0 when the process is gone or was not running, 1 when it still
+    /// runs at the end of the schedule (the file is kept), 77 when it may
+    /// not or must not be signalled (EPERM, a failed trust check), 65 on
+    /// invalid content.
+    ///
+    /// Example: pidguard stop -p /run/app.pid --schedule TERM/30/KILL/5
+    Stop(StopArgs),
+
+    /// Send one signal to the file's owner, with the same checks as `stop`.
+    ///
+    /// Exit 0 when sent, 1 when the file is stale (nothing is sent), 3 when
+    /// there is no file, 77 and 65 as for `stop`.
+    ///
+    /// Example: pidguard signal -p /run/nginx.pid HUP
+    Signal(SignalArgs),
+
+    /// Wait for the file's owner to exit.
+    ///
+    /// Exit 0 when it exits (or was not running), 1 at the timeout.
+    ///
+    /// Example: pidguard wait -p /run/app.pid --timeout 30s
+    Wait(WaitArgs),
 
     /// Print the path a PID file resolves to.
     ///
@@ -124,6 +156,79 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+/// Conditions the process must also meet (as start-stop-daemon's).
+#[derive(Debug, Args, Clone)]
+pub struct FilterArgs {
+    /// Only a process running this executable (compared by device and inode).
+    #[arg(long, value_name = "PATH")]
+    pub exe: Option<PathBuf>,
+
+    /// Only a process of this user (name or numeric UID).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Only a process with this command name (as in /proc/PID/comm; first 15
+    /// bytes).
+    #[arg(long, value_name = "COMM")]
+    pub comm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+
+    #[command(flatten)]
+    pub filters: FilterArgs,
+
+    /// The first signal to send [default: TERM].
+    #[arg(long, value_name = "SIG", value_parser = parse_signal)]
+    pub signal: Option<Signal>,
+
+    /// Shorthand for the schedule SIG/DURATION/KILL/5.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "schedule")]
+    pub timeout: Option<Duration>,
+
+    /// A start-stop-daemon schedule: SIG/SECONDS/SIG/SECONDS…, with
+    /// `forever` marking where the rest repeats (e.g. TERM/30/forever/KILL/5).
+    #[arg(long, value_name = "SCHEDULE", value_parser = parse_schedule, conflicts_with = "signal")]
+    pub schedule: Option<Schedule>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+
+    #[command(flatten)]
+    pub filters: FilterArgs,
+
+    /// The signal: a name with or without SIG (HUP, SIGHUP) or a number (1).
+    #[arg(value_name = "SIG", value_parser = parse_signal)]
+    pub signal: Signal,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+
+    #[command(flatten)]
+    pub filters: FilterArgs,
+
+    /// Give up after DURATION (exit 1) [default: wait forever].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+fn parse_signal(s: &str) -> Result<Signal, String> {
+    s.parse().map_err(|e: pidguard::SyntaxError| e.to_string())
+}
+
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    s.parse().map_err(|e: pidguard::SyntaxError| e.to_string())
 }
 
 #[derive(Debug, Args)]

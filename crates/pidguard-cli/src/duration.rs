@@ -15,9 +15,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "us" | "µs" => 0.000_001,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "invalid duration {s:?}: unknown unit {unit:?} (use ms, s, m or h, e.g. 500ms or 10s)"
-        )),
+        ))
+        }
     };
     let value: f64 = num.parse().map_err(|_| {
         format!("invalid duration {s:?}: expected a number such as 10, 1.5s or 250ms")

@@ -29,6 +29,9 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
         C::Status(args) => commands::status::run(args),
         C::Pid(args) => commands::pid::run(args),
         C::Path(args) => commands::path::run(args),
+        C::Stop(args) => commands::stop::run(args),
+        C::Signal(args) => commands::signal::run(args),
+        C::Wait(args) => commands::wait::run(args),
         C::Gate(args) => commands::gate::run(args),
     }
 }

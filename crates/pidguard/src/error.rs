@@ -95,6 +95,8 @@ struct Inner {
     parse: Option<ParseError>,
     unsafe_file: Option<UnsafeFile>,
     detail: Option<String>,
+    /// Replaces the kind's standard message.
+    message: Option<String>,
 }
 
 impl Error {
@@ -108,6 +110,7 @@ impl Error {
                 parse: None,
                 unsafe_file: None,
                 detail: None,
+                message: None,
             }),
         }
     }
@@ -133,6 +136,17 @@ impl Error {
     pub(crate) fn untrusted(path: &Path, detail: String) -> Error {
         let mut e = Error::new(ErrorKind::Untrusted, Some(path));
         e.inner.detail = Some(detail);
+        e
+    }
+
+    /// `kill`/`pidfd_send_signal` was refused with `EPERM`.
+    pub(crate) fn signal_denied(path: &Path, pid: Pid, owner: String, err: io::Error) -> Error {
+        let mut e = Error::with_io(ErrorKind::PermissionDenied, path, err);
+        e.inner.message = Some(format!(
+            "not permitted to signal process {pid} named in {}: it belongs to {owner}; \
+             run as that user or as root",
+            path.display()
+        ));
         e
     }
 
@@ -224,6 +238,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let path = self.path_display();
         let i = &self.inner;
+        if let Some(m) = &i.message {
+            return f.write_str(m);
+        }
         match i.kind {
             ErrorKind::AlreadyRunning => match i.holder {
                 Some(pid) => write!(

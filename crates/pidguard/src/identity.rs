@@ -84,6 +84,8 @@ pub enum Mismatch {
     OurParent,
     /// The process lives in another PID namespace.
     OtherNamespace,
+    /// The PID is a kernel thread's.
+    KernelThread,
     /// The `exe` filter does not match the process's executable.
     Exe,
     /// The `user` filter does not match the process's user.
@@ -105,6 +107,7 @@ impl fmt::Display for Mismatch {
             Mismatch::Ourselves => f.write_str("the PID is pidguard's own"),
             Mismatch::OurParent => f.write_str("the PID is pidguard's parent's"),
             Mismatch::OtherNamespace => f.write_str("the process is in another PID namespace"),
+            Mismatch::KernelThread => f.write_str("the PID is a kernel thread's"),
             Mismatch::Exe => f.write_str("its executable does not match --exe"),
             Mismatch::User => f.write_str("its user does not match --user"),
             Mismatch::Name => f.write_str("its command name does not match --name"),
@@ -175,6 +178,9 @@ pub(crate) fn identify(pid: Pid, file: &Stat, locked: bool, filters: &Filters) -
     }
     if pid.get() == 1 {
         return Identity::Mismatched(Mismatch::Init);
+    }
+    if proc::is_kernel_thread(pid) == Some(true) {
+        return Identity::Mismatched(Mismatch::KernelThread);
     }
     if proc::same_pid_namespace(pid) == Some(false) {
         return Identity::Mismatched(Mismatch::OtherNamespace);

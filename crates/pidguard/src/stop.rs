@@ -170,9 +170,7 @@ fn signal_error(path: &Path, pid: Pid, e: io::Error) -> Error {
         let owner = sys::proc::uid(pid)
             .map(|u| format!("UID {u}"))
             .unwrap_or_else(|| "another user".into());
-        Error::with_io(ErrorKind::PermissionDenied, path, e).with_detail(format!(
-            "process {pid} belongs to {owner}; run as that user or as root"
-        ))
+        Error::signal_denied(path, pid, owner, e)
     } else {
         Error::with_io(ErrorKind::Io, path, e)
     }

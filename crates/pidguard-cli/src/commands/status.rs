@@ -35,11 +35,20 @@ pub fn to_json(path: &std::path::Path, status: &Status) -> serde_json::Value {
 
 pub fn run(args: QueryArgs) -> Result<Exit, Failure> {
     let path = resolved_path(&args.file)?;
-    let status = pidguard::status(&path);
+    let found = pidguard::inspect(&path, &Default::default());
+    let status = &found.status;
     if args.file.json {
-        println!("{}", to_json(&path, &status));
+        let mut v = to_json(&path, status);
+        if let Some(id) = &found.identity {
+            v["identity"] = json!(id.name());
+            v["identity_detail"] = json!(id.to_string());
+        }
+        println!("{v}");
     } else {
-        println!("{}: {status}", path.display());
+        match &found.identity {
+            Some(id) => println!("{}: {status}; identity: {id}", path.display()),
+            None => println!("{}: {status}", path.display()),
+        }
     }
-    Ok(exit_for(&status))
+    Ok(exit_for(status))
 }

@@ -116,6 +116,13 @@ pub(crate) mod proc {
         SystemTime::now().checked_sub(age)
     }
 
+    /// Whether the process is a kernel thread (`PF_KTHREAD` in field 9).
+    pub(crate) fn is_kernel_thread(pid: Pid) -> Option<bool> {
+        const PF_KTHREAD: u64 = 0x0020_0000;
+        let flags: u64 = stat_fields(pid)?.get(6)?.parse().ok()?;
+        Some(flags & PF_KTHREAD != 0)
+    }
+
     /// Whether the process has an open descriptor on the inode `(dev, ino)`.
     /// `None` when its descriptors cannot be read (another user's process).
     pub(crate) fn holds_inode(pid: Pid, dev: u64, ino: u64) -> Option<bool> {

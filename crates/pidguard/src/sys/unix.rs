@@ -35,6 +35,9 @@ pub(crate) mod proc {
     pub(crate) fn start_time(_pid: Pid) -> Option<SystemTime> {
         None
     }
+    pub(crate) fn is_kernel_thread(_pid: Pid) -> Option<bool> {
+        None
+    }
     pub(crate) fn holds_inode(_pid: Pid, _dev: u64, _ino: u64) -> Option<bool> {
         None
     }

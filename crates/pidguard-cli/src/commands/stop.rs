@@ -1,0 +1,30 @@
+//! `pidguard stop`: stop the file's owner with a schedule.
+
+use std::time::Duration;
+
+use pidguard::{Outcome, Schedule, Signal};
+
+use crate::cli::StopArgs;
+use crate::commands::{filters, pidfile, print_report, signalling_failure};
+use crate::exit::{Exit, Failure};
+
+/// The default: TERM, 10 s, KILL, 5 s.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn run(args: StopArgs) -> Result<Exit, Failure> {
+    let path = pidfile(&args.file).path()?;
+    let filters = filters(&args.filters)?;
+    let schedule = match (&args.schedule, args.timeout) {
+        (Some(s), _) => s.clone(),
+        (None, t) => Schedule::timeout(
+            args.signal.unwrap_or(Signal::TERM),
+            t.unwrap_or(DEFAULT_TIMEOUT),
+        ),
+    };
+    let report = pidguard::stop(&path, &schedule, &filters).map_err(signalling_failure)?;
+    print_report(&path, &report, args.file.json, "stopped");
+    Ok(match report.outcome {
+        Outcome::StillRunning | Outcome::Starting => Exit::Stale,
+        _ => Exit::Success,
+    })
+}
