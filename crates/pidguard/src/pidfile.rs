@@ -228,7 +228,9 @@ impl Pidfile {
     }
 
     fn acquire_at(&self, path: PathBuf, dir_mode: u32) -> Result<Guard> {
-        let pid = self.pid.unwrap_or_else(Pid::current);
+        // One getpid(2) serves both the content and the guard's owner.
+        let me = Pid::current();
+        let pid = self.pid.unwrap_or(me);
         let encoded = pid.encode();
         let content = encoded.as_bytes();
         let dir = match path.parent() {
@@ -243,7 +245,7 @@ impl Pidfile {
                     // The directory may not be writable while the file exists
                     // and is held: report that, not the create error.
                     Err(e) => match self.take_over(&path, content)? {
-                        Takeover::Acquired(fd) => return Ok(self.guard(fd, path, pid)),
+                        Takeover::Acquired(fd) => return Ok(self.guard(fd, path, pid, me)),
                         Takeover::Vanished => return Err(e),
                         Takeover::Changed => continue,
                     },
@@ -256,13 +258,13 @@ impl Pidfile {
                         sys::fsync_dir(&dir).map_err(|e| Error::create(&path, e))?;
                     }
                     let u = unnamed.take().expect("prepared above");
-                    return Ok(self.guard(u.fd, path, pid));
+                    return Ok(self.guard(u.fd, path, pid, me));
                 }
                 Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
                 Err(e) => return Err(Error::create(&path, e)),
             }
             match self.take_over(&path, content)? {
-                Takeover::Acquired(fd) => return Ok(self.guard(fd, path, pid)),
+                Takeover::Acquired(fd) => return Ok(self.guard(fd, path, pid, me)),
                 Takeover::Vanished | Takeover::Changed => continue,
             }
         }
@@ -365,12 +367,12 @@ impl Pidfile {
         Ok(Takeover::Acquired(fd))
     }
 
-    fn guard(&self, fd: OwnedFd, path: PathBuf, pid: Pid) -> Guard {
+    fn guard(&self, fd: OwnedFd, path: PathBuf, pid: Pid, owner: Pid) -> Guard {
         Guard {
             fd: Some(fd),
             path,
             pid,
-            owner: std::process::id(),
+            owner: owner.as_u32(),
             fsync: self.fsync,
         }
     }

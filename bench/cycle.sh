@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Acquire/release cycle benchmark: pidguard vs the bare syscall floor vs
+# libbsd's pidfile(3), on a tmpfs, measured in the same run.
+#
+# Usage: bench/cycle.sh [N]       (N cycles per run, default 200000)
+#        ROUNDS=7 bench/cycle.sh  (rounds, default 5)
+#
+# Builds crates/pidguard/examples/cycle.rs (release) and bench/c/{floor,libbsd}.c
+# (gcc -O2) into target/bench/, then runs the three programs ROUNDS times each
+# on the same PID file path, interleaved, alternating the order every round.
+# Prints, as Markdown on stdout: the median ns/cycle of each program, the
+# ratios pidguard/floor and pidguard/libbsd against the targets (<= 1.3 and
+# <= 1.0), the machine and the filesystem used. Build output and progress go
+# to stderr.
+#
+# Exit status: 0 when everything ran, whether or not a target was met (this
+# is a measurement, not a test); nonzero when a build or a program fails.
+# libbsd-dev is installed with apt-get when missing and running as root;
+# otherwise the libbsd column is skipped with a message.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+n="${1:-200000}"
+rounds="${ROUNDS:-5}"
+
+log() { printf 'cycle.sh: %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+[[ "$n" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$n'"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$rounds'"
+command -v gcc >/dev/null || die "gcc is needed to build bench/c/*.c"
+command -v cargo >/dev/null || die "cargo is needed to build the example"
+
+# (a) libbsd-dev, for <bsd/libutil.h> and -lbsd.
+have_libbsd=1
+if [[ ! -r /usr/include/bsd/libutil.h ]]; then
+  if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing libbsd-dev"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libbsd-dev; } >&2; then
+      log "could not install libbsd-dev: skipping libbsd"
+      have_libbsd=0
+    fi
+  else
+    log "libbsd-dev is not installed and cannot be installed here (needs root and apt-get): skipping libbsd"
+    have_libbsd=0
+  fi
+fi
+
+# (b) Build into target/bench/.
+out="$root/target/bench"
+mkdir -p "$out"
+log "building the example (release)"
+(cd "$root" && cargo build --release --example cycle -p pidguard) >&2
+cp -- "${CARGO_TARGET_DIR:-$root/target}/release/examples/cycle" "$out/pidguard"
+cflags=(-O2 -Wall -Wextra)
+gcc "${cflags[@]}" -o "$out/floor" "$root/bench/c/floor.c"
+programs=(pidguard floor)
+if [[ "$have_libbsd" -eq 1 ]]; then
+  gcc "${cflags[@]}" -o "$out/libbsd" "$root/bench/c/libbsd.c" -lbsd
+  programs+=(libbsd)
+fi
+
+# (c) A directory on a tmpfs.
+fstype() { stat -f -c %T "$1" 2>/dev/null || echo unknown; }
+base=""
+for candidate in /dev/shm "${XDG_RUNTIME_DIR:-}" /run; do
+  if [[ -n "$candidate" && -d "$candidate" && -w "$candidate" && "$(fstype "$candidate")" == tmpfs ]]; then
+    base="$candidate"
+    break
+  fi
+done
+if [[ -z "$base" ]]; then
+  base="${TMPDIR:-/tmp}"
+  log "warning: no writable tmpfs found (/dev/shm, \$XDG_RUNTIME_DIR, /run); using $base ($(fstype "$base")), numbers include that filesystem's cost"
+fi
+workdir="$(mktemp -d "$base/pidguard-cycle.XXXXXX")"
+trap 'rm -rf -- "$workdir"' EXIT
+pidfile="$workdir/cycle.pid"
+
+# (d) Interleaved rounds, alternating the order.
+declare -A results=()
+run() {
+  local prog="$1" line
+  if ! line="$("$out/$prog" "$pidfile" "$n")"; then
+    die "$prog failed (see above)"
+  fi
+  [[ "$line" =~ ^$prog\ ([0-9]+)\ ns/cycle$ ]] || die "$prog printed an unexpected line: '$line'"
+  log "round $round: $line"
+  results[$prog]+="${BASH_REMATCH[1]} "
+}
+for ((round = 1; round <= rounds; round++)); do
+  if ((round % 2 == 1)); then
+    for ((i = 0; i < ${#programs[@]}; i++)); do run "${programs[i]}"; done
+  else
+    for ((i = ${#programs[@]} - 1; i >= 0; i--)); do run "${programs[i]}"; done
+  fi
+done
+
+median() {
+  tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '
+    { v[NR] = $1 }
+    END {
+      if (NR % 2) printf "%d\n", v[(NR + 1) / 2]
+      else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 + 0.5
+    }'
+}
+declare -A med=()
+for prog in "${programs[@]}"; do
+  med[$prog]="$(median "${results[$prog]}")"
+done
+
+# ratio A B LIMIT: prints "| a/b | ratio | <= limit | yes/no |".
+ratio_row() {
+  local label="$1" num="$2" den="$3" limit="$4"
+  awk -v a="$num" -v b="$den" -v lim="$limit" -v label="$label" 'BEGIN {
+    r = a / b
+    printf "| %s | %.2f | ≤ %.2f | %s |\n", label, r, lim, (r <= lim ? "yes" : "no")
+  }'
+}
+
+cpu="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
+echo "| program | median ns/cycle | runs (ns/cycle, in order) |"
+echo "| --- | ---: | --- |"
+for prog in "${programs[@]}"; do
+  runs="${results[$prog]% }"
+  echo "| $prog | ${med[$prog]} | ${runs// /, } |"
+done
+if [[ "$have_libbsd" -eq 0 ]]; then
+  echo "| libbsd | skipped | libbsd-dev not available |"
+fi
+echo
+echo "| ratio | value | target | met |"
+echo "| --- | ---: | --- | --- |"
+ratio_row "pidguard / floor" "${med[pidguard]}" "${med[floor]}" 1.3
+if [[ "$have_libbsd" -eq 1 ]]; then
+  ratio_row "pidguard / libbsd" "${med[pidguard]}" "${med[libbsd]}" 1.0
+else
+  echo "| pidguard / libbsd | n/a | ≤ 1.00 | not measured |"
+fi
+echo
+echo "- N = $n cycles per run, $rounds rounds, order alternating each round"
+echo "- machine: $(uname -srm), $(nproc) CPUs, ${cpu:-unknown CPU}"
+echo "- directory: $base ($(fstype "$workdir"))"
