@@ -39,6 +39,16 @@ pub enum Command {
         the command cannot be executed or is not found.")]
     Run(RunArgs),
 
+    /// Make sure a daemon holds the PID file, starting it if none does.
+    ///
+    /// If the file's holder runs (and, with --socket, the socket accepts a
+    /// connection), print its PID. Otherwise start CMD as with `run
+    /// --daemon`, wait until it is ready, and print the new PID. Any number
+    /// of concurrent calls start exactly one daemon and print the same PID.
+    ///
+    /// Example: pidguard ensure --name lsp --socket "$XDG_RUNTIME_DIR/lsp.sock" -- lsp-server
+    Ensure(EnsureArgs),
+
     /// Print the PID file's state in one line.
     ///
     /// Exit 0 running (or starting: locked, no PID yet), 1 stale (the file
@@ -86,6 +96,28 @@ pub enum Command {
     ///
     /// Example: pidguard wait -p /run/app.pid --timeout 30s
     Wait(WaitArgs),
+
+    /// List the PID files in a directory: name, PID, state, identity, age
+    /// and command line.
+    ///
+    /// One row per *.pid file; symlinks, directories and other files are
+    /// reported as skipped and never followed. Identity: verified (locked,
+    /// the process holds the file), unverified (consistent, not proved),
+    /// mismatched (a reused PID…).
+    ///
+    /// Example: pidguard list /run/myapp/servers
+    List(DirArgs),
+
+    /// Remove stale PID files in a directory; with --kill also stop orphans.
+    ///
+    /// A stale file (nobody holds the lock; the PID is dead or reused) is
+    /// removed. An orphan (unlocked, naming a live process that started
+    /// before the file was written and matches its recorded executable) is
+    /// stopped with --kill, else reported. When a live process cannot be
+    /// verified, only its file is removed. Every action is printed.
+    ///
+    /// Example: pidguard sweep --kill --schedule TERM/5/KILL/5 /run/myapp/servers
+    Sweep(SweepArgs),
 
     /// Print the path a PID file resolves to.
     ///
@@ -153,9 +185,81 @@ pub struct RunArgs {
     #[arg(long)]
     pub fsync: bool,
 
+    /// Detach CMD as a daemon (new session, no terminal, stdin from
+    /// /dev/null, working directory /) and return once the PID file names it
+    /// and it holds the lock (with --notify: once it is ready).
+    #[arg(long, conflicts_with = "exec")]
+    pub daemon: bool,
+
+    #[command(flatten)]
+    pub detach: DaemonArgs,
+
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+/// How a daemon is detached and when it counts as ready.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DaemonArgs {
+    /// Append the daemon's standard output to FILE [default: /dev/null].
+    #[arg(long, value_name = "FILE")]
+    pub stdout: Option<PathBuf>,
+
+    /// Append the daemon's standard error to FILE [default: /dev/null].
+    #[arg(long, value_name = "FILE")]
+    pub stderr: Option<PathBuf>,
+
+    /// The daemon's working directory [default: /].
+    #[arg(long, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+
+    /// The daemon's umask, in octal (e.g. 027) [default: inherited].
+    #[arg(long, value_name = "MODE", value_parser = parse_umask)]
+    pub umask: Option<u32>,
+
+    /// Wait for the daemon to send READY=1 over the systemd notification
+    /// protocol (NOTIFY_SOCKET); MAINPID= is honoured.
+    #[arg(long)]
+    pub notify: bool,
+
+    /// How long the daemon may take to become ready [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub ready_timeout: Option<Duration>,
+}
+
+impl DaemonArgs {
+    /// The readiness timeout, with its default.
+    pub fn ready_timeout(&self) -> Duration {
+        self.ready_timeout.unwrap_or(Duration::from_secs(10))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EnsureArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+
+    /// A Unix socket the daemon listens on: it counts as running (and a new
+    /// one as ready) only when the socket accepts a connection.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub detach: DaemonArgs,
+
+    /// The daemon command and its arguments.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+fn parse_umask(s: &str) -> Result<u32, String> {
+    match u32::from_str_radix(s, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!(
+            "invalid umask {s:?}: use an octal mode such as 022 or 0077"
+        )),
+    }
 }
 
 /// Conditions the process must also meet (as start-stop-daemon's).
@@ -221,6 +325,35 @@ pub struct WaitArgs {
     /// Give up after DURATION (exit 1) [default: wait forever].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// The directory holding the PID files.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Machine-readable output (one JSON object per file).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+
+    /// Print what would be done and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Also stop orphans (then remove their files).
+    #[arg(long)]
+    pub kill: bool,
+
+    /// The stop schedule for orphans [default: TERM/10/KILL/5].
+    #[arg(long, value_name = "SCHEDULE", value_parser = parse_schedule)]
+    pub schedule: Option<Schedule>,
 }
 
 fn parse_signal(s: &str) -> Result<Signal, String> {

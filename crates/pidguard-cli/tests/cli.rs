@@ -3,66 +3,20 @@
 //! Every process a test starts is killed by PID (never by name) and waited
 //! for; files live in temporary directories.
 
+mod common;
+
+use common::*;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::prelude::*;
 use pidguard::{Pid, Pidfile, Status};
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pidguard"))
-}
-
-fn pidguard() -> Command {
-    Command::new(bin())
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Waits until the PID file names a running, locked process, and returns it.
-fn wait_running(path: &Path) -> i32 {
-    let mut pid = 0;
-    wait_for(
-        "the PID file to name a running process",
-        || match pidguard::status(path) {
-            Status::Running {
-                pid: p,
-                locked: true,
-            } => {
-                pid = p.get();
-                true
-            }
-            _ => false,
-        },
-    );
-    pid
-}
-
 fn gone(pid: i32) -> bool {
     pidguard::liveness(Pid::new(pid).unwrap()) == pidguard::Liveness::Dead
-}
-
-/// Sends a signal to a process this test started (directly or through
-/// pidguard), by PID.
-fn signal(pid: i32, sig: &str) {
-    assert!(pid > 1);
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 fn code(child: &mut Child) -> Option<i32> {
@@ -172,7 +126,7 @@ fn run_exec_hands_the_lock_to_the_command() {
         .args(["--", "sleep", "30"])
         .spawn()
         .unwrap();
-    let pid = wait_running(&p);
+    let pid = wait_running_locked(&p);
     assert_eq!(pid as u32, child.id());
     assert_eq!(
         Pidfile::new(&p).acquire().unwrap_err().kind(),
@@ -238,7 +192,7 @@ fn sigterm_to_the_supervisor_reaches_the_command_and_exits_143() {
         .args(["--", "sleep", "30"])
         .spawn()
         .unwrap();
-    let cmd_pid = wait_running(&p);
+    let cmd_pid = wait_running_locked(&p);
     assert_ne!(
         cmd_pid as u32,
         sup.id(),
@@ -261,11 +215,11 @@ fn the_lock_outlives_a_killed_supervisor() {
         .args(["--", "sleep", "30"])
         .spawn()
         .unwrap();
-    let cmd_pid = wait_running(&p);
+    let cmd_pid = wait_running_locked(&p);
     sup.kill().unwrap();
     sup.wait().unwrap();
     // The command still runs and still holds the lock.
-    assert_eq!(wait_running(&p), cmd_pid);
+    assert_eq!(wait_running_locked(&p), cmd_pid);
     pidguard()
         .arg("run")
         .arg("-p")

@@ -5,72 +5,15 @@
 //! bug cannot signal anything, and read strace's log to prove no signal was
 //! even attempted. Tests signal only processes they started, by PID.
 
+mod common;
+
+use common::*;
+
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime};
-
-use pidguard::{Liveness, Pid, Status};
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pidguard"))
-}
-
-fn pidguard() -> Command {
-    Command::new(bin())
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn wait_running(path: &Path) -> i32 {
-    let mut pid = 0;
-    wait_for("a running holder", || match pidguard::status(path) {
-        Status::Running { pid: p, .. } => {
-            pid = p.get();
-            true
-        }
-        _ => false,
-    });
-    pid
-}
-
-fn alive(pid: i32) -> bool {
-    pidguard::liveness(Pid::new(pid).unwrap()) != Liveness::Dead
-}
-
-/// A process this test owns, killed and reaped on drop.
-struct Owned(Child);
-
-impl Owned {
-    fn spawn(cmd: &mut Command) -> Owned {
-        Owned(cmd.stdin(Stdio::null()).spawn().unwrap())
-    }
-    fn pid(&self) -> i32 {
-        self.0.id() as i32
-    }
-}
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sleeper() -> Owned {
-    Owned::spawn(Command::new("sleep").arg("30"))
-}
 
 /// A process that ignores SIGTERM (the ignored disposition survives exec).
 fn term_ignorer() -> Owned {
@@ -82,12 +25,6 @@ fn term_ignorer() -> Owned {
             .unwrap_or(true)
     });
     p
-}
-
-/// Writes `content` as a foreign, unlocked PID file.
-fn write_pidfile(path: &Path, content: &str) {
-    std::fs::write(path, content).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
 }
 
 fn set_mtime(path: &Path, t: SystemTime) {
@@ -107,14 +44,6 @@ fn stop(path: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
@@ -238,45 +167,6 @@ fn a_zombie_counts_as_exited_at_once() {
     target.0.wait().unwrap();
 }
 
-/// Runs pidguard under strace with every signal-sending syscall failing,
-/// and returns the output and the signal syscalls pidguard attempted
-/// (`kill(pid, 0)` probes are not signals and are left out).
-fn under_strace(args: &[&str], path: &Path) -> Option<(Output, Vec<String>)> {
-    if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("skipped: strace is not installed");
-        return None;
-    }
-    let log = path.with_extension("strace");
-    let out = Command::new("strace")
-        .args(["-f", "-qq", "-o"])
-        .arg(&log)
-        .args([
-            "-e",
-            "trace=kill,tgkill,tkill,pidfd_send_signal,rt_sigqueueinfo",
-        ])
-        .args([
-            "-e",
-            "inject=kill,tgkill,tkill,pidfd_send_signal,rt_sigqueueinfo:error=EPERM",
-        ])
-        .arg(bin())
-        .args(args)
-        .output()
-        .unwrap();
-    let log = std::fs::read_to_string(&log).unwrap_or_default();
-    if log.contains("PTRACE")
-        || (out.status.code() == Some(1) && log.is_empty() && text(&out).contains("strace:"))
-    {
-        eprintln!("skipped: strace cannot trace here: {}", text(&out));
-        return None;
-    }
-    let signals = log
-        .lines()
-        .filter(|l| !l.contains(", 0)") && !l.contains("+++") && !l.contains("---"))
-        .map(str::to_owned)
-        .collect();
-    Some((out, signals))
-}
-
 #[test]
 fn bad_contents_never_reach_a_kill() {
     let dir = tmp();
@@ -307,7 +197,7 @@ fn bad_contents_never_reach_a_kill() {
             let mut args: Vec<&str> = cmd.clone();
             let ps = p.to_str().unwrap();
             args.extend(["-p", ps]);
-            let Some((out, signals)) = under_strace(&args, &p) else {
+            let Some((out, signals)) = under_strace(ALL_SIGNALS, &args) else {
                 return;
             };
             assert!(
@@ -344,7 +234,7 @@ fn reused_pids_init_and_odd_forms_are_never_signalled() {
         write_pidfile(&p, &content);
         set_mtime(&p, SystemTime::now() - Duration::from_secs(3600));
         let ps = p.to_str().unwrap();
-        let Some((out, signals)) = under_strace(&["stop", "-p", ps, "--json"], &p) else {
+        let Some((out, signals)) = under_strace(ALL_SIGNALS, &["stop", "-p", ps, "--json"]) else {
             return;
         };
         assert!(
@@ -366,7 +256,7 @@ fn reused_pids_init_and_odd_forms_are_never_signalled() {
     assert!(text(&out).contains("reused"), "{}", text(&out));
     // And `signal` refuses too.
     let ps = p.to_str().unwrap();
-    if let Some((out, signals)) = under_strace(&["signal", "-p", ps, "HUP"], &p) {
+    if let Some((out, signals)) = under_strace(ALL_SIGNALS, &["signal", "-p", ps, "HUP"]) {
         assert!(signals.is_empty(), "{signals:?}");
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     }
@@ -386,7 +276,7 @@ fn filters_that_do_not_match_prevent_signalling() {
     ] {
         let mut args = vec!["stop", "-p", ps];
         args.extend(filter);
-        let Some((out, signals)) = under_strace(&args, &p) else {
+        let Some((out, signals)) = under_strace(ALL_SIGNALS, &args) else {
             return;
         };
         assert!(signals.is_empty(), "{filter:?}: {signals:?}");
@@ -469,7 +359,7 @@ fn as_root_untrusted_files_are_refused() {
     write_pidfile(&p, &format!("{}\n", target.pid()));
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
     let ps = p.to_str().unwrap();
-    let Some((out, signals)) = under_strace(&["stop", "-p", ps], &p) else {
+    let Some((out, signals)) = under_strace(ALL_SIGNALS, &["stop", "-p", ps]) else {
         return;
     };
     assert!(signals.is_empty(), "{signals:?}");
@@ -482,7 +372,7 @@ fn as_root_untrusted_files_are_refused() {
     let p2 = open.join("t.pid");
     write_pidfile(&p2, &format!("{}\n", target.pid()));
     let ps2 = p2.to_str().unwrap();
-    let Some((out, signals)) = under_strace(&["signal", "-p", ps2, "HUP"], &p2) else {
+    let Some((out, signals)) = under_strace(ALL_SIGNALS, &["signal", "-p", ps2, "HUP"]) else {
         return;
     };
     assert!(signals.is_empty(), "{signals:?}");

@@ -24,7 +24,7 @@ pub enum ErrorKind {
     InvalidContents,
     /// The path is not a plain regular file with a single link (a symlink, a
     /// directory, a FIFO, a socket, a device, or a hard-linked file), so it is
-    /// refused without being opened for writing. [`Error::unsafe_file`] says
+    /// refused without being opened for writing. [`Error::unsafe_file_reason`] says
     /// which.
     UnsafeFile,
     /// The PID file (or its directory) could not be created or written:

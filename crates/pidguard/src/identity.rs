@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use rustix::fs::Stat;
 
 use crate::pid::Pid;
-use crate::sys::proc;
+use crate::sys::proc::{self, ProcStat};
 
 /// How much a process's start time may exceed the file's modification time
 /// and still count as "started before": their clocks have different
@@ -159,7 +159,32 @@ impl Filters {
 
 /// Classifies `pid`, read from the file described by `file` (its `fstat`),
 /// whose lock is (`locked`) or is not held.
-pub(crate) fn identify(pid: Pid, file: &Stat, locked: bool, filters: &Filters) -> Identity {
+/// The calling process and its parent, looked up once for a batch of
+/// checks (`list` over many files).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Me {
+    pub(crate) pid: Pid,
+    pub(crate) parent: Option<Pid>,
+}
+
+impl Me {
+    pub(crate) fn now() -> Me {
+        Me {
+            pid: Pid::current(),
+            parent: rustix::process::getppid().and_then(|p| Pid::new(p.as_raw_nonzero().get())),
+        }
+    }
+}
+
+/// `pstat` is `/proc/<pid>/stat` if the caller already read it.
+pub(crate) fn identify(
+    pid: Pid,
+    file: &Stat,
+    locked: bool,
+    filters: &Filters,
+    pstat: Option<ProcStat>,
+    me: Me,
+) -> Identity {
     // The stat field types differ between platforms.
     #[allow(clippy::unnecessary_cast)]
     let (dev, ino) = (file.st_dev as u64, file.st_ino as u64);
@@ -170,23 +195,25 @@ pub(crate) fn identify(pid: Pid, file: &Stat, locked: bool, filters: &Filters) -
     if verified {
         return Identity::Verified;
     }
-    if pid == Pid::current() {
+    if pid == me.pid {
         return Identity::Mismatched(Mismatch::Ourselves);
     }
-    if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) == Some(pid.get()) {
+    if Some(pid) == me.parent {
         return Identity::Mismatched(Mismatch::OurParent);
     }
     if pid.get() == 1 {
         return Identity::Mismatched(Mismatch::Init);
     }
-    if proc::is_kernel_thread(pid) == Some(true) {
+    let pstat = pstat.or_else(|| proc::stat(pid));
+    if pstat.as_ref().is_some_and(proc::is_kernel_thread_of) {
         return Identity::Mismatched(Mismatch::KernelThread);
     }
     if proc::same_pid_namespace(pid) == Some(false) {
         return Identity::Mismatched(Mismatch::OtherNamespace);
     }
     let mtime = mtime(file);
-    if let (Some(started), Some(written)) = (proc::start_time(pid), mtime) {
+    let started = pstat.as_ref().and_then(proc::start_time_of);
+    if let (Some(started), Some(written)) = (started, mtime) {
         if let Ok(by) = started.duration_since(written) {
             if by > START_TOLERANCE {
                 return Identity::Mismatched(Mismatch::StartedAfterFile { by });

@@ -67,19 +67,29 @@
 #![deny(missing_docs)]
 #![cfg(unix)]
 
+#[cfg(feature = "tokio")]
+pub mod asyncio;
+#[cfg(feature = "signal-cleanup")]
+pub mod cleanup;
+pub mod ensure;
 mod error;
+mod exclusive;
 pub mod identity;
 pub mod location;
+mod notify;
 pub mod pid;
 pub mod pidfile;
 mod process;
+pub mod registry;
 pub mod signal;
 mod status;
 pub mod stop;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result, UnsafeFile};
+pub use exclusive::{run_exclusive, run_exclusive_with};
 pub use identity::{Filters, Identity, Mismatch};
+pub use notify::{notify_ready, notify_state};
 pub use pid::{ParseError, ParseErrorKind, Pid, Rule};
 pub use pidfile::{Guard, Pidfile};
 pub use process::{liveness, Liveness, Process};

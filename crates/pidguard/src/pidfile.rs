@@ -62,6 +62,9 @@ pub struct Pidfile {
     fsync: bool,
     inheritable: bool,
     mode: u32,
+    /// Publish the file locked but empty ("starting"); the PID follows with
+    /// [`Guard::set_pid`].
+    reserve: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -87,7 +90,7 @@ impl Pidfile {
     }
 
     /// A PID file in the standard location for application `app`: see
-    /// [`location`](crate::location) for the table. `app` must be a plain
+    /// [`location`] for the table. `app` must be a plain
     /// file name (checked when the path is resolved).
     pub fn named(app: impl Into<String>) -> Pidfile {
         Pidfile::with_target(Target::Named {
@@ -103,6 +106,7 @@ impl Pidfile {
             fsync: false,
             inheritable: false,
             mode: 0o644,
+            reserve: false,
         }
     }
 
@@ -205,6 +209,16 @@ impl Pidfile {
         self.acquire_until(None)
     }
 
+    /// Takes the lock now, publishing the file locked but empty (readers see
+    /// [`Status::Starting`]) until [`Guard::set_pid`] writes the PID: for a
+    /// holder whose PID is not known yet (a child about to be spawned with
+    /// the lock inherited), as BSD `pidfile_open` before `pidfile_write`.
+    pub(crate) fn acquire_reserved(&self) -> Result<Guard> {
+        let mut pf = self.clone();
+        pf.reserve = true;
+        pf.acquire()
+    }
+
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<Guard> {
         let (path, dir_mode) = self.resolve()?;
         let mut pause = Duration::from_millis(1);
@@ -232,7 +246,11 @@ impl Pidfile {
         let me = Pid::current();
         let pid = self.pid.unwrap_or(me);
         let encoded = pid.encode();
-        let content = encoded.as_bytes();
+        let content = if self.reserve {
+            &[][..]
+        } else {
+            encoded.as_bytes()
+        };
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -543,8 +561,10 @@ impl Guard {
     /// Makes the current process the guard's owner and writes its PID: for a
     /// daemon that acquired the file before forking (as BSD `pidfile_open`
     /// before `daemon()`), called in the child that carries on. The parent
-    /// must then exit without releasing (its drop is a no-op only if it
-    /// [forgets](Guard::into_fd) the guard or exits without dropping it).
+    /// must not release its copy: it should leave with
+    /// [`into_fd`](Guard::into_fd) (dropping the returned descriptor) or
+    /// `std::process::exit`, never by dropping the guard after the child
+    /// adopted it (that would remove the child's file).
     pub fn adopt(&mut self) -> Result<()> {
         self.owner = std::process::id();
         self.set_pid(Pid::current())

@@ -12,6 +12,7 @@ use rustix::io::Errno;
 
 use crate::pid::Pid;
 use crate::signal::Signal;
+use crate::sys::proc::ProcStat;
 use crate::sys::{self, ProcState};
 
 /// Whether a process exists, as far as signalling it is concerned.
@@ -46,17 +47,22 @@ impl Liveness {
 /// Zombies are recognised on Linux only; elsewhere a zombie counts as alive
 /// until it is reaped.
 pub fn liveness(pid: Pid) -> Liveness {
+    liveness_with_stat(pid).0
+}
+
+/// [`liveness`], with what `/proc/<pid>/stat` said (for identity checks).
+pub(crate) fn liveness_with_stat(pid: Pid) -> (Liveness, Option<ProcStat>) {
     let probe = rustix::process::test_kill_process(pid.to_rustix());
     let base = match probe {
         Ok(()) => Liveness::Alive,
-        Err(Errno::SRCH) => return Liveness::Dead,
+        Err(Errno::SRCH) => return (Liveness::Dead, None),
         Err(Errno::PERM) => Liveness::AliveNotOurs,
         // Anything else: be conservative and treat it as alive.
         Err(_) => Liveness::Alive,
     };
     match sys::process_state(pid) {
-        ProcState::Zombie | ProcState::Gone => Liveness::Dead,
-        ProcState::Live | ProcState::Unknown => base,
+        (ProcState::Zombie | ProcState::Gone, st) => (Liveness::Dead, st),
+        (ProcState::Live | ProcState::Unknown, st) => (base, st),
     }
 }
 

@@ -13,11 +13,12 @@ use std::time::Duration;
 use rustix::fs::Stat;
 
 use crate::error::{Error, Result, UnsafeFile};
-use crate::identity::{identify, Filters, Identity};
+use crate::identity::{identify, Filters, Identity, Me};
 use crate::pid::{ParseErrorKind, Pid, Rule};
 use crate::pidfile::{read_fd, MID_WRITE_BACKOFF_US};
-use crate::process::{liveness, Liveness};
+use crate::process::{liveness_with_stat, Liveness};
 use crate::sys;
+use crate::sys::proc::ProcStat;
 
 /// The state of a PID file.
 #[derive(Debug)]
@@ -160,6 +161,8 @@ pub struct Inspection {
     pub status: Status,
     /// The verdict on the PID in the file, when it names a live process.
     pub identity: Option<Identity>,
+    /// Whether the file's lock was held when it was read.
+    pub locked: bool,
     /// The file's metadata (from the open descriptor), when it was opened.
     pub(crate) file: Option<Stat>,
 }
@@ -167,13 +170,22 @@ pub struct Inspection {
 /// Reads the file at `path`, decides its state and classifies its PID
 /// (see [`identity`](crate::identity)), applying `filters`.
 pub fn inspect(path: impl AsRef<Path>, filters: &Filters) -> Inspection {
-    let path = path.as_ref();
-    let (status, file) = classify(path);
+    inspect_as(path.as_ref(), filters, Me::now())
+}
+
+/// [`inspect`], with the caller's identity looked up once for many files.
+pub(crate) fn inspect_as(path: &Path, filters: &Filters, me: Me) -> Inspection {
+    let Classified {
+        status,
+        file,
+        pstat,
+        locked,
+    } = classify(path);
     let mut identity = None;
     let status = match status {
         Status::Running { pid, locked } => {
             let st = file.as_ref().expect("a running file was opened");
-            let id = identify(pid, st, locked, filters);
+            let id = identify(pid, st, locked, filters, pstat, me);
             let stale = !id.may_signal();
             identity = Some(id);
             if stale {
@@ -187,44 +199,54 @@ pub fn inspect(path: impl AsRef<Path>, filters: &Filters) -> Inspection {
     Inspection {
         status,
         identity,
+        locked,
         file,
     }
 }
 
-/// The state from the lock and liveness alone.
-fn classify(path: &Path) -> (Status, Option<Stat>) {
+/// The state from the lock and liveness alone (and, for a running file,
+/// what `/proc/<pid>/stat` said).
+fn classify(path: &Path) -> Classified {
     let (fd, st) = match open_regular(path) {
         Ok(x) => x,
         Err(e) if e.io_error().map(io::Error::kind) == Some(io::ErrorKind::NotFound) => {
-            return (Status::NotRunning, None)
+            return Classified::new(Status::NotRunning, None, false)
         }
-        Err(e) => return (Status::Unknown(e), None),
+        Err(e) => return Classified::new(Status::Unknown(e), None, false),
     };
+    let file = Some(st);
     let mut pauses = MID_WRITE_BACKOFF_US.iter();
     loop {
         let locked = match sys::is_locked(&fd) {
             Ok(l) => l,
-            Err(e) => return (Status::Unknown(Error::open(path, e)), Some(st)),
+            Err(e) => return Classified::new(Status::Unknown(Error::open(path, e)), file, false),
         };
         let content = read_fd(&fd, path, Rule::Lenient);
         if !locked {
             if let Some(why @ UnsafeFile::HardLinks(_)) = sys::unsafe_reason(&st) {
-                return (Status::Unknown(Error::unsafe_file(path, why)), Some(st));
+                let e = Error::unsafe_file(path, why);
+                return Classified::new(Status::Unknown(e), file, locked);
             }
-            let status = match content {
-                Ok(pid) => match liveness(pid) {
-                    Liveness::Dead => Status::Stale(pid),
-                    _ => Status::Running { pid, locked },
+            return match content {
+                Ok(pid) => match liveness_with_stat(pid) {
+                    (Liveness::Dead, _) => Classified::new(Status::Stale(pid), file, locked),
+                    (_, pstat) => Classified {
+                        pstat,
+                        ..Classified::new(Status::Running { pid, locked }, file, locked)
+                    },
                 },
-                Err(e) => Status::Unknown(e),
+                Err(e) => Classified::new(Status::Unknown(e), file, locked),
             };
-            return (status, Some(st));
         }
         // Locked: a live PID is the answer. Otherwise the holder may be
         // mid-write; give it a few milliseconds.
         if let Ok(pid) = content {
-            if liveness(pid) != Liveness::Dead {
-                return (Status::Running { pid, locked }, Some(st));
+            let (alive, pstat) = liveness_with_stat(pid);
+            if alive != Liveness::Dead {
+                return Classified {
+                    pstat,
+                    ..Classified::new(Status::Running { pid, locked }, file, locked)
+                };
             }
         }
         match pauses.next() {
@@ -237,8 +259,30 @@ fn classify(path: &Path) -> (Status, Option<Stat>) {
                     }
                     Err(e) => Status::Unknown(e),
                 };
-                return (status, Some(st));
+                return Classified::new(status, file, locked);
             }
+        }
+    }
+}
+
+/// What [`classify`] found.
+struct Classified {
+    status: Status,
+    /// The file's `fstat`, when it was opened.
+    file: Option<Stat>,
+    /// `/proc/<pid>/stat` of a live process named in the file.
+    pstat: Option<ProcStat>,
+    /// Whether the lock was held at the last look.
+    locked: bool,
+}
+
+impl Classified {
+    fn new(status: Status, file: Option<Stat>, locked: bool) -> Classified {
+        Classified {
+            status,
+            file,
+            pstat: None,
+            locked,
         }
     }
 }

@@ -9,16 +9,130 @@
 //! names the command from the first moment it runs. If `exec` fails, the gate
 //! reports why on the socket and exits 126 or 127.
 
-use std::io::{IoSliceMut, Write};
+use std::ffi::OsString;
+use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Child, Command};
 
-use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use pidguard::Pid;
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
 
 use crate::cli::GateArgs;
 use crate::exit::{Exit, Failure};
+
+/// The parent's side: a command started as a gate, its PID known, not yet
+/// running the command.
+pub struct Gated {
+    pub child: Child,
+    pub pid: Pid,
+    sock: Option<OwnedFd>,
+}
+
+impl Gated {
+    /// Starts `pidguard __gate FD -- command…`; `configure` sets up the
+    /// child (stdio, directory, environment, session).
+    pub fn spawn(
+        command: &[OsString],
+        configure: impl FnOnce(&mut Command),
+    ) -> Result<Gated, Failure> {
+        let (ours, theirs) = rustix::net::socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| internal("cannot create a socket pair", e))?;
+        rustix::io::fcntl_setfd(&theirs, rustix::io::FdFlags::empty())
+            .map_err(|e| internal("cannot prepare the socket", e))?;
+        let mut cmd = Command::new(self_exe());
+        cmd.arg("__gate")
+            .arg(theirs.as_raw_fd().to_string())
+            .arg("--")
+            .args(command);
+        configure(&mut cmd);
+        let child = cmd
+            .spawn()
+            .map_err(|e| internal("cannot start the process", e))?;
+        drop(theirs);
+        let pid = Pid::from_u32(child.id()).expect("a child's PID is positive");
+        Ok(Gated {
+            child,
+            pid,
+            sock: Some(ours),
+        })
+    }
+
+    /// Kills the gated process (it never ran the command) and reaps it.
+    pub fn abandon(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Hands the locked descriptor over and waits until the gate has exec'd
+    /// the command (`Ok`) or reported why it could not (`Err`, exit 126 or
+    /// 127). If the gate died before taking the descriptor, `Ok` too: the
+    /// caller learns its fate from its exit status.
+    pub fn open(&mut self, lock: BorrowedFd<'_>) -> Result<(), Failure> {
+        let Some(sock) = self.sock.take() else {
+            return Ok(());
+        };
+        if send_fd(&sock, lock).is_err() {
+            return Ok(());
+        }
+        let mut report = String::new();
+        let _ = std::fs::File::from(sock).read_to_string(&mut report);
+        match parse_report(&report) {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
+    }
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::new(Exit::Software, format!("{what}: {e}"))
+}
+
+/// This program, for re-executing as the gate.
+fn self_exe() -> std::path::PathBuf {
+    if cfg!(target_os = "linux") {
+        "/proc/self/exe".into()
+    } else {
+        std::env::current_exe().unwrap_or_else(|_| "pidguard".into())
+    }
+}
+
+/// Sends one descriptor with `SCM_RIGHTS`.
+fn send_fd(sock: &OwnedFd, fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd];
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(std::io::Error::other("control buffer too small"));
+    }
+    rustix::net::sendmsg(
+        sock,
+        &[IoSlice::new(b"L")],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    Ok(())
+}
+
+/// The gate's report of a failed exec: "<exit code> <message>".
+fn parse_report(report: &str) -> Option<Failure> {
+    let (code, message) = report.split_once(' ')?;
+    let exit = match code.parse::<u8>().ok()? {
+        127 => Exit::NotFound,
+        126 => Exit::CannotExecute,
+        _ => Exit::Software,
+    };
+    Some(Failure::new(exit, message))
+}
 
 /// Exit status when the supervisor went away without handing over the lock.
 const NO_LOCK: u8 = 125;

@@ -1,12 +1,16 @@
 //! One file per command.
 
+pub mod daemon;
+pub mod ensure;
 pub mod gate;
+pub mod list;
 pub mod path;
 pub mod pid;
 pub mod run;
 pub mod signal;
 pub mod status;
 pub mod stop;
+pub mod sweep;
 pub mod wait;
 
 use std::path::PathBuf;

@@ -55,72 +55,116 @@ pub(crate) fn link_unnamed(u: &mut Unnamed, path: &Path) -> io::Result<()> {
     }
 }
 
-/// The process's state from `/proc/<pid>/stat` (a zombie counts as exited).
-pub(crate) fn process_state(pid: Pid) -> ProcState {
-    let path = format!("/proc/{pid}/stat");
-    let data = match std::fs::read(&path) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return ProcState::Gone,
-        Err(_) => return ProcState::Unknown,
-    };
-    // The command name may contain anything, including ") "; the state is
-    // the first field after the last ')'.
-    let Some(close) = data.iter().rposition(|&b| b == b')') else {
-        return ProcState::Unknown;
-    };
-    match data.get(close + 2) {
-        Some(b'Z') | Some(b'X') | Some(b'x') => ProcState::Zombie,
-        Some(_) => ProcState::Live,
-        None => ProcState::Unknown,
+/// The process's state from `/proc/<pid>/stat` (a zombie counts as exited),
+/// with the facts identity checks need, read in the same go.
+pub(crate) fn process_state(pid: Pid) -> (ProcState, Option<proc::ProcStat>) {
+    match proc::stat_result(pid) {
+        Ok(st) if st.zombie => (ProcState::Zombie, Some(st)),
+        Ok(st) => (ProcState::Live, Some(st)),
+        Err(Errno::NOENT | Errno::SRCH) => (ProcState::Gone, None),
+        Err(_) => (ProcState::Unknown, None),
     }
 }
 
 /// Facts about a process from `/proc`, for identity checks.
 pub(crate) mod proc {
     use std::os::unix::fs::MetadataExt;
-    use std::time::{Duration, SystemTime};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant, SystemTime};
+
+    use rustix::fs::{Mode, OFlags};
+    use rustix::io::Errno;
 
     use crate::pid::Pid;
 
-    /// The `stat` line's fields after the command name (field 3 onwards).
-    fn stat_fields(pid: Pid) -> Option<Vec<String>> {
-        let data = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-        let close = data.iter().rposition(|&b| b == b')')?;
-        let rest = String::from_utf8_lossy(data.get(close + 2..)?).into_owned();
-        Some(rest.split_ascii_whitespace().map(str::to_owned).collect())
+    /// Reads a small file (a `/proc` entry) into `buf` with one `read`:
+    /// open, read, close, and nothing else.
+    pub(crate) fn read_small<'b>(path: &str, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        let n = rustix::io::read(&fd, &mut *buf)?;
+        Ok(&buf[..n])
     }
 
-    /// Seconds since boot, from `/proc/uptime`.
-    fn uptime() -> Option<Duration> {
-        let s = std::fs::read_to_string("/proc/uptime").ok()?;
-        let secs: f64 = s.split_ascii_whitespace().next()?.parse().ok()?;
-        Some(Duration::from_secs_f64(secs))
+    /// What liveness and identity checks need from `/proc/<pid>/stat`,
+    /// read once.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct ProcStat {
+        /// Field 3, `state`, is Z or X: exited, not reaped.
+        pub(crate) zombie: bool,
+        /// Field 9, `flags`.
+        pub(crate) flags: u64,
+        /// Field 22, `starttime`, in clock ticks since boot.
+        pub(crate) start_ticks: u64,
     }
 
-    /// When the system booted, on the wall clock.
+    /// Reads `/proc/<pid>/stat`. The command name may contain anything,
+    /// including ") "; the fields after it start after the last ')'.
+    pub(crate) fn stat_result(pid: Pid) -> Result<ProcStat, Errno> {
+        let mut buf = [0u8; 1024];
+        let data = read_small(&format!("/proc/{pid}/stat"), &mut buf)?;
+        let parse = || {
+            let close = data.iter().rposition(|&b| b == b')')?;
+            let rest = std::str::from_utf8(data.get(close + 2..)?).ok()?;
+            let mut fields = rest.split_ascii_whitespace();
+            // After the name: state is field 3; flags is field 9, starttime 22.
+            let state = fields.next()?;
+            let flags = fields.nth(5)?.parse().ok()?;
+            let start_ticks = fields.nth(12)?.parse().ok()?;
+            Some(ProcStat {
+                zombie: matches!(state, "Z" | "X" | "x"),
+                flags,
+                start_ticks,
+            })
+        };
+        parse().ok_or(Errno::INVAL)
+    }
+
+    /// [`stat_result`], when it can be read.
+    pub(crate) fn stat(pid: Pid) -> Option<ProcStat> {
+        stat_result(pid).ok()
+    }
+
+    /// When the system booted, on the wall clock: now minus `/proc/uptime`,
+    /// cached for ten seconds (the wall clock may be stepped).
     pub(crate) fn boot_time() -> Option<SystemTime> {
-        SystemTime::now().checked_sub(uptime()?)
+        static CACHE: Mutex<Option<(Instant, SystemTime)>> = Mutex::new(None);
+        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, boot)) = *cache {
+            if at.elapsed() < Duration::from_secs(10) {
+                return Some(boot);
+            }
+        }
+        let mut buf = [0u8; 128];
+        let text = read_small("/proc/uptime", &mut buf).ok()?;
+        let secs: f64 = std::str::from_utf8(text)
+            .ok()?
+            .split_ascii_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        let boot = SystemTime::now().checked_sub(Duration::from_secs_f64(secs))?;
+        *cache = Some((Instant::now(), boot));
+        Some(boot)
     }
 
     /// When the process started, on the wall clock (precise to a clock tick,
-    /// 10 ms on most systems): now minus its age, which is measured on the
-    /// boot-time clock and so does not depend on `/proc/stat`'s whole-second
-    /// `btime`.
-    pub(crate) fn start_time(pid: Pid) -> Option<SystemTime> {
-        let fields = stat_fields(pid)?;
-        // Field 22 (starttime) is index 19 after the name (fields 3..).
-        let ticks: u64 = fields.get(19)?.parse().ok()?;
+    /// 10 ms on most systems): boot time plus its start on the boot clock,
+    /// which does not depend on `/proc/stat`'s whole-second `btime`.
+    pub(crate) fn start_time_of(st: &ProcStat) -> Option<SystemTime> {
         let hz = rustix::param::clock_ticks_per_second().max(1);
-        let started = Duration::from_secs_f64(ticks as f64 / hz as f64);
-        let age = uptime()?.checked_sub(started).unwrap_or_default();
-        SystemTime::now().checked_sub(age)
+        let started = Duration::from_secs_f64(st.start_ticks as f64 / hz as f64);
+        boot_time()?.checked_add(started)
     }
 
-    /// Whether the process is a kernel thread (`PF_KTHREAD` in field 9).
-    pub(crate) fn is_kernel_thread(pid: Pid) -> Option<bool> {
+    /// When the process started (see [`start_time_of`]).
+    pub(crate) fn start_time(pid: Pid) -> Option<SystemTime> {
+        start_time_of(&stat(pid)?)
+    }
+
+    /// Whether the process is a kernel thread (`PF_KTHREAD` in `flags`).
+    pub(crate) fn is_kernel_thread_of(st: &ProcStat) -> bool {
         const PF_KTHREAD: u64 = 0x0020_0000;
-        let flags: u64 = stat_fields(pid)?.get(6)?.parse().ok()?;
-        Some(flags & PF_KTHREAD != 0)
+        st.flags & PF_KTHREAD != 0
     }
 
     /// Whether the process has an open descriptor on the inode `(dev, ino)`.
@@ -156,12 +200,31 @@ pub(crate) mod proc {
         Some(s.trim_end_matches('\n').to_owned())
     }
 
+    /// The process's command line, arguments joined by spaces.
+    pub(crate) fn cmdline(pid: Pid) -> Option<String> {
+        // The first 4 KiB are enough to show.
+        let mut buf = [0u8; 4096];
+        let raw = read_small(&format!("/proc/{pid}/cmdline"), &mut buf).ok()?;
+        let parts: Vec<String> = raw
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        Some(parts.join(" "))
+    }
+
     /// Whether the process is in this process's PID namespace. `None` when
     /// that cannot be read.
     pub(crate) fn same_pid_namespace(pid: Pid) -> Option<bool> {
-        let theirs = std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok()?;
-        let ours = std::fs::metadata("/proc/self/ns/pid").ok()?;
-        Some(theirs.dev() == ours.dev() && theirs.ino() == ours.ino())
+        static OURS: OnceLock<Option<(u64, u64)>> = OnceLock::new();
+        let ours = (*OURS.get_or_init(|| {
+            let md = std::fs::metadata("/proc/self/ns/pid").ok()?;
+            Some((md.dev(), md.ino()))
+        }))?;
+        let theirs = rustix::fs::stat(format!("/proc/{pid}/ns/pid")).ok()?;
+        #[allow(clippy::unnecessary_cast)]
+        let theirs = (theirs.st_dev as u64, theirs.st_ino as u64);
+        Some(theirs == ours)
     }
 }
 

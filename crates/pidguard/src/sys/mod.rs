@@ -175,8 +175,14 @@ pub(crate) fn read_head(fd: impl AsFd) -> io::Result<([u8; MAX_READ + 1], usize)
     let mut filled = 0;
     let fd = fd.as_fd();
     while filled < buf.len() {
+        let want = buf.len() - filled;
         match rustix::io::pread(fd, &mut buf[filled..], filled as u64) {
             Ok(0) => break,
+            // A short read of a regular file is its end: no second call.
+            Ok(n) if n < want => {
+                filled += n;
+                break;
+            }
             Ok(n) => filled += n,
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),

@@ -18,8 +18,8 @@ pub(crate) fn link_unnamed(u: &mut Unnamed, path: &Path) -> io::Result<()> {
 }
 
 /// Zombies cannot be told apart portably; `kill(pid, 0)` is all there is.
-pub(crate) fn process_state(_pid: Pid) -> ProcState {
-    ProcState::Unknown
+pub(crate) fn process_state(_pid: Pid) -> (ProcState, Option<proc::ProcStat>) {
+    (ProcState::Unknown, None)
 }
 
 /// Facts about a process: not available without `/proc`; every answer is
@@ -29,14 +29,24 @@ pub(crate) mod proc {
 
     use crate::pid::Pid;
 
+    /// Nothing is known of a process here.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct ProcStat;
+
+    pub(crate) fn stat(_pid: Pid) -> Option<ProcStat> {
+        None
+    }
     pub(crate) fn boot_time() -> Option<SystemTime> {
+        None
+    }
+    pub(crate) fn start_time_of(_st: &ProcStat) -> Option<SystemTime> {
         None
     }
     pub(crate) fn start_time(_pid: Pid) -> Option<SystemTime> {
         None
     }
-    pub(crate) fn is_kernel_thread(_pid: Pid) -> Option<bool> {
-        None
+    pub(crate) fn is_kernel_thread_of(_st: &ProcStat) -> bool {
+        false
     }
     pub(crate) fn holds_inode(_pid: Pid, _dev: u64, _ino: u64) -> Option<bool> {
         None
@@ -48,6 +58,9 @@ pub(crate) mod proc {
         None
     }
     pub(crate) fn comm(_pid: Pid) -> Option<String> {
+        None
+    }
+    pub(crate) fn cmdline(_pid: Pid) -> Option<String> {
         None
     }
     pub(crate) fn same_pid_namespace(_pid: Pid) -> Option<bool> {

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `pidguard list` over many PID files against the C floor loop
+# (bench/c/listfloor.c: open, read, lock-probe, close, kill(pid, 0) per file),
+# measured in the same run on a tmpfs.
+#
+# Usage: bench/list.sh [N]        (N files, default 10000)
+#        ROUNDS=7 bench/list.sh   (rounds, default 5)
+#
+# The directory holds a realistic mix: half stale files (their process is
+# gone), the rest naming a live process without a lock (as other tools write
+# them; pidguard checks their identity: start time, namespace, kernel thread),
+# plus 10 files locked by live holders (`pidguard run --exec`). Prints a
+# Markdown table of the median ns/file of each and their ratio. Exit 0 even
+# when the 3x target is missed; nonzero when something fails.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+n="${1:-10000}"
+rounds="${ROUNDS:-5}"
+out="$root/target/bench"
+mkdir -p "$out"
+
+log() { printf 'list.sh: %s\n' "$*" >&2; }
+
+log "building"
+(cd "$root" && cargo build --release -q -p pidguard-cli)
+gcc -O2 -Wall -Wextra -o "$out/listfloor" "$root/bench/c/listfloor.c"
+pg="$root/target/release/pidguard"
+
+base=/dev/shm
+[ "$(stat -f -c %T "$base" 2>/dev/null)" = tmpfs ] || base="${TMPDIR:-/tmp}"
+dir="$(mktemp -d "$base/pidguard-list.XXXXXX")"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+sleep 1000 &
+live=$!
+pids+=("$live")
+true &
+dead=$!
+wait "$dead" || true
+half=$((n / 2))
+for ((i = 0; i < n - 10; i++)); do
+  if ((i < half)); then echo "$dead"; else echo "$live"; fi >"$dir/f$i.pid"
+done
+for ((i = 0; i < 10; i++)); do
+  "$pg" run --exec -p "$dir/held$i.pid" -- sleep 1000 &
+  pids+=("$!")
+done
+sleep 0.5
+
+declare -a t_pg t_floor
+for ((r = 0; r < rounds; r++)); do
+  s=$(date +%s%N)
+  "$pg" list "$dir" >/dev/null
+  e=$(date +%s%N)
+  t_pg+=($(((e - s) / n)))
+  t_floor+=("$("$out/listfloor" "$dir" 2>/dev/null | awk '{print $2}')")
+  log "round $((r + 1)): pidguard ${t_pg[-1]} ns/file, floor ${t_floor[-1]} ns/file"
+done
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mp=$(median "${t_pg[@]}")
+mf=$(median "${t_floor[@]}")
+ratio=$(awk -v a="$mp" -v b="$mf" 'BEGIN {printf "%.2f", a/b}')
+met=$(awk -v r="$ratio" 'BEGIN {print (r <= 3.0) ? "yes" : "no"}')
+
+echo "| program | median ns/file | runs |"
+echo "| --- | ---: | --- |"
+echo "| pidguard list | $mp | ${t_pg[*]} |"
+echo "| C floor (open, read, lock probe, close, kill 0) | $mf | ${t_floor[*]} |"
+echo
+echo "| ratio | value | target | met |"
+echo "| --- | ---: | --- | --- |"
+echo "| pidguard / floor | $ratio | <= 3.00 | $met |"
+echo
+echo "- N = $n files ($half stale, $((n - 10 - half)) unlocked naming a live process, 10 locked), $rounds rounds"
+echo "- machine: $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "- directory: $base ($(stat -f -c %T "$base"))"

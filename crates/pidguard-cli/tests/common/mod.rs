@@ -1,0 +1,159 @@
+//! Shared by the CLI's integration tests: the binary, processes the tests
+//! own, waiting, and the strace seam for "never signals" checks.
+//!
+//! Each test binary uses a different subset.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pidguard::{Liveness, Pid, Status};
+
+/// The `pidguard` binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pidguard"))
+}
+
+/// A `pidguard` command with stdin from /dev/null.
+pub fn pidguard() -> Command {
+    let mut c = Command::new(bin());
+    c.stdin(Stdio::null());
+    c
+}
+
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Standard output and standard error together, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Polls `cond` every 5 ms for up to 10 s.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether a process exists (a zombie counts as gone).
+pub fn alive(pid: i32) -> bool {
+    pidguard::liveness(Pid::new(pid).unwrap()) != Liveness::Dead
+}
+
+/// Waits until the PID file names a running process; returns its PID.
+pub fn wait_running(path: &Path) -> i32 {
+    let mut pid = 0;
+    wait_for("a running holder", || match pidguard::status(path) {
+        Status::Running { pid: p, .. } => {
+            pid = p.get();
+            true
+        }
+        _ => false,
+    });
+    pid
+}
+
+/// Waits until the PID file names a running process that holds the lock.
+pub fn wait_running_locked(path: &Path) -> i32 {
+    let mut pid = 0;
+    wait_for("a running, locked holder", || {
+        match pidguard::status(path) {
+            Status::Running {
+                pid: p,
+                locked: true,
+            } => {
+                pid = p.get();
+                true
+            }
+            _ => false,
+        }
+    });
+    pid
+}
+
+/// Sends a signal with kill(1) to a process this test started, by PID.
+pub fn signal(pid: i32, sig: &str) {
+    assert!(pid > 1);
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// A process this test owns, killed and reaped on drop.
+pub struct Owned(pub Child);
+
+impl Owned {
+    pub fn spawn(cmd: &mut Command) -> Owned {
+        Owned(cmd.stdin(Stdio::null()).spawn().unwrap())
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `sleep 30`, owned.
+pub fn sleeper() -> Owned {
+    Owned::spawn(Command::new("sleep").arg("30"))
+}
+
+/// Writes a foreign, unlocked PID file (mode 0644).
+pub fn write_pidfile(path: &Path, content: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// Every signal-sending system call.
+pub const ALL_SIGNALS: &str = "kill,tgkill,tkill,pidfd_send_signal,rt_sigqueueinfo";
+/// The ones that can reach more than one process or a PID that was never
+/// pinned (kill(-1), kill(0), a reused PID); pidfd_send_signal is left out.
+pub const BROADCAST_CAPABLE: &str = "kill,tgkill,tkill,rt_sigqueueinfo";
+
+/// Runs pidguard under `strace -f`, making the `inject` system calls fail
+/// with EPERM so that nothing can be signalled through them, and returns
+/// its output and every signal-sending call it attempted (`kill(pid, 0)`
+/// probes are not signals and are left out). `None`, with a printed reason,
+/// when strace is not installed.
+pub fn under_strace(inject: &str, args: &[&str]) -> Option<(Output, Vec<String>)> {
+    if Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("skipped: strace is not installed");
+        return None;
+    }
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(log.path())
+        .args(["-e", &format!("trace={ALL_SIGNALS}")])
+        .args(["-e", &format!("inject={inject}:error=EPERM")])
+        .arg(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(log.path()).unwrap_or_default();
+    let signals = log
+        .lines()
+        .filter(|l| !l.contains(", 0)") && !l.contains("+++") && !l.contains("---"))
+        .map(str::to_owned)
+        .collect();
+    Some((out, signals))
+}

@@ -1,0 +1,545 @@
+//! Many PID files in one directory: [`list`], [`sweep`], and a [`Registry`]
+//! of managed children that cleans up orphans at start-up.
+//!
+//! An application that manages child servers keeps one PID file per child
+//! in a directory (`dir/<name>.pid`), with optional metadata next to it
+//! (`dir/<name>.meta`, `key=value` lines, written atomically). When the
+//! manager crashes, its children live on as orphans; on the next start the
+//! manager opens the registry (taking its singleton lock first, so two
+//! managers never sweep each other's children) and sweeps.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use pidguard::registry::{Registry, SweepPolicy};
+//!
+//! let registry = Registry::open(dir.path())?;
+//! let report = registry.sweep(&SweepPolicy::default())?; // orphans of a crashed run
+//! let mut child = registry.spawn("worker", std::process::Command::new("sleep").arg("5"), &[("port", "8080")])?;
+//! assert_eq!(registry.list()?.len(), 1);
+//! # child.kill().unwrap(); child.wait().unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::identity::{mtime, Filters, Identity, Me};
+use crate::location::validate_name;
+use crate::pid::Pid;
+use crate::pidfile::{remove_unlocked, Guard, Pidfile, Removal};
+use crate::signal::Schedule;
+use crate::status::{inspect_as, Status};
+use crate::stop::{stop, Outcome};
+use crate::sys;
+
+/// The state column of [`list`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// A live process owns the file.
+    Running,
+    /// Locked, no PID yet.
+    Starting,
+    /// The process is gone, or the PID was reused.
+    Stale,
+    /// Unreadable or invalid.
+    Unknown,
+}
+
+impl State {
+    /// `running`, `starting`, `stale` or `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Starting => "starting",
+            State::Stale => "stale",
+            State::Unknown => "unknown",
+        }
+    }
+}
+
+/// One PID file, as [`list`] sees it.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The file name without `.pid`.
+    pub name: String,
+    /// The file's path.
+    pub path: PathBuf,
+    /// Its state.
+    pub state: State,
+    /// The PID it names, when readable.
+    pub pid: Option<Pid>,
+    /// The verdict on that PID, when it names a live process.
+    pub identity: Option<Identity>,
+    /// Whether its lock is held.
+    pub locked: bool,
+    /// Time since the file was last written.
+    pub age: Option<Duration>,
+    /// The process's command line, when it runs.
+    pub command: Option<String>,
+    /// Why the state is unknown.
+    pub problem: Option<String>,
+}
+
+impl Row {
+    /// `verified`, `unverified` (consistent but not proved) or `mismatched`;
+    /// `None` when no live process is named.
+    pub fn identity_label(&self) -> Option<&'static str> {
+        self.identity.as_ref().map(|i| match i {
+            Identity::Verified => "verified",
+            Identity::Consistent => "unverified",
+            Identity::Mismatched(_) => "mismatched",
+        })
+    }
+}
+
+/// Why a directory entry is not listed as a PID file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A directory.
+    Directory,
+    /// Not a regular file (FIFO, socket, device).
+    NotRegular,
+    /// A regular file whose name does not end in `.pid`.
+    NotPidFile,
+}
+
+impl Skip {
+    /// A short description.
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::Symlink => "symlink",
+            Skip::Directory => "directory",
+            Skip::NotRegular => "not a regular file",
+            Skip::NotPidFile => "not a PID file",
+        }
+    }
+}
+
+/// A directory entry.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    /// A `*.pid` regular file.
+    File(Row),
+    /// Anything else, never opened or followed.
+    Skipped {
+        /// The entry's file name.
+        name: String,
+        /// Why it was skipped.
+        reason: Skip,
+    },
+}
+
+/// Lists every entry of `dir`: a [`Row`] per `*.pid` regular file, sorted
+/// by name, and the rest as skipped.
+pub fn list(dir: impl AsRef<Path>) -> Result<Vec<Entry>> {
+    let dir = dir.as_ref();
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::open(dir, e))?;
+    let entries = rd
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|e| Error::open(dir, e))?;
+    // Metadata files are looked for only where the listing shows one.
+    let metas: BTreeSet<String> = entries
+        .iter()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_suffix(".meta").map(str::to_owned)
+        })
+        .collect();
+    let me = Me::now();
+    let mut out = Vec::new();
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ft = entry
+            .file_type()
+            .map_err(|e| Error::open(&entry.path(), e))?;
+        let skip = if ft.is_symlink() {
+            Some(Skip::Symlink)
+        } else if ft.is_dir() {
+            Some(Skip::Directory)
+        } else if !ft.is_file() {
+            Some(Skip::NotRegular)
+        } else if !name.ends_with(".pid") || name.starts_with('.') {
+            Some(Skip::NotPidFile)
+        } else {
+            None
+        };
+        match skip {
+            Some(reason) => out.push(Entry::Skipped { name, reason }),
+            None => {
+                let has_meta = metas.contains(name.trim_end_matches(".pid"));
+                if let Some(row) = row(&entry.path(), &name, has_meta, me) {
+                    out.push(Entry::File(row));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| entry_name(a).cmp(entry_name(b)));
+    Ok(out)
+}
+
+fn entry_name(e: &Entry) -> &str {
+    match e {
+        Entry::File(r) => &r.name,
+        Entry::Skipped { name, .. } => name,
+    }
+}
+
+/// Inspects one file; `None` if it vanished.
+fn row(path: &Path, file_name: &str, has_meta: bool, me: Me) -> Option<Row> {
+    let filters = if has_meta {
+        filters_from_meta(path)
+    } else {
+        Filters::default()
+    };
+    let found = inspect_as(path, &filters, me);
+    let name = file_name.trim_end_matches(".pid").to_string();
+    let age = found
+        .file
+        .as_ref()
+        .and_then(mtime)
+        .and_then(|t| SystemTime::now().duration_since(t).ok());
+    let (state, pid, locked, problem) = match &found.status {
+        Status::NotRunning => return None,
+        Status::Running { pid, locked } => (State::Running, Some(*pid), *locked, None),
+        Status::Starting => (State::Starting, None, true, None),
+        Status::Stale(pid) => (State::Stale, Some(*pid), false, None),
+        Status::Unknown(e) => (State::Unknown, None, false, Some(e.to_string())),
+    };
+    let locked = locked || found.locked;
+    let command = match state {
+        State::Running => pid.and_then(sys::proc::cmdline),
+        _ => None,
+    };
+    Some(Row {
+        name,
+        path: path.to_path_buf(),
+        state,
+        pid,
+        identity: found.identity,
+        locked,
+        age,
+        command,
+        problem,
+    })
+}
+
+/// The metadata file next to a PID file: `dir/<name>.meta`.
+pub fn meta_path(pidfile: &Path) -> PathBuf {
+    let name = pidfile.file_name().unwrap_or_default().to_string_lossy();
+    let stem = name.strip_suffix(".pid").unwrap_or(&name);
+    pidfile.with_file_name(format!("{stem}.meta"))
+}
+
+/// Reads `key=value` metadata; a missing or unreadable file is empty.
+pub fn read_meta(pidfile: &Path) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(meta_path(pidfile)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// Writes metadata atomically (temporary file + rename).
+fn write_meta(pidfile: &Path, meta: &[(&str, &str)]) -> io::Result<()> {
+    let path = meta_path(pidfile);
+    let mut text = String::new();
+    for (k, v) in meta {
+        if k.contains(['=', '\n']) || v.contains('\n') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("metadata {k:?}={v:?}: keys may not contain '=' or newlines, values no newlines"),
+            ));
+        }
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    let tmp = path.with_extension(format!("meta.tmp.{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// The filters a PID file's metadata implies: its recorded executable.
+fn filters_from_meta(pidfile: &Path) -> Filters {
+    let exe = read_meta(pidfile)
+        .into_iter()
+        .find(|(k, _)| k == "exe")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|p| p.is_absolute() && p.exists());
+    Filters {
+        exe,
+        ..Filters::default()
+    }
+}
+
+/// What [`sweep`] does.
+#[derive(Clone, Debug)]
+pub struct SweepPolicy {
+    /// Only say what would be done.
+    pub dry_run: bool,
+    /// Stop orphans: unlocked files naming a live process whose identity
+    /// holds (started before the file was written; recorded executable
+    /// matches). Default: `false` (orphans are reported and left alone).
+    pub kill: bool,
+    /// The stop schedule for orphans. Default: TERM/10/KILL/5.
+    pub schedule: Schedule,
+}
+
+impl Default for SweepPolicy {
+    fn default() -> Self {
+        SweepPolicy {
+            dry_run: false,
+            kill: false,
+            schedule: Schedule::timeout(crate::Signal::TERM, Duration::from_secs(10)),
+        }
+    }
+}
+
+/// What [`sweep`] did (or, dry, would do) with one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A stale file was removed (its process is gone or its PID reused).
+    RemovedStale,
+    /// An orphan was stopped and its file removed.
+    StoppedOrphan,
+    /// A live, unlocked process could not be verified: only its file was
+    /// removed; the process was left alone.
+    RemovedFileOnly,
+    /// Left alone, with the reason.
+    Kept(String),
+    /// An error, with its message.
+    Failed(String),
+}
+
+/// One line of a sweep report.
+#[derive(Clone, Debug)]
+pub struct Swept {
+    /// The file name without `.pid`.
+    pub name: String,
+    /// The file's path.
+    pub path: PathBuf,
+    /// The PID it named.
+    pub pid: Option<Pid>,
+    /// What was done, or would be done with `dry_run`.
+    pub action: Action,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+}
+
+/// Sweeps `dir`: removes stale PID files (nobody holds the lock and the PID
+/// is dead or mismatched), and with `policy.kill` stops orphans, using the
+/// safe removal and stop of this crate (never a locked file, never through
+/// a symlink, never a successor's; only verified or consistent processes).
+pub fn sweep(dir: impl AsRef<Path>, policy: &SweepPolicy) -> Result<Vec<Swept>> {
+    let mut out = Vec::new();
+    for entry in list(dir)? {
+        let Entry::File(row) = entry else { continue };
+        let action = sweep_one(&row, policy, false);
+        out.push(Swept::new(row, action, policy));
+    }
+    Ok(out)
+}
+
+impl Swept {
+    fn new(row: Row, action: Action, policy: &SweepPolicy) -> Swept {
+        Swept {
+            name: row.name,
+            path: row.path,
+            pid: row.pid,
+            action,
+            dry_run: policy.dry_run,
+        }
+    }
+}
+
+fn sweep_one(row: &Row, policy: &SweepPolicy, orphan_if_locked: bool) -> Action {
+    let remove = |action: Action| -> Action {
+        if policy.dry_run {
+            return action;
+        }
+        match remove_unlocked(&row.path, row.pid) {
+            Ok(Removal::Removed | Removal::Missing) => action,
+            Ok(Removal::Locked) => Action::Kept("locked by a live holder".into()),
+            Ok(Removal::Changed) => Action::Kept("rewritten by a new holder".into()),
+            Err(e) => Action::Failed(e.to_string()),
+        }
+    };
+    match row.state {
+        State::Stale if row.locked => Action::Kept("stale PID but the lock is held".into()),
+        State::Stale => remove(Action::RemovedStale),
+        State::Starting => Action::Kept("starting: locked, no PID yet".into()),
+        State::Unknown => Action::Kept(format!(
+            "unknown: {}",
+            row.problem.as_deref().unwrap_or("unreadable")
+        )),
+        State::Running if row.locked && !orphan_if_locked => {
+            Action::Kept("running: its lock is held".into())
+        }
+        State::Running => {
+            let pid = row.pid.expect("a running row has a PID");
+            let verifiable = sys::proc::start_time(pid).is_some();
+            if !verifiable {
+                return remove(Action::RemovedFileOnly);
+            }
+            if !policy.kill {
+                return Action::Kept(
+                    "orphan: alive and unlocked (sweep with kill to stop it)".into(),
+                );
+            }
+            if policy.dry_run {
+                return Action::StoppedOrphan;
+            }
+            match stop(&row.path, &policy.schedule, &filters_from_meta(&row.path)) {
+                Ok(r) if r.outcome == Outcome::Stopped => Action::StoppedOrphan,
+                Ok(r) if r.outcome == Outcome::Stale => Action::RemovedStale,
+                Ok(r) if r.outcome == Outcome::StillRunning => {
+                    Action::Kept("still running at the end of the schedule".into())
+                }
+                Ok(r) => Action::Kept(format!("{:?}", r.outcome)),
+                Err(e) => Action::Failed(e.to_string()),
+            }
+        }
+    }
+}
+
+/// A manager's directory of child PID files, held by one manager at a time.
+#[derive(Debug)]
+pub struct Registry {
+    dir: PathBuf,
+    _singleton: Guard,
+    spawned: Mutex<BTreeSet<String>>,
+}
+
+/// The manager's singleton lock file in a registry directory.
+pub const MANAGER_LOCK: &str = ".manager.lock";
+
+impl Registry {
+    /// Opens (creating it, mode 0700, if missing) the registry in `dir` and
+    /// takes the manager's singleton lock (`dir/.manager.lock`). A second
+    /// manager gets [`ErrorKind::AlreadyRunning`] and must touch nothing.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Registry> {
+        let dir = std::path::absolute(dir.as_ref()).map_err(|e| Error::open(dir.as_ref(), e))?;
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| Error::create(&dir, e))?;
+        }
+        let singleton = Pidfile::new(dir.join(MANAGER_LOCK)).acquire()?;
+        Ok(Registry {
+            dir,
+            _singleton: singleton,
+            spawned: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    /// The registry's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The PID file of child `name`.
+    pub fn pidfile_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.pid"))
+    }
+
+    /// Starts `command` as child `name`: `dir/name.pid` is locked and the
+    /// lock is inherited by the child (so a live child is always told apart
+    /// from a stale file), then the child's PID is written. `meta` goes to
+    /// `dir/name.meta` (the key `exe`, an absolute path, is also used to
+    /// verify the process when sweeping). Fails with
+    /// [`ErrorKind::AlreadyRunning`] when a live child holds the name.
+    ///
+    /// The file is visible, locked and empty ("starting") between the lock
+    /// and the child's start. Another thread spawning a process at the same
+    /// moment could inherit the lock too; spawn children from one thread.
+    pub fn spawn(&self, name: &str, command: &mut Command, meta: &[(&str, &str)]) -> Result<Child> {
+        validate_name(name)?;
+        let path = self.pidfile_path(name);
+        let mut guard = Pidfile::new(&path).inheritable(true).acquire_reserved()?;
+        let child = match command.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = guard.release();
+                let exe = command.get_program().to_string_lossy().into_owned();
+                return Err(Error::with_io(ErrorKind::Io, &path, e)
+                    .with_detail(format!("cannot start {exe:?}")));
+            }
+        };
+        let pid = Pid::from_u32(child.id()).expect("a child's PID is positive");
+        let written = guard
+            .set_inheritable(false)
+            .and_then(|()| guard.set_pid(pid))
+            .and_then(|()| {
+                write_meta(&path, meta).map_err(|e| Error::create(&meta_path(&path), e))
+            });
+        if let Err(e) = written {
+            let _ = guard.release();
+            return Err(e);
+        }
+        // The child holds the lock now; close the manager's copy.
+        drop(guard.into_fd());
+        self.spawned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string());
+        Ok(child)
+    }
+
+    /// The rows of the registry's directory (skipped entries left out).
+    pub fn list(&self) -> Result<Vec<Row>> {
+        Ok(list(&self.dir)?
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::File(r) => Some(r),
+                Entry::Skipped { .. } => None,
+            })
+            .collect())
+    }
+
+    /// Sweeps the registry: as [`sweep`], and in addition, with
+    /// `policy.kill`, children that still hold their own lock but were not
+    /// started by this registry are orphans of a previous manager (this
+    /// manager holds the singleton lock) and are stopped. Metadata files of
+    /// removed PID files are removed too; a missing or corrupt metadata file
+    /// never blocks the removal of a stale PID file.
+    pub fn sweep(&self, policy: &SweepPolicy) -> Result<Vec<Swept>> {
+        let ours = self
+            .spawned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut out = Vec::new();
+        for row in self.list()? {
+            let foreign = !ours.contains(&row.name);
+            let orphan_if_locked = foreign && row.identity == Some(Identity::Verified);
+            let action = if ours.contains(&row.name) && row.state == State::Running {
+                Action::Kept("a child of this manager".into())
+            } else {
+                sweep_one(&row, policy, orphan_if_locked)
+            };
+            if !policy.dry_run
+                && matches!(
+                    action,
+                    Action::RemovedStale | Action::StoppedOrphan | Action::RemovedFileOnly
+                )
+                && !row.path.exists()
+            {
+                let _ = std::fs::remove_file(meta_path(&row.path));
+            }
+            out.push(Swept::new(row, action, policy));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,258 @@
+//! The tokio helpers: `asyncio::acquire_timeout` on a single-threaded
+//! runtime (so a blocked thread would stall everything), and
+//! `asyncio::remove_on_shutdown` with real signals in a child process (this
+//! test binary re-executed in a helper role, see `helper_process`). Tests
+//! signal only the children they started, by PID, and reap them.
+#![cfg(feature = "tokio")]
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use pidguard::{asyncio, ErrorKind, Pid, Pidfile};
+
+const ROLE: &str = "PIDGUARD_TEST_ROLE";
+const PATH: &str = "PIDGUARD_TEST_PATH";
+/// Marks the helper's reports among libtest's own output.
+const MARK: &str = "@pidguard-helper: ";
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Counts ticks every 5 ms on the same (single) thread, until dropped.
+fn ticker(local: &tokio::task::LocalSet) -> Rc<Cell<u32>> {
+    let ticks = Rc::new(Cell::new(0));
+    let t = Rc::clone(&ticks);
+    local.spawn_local(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            t.set(t.get() + 1);
+        }
+    });
+    ticks
+}
+
+#[test]
+fn acquire_timeout_succeeds_once_the_holder_lets_go_without_blocking_the_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let held = Pidfile::new(&path).acquire().unwrap();
+    let rt = current_thread();
+    let local = tokio::task::LocalSet::new();
+    let ticks = ticker(&local);
+    let pidfile = Pidfile::new(&path);
+    let (guard, waited) = local.block_on(&rt, async {
+        // The holder goes away after 200 ms: a task on this same thread
+        // drops it, so it can only run if the wait below yields.
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(held);
+        });
+        let start = Instant::now();
+        let guard = asyncio::acquire_timeout(&pidfile, Duration::from_secs(10))
+            .await
+            .unwrap();
+        (guard, start.elapsed())
+    });
+    assert!(waited >= Duration::from_millis(190), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    // Other tasks ran while it waited (one tick per 5 ms, give or take).
+    assert!(ticks.get() >= 5, "only {} ticks", ticks.get());
+    assert_eq!(guard.path(), path);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", std::process::id())
+    );
+    guard.release().unwrap();
+    assert!(!path.exists());
+}
+
+#[test]
+fn acquire_timeout_gives_up_with_already_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let held = Pidfile::new(&path).acquire().unwrap();
+    let rt = current_thread();
+    let local = tokio::task::LocalSet::new();
+    let ticks = ticker(&local);
+    let pidfile = Pidfile::new(&path);
+    let start = Instant::now();
+    let err = local
+        .block_on(
+            &rt,
+            asyncio::acquire_timeout(&pidfile, Duration::from_millis(300)),
+        )
+        .unwrap_err();
+    let waited = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
+    assert_eq!(err.holder(), Some(Pid::current()));
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    assert!(ticks.get() >= 5, "only {} ticks", ticks.get());
+    // The holder's file is untouched.
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}\n", std::process::id())
+    );
+    held.release().unwrap();
+}
+
+#[test]
+fn acquire_timeout_takes_a_free_file_at_once_and_a_zero_timeout_tries_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let pidfile = Pidfile::new(&path);
+    let rt = current_thread();
+    rt.block_on(async {
+        let guard = asyncio::acquire_timeout(&pidfile, Duration::ZERO)
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let err = asyncio::acquire_timeout(&pidfile, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
+        assert!(start.elapsed() < Duration::from_secs(1));
+        guard.release().unwrap();
+        // Errors other than AlreadyRunning are returned at once.
+        let bad = Pidfile::new(dir.path().join("missing-dir").join("x").join("y.pid"));
+        std::fs::write(dir.path().join("missing-dir"), "a file, not a dir").unwrap();
+        let err = asyncio::acquire_timeout(&bad, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert_ne!(err.kind(), ErrorKind::AlreadyRunning);
+    });
+}
+
+fn report(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\n{MARK}{line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// Not a test: the body of the helper processes the other tests start.
+/// Acquires the PID file, waits in `remove_on_shutdown`, and reports the
+/// signal that ended the wait.
+#[test]
+#[ignore = "helper process for the other tests; does nothing when run alone"]
+fn helper_process() {
+    if std::env::var_os(ROLE).is_none() {
+        return;
+    }
+    let path = PathBuf::from(std::env::var_os(PATH).expect("PIDGUARD_TEST_PATH"));
+    let rt = current_thread();
+    rt.block_on(async {
+        let guard = asyncio::acquire_timeout(&Pidfile::new(&path), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let mut shutdown = pin!(asyncio::remove_on_shutdown(guard));
+        // Poll once, which registers the handlers, before telling the test
+        // it may send the signal.
+        let first = std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx))).await;
+        assert!(first.is_pending());
+        report("ready");
+        match shutdown.await {
+            Ok(signal) => report(&format!("stopped by {signal}")),
+            Err(e) => report(&format!("error {e}")),
+        }
+    });
+}
+
+struct Helper {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Helper {
+    fn start(path: &Path) -> Helper {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "helper_process",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ROLE, "shutdown")
+            .env(PATH, path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn helper");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Helper { child, out }
+    }
+
+    /// The helper's next report; "eof" if it exited without one.
+    fn report(&mut self) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.out.read_line(&mut line).unwrap() == 0 {
+                return String::from("eof");
+            }
+            if let Some(rest) = line.trim().strip_prefix(MARK) {
+                return rest.to_string();
+            }
+        }
+    }
+
+    /// Sends `sig` to the helper (by the PID of the child we started).
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill has no memory-safety preconditions; the PID is our
+        // child's, not yet reaped, so it cannot have been reused.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits (up to 10 s) for the helper to exit; kills it on timeout.
+    fn wait(mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                self.child.kill().unwrap();
+                self.child.wait().unwrap();
+                panic!("the helper did not exit within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+#[test]
+fn remove_on_shutdown_releases_the_file_on_sigterm_and_sigint() {
+    for (sig, name) in [(libc::SIGTERM, "TERM"), (libc::SIGINT, "INT")] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.pid");
+        let mut h = Helper::start(&path);
+        assert_eq!(h.report(), "ready");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", h.child.id())
+        );
+        h.signal(sig);
+        assert_eq!(h.report(), format!("stopped by {name}"));
+        let status = h.wait();
+        assert!(
+            status.success(),
+            "{status:?} (signal {:?})",
+            status.signal()
+        );
+        assert!(!path.exists(), "SIG{name}");
+    }
+}

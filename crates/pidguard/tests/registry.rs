@@ -1,0 +1,229 @@
+//! The registry of managed children: a crashed manager's orphans are
+//! stopped by the next manager, and a second concurrent manager is refused.
+//!
+//! The crashing manager is this test binary re-executed in a helper role
+//! (see `manager_process`). Tests kill only processes they started (the
+//! manager, and the children whose PIDs the manager reported), by PID.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pidguard::registry::{Action, Registry, State, SweepPolicy};
+use pidguard::{ErrorKind, Liveness, Pid, Schedule};
+
+const DIR: &str = "PIDGUARD_TEST_REGISTRY";
+const MARK: &str = "@registry-helper: ";
+
+/// Not a test: the body of the manager processes the other tests start.
+#[test]
+#[ignore = "helper process for the other tests; does nothing when run alone"]
+fn manager_process() {
+    let Some(dir) = std::env::var_os(DIR).map(PathBuf::from) else {
+        return;
+    };
+    let mut out = std::io::stdout().lock();
+    match Registry::open(&dir) {
+        Ok(registry) => {
+            let mut pids = Vec::new();
+            for name in ["model-a", "model-b"] {
+                let child = registry
+                    .spawn(
+                        name,
+                        Command::new("sleep").arg("30"),
+                        &[("exe", "/bin/sleep"), ("port", "1")],
+                    )
+                    .unwrap();
+                pids.push(child.id().to_string());
+                std::mem::forget(child);
+            }
+            writeln!(out, "\n{MARK}spawned {}", pids.join(" ")).unwrap();
+            out.flush().unwrap();
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyRunning => {
+            writeln!(out, "\n{MARK}busy").unwrap();
+        }
+        Err(e) => writeln!(out, "\n{MARK}error {e}").unwrap(),
+    }
+}
+
+struct Manager {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Manager {
+    fn start(dir: &Path) -> Manager {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "manager_process",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(DIR, dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Manager { child, out }
+    }
+
+    fn report(&mut self) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.out.read_line(&mut line).unwrap() == 0 {
+                return "eof".into();
+            }
+            if let Some(rest) = line.trim().strip_prefix(MARK) {
+                return rest.to_string();
+            }
+        }
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    pidguard::liveness(Pid::new(pid).unwrap()) != Liveness::Dead
+}
+
+/// Kills children a crashed manager left (by the PIDs it reported) if a test
+/// fails before they are stopped.
+struct Leftovers(Vec<i32>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if alive(pid) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_crashed_managers_orphans_are_stopped_by_the_next_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut manager = Manager::start(dir.path());
+    let report = manager.report();
+    let pids: Vec<i32> = report
+        .strip_prefix("spawned ")
+        .unwrap_or_else(|| panic!("{report}"))
+        .split(' ')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let _leftovers = Leftovers(pids.clone());
+    // The children hold their own locks; the files name them.
+    for (name, pid) in ["model-a", "model-b"].iter().zip(&pids) {
+        let path = dir.path().join(format!("{name}.pid"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
+        assert!(dir.path().join(format!("{name}.meta")).exists());
+    }
+    // The manager crashes.
+    manager.child.kill().unwrap();
+    manager.child.wait().unwrap();
+    assert!(pids.iter().all(|p| alive(*p)), "orphans live on");
+
+    let registry = Registry::open(dir.path()).unwrap();
+    let rows = registry.list().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows
+        .iter()
+        .all(|r| r.state == State::Running && r.identity_label() == Some("verified")));
+    // A dry run changes nothing.
+    let dry = SweepPolicy {
+        dry_run: true,
+        kill: true,
+        ..SweepPolicy::default()
+    };
+    let report = registry.sweep(&dry).unwrap();
+    assert!(
+        report.iter().all(|s| s.action == Action::StoppedOrphan),
+        "{report:?}"
+    );
+    assert!(pids.iter().all(|p| alive(*p)));
+
+    let policy = SweepPolicy {
+        kill: true,
+        schedule: "TERM/5/KILL/5".parse::<Schedule>().unwrap(),
+        ..SweepPolicy::default()
+    };
+    let report = registry.sweep(&policy).unwrap();
+    assert!(
+        report.iter().all(|s| s.action == Action::StoppedOrphan),
+        "{report:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(Instant::now() < deadline, "orphans still alive");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(registry.list().unwrap().is_empty());
+    assert!(
+        !dir.path().join("model-a.meta").exists(),
+        "metadata goes with its file"
+    );
+
+    // The new manager's own children are kept.
+    let mut child = registry
+        .spawn("mine", Command::new("sleep").arg("30"), &[])
+        .unwrap();
+    let report = registry.sweep(&policy).unwrap();
+    assert!(matches!(&report[0].action, Action::Kept(_)), "{report:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_second_manager_is_refused_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::open(dir.path()).unwrap();
+    let mut child = registry
+        .spawn("worker", Command::new("sleep").arg("30"), &[])
+        .unwrap();
+    let before = std::fs::read_to_string(dir.path().join("worker.pid")).unwrap();
+    let mut second = Manager::start(dir.path());
+    assert_eq!(second.report(), "busy");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("worker.pid")).unwrap(),
+        before
+    );
+    assert!(alive(child.id() as i32));
+    let err = Registry::open(dir.path()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The child is gone: its file is stale now and a sweep removes it.
+    let report = registry.sweep(&SweepPolicy::default()).unwrap();
+    assert_eq!(report[0].action, Action::RemovedStale, "{report:?}");
+    assert!(!dir.path().join("worker.pid").exists());
+}
+
+#[test]
+fn corrupt_metadata_never_blocks_removing_a_stale_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::open(dir.path()).unwrap();
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(dir.path().join("x.pid"), format!("{pid}\n")).unwrap();
+    std::fs::write(dir.path().join("x.meta"), [0xff, 0x00, b'=', b'\n']).unwrap();
+    let report = registry.sweep(&SweepPolicy::default()).unwrap();
+    assert_eq!(report[0].action, Action::RemovedStale);
+    assert!(!dir.path().join("x.pid").exists());
+}
