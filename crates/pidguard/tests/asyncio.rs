@@ -5,23 +5,21 @@
 //! signal only the children they started, by PID, and reap them.
 #![cfg(feature = "tokio")]
 
+mod support;
+
 use std::cell::Cell;
 use std::future::Future;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use pidguard::{asyncio, ErrorKind, Pid, Pidfile};
+use support::{helper_command, report, Helper};
 
-const ROLE: &str = "PIDGUARD_TEST_ROLE";
 const PATH: &str = "PIDGUARD_TEST_PATH";
-/// Marks the helper's reports among libtest's own output.
-const MARK: &str = "@pidguard-helper: ";
 
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -135,19 +133,13 @@ fn acquire_timeout_takes_a_free_file_at_once_and_a_zero_timeout_tries_once() {
     });
 }
 
-fn report(line: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "\n{MARK}{line}").unwrap();
-    out.flush().unwrap();
-}
-
 /// Not a test: the body of the helper processes the other tests start.
 /// Acquires the PID file, waits in `remove_on_shutdown`, and reports the
 /// signal that ended the wait.
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn helper_process() {
-    if std::env::var_os(ROLE).is_none() {
+    if support::role().is_none() {
         return;
     }
     let path = PathBuf::from(std::env::var_os(PATH).expect("PIDGUARD_TEST_PATH"));
@@ -169,69 +161,11 @@ fn helper_process() {
     });
 }
 
-struct Helper {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Helper {
-    fn start(path: &Path) -> Helper {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "helper_process",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(ROLE, "shutdown")
-            .env(PATH, path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn helper");
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Helper { child, out }
-    }
-
-    /// The helper's next report; "eof" if it exited without one.
-    fn report(&mut self) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.out.read_line(&mut line).unwrap() == 0 {
-                return String::from("eof");
-            }
-            if let Some(rest) = line.trim().strip_prefix(MARK) {
-                return rest.to_string();
-            }
-        }
-    }
-
-    /// Sends `sig` to the helper (by the PID of the child we started).
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill has no memory-safety preconditions; the PID is our
-        // child's, not yet reaped, so it cannot have been reused.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
-        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
-    }
-
-    /// Waits (up to 10 s) for the helper to exit; kills it on timeout.
-    fn wait(mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() >= deadline {
-                self.child.kill().unwrap();
-                self.child.wait().unwrap();
-                panic!("the helper did not exit within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+/// A helper acquiring `path` and waiting in `remove_on_shutdown`.
+fn start_helper(path: &Path) -> Helper {
+    let mut cmd = helper_command("helper_process", "shutdown");
+    cmd.env(PATH, path);
+    Helper::spawn(cmd)
 }
 
 #[test]
@@ -239,7 +173,7 @@ fn remove_on_shutdown_releases_the_file_on_sigterm_and_sigint() {
     for (sig, name) in [(libc::SIGTERM, "TERM"), (libc::SIGINT, "INT")] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.pid");
-        let mut h = Helper::start(&path);
+        let mut h = start_helper(&path);
         assert_eq!(h.report(), "ready");
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),

@@ -7,20 +7,18 @@
 //! reap them.
 #![cfg(feature = "signal-cleanup")]
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+mod support;
+
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+
+use support::{helper_command, report, Helper};
 
 use pidguard::cleanup::{disarm, remove_on_signals};
 use pidguard::Pidfile;
 
-const ROLE: &str = "PIDGUARD_TEST_ROLE";
 const PATH: &str = "PIDGUARD_TEST_PATH";
 const PATH2: &str = "PIDGUARD_TEST_PATH2";
-/// Marks the helper's reports among libtest's own output.
-const MARK: &str = "@pidguard-helper: ";
 
 /// The exit code of the application's own SIGTERM handler in role
 /// `own-handler`.
@@ -31,18 +29,11 @@ extern "C" fn own_handler(_: libc::c_int) {
     unsafe { libc::_exit(OWN_HANDLER_EXIT) };
 }
 
-fn report(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "\n{MARK}{line}").unwrap();
-    out.flush().unwrap();
-}
-
 /// Not a test: the body of the helper processes the other tests start.
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn helper_process() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some(role) = support::role() else {
         return;
     };
     let path = PathBuf::from(std::env::var_os(PATH).expect("PIDGUARD_TEST_PATH"));
@@ -104,90 +95,21 @@ fn helper_process() {
     drop(guard);
 }
 
-struct Helper {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Helper {
-    fn start(role: &str, path: &Path, path2: Option<&Path>) -> Helper {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "helper_process",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, role)
-        .env(PATH, path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-        if let Some(p) = path2 {
-            cmd.env(PATH2, p);
-        }
-        // SAFETY: only signal(2), which is async-signal-safe, runs between
-        // fork and exec. It gives the helper default dispositions whatever
-        // this test process inherited (a runner started under nohup ignores
-        // SIGHUP, for one).
-        unsafe {
-            cmd.pre_exec(|| {
-                for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-                    libc::signal(sig, libc::SIG_DFL);
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("spawn helper");
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Helper { child, out }
+/// A helper in `role` holding `path` (and `path2` where the role needs it).
+fn start_helper(role: &str, path: &Path, path2: Option<&Path>) -> Helper {
+    let mut cmd = helper_command("helper_process", role);
+    cmd.env(PATH, path);
+    if let Some(p) = path2 {
+        cmd.env(PATH2, p);
     }
-
-    /// The helper's next report; "eof" if it exited without one.
-    fn report(&mut self) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.out.read_line(&mut line).unwrap() == 0 {
-                return String::from("eof");
-            }
-            if let Some(rest) = line.trim().strip_prefix(MARK) {
-                return rest.to_string();
-            }
-        }
-    }
-
-    /// Sends `sig` to the helper (by the PID of the child we started).
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill has no memory-safety preconditions; the PID is our
-        // child's, not yet reaped, so it cannot have been reused.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
-        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
-    }
-
-    /// Waits (up to 10 s) for the helper to exit; kills it on timeout.
-    fn wait(mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() >= deadline {
-                self.child.kill().unwrap();
-                self.child.wait().unwrap();
-                panic!("the helper did not exit within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+    Helper::spawn(cmd)
 }
 
 #[test]
 fn sigterm_removes_the_file_and_the_process_dies_of_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.pid");
-    let mut h = Helper::start("plain", &path, None);
+    let mut h = start_helper("plain", &path, None);
     assert_eq!(h.report(), "ready {SIGTERM, SIGINT, SIGHUP}");
     assert!(path.exists());
     h.signal(libc::SIGTERM);
@@ -201,7 +123,7 @@ fn sigint_and_sighup_remove_the_file_too() {
     for sig in [libc::SIGINT, libc::SIGHUP] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.pid");
-        let mut h = Helper::start("plain", &path, None);
+        let mut h = start_helper("plain", &path, None);
         assert!(h.report().starts_with("ready"));
         h.signal(sig);
         let status = h.wait();
@@ -214,7 +136,7 @@ fn sigint_and_sighup_remove_the_file_too() {
 fn the_applications_own_handler_and_ignored_signals_are_left_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.pid");
-    let mut h = Helper::start("own-handler", &path, None);
+    let mut h = start_helper("own-handler", &path, None);
     // SIGTERM has the application's handler and SIGHUP is ignored: only
     // SIGINT was taken.
     assert_eq!(h.report(), "ready {SIGINT}");
@@ -228,7 +150,7 @@ fn the_applications_own_handler_and_ignored_signals_are_left_in_place() {
 
     // In the same set-up SIGINT, which was taken, removes the file.
     std::fs::remove_file(&path).unwrap();
-    let mut h = Helper::start("own-handler", &path, None);
+    let mut h = start_helper("own-handler", &path, None);
     assert_eq!(h.report(), "ready {SIGINT}");
     h.signal(libc::SIGINT);
     let status = h.wait();
@@ -240,7 +162,7 @@ fn the_applications_own_handler_and_ignored_signals_are_left_in_place() {
 fn a_successors_file_at_the_path_is_not_removed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.pid");
-    let mut h = Helper::start("plain", &path, None);
+    let mut h = start_helper("plain", &path, None);
     assert!(h.report().starts_with("ready"));
     // Replaced by another file (another inode) while the helper runs.
     std::fs::remove_file(&path).unwrap();
@@ -257,7 +179,7 @@ fn a_file_rewritten_in_place_is_not_removed() {
     // file over in place leaves.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.pid");
-    let mut h = Helper::start("plain", &path, None);
+    let mut h = start_helper("plain", &path, None);
     assert!(h.report().starts_with("ready"));
     std::fs::OpenOptions::new()
         .write(true)
@@ -275,7 +197,7 @@ fn a_file_rewritten_in_place_is_not_removed() {
 fn a_forked_child_dying_of_the_signal_leaves_the_parents_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.pid");
-    let mut h = Helper::start("fork", &path, None);
+    let mut h = start_helper("fork", &path, None);
     assert_eq!(
         h.report(),
         format!("forked child died of {}, file exists: true", libc::SIGTERM)
@@ -294,7 +216,7 @@ fn the_last_registration_wins() {
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first.pid");
     let second = dir.path().join("second.pid");
-    let mut h = Helper::start("reregister", &first, Some(&second));
+    let mut h = start_helper("reregister", &first, Some(&second));
     assert_eq!(h.report(), "ready {SIGTERM, SIGINT, SIGHUP}");
     h.signal(libc::SIGTERM);
     let status = h.wait();
@@ -307,7 +229,7 @@ fn the_last_registration_wins() {
 fn after_disarm_the_signal_has_its_default_action_and_removes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.pid");
-    let mut h = Helper::start("disarm", &path, None);
+    let mut h = start_helper("disarm", &path, None);
     assert!(h.report().starts_with("ready"));
     h.signal(libc::SIGTERM);
     let status = h.wait();
@@ -320,7 +242,7 @@ fn a_released_guard_leaves_nothing_for_the_handler() {
     // Closing stdin makes the helper drop its guard and exit normally.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.pid");
-    let mut h = Helper::start("plain", &path, None);
+    let mut h = start_helper("plain", &path, None);
     assert!(h.report().starts_with("ready"));
     drop(h.child.stdin.take());
     let status = h.wait();

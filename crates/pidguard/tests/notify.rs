@@ -4,43 +4,33 @@
 //! role, see `helper_process`) started with its own `NOTIFY_SOCKET`, so no
 //! test changes the environment of this multithreaded process.
 
+mod support;
+
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-const ROLE: &str = "PIDGUARD_TEST_ROLE";
-/// Marks the helper's report among libtest's own output.
-const MARK: &str = "@pidguard-helper: ";
+use support::{helper_command, report, MARK};
 
 /// Not a test: the body of the helper processes the other tests start.
 /// Calls `notify_ready` and reports the result.
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn helper_process() {
-    if std::env::var_os(ROLE).is_none() {
+    if support::role().is_none() {
         return;
     }
     match pidguard::notify_ready() {
-        Ok(sent) => println!("\n{MARK}ok {sent}"),
-        Err(e) => println!("\n{MARK}error {:?} {e}", e.kind()),
+        Ok(sent) => report(&format!("ok {sent}")),
+        Err(e) => report(&format!("error {:?} {e}", e.kind())),
     }
 }
 
 /// Runs the helper with `NOTIFY_SOCKET` set to `socket` (unset for `None`)
 /// and returns its report.
 fn notify_from_child(socket: Option<&str>) -> String {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "helper_process",
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(ROLE, "notify")
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    let mut cmd = helper_command("helper_process", "notify");
+    cmd.stdin(Stdio::null());
     match socket {
         Some(s) => cmd.env("NOTIFY_SOCKET", s),
         None => cmd.env_remove("NOTIFY_SOCKET"),

@@ -5,30 +5,27 @@
 //! holds the lock until its stdin closes. Tests kill only processes they
 //! started, by PID, and reap them.
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pidguard::{ErrorKind, Pid, Pidfile, Status, UnsafeFile};
+use support::{helper_command, report, Helper};
 
-const ROLE: &str = "PIDGUARD_TEST_ROLE";
 const PATH: &str = "PIDGUARD_TEST_PATH";
 const GO: &str = "PIDGUARD_TEST_GO";
-/// Marks the helper's report among libtest's own output.
-const MARK: &str = "@pidguard-helper: ";
 
 /// Not a test: the body of the helper processes the other tests start.
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn helper_process() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some(role) = support::role() else {
         return;
     };
     let path = PathBuf::from(std::env::var_os(PATH).expect("PIDGUARD_TEST_PATH"));
-    let out = std::io::stdout();
-    let mut out = out.lock();
     if role == "race" {
         let go = PathBuf::from(std::env::var_os(GO).expect("PIDGUARD_TEST_GO"));
         while !go.exists() {
@@ -37,83 +34,30 @@ fn helper_process() {
     }
     match Pidfile::new(&path).acquire() {
         Ok(guard) => {
-            writeln!(out, "\n{MARK}acquired {}", guard.pid()).unwrap();
-            out.flush().unwrap();
+            report(&format!("acquired {}", guard.pid()));
             // Hold until the test closes our stdin.
             let mut sink = String::new();
             let _ = std::io::stdin().read_line(&mut sink);
             guard.release().unwrap();
         }
         Err(e) if e.kind() == ErrorKind::AlreadyRunning => {
-            writeln!(out, "\n{MARK}busy {:?}", e.holder().map(Pid::get)).unwrap();
+            report(&format!("busy {:?}", e.holder().map(Pid::get)));
         }
-        Err(e) => {
-            writeln!(out, "\n{MARK}error {e}").unwrap();
-        }
+        Err(e) => report(&format!("error {e}")),
     }
 }
 
-struct Helper {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Helper {
-    fn start(role: &str, path: &Path, go: Option<&Path>, cwd: Option<&Path>) -> Helper {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "helper_process",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, role)
-        .env(PATH, path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-        if let Some(go) = go {
-            cmd.env(GO, go);
-        }
-        if let Some(dir) = cwd {
-            cmd.current_dir(dir);
-        }
-        let mut child = cmd.spawn().expect("spawn helper");
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Helper { child, out }
+/// A helper acquiring `path` in `role` ("hold", or "race": wait for `go`).
+fn start_helper(role: &str, path: &Path, go: Option<&Path>, cwd: Option<&Path>) -> Helper {
+    let mut cmd = helper_command("helper_process", role);
+    cmd.env(PATH, path);
+    if let Some(go) = go {
+        cmd.env(GO, go);
     }
-
-    /// The helper's report ("acquired …", "busy …", "error …"); libtest
-    /// prints its own lines around it.
-    fn report(&mut self) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.out.read_line(&mut line).unwrap() == 0 {
-                return String::from("eof");
-            }
-            if let Some(rest) = line.trim().strip_prefix(MARK) {
-                return rest.to_string();
-            }
-        }
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
     }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// Closes stdin: a holder releases and exits.
-    fn finish(mut self) {
-        drop(self.child.stdin.take());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "helper failed: {status:?}");
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
+    Helper::spawn(cmd)
 }
 
 fn tmp() -> tempfile::TempDir {
@@ -158,7 +102,7 @@ fn second_acquire_in_same_process_fails_naming_our_pid() {
 fn contested_by_a_child_process() {
     let dir = tmp();
     let path = dir.path().join("app.pid");
-    let mut holder = Helper::start("hold", &path, None, None);
+    let mut holder = start_helper("hold", &path, None, None);
     assert_eq!(holder.report(), format!("acquired {}", holder.pid()));
     let err = Pidfile::new(&path).acquire().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
@@ -178,7 +122,7 @@ fn contested_by_a_child_process() {
 fn sigkilled_holder_is_taken_over_at_once_in_place() {
     let dir = tmp();
     let path = dir.path().join("app.pid");
-    let mut holder = Helper::start("hold", &path, None, None);
+    let mut holder = start_helper("hold", &path, None, None);
     let dead = holder.pid();
     assert!(holder.report().starts_with("acquired"));
     let ino = std::fs::metadata(&path).unwrap().ino();
@@ -215,7 +159,7 @@ fn thirty_two_processes_race_and_exactly_one_wins_twenty_rounds() {
         let path = dir.path().join(format!("race-{round}.pid"));
         let go = dir.path().join(format!("go-{round}"));
         let mut helpers: Vec<Helper> = (0..32)
-            .map(|_| Helper::start("race", &path, Some(&go), None))
+            .map(|_| start_helper("race", &path, Some(&go), None))
             .collect();
         std::fs::write(&go, "").unwrap();
         let mut winners = Vec::new();
@@ -247,7 +191,7 @@ fn a_late_release_never_deletes_a_successors_file() {
     // Someone removes the file (an admin, a cleanup script) and a successor
     // creates a new one.
     std::fs::remove_file(&path).unwrap();
-    let mut successor = Helper::start("hold", &path, None, None);
+    let mut successor = start_helper("hold", &path, None, None);
     assert!(successor.report().starts_with("acquired"));
     let theirs = content(&path);
     first.release().unwrap();
@@ -263,7 +207,7 @@ fn a_late_release_never_deletes_a_successors_file() {
 #[test]
 fn relative_paths_are_resolved_against_the_current_directory() {
     let dir = tmp();
-    let mut holder = Helper::start("hold", Path::new("rel.pid"), None, Some(dir.path()));
+    let mut holder = start_helper("hold", Path::new("rel.pid"), None, Some(dir.path()));
     assert!(holder.report().starts_with("acquired"));
     let abs = dir.path().join("rel.pid");
     assert_eq!(content(&abs), format!("{}\n", holder.pid()));
@@ -401,7 +345,7 @@ fn interop_with_flock1_when_pidguard_holds_the_file() {
 fn acquire_timeout_waits_for_the_holder() {
     let dir = tmp();
     let path = dir.path().join("app.pid");
-    let mut holder = Helper::start("hold", &path, None, None);
+    let mut holder = start_helper("hold", &path, None, None);
     assert!(holder.report().starts_with("acquired"));
     let started = Instant::now();
     let err = Pidfile::new(&path)

@@ -5,25 +5,26 @@
 //! (see `manager_process`). Tests kill only processes they started (the
 //! manager, and the children whose PIDs the manager reported), by PID.
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pidguard::registry::{Action, Registry, State, SweepPolicy};
 use pidguard::{ErrorKind, Liveness, Pid, Schedule};
+use support::{helper_command, report, Helper};
 
 const DIR: &str = "PIDGUARD_TEST_REGISTRY";
-const MARK: &str = "@registry-helper: ";
 
 /// Not a test: the body of the manager processes the other tests start.
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn manager_process() {
-    let Some(dir) = std::env::var_os(DIR).map(PathBuf::from) else {
+    if support::role().is_none() {
         return;
-    };
-    let mut out = std::io::stdout().lock();
+    }
+    let dir = PathBuf::from(std::env::var_os(DIR).expect("PIDGUARD_TEST_REGISTRY"));
     match Registry::open(&dir) {
         Ok(registry) => {
             let mut pids = Vec::new();
@@ -38,62 +39,19 @@ fn manager_process() {
                 pids.push(child.id().to_string());
                 std::mem::forget(child);
             }
-            writeln!(out, "\n{MARK}spawned {}", pids.join(" ")).unwrap();
-            out.flush().unwrap();
+            report(&format!("spawned {}", pids.join(" ")));
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
         }
-        Err(e) if e.kind() == ErrorKind::AlreadyRunning => {
-            writeln!(out, "\n{MARK}busy").unwrap();
-        }
-        Err(e) => writeln!(out, "\n{MARK}error {e}").unwrap(),
+        Err(e) if e.kind() == ErrorKind::AlreadyRunning => report("busy"),
+        Err(e) => report(&format!("error {e}")),
     }
 }
 
-struct Manager {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Manager {
-    fn start(dir: &Path) -> Manager {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "manager_process",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR, dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Manager { child, out }
-    }
-
-    fn report(&mut self) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.out.read_line(&mut line).unwrap() == 0 {
-                return "eof".into();
-            }
-            if let Some(rest) = line.trim().strip_prefix(MARK) {
-                return rest.to_string();
-            }
-        }
-    }
-}
-
-impl Drop for Manager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_manager(dir: &Path) -> Helper {
+    let mut cmd = helper_command("manager_process", "manager");
+    cmd.env(DIR, dir);
+    Helper::spawn(cmd)
 }
 
 fn alive(pid: i32) -> bool {
@@ -119,7 +77,7 @@ impl Drop for Leftovers {
 #[test]
 fn a_crashed_managers_orphans_are_stopped_by_the_next_manager() {
     let dir = tempfile::tempdir().unwrap();
-    let mut manager = Manager::start(dir.path());
+    let mut manager = start_manager(dir.path());
     let report = manager.report();
     let pids: Vec<i32> = report
         .strip_prefix("spawned ")
@@ -135,8 +93,7 @@ fn a_crashed_managers_orphans_are_stopped_by_the_next_manager() {
         assert!(dir.path().join(format!("{name}.meta")).exists());
     }
     // The manager crashes.
-    manager.child.kill().unwrap();
-    manager.child.wait().unwrap();
+    manager.kill();
     assert!(pids.iter().all(|p| alive(*p)), "orphans live on");
 
     let registry = Registry::open(dir.path()).unwrap();
@@ -197,7 +154,7 @@ fn a_second_manager_is_refused_and_touches_nothing() {
         .spawn("worker", Command::new("sleep").arg("30"), &[])
         .unwrap();
     let before = std::fs::read_to_string(dir.path().join("worker.pid")).unwrap();
-    let mut second = Manager::start(dir.path());
+    let mut second = start_manager(dir.path());
     assert_eq!(second.report(), "busy");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("worker.pid")).unwrap(),
