@@ -91,7 +91,7 @@ pub use exclusive::{run_exclusive, run_exclusive_with};
 pub use identity::{Filters, Identity, Mismatch};
 pub use notify::{notify_ready, notify_state};
 pub use pid::{ParseError, ParseErrorKind, Pid, Rule};
-pub use pidfile::{Guard, Pidfile};
+pub use pidfile::{Guard, NetworkFs, Pidfile};
 pub use process::{liveness, Liveness, Process};
 pub use signal::{Schedule, Signal, Step, SyntaxError};
 pub use status::{inspect, read, read_with, status, Inspection, Status};

@@ -39,6 +39,21 @@ const MAX_ATTEMPTS: u32 = 100;
 /// mid-write (locked, but the file is empty or names no live process).
 pub(crate) const MID_WRITE_BACKOFF_US: [u64; 6] = [200, 500, 1_000, 2_000, 4_000, 8_000];
 
+/// What [`Pidfile::acquire`] does when the PID file is on a network
+/// filesystem (NFS, SMB/CIFS, Ceph, AFS, 9P, Lustre, Coda), where `flock`
+/// may be emulated, or hold only among the processes of one host.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkFs {
+    /// Go ahead silently.
+    Allow,
+    /// Go ahead; [`Guard::network_fs`] names the filesystem so the caller
+    /// can warn (the CLI prints a warning).
+    Warn,
+    /// Fail with [`ErrorKind::Unsupported`].
+    Refuse,
+}
+
 /// A PID file to acquire: a builder.
 ///
 /// ```
@@ -65,6 +80,7 @@ pub struct Pidfile {
     /// Publish the file locked but empty ("starting"); the PID follows with
     /// [`Guard::set_pid`].
     reserve: bool,
+    network_fs: NetworkFs,
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +123,7 @@ impl Pidfile {
             inheritable: false,
             mode: 0o644,
             reserve: false,
+            network_fs: NetworkFs::Warn,
         }
     }
 
@@ -147,6 +164,15 @@ impl Pidfile {
     /// `0o644`.
     pub fn mode(&mut self, mode: u32) -> &mut Pidfile {
         self.mode = mode & 0o7777;
+        self
+    }
+
+    /// What to do on a network filesystem. Default: [`NetworkFs::Warn`].
+    ///
+    /// # Platform notes
+    /// Network filesystems are recognised on Linux only (by `statfs`).
+    pub fn network_fs(&mut self, policy: NetworkFs) -> &mut Pidfile {
+        self.network_fs = policy;
         self
     }
 
@@ -255,6 +281,21 @@ impl Pidfile {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        let network = match self.network_fs {
+            NetworkFs::Allow => None,
+            _ => sys::network_fs(&dir),
+        };
+        if let (Some(fs), NetworkFs::Refuse) = (network, self.network_fs) {
+            return Err(Error::with_io(
+                ErrorKind::Unsupported,
+                &path,
+                io::Error::other(format!("the directory is on {fs}")),
+            )
+            .with_detail(format!(
+                "flock on {fs} may be emulated or hold only on this host, so one \
+                 instance per host cannot be guaranteed; use a local directory such as /run"
+            )));
+        }
         let mut unnamed: Option<sys::Unnamed> = None;
         for _ in 0..MAX_ATTEMPTS {
             if unnamed.is_none() {
@@ -263,7 +304,9 @@ impl Pidfile {
                     // The directory may not be writable while the file exists
                     // and is held: report that, not the create error.
                     Err(e) => match self.take_over(&path, content)? {
-                        Takeover::Acquired(fd) => return Ok(self.guard(fd, path, pid, me)),
+                        Takeover::Acquired(fd) => {
+                            return Ok(self.guard(fd, path, pid, me).on(network))
+                        }
                         Takeover::Vanished => return Err(e),
                         Takeover::Changed => continue,
                     },
@@ -276,13 +319,13 @@ impl Pidfile {
                         sys::fsync_dir(&dir).map_err(|e| Error::create(&path, e))?;
                     }
                     let u = unnamed.take().expect("prepared above");
-                    return Ok(self.guard(u.fd, path, pid, me));
+                    return Ok(self.guard(u.fd, path, pid, me).on(network));
                 }
                 Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
                 Err(e) => return Err(Error::create(&path, e)),
             }
             match self.take_over(&path, content)? {
-                Takeover::Acquired(fd) => return Ok(self.guard(fd, path, pid, me)),
+                Takeover::Acquired(fd) => return Ok(self.guard(fd, path, pid, me).on(network)),
                 Takeover::Vanished | Takeover::Changed => continue,
             }
         }
@@ -392,6 +435,7 @@ impl Pidfile {
             pid,
             owner: owner.as_u32(),
             fsync: self.fsync,
+            network_fs: None,
         }
     }
 }
@@ -482,9 +526,22 @@ pub struct Guard {
     /// The process that acquired (or adopted) the guard.
     owner: u32,
     fsync: bool,
+    network_fs: Option<&'static str>,
 }
 
 impl Guard {
+    fn on(mut self, network_fs: Option<&'static str>) -> Guard {
+        self.network_fs = network_fs;
+        self
+    }
+
+    /// The network filesystem the file is on (`"NFS"`, `"CIFS"`, …), when
+    /// it is on one and the policy was [`NetworkFs::Warn`]: `flock` there may
+    /// be emulated or hold only on this host.
+    pub fn network_fs(&self) -> Option<&'static str> {
+        self.network_fs
+    }
+
     /// The PID file's path (absolute).
     pub fn path(&self) -> &Path {
         &self.path

@@ -34,10 +34,18 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
 
 /// Takes the lock, waiting up to `wait` if given.
 pub fn acquire(pf: &Pidfile, wait: Option<std::time::Duration>) -> Result<Guard, Failure> {
-    Ok(match wait {
+    let guard = match wait {
         Some(d) => pf.acquire_timeout(d)?,
         None => pf.acquire()?,
-    })
+    };
+    if let Some(fs) = guard.network_fs() {
+        eprintln!(
+            "pidguard: warning: {} is on {fs}, where flock may be emulated or hold only on \
+             this host; prefer a local directory such as /run",
+            guard.path().display()
+        );
+    }
+    Ok(guard)
 }
 
 /// `--exec`: write our own PID, keep the lock open across exec, become CMD.

@@ -262,3 +262,60 @@ pub(crate) fn pidfd_exited(
         }
     }
 }
+
+/// The name of the network filesystem holding `dir`, if it is one on which
+/// `flock` may be emulated or local to this host (NFS, SMB/CIFS, Ceph, AFS,
+/// 9P, Lustre, Coda). Cached per directory for the life of the process.
+pub(crate) fn network_fs(dir: &Path) -> Option<&'static str> {
+    use std::sync::Mutex;
+    static CACHE: Mutex<Vec<(std::path::PathBuf, Option<&'static str>)>> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, kind)) = cache.iter().find(|(d, _)| d == dir) {
+        return *kind;
+    }
+    let kind = match rustix::fs::statfs(dir) {
+        // f_type's width differs between architectures.
+        #[allow(clippy::unnecessary_cast)]
+        Ok(st) => network_fs_name(st.f_type as i64),
+        // Not there yet (created on the way) or unreadable: judged later.
+        Err(_) => return None,
+    };
+    if cache.len() < 64 {
+        cache.push((dir.to_path_buf(), kind));
+    }
+    kind
+}
+
+/// The network filesystem with this `statfs` magic number, if any.
+pub(crate) fn network_fs_name(magic: i64) -> Option<&'static str> {
+    Some(match magic as u32 {
+        0x6969 => "NFS",
+        0x517B => "SMB",
+        0xFF53_4D42 => "CIFS",
+        0xFE53_4D42 => "SMB2",
+        0x00C3_6400 => "Ceph",
+        0x5346_414F => "AFS",
+        0x0102_1997 => "9P",
+        0x0BD0_0BD0 => "Lustre",
+        0x7375_7245 => "Coda",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_filesystems_are_named_and_local_ones_are_not() {
+        assert_eq!(network_fs_name(0x6969), Some("NFS"));
+        assert_eq!(network_fs_name(0xFF53_4D42u32 as i32 as i64), Some("CIFS"));
+        assert_eq!(network_fs_name(0x0102_1997), Some("9P"));
+        // tmpfs, ext4, btrfs, xfs, overlayfs
+        for local in [0x0102_1994, 0xEF53, 0x9123_683E, 0x5846_5342, 0x794C_7630] {
+            assert_eq!(network_fs_name(local), None, "{local:#x}");
+        }
+        // The directory the tests run in is local here.
+        assert_eq!(network_fs(Path::new("/proc")), None);
+    }
+}

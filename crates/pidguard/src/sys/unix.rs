@@ -80,3 +80,8 @@ pub(crate) fn pidfd_exited(
 ) -> bool {
     false
 }
+
+/// Network filesystems are not recognised here.
+pub(crate) fn network_fs(_dir: &Path) -> Option<&'static str> {
+    None
+}
