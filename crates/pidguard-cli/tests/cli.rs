@@ -462,3 +462,62 @@ fn permission_denied_exits_77_and_read_only_dirs_73() {
     );
     assert!(!p.exists());
 }
+
+#[test]
+fn a_user_gets_a_private_directory_under_xdg_runtime_dir() {
+    let Some(mut cmd) = as_nobody() else { return };
+    let dir = tmp();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runtime = dir.path().join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let chown = Command::new("chown")
+        .arg("65534:65534")
+        .arg(&runtime)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let out = cmd
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .args([
+            "run",
+            "--name",
+            "userapp",
+            "--",
+            "sh",
+            "-c",
+            "cat \"$XDG_RUNTIME_DIR/userapp/userapp.pid\"",
+        ])
+        .output()
+        .unwrap();
+    if out.status.code() == Some(126) {
+        eprintln!("skipped: the binary is not reachable by user nobody");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let app_dir = runtime.join("userapp");
+    let md = std::fs::metadata(&app_dir).unwrap();
+    assert_eq!(
+        md.permissions().mode() & 0o777,
+        0o700,
+        "private per-user directory"
+    );
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&md), 65534);
+    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(pid > 1);
+    assert!(
+        !app_dir.join("userapp.pid").exists(),
+        "removed when the command exited"
+    );
+    // A runtime directory others can write is not used.
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = as_nobody()
+        .unwrap()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("HOME", dir.path())
+        .args(["path", "--name", "userapp"])
+        .output()
+        .unwrap();
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!path.starts_with(runtime.to_str().unwrap()), "{path}");
+}
