@@ -124,6 +124,24 @@ pub enum Command {
     /// Example: pidguard path --name myapp --instance "$PWD"
     Path(QueryArgs),
 
+    /// Print the man page (roff), or write one page per command into a
+    /// directory.
+    ///
+    /// Without --dir the page for pidguard itself goes to standard output
+    /// (view it with `pidguard man | man -l -`). With --dir DIR, pidguard.1
+    /// and one page per command (pidguard-run.1, pidguard-stop.1, …) are
+    /// written into DIR, which is created if missing.
+    ///
+    /// Example: pidguard man --dir /usr/local/share/man/man1
+    Man(ManArgs),
+
+    /// Print a shell completion script.
+    ///
+    /// SHELL is one of bash, zsh, fish, elvish, powershell.
+    ///
+    /// Example: pidguard completions bash > /etc/bash_completion.d/pidguard
+    Completions(CompletionsArgs),
+
     /// (internal) Wait for the lock descriptor from the supervisor, then exec
     /// the command.
     #[command(name = "__gate", hide = true)]
@@ -362,6 +380,21 @@ fn parse_signal(s: &str) -> Result<Signal, String> {
 
 fn parse_schedule(s: &str) -> Result<Schedule, String> {
     s.parse().map_err(|e: pidguard::SyntaxError| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write pidguard.1 and one page per command (pidguard-run.1, …) into
+    /// DIR instead of printing pidguard.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate the script for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

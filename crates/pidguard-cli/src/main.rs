@@ -35,6 +35,8 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
         C::Stop(args) => commands::stop::run(args),
         C::Signal(args) => commands::signal::run(args),
         C::Wait(args) => commands::wait::run(args),
+        C::Man(args) => commands::man::run(args),
+        C::Completions(args) => commands::completions::run(args),
         C::Gate(args) => commands::gate::run(args),
     }
 }

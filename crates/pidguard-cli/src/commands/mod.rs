@@ -1,9 +1,11 @@
 //! One file per command.
 
+pub mod completions;
 pub mod daemon;
 pub mod ensure;
 pub mod gate;
 pub mod list;
+pub mod man;
 pub mod path;
 pub mod pid;
 pub mod run;
