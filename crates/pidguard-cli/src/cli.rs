@@ -29,7 +29,8 @@ pub enum Command {
     /// By default pidguard stays as the command's parent: the file names the
     /// command (never pidguard), the command inherits the lock (so it
     /// outlives a killed supervisor), SIGTERM, SIGINT, SIGHUP, SIGQUIT,
-    /// SIGUSR1 and SIGUSR2 are forwarded to it, the file is removed when it
+    /// SIGUSR1 and SIGUSR2 are forwarded to it (not a terminal's Ctrl-C,
+    /// which it already got), the file is removed when it
     /// exits, and pidguard exits with its status (128+N if killed by signal
     /// N). With --exec pidguard writes its own PID and becomes the command.
     ///

@@ -521,3 +521,95 @@ fn a_user_gets_a_private_directory_under_xdg_runtime_dir() {
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(!path.starts_with(runtime.to_str().unwrap()), "{path}");
 }
+
+/// Ctrl-C at a terminal signals the whole foreground process group, which
+/// the supervised command shares with pidguard: the command gets its own
+/// SIGINT, and pidguard must not send it a second one. A SIGINT sent to
+/// pidguard alone is still passed on. Runs pidguard (under strace, to see
+/// every signal it sends) on a pseudo-terminal made by Python's `pty`.
+#[test]
+fn ctrl_c_at_a_terminal_reaches_the_command_once() {
+    if Command::new("strace").arg("-V").output().is_err()
+        || Command::new("python3").arg("-V").output().is_err()
+    {
+        eprintln!("skipped: needs strace and python3");
+        return;
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let log = dir.path().join("ints");
+    let trace = dir.path().join("trace");
+    // The command counts the SIGINTs it gets and exits on SIGTERM.
+    let script = format!(
+        "trap 'echo int >> {log}' INT; trap 'exit 0' TERM; echo > {log}.ready; \
+         while :; do sleep 0.02; done",
+        log = log.display()
+    );
+    let driver = r#"
+import os, pty, signal, sys, time
+pg, pidfile, trace, ready, script = sys.argv[1:6]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("strace", ["strace", "-f", "-qq", "-o", trace,
+        "-e", "trace=kill,tgkill,tkill,pidfd_send_signal",
+        pg, "run", "-p", pidfile, "--", "sh", "-c", script])
+def drain():
+    try:
+        os.read(fd, 4096)
+    except OSError:
+        pass
+deadline = time.time() + 20
+while not os.path.exists(ready):
+    if time.time() > deadline:
+        sys.exit("the command never started")
+    time.sleep(0.01)
+time.sleep(0.2)
+os.write(fd, b"\x03")          # Ctrl-C: SIGINT to the foreground group
+time.sleep(0.5)
+drain()
+holder = int(open(pidfile).read())
+os.kill(holder, signal.SIGTERM)  # end the command; pidguard follows
+deadline = time.time() + 20
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.time() > deadline:
+        os.kill(pid, signal.SIGKILL)
+        os.kill(holder, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        sys.exit("pidguard did not exit")
+    drain()
+    time.sleep(0.02)
+print(os.waitstatus_to_exitcode(status))
+"#;
+    let ready = format!("{}.ready", log.display());
+    let out = Command::new("python3")
+        .args(["-c", driver])
+        .arg(bin())
+        .arg(&p)
+        .arg(&trace)
+        .arg(&ready)
+        .arg(&script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "driver failed: {}", text(&out));
+    let ints = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        ints.lines().filter(|l| *l == "int").count() >= 1,
+        "the command never saw the terminal's SIGINT"
+    );
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let sent_int: Vec<&str> = trace
+        .lines()
+        .filter(|l| {
+            (l.contains("pidfd_send_signal(") || l.contains("kill(")) && l.contains("SIGINT")
+        })
+        .collect();
+    assert!(
+        sent_int.is_empty(),
+        "pidguard forwarded the terminal's SIGINT a second time: {sent_int:?}"
+    );
+    assert!(!p.exists(), "the file is removed when the command exits");
+}

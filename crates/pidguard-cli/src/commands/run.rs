@@ -7,7 +7,9 @@ use std::process::{Command, ExitStatus};
 
 use pidguard::{Guard, Pidfile, Process, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-use signal_hook::iterator::Signals;
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::low_level::siginfo::{Cause, Origin};
 
 use crate::cli::RunArgs;
 use crate::commands::{self, daemon, gate::Gated};
@@ -80,7 +82,7 @@ fn supervise(mut pf: Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
     };
 
     // From here on the supervisor outlives signals and passes them on.
-    let mut signals = match Signals::new(FORWARDED) {
+    let mut signals = match SignalsInfo::<WithOrigin>::new(FORWARDED) {
         Ok(s) => s,
         Err(e) => {
             gated.abandon();
@@ -94,9 +96,13 @@ fn supervise(mut pf: Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
     // The child is ours and not yet reaped, so its PID cannot be reused
     // while the handle exists.
     let target = Process::open(gated.pid).ok();
+    let child = gated.pid;
     let forwarder = std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if let (Some(p), Some(s)) = (&target, Signal::from_raw(sig)) {
+        for origin in signals.forever() {
+            if reached_the_child_too(&origin, child) {
+                continue;
+            }
+            if let (Some(p), Some(s)) = (&target, Signal::from_raw(origin.signal)) {
                 let _ = p.signal(s);
             }
         }
@@ -112,6 +118,24 @@ fn supervise(mut pf: Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
         .map_err(|e| Failure::new(Exit::Software, format!("cannot wait for the command: {e}")))?;
     released?;
     Ok(Exit::Child(exit_code(status)))
+}
+
+/// Whether a signal was sent by the terminal to our whole foreground process
+/// group (Ctrl-C, Ctrl-\\, a hang-up), which the command shares: it got its
+/// own copy, and forwarding would deliver the signal twice. Signals sent to
+/// pidguard alone (`kill PID`) and a command that moved to a process group
+/// of its own still get forwarded.
+fn reached_the_child_too(origin: &Origin, child: pidguard::Pid) -> bool {
+    if origin.cause != Cause::Kernel {
+        return false;
+    }
+    let Some(child) = rustix::process::Pid::from_raw(child.get()) else {
+        return false;
+    };
+    match rustix::process::getpgid(Some(child)) {
+        Ok(group) => group == rustix::process::getpgrp(),
+        Err(_) => false,
+    }
 }
 
 /// A command's exit status as pidguard's: its code, or 128+N if killed by
