@@ -39,6 +39,11 @@ const MAX_ATTEMPTS: u32 = 100;
 /// mid-write (locked, but the file is empty or names no live process).
 pub(crate) const MID_WRITE_BACKOFF_US: [u64; 6] = [200, 500, 1_000, 2_000, 4_000, 8_000];
 
+/// Pauses before trying the lock again when it is held and the file names a
+/// live process: the holder may be a reader (`status`, `list`, another
+/// tool) probing the lock for an instant rather than an instance.
+const READER_PROBE_RETRY_US: [u64; 3] = [20, 300, 2_000];
+
 /// What [`Pidfile::acquire`] does when the PID file is on a network
 /// filesystem (NFS, SMB/CIFS, Ceph, AFS, 9P, Lustre, Coda), where `flock`
 /// may be emulated, or hold only among the processes of one host.
@@ -459,6 +464,14 @@ fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
         if let Ok(pid) = read_fd(fd, path, Rule::Lenient) {
             named = Some(pid);
             if liveness(pid) != Liveness::Dead {
+                // A reader's shared-lock probe lasts a few microseconds:
+                // look again before calling the file held.
+                for pause in READER_PROBE_RETRY_US {
+                    std::thread::sleep(Duration::from_micros(pause));
+                    if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
+                        return Ok(());
+                    }
+                }
                 return Err(Error::already_running(path, Some(pid)));
             }
         }

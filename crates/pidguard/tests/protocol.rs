@@ -482,3 +482,51 @@ fn named_locations() {
     let err = Pidfile::named("../evil").path().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidName);
 }
+
+/// Readers (`status`, `list`) probe the lock with a shared lock held for an
+/// instant. An acquire that meets such a probe on an unlocked file naming a
+/// live process (written by a tool that does not lock) must not mistake the
+/// reader for a running instance.
+#[test]
+fn readers_probing_the_lock_never_make_a_free_file_look_held() {
+    let dir = tmp();
+    let path = dir.path().join("app.pid");
+    let mut other = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let live = other.id();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut looks = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = pidguard::status(&path);
+                    looks += 1;
+                }
+                looks
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for _ in 0..2000 {
+        std::fs::write(&path, format!("{live}\n")).unwrap();
+        match Pidfile::new(&path).acquire() {
+            Ok(guard) => guard.release().unwrap(),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let looks: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    other.kill().unwrap();
+    other.wait().unwrap();
+    assert!(looks > 1000, "the readers hardly ran ({looks} looks)");
+    assert!(
+        failures.is_empty(),
+        "{} of 2000 acquires failed, e.g. {}",
+        failures.len(),
+        failures[0]
+    );
+}
