@@ -35,9 +35,10 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-/// Polls `cond` every 5 ms for up to 10 s.
+/// Polls `cond` every 5 ms for up to 30 s (generous: CI machines can be
+/// loaded).
 pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
