@@ -1,12 +1,31 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit, property, integration and doc tests, with
-# every cargo feature on (signal-cleanup, tokio).
+# Runs the whole test suite: unit, property, integration, hardening and doc
+# tests, with every cargo feature on. Prints the hardening scenarios'
+# summary (run, passed, skipped with reason) at the end.
+# PIDGUARD_SOAK=1 ./test.sh runs the hardening scenarios' long soak rounds.
 set -euo pipefail
 cd "$(dirname "$0")"
 export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
+summary_dir=target/tmp/hardening-summary
+rm -rf "$summary_dir"
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-features --no-fail-fast
+  cargo nextest run --workspace --all-features --no-fail-fast || status=$?
 else
-  cargo test --workspace --all-features --no-fail-fast --lib --bins --tests
+  cargo test --workspace --all-features --no-fail-fast --lib --bins --tests || status=$?
 fi
-cargo test --workspace --all-features --doc
+cargo test --workspace --all-features --doc || status=$?
+
+echo
+echo "Hardening scenarios (crates/pidguard-cli/tests/hardening):"
+if [ -d "$summary_dir" ]; then
+  passed=$(grep -l '^passed' "$summary_dir"/*.txt 2>/dev/null | wc -l)
+  skipped=$(grep -l '^skipped' "$summary_dir"/*.txt 2>/dev/null | wc -l)
+  for f in "$summary_dir"/*.txt; do
+    printf '  %-45s %s\n' "$(basename "$f" .txt)" "$(cat "$f")"
+  done
+  echo "  run: $((passed + skipped)), passed: $passed, skipped: $skipped (a failed scenario records nothing: see the test output above)"
+else
+  echo "  none recorded"
+fi
+exit "$status"

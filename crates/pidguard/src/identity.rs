@@ -10,7 +10,8 @@
 //! * [`Identity::Mismatched`]: proved not the owner: the process started
 //!   after the file was written (a reused PID), the file is older than the
 //!   boot, a filter does not match, or (unless verified) the PID is 1, our
-//!   own or our parent's, or the process lives in another PID namespace.
+//!   own or our parent's, the process lives in another PID namespace, or
+//!   the file is locked by a process this namespace cannot see.
 //!
 //! Only verified and consistent PIDs are ever signalled.
 
@@ -84,6 +85,11 @@ pub enum Mismatch {
     OurParent,
     /// The process lives in another PID namespace.
     OtherNamespace,
+    /// The file is locked by a process this PID namespace cannot see
+    /// (another container sharing the directory): the PID in the file is
+    /// the holder's in its own namespace, and names an unrelated process
+    /// here.
+    LockedElsewhere,
     /// The PID is a kernel thread's.
     KernelThread,
     /// The `exe` filter does not match the process's executable.
@@ -107,6 +113,10 @@ impl fmt::Display for Mismatch {
             Mismatch::Ourselves => f.write_str("the PID is pidguard's own"),
             Mismatch::OurParent => f.write_str("the PID is pidguard's parent's"),
             Mismatch::OtherNamespace => f.write_str("the process is in another PID namespace"),
+            Mismatch::LockedElsewhere => f.write_str(
+                "the file is locked by a process in another PID namespace; the PID here \
+                 is not its holder",
+            ),
             Mismatch::KernelThread => f.write_str("the PID is a kernel thread's"),
             Mismatch::Exe => f.write_str("its executable does not match --exe"),
             Mismatch::User => f.write_str("its user does not match --user"),
@@ -188,7 +198,12 @@ pub(crate) fn identify(
     // The stat field types differ between platforms.
     #[allow(clippy::unnecessary_cast)]
     let (dev, ino) = (file.st_dev as u64, file.st_ino as u64);
-    let verified = locked && proc::holds_inode(pid, dev, ino) == Some(true);
+    let holds = if locked {
+        proc::holds_inode(pid, dev, ino)
+    } else {
+        None
+    };
+    let verified = holds == Some(true);
     if let Some(m) = filters.check(pid) {
         return Identity::Mismatched(m);
     }
@@ -210,6 +225,12 @@ pub(crate) fn identify(
     }
     if proc::same_pid_namespace(pid) == Some(false) {
         return Identity::Mismatched(Mismatch::OtherNamespace);
+    }
+    // Only where the process could be looked at and holds no descriptor on
+    // the file: a process we may not inspect (another user's, for a user)
+    // whose lock was taken by a supervisor that died keeps "consistent".
+    if holds == Some(false) && proc::flock_visible(ino) == Some(false) {
+        return Identity::Mismatched(Mismatch::LockedElsewhere);
     }
     let mtime = mtime(file);
     let started = pstat.as_ref().and_then(proc::start_time_of);

@@ -213,6 +213,26 @@ pub(crate) mod proc {
         Some(parts.join(" "))
     }
 
+    /// Whether `/proc/locks` shows a `flock` lock held on inode `ino` (any
+    /// device: `/proc/locks` and `stat` may number devices differently).
+    /// The kernel leaves out locks whose owner this PID namespace cannot
+    /// see, so `Some(false)` on a locked file means its holder lives in
+    /// another PID namespace (or locked it and is gone, its descriptor
+    /// inherited). `None` when `/proc/locks` cannot be read.
+    pub(crate) fn flock_visible(ino: u64) -> Option<bool> {
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        Some(locks.lines().any(|line| {
+            // "1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF"; waiters
+            // ("1: -> FLOCK …") hold nothing.
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.get(1) == Some(&"FLOCK")
+                && f.get(5)
+                    .and_then(|d| d.rsplit(':').next())
+                    .and_then(|i| i.parse::<u64>().ok())
+                    == Some(ino)
+        }))
+    }
+
     /// Whether the process is in this process's PID namespace. `None` when
     /// that cannot be read.
     pub(crate) fn same_pid_namespace(pid: Pid) -> Option<bool> {

@@ -191,23 +191,39 @@ pub(crate) fn read_head(fd: impl AsFd) -> io::Result<([u8; MAX_READ + 1], usize)
     Ok((buf, filled))
 }
 
-/// Writes `bytes` as the whole content of the file, in place. The file is
-/// emptied first only if it is longer than the new content, so a reader sees
-/// either the old content, an empty file, or the new content: never a prefix
-/// of the old number. A locked empty file is what readers treat as "starting".
+/// Writes `bytes` as the whole content of the file, in place.
+///
+/// A file longer than the new content (a PID with more digits) is
+/// overwritten in one `pwrite` with the new content padded with newlines to
+/// the old length, and only then truncated: at every moment, even if the
+/// writer is killed between the two calls, the file holds the old content,
+/// or the new PID (followed by blank lines, which the lenient rule and shell
+/// readers ignore): never an empty file, and never digits of the old number.
+/// Files longer than [`MAX_READ`](crate::pid::MAX_READ) bytes (not PID
+/// files) are emptied first, and so is a file about to hold nothing (a
+/// reserved file: locked and empty means "starting").
 pub(crate) fn write_whole(fd: impl AsFd, bytes: &[u8], old_len: u64) -> io::Result<()> {
     let fd = fd.as_fd();
-    if old_len > bytes.len() as u64 {
+    let new_len = bytes.len() as u64;
+    let mut padded = bytes.to_vec();
+    let mut longer = old_len > new_len;
+    if longer && (old_len > crate::pid::MAX_READ as u64 || bytes.is_empty()) {
         rustix::fs::ftruncate(fd, 0)?;
+        longer = false;
+    } else if longer {
+        padded.resize(old_len as usize, b'\n');
     }
     let mut done = 0;
-    while done < bytes.len() {
-        match rustix::io::pwrite(fd, &bytes[done..], done as u64) {
+    while done < padded.len() {
+        match rustix::io::pwrite(fd, &padded[done..], done as u64) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => done += n,
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+    if longer {
+        rustix::fs::ftruncate(fd, new_len)?;
     }
     Ok(())
 }

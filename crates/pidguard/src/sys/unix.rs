@@ -66,6 +66,9 @@ pub(crate) mod proc {
     pub(crate) fn same_pid_namespace(_pid: Pid) -> Option<bool> {
         None
     }
+    pub(crate) fn flock_visible(_ino: u64) -> Option<bool> {
+        None
+    }
 }
 
 /// No pidfds here.

@@ -1,0 +1,16 @@
+//! The adversarial suite (issue 6): races, crashes, faults, hostile input,
+//! PID reuse and containers. `docs/GUARANTEES.md` names the test that proves
+//! each guarantee.
+//!
+//! Every scenario records its outcome with [`summary::passed`] or
+//! [`summary::skipped`]; `./test.sh` prints the summary at the end.
+//! Longer soak runs: `PIDGUARD_SOAK=1 ./test.sh` (scenarios scale their
+//! round counts with [`summary::soak`]).
+
+#[path = "../common/mod.rs"]
+mod common;
+mod containers;
+mod crashes;
+mod races;
+mod reuse;
+mod summary;
