@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, property, integration, hardening and doc
-# tests, with every cargo feature on. Prints the hardening scenarios'
+# tests, with every cargo feature on, then a short fuzz run (FUZZ_SECONDS,
+# default 15 per target; 0 skips it). Prints the hardening scenarios'
 # summary (run, passed, skipped with reason) at the end.
 # PIDGUARD_SOAK=1 ./test.sh runs the hardening scenarios' long soak rounds.
 set -euo pipefail
@@ -15,6 +16,11 @@ else
   cargo test --workspace --all-features --no-fail-fast --lib --bins --tests || status=$?
 fi
 cargo test --workspace --all-features --doc || status=$?
+
+# A short fuzz run of every target on its committed corpus (docs/FUZZING.md).
+if [ "${FUZZ_SECONDS:-15}" != 0 ]; then
+  fuzz/run.sh "${FUZZ_SECONDS:-15}" || status=$?
+fi
 
 echo
 echo "Hardening scenarios (crates/pidguard-cli/tests/hardening):"

@@ -63,6 +63,14 @@ pub enum UnsafeFile {
     Device,
     /// The file has more than one hard link (the count is given).
     HardLinks(u64),
+    /// The way to the file's directory goes through a symbolic link owned
+    /// by neither root nor the caller (its owner's uid is given), which
+    /// could point anywhere its owner likes. Links owned by root or the
+    /// caller, such as `/var/run` → `/run`, are followed.
+    ForeignSymlink {
+        /// The link's owner.
+        uid: u32,
+    },
 }
 
 impl fmt::Display for UnsafeFile {
@@ -74,6 +82,10 @@ impl fmt::Display for UnsafeFile {
             UnsafeFile::Socket => f.write_str("is a socket"),
             UnsafeFile::Device => f.write_str("is a device node"),
             UnsafeFile::HardLinks(n) => write!(f, "has {n} hard links"),
+            UnsafeFile::ForeignSymlink { uid } => write!(
+                f,
+                "is reached through a symbolic link owned by uid {uid}, neither root nor the caller"
+            ),
         }
     }
 }
@@ -130,6 +142,20 @@ impl Error {
     pub(crate) fn unsafe_file(path: &Path, why: UnsafeFile) -> Error {
         let mut e = Error::new(ErrorKind::UnsafeFile, Some(path));
         e.inner.unsafe_file = Some(why);
+        e
+    }
+
+    /// The directory's path goes through a link someone else owns.
+    pub(crate) fn foreign_symlink(path: &Path, found: &crate::sys::ForeignSymlink) -> Error {
+        let mut e = Error::unsafe_file(path, UnsafeFile::ForeignSymlink { uid: found.uid });
+        e.inner.message = Some(format!(
+            "{}: its directory is reached through the symbolic link {}, owned by uid {} \
+             (neither root nor you), which could point anywhere; refusing to follow it: \
+             use the real directory's path, or have the link owned by root",
+            path.display(),
+            found.link.display(),
+            found.uid
+        ));
         e
     }
 

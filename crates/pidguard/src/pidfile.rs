@@ -44,6 +44,10 @@ pub(crate) const MID_WRITE_BACKOFF_US: [u64; 6] = [200, 500, 1_000, 2_000, 4_000
 /// tool) probing the lock for an instant rather than an instance.
 const READER_PROBE_RETRY_US: [u64; 3] = [20, 300, 2_000];
 
+/// How long to keep trying when the only locks on the file are shared ones
+/// (readers' probes, however slow), never an exclusive holder's.
+const READERS_ONLY_PATIENCE: Duration = Duration::from_millis(500);
+
 /// What [`Pidfile::acquire`] does when the PID file is on a network
 /// filesystem (NFS, SMB/CIFS, Ceph, AFS, 9P, Lustre, Coda), where `flock`
 /// may be emulated, or hold only among the processes of one host.
@@ -286,6 +290,9 @@ impl Pidfile {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        if let Some(found) = sys::foreign_symlink(&dir) {
+            return Err(Error::foreign_symlink(&path, &found));
+        }
         let network = match self.network_fs {
             NetworkFs::Allow => None,
             _ => sys::network_fs(&dir),
@@ -404,6 +411,10 @@ impl Pidfile {
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 return Err(held_or_denied(path, e))
             }
+            // A stale file on a read-only filesystem cannot be reused.
+            Err(e) if e.raw_os_error() == Some(Errno::ROFS.raw_os_error()) => {
+                return Err(Error::create(path, e))
+            }
             Err(e) => return Err(Error::open(path, e)),
         };
         let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
@@ -470,6 +481,24 @@ fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
                     std::thread::sleep(Duration::from_micros(pause));
                     if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
                         return Ok(());
+                    }
+                }
+                // Still held. If all the kernel shows on the inode are
+                // shared locks, those are readers (a preempted one can hold
+                // its probe for milliseconds on a loaded machine), not an
+                // instance: keep trying for a while.
+                if let Ok(st) = sys::fstat(fd) {
+                    // st_ino's width differs between platforms.
+                    #[allow(clippy::unnecessary_cast)]
+                    let ino = st.st_ino as u64;
+                    let deadline = std::time::Instant::now() + READERS_ONLY_PATIENCE;
+                    while sys::proc::only_shared_flocks(ino) == Some(true)
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::sleep(Duration::from_millis(1));
+                        if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
+                            return Ok(());
+                        }
                     }
                 }
                 return Err(Error::already_running(path, Some(pid)));

@@ -81,7 +81,7 @@ impl fmt::Display for Status {
                 write!(f, "running (PID {pid}; the file is not locked)")
             }
             Status::Starting => f.write_str("starting (the file is locked but holds no PID yet)"),
-            Status::Stale(pid) => write!(f, "stale (PID {pid} is not running)"),
+            Status::Stale(pid) => write!(f, "stale (PID {pid} is gone or is not the file's owner)"),
             Status::NotRunning => f.write_str("not running (no PID file)"),
             Status::Unknown(e) => write!(f, "unknown: {e}"),
         }
@@ -115,6 +115,13 @@ pub fn read_with(path: impl AsRef<Path>, rule: Rule) -> Result<Pid> {
 /// Opens an existing PID file for reading, refusing anything but a regular
 /// file (checked before opening, so a device is never opened).
 fn open_regular(path: &Path) -> Result<(std::os::fd::OwnedFd, rustix::fs::Stat)> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Some(found) = sys::foreign_symlink(dir) {
+        return Err(Error::foreign_symlink(path, &found));
+    }
     let st = sys::lstat(path).map_err(|e| Error::open(path, e))?;
     match sys::unsafe_reason(&st) {
         None | Some(UnsafeFile::HardLinks(_)) => {}

@@ -135,26 +135,103 @@ pub const BROADCAST_CAPABLE: &str = "kill,tgkill,tkill,rt_sigqueueinfo";
 /// probes are not signals and are left out). `None`, with a printed reason,
 /// when strace is not installed.
 pub fn under_strace(inject: &str, args: &[&str]) -> Option<(Output, Vec<String>)> {
-    if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("skipped: strace is not installed");
-        return None;
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    let seam = Seam {
+        inject,
+        ..Seam::default()
+    };
+    seam.run(&cmd).map(|(out, calls)| (out, signals_in(&calls)))
+}
+
+/// The strace seam, configurable: which calls fail with EPERM, which extra
+/// calls are traced, and how long the command may take before it is
+/// killed and the test fails ("never blocks").
+pub struct Seam<'a> {
+    /// Calls that fail with EPERM (default: every signal-sending call).
+    pub inject: &'a str,
+    /// Calls traced besides the signal-sending ones (e.g. `pidfd_open`).
+    pub also_trace: &'a str,
+    /// The longest the command may run.
+    pub deadline: Duration,
+}
+
+impl Default for Seam<'_> {
+    fn default() -> Self {
+        Seam {
+            inject: ALL_SIGNALS,
+            also_trace: "",
+            deadline: Duration::from_secs(60),
+        }
     }
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let out = Command::new("strace")
-        .args(["-f", "-qq", "-o"])
-        .arg(log.path())
-        .args(["-e", &format!("trace={ALL_SIGNALS}")])
-        .args(["-e", &format!("inject={inject}:error=EPERM")])
-        .arg(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let log = std::fs::read_to_string(log.path()).unwrap_or_default();
-    let signals = log
-        .lines()
-        .filter(|l| !l.contains(", 0)") && !l.contains("+++") && !l.contains("---"))
-        .map(str::to_owned)
-        .collect();
-    Some((out, signals))
+}
+
+impl Seam<'_> {
+    /// Runs `cmd` under the seam; returns its output and every traced call
+    /// (one strace line each). `None`, with a printed reason, without
+    /// strace. Panics if the command outlives the deadline.
+    pub fn run(&self, cmd: &Command) -> Option<(Output, Vec<String>)> {
+        if Command::new("strace").arg("-V").output().is_err() {
+            eprintln!("skipped: strace is not installed");
+            return None;
+        }
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut trace = ALL_SIGNALS.to_owned();
+        if !self.also_trace.is_empty() {
+            trace = format!("{trace},{}", self.also_trace);
+        }
+        let mut child = Command::new("strace")
+            .args(["-f", "-qq", "-o"])
+            .arg(log.path())
+            .args(["-e", &format!("trace={trace}")])
+            .args(["-e", &format!("inject={}:error=EPERM", self.inject)])
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > self.deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{:?} {:?} was still running after {:?}: it blocked",
+                    cmd.get_program(),
+                    cmd.get_args().collect::<Vec<_>>(),
+                    self.deadline
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let out = child.wait_with_output().unwrap();
+        let log = std::fs::read_to_string(log.path()).unwrap_or_default();
+        let calls = log
+            .lines()
+            .filter(|l| !l.contains("+++") && !l.contains("---"))
+            .map(str::to_owned)
+            .collect();
+        Some((out, calls))
+    }
+}
+
+/// The signal-sending calls among strace lines (`kill(pid, 0)` probes and
+/// other traced calls left out).
+pub fn signals_in(calls: &[String]) -> Vec<String> {
+    let signalling: Vec<&str> = ALL_SIGNALS.split(',').collect();
+    calls
+        .iter()
+        .filter(|l| {
+            // `strace -f` prefixes each line with the caller's PID.
+            let call = match l.split_once(' ') {
+                Some((pid, rest)) if pid.bytes().all(|b| b.is_ascii_digit()) => rest,
+                _ => l.as_str(),
+            };
+            let name = call.split('(').next().unwrap_or_default().trim();
+            signalling.contains(&name) && !l.contains(", 0)")
+        })
+        .cloned()
+        .collect()
 }

@@ -11,6 +11,8 @@
 mod common;
 mod containers;
 mod crashes;
+mod faults;
+mod hostile;
 mod races;
 mod reuse;
 mod summary;

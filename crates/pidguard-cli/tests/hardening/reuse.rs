@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use crate::common::{bin, text, tmp, wait_for, Owned, ALL_SIGNALS};
+use crate::common::{bin, signals_in, text, tmp, wait_for, Owned, Seam};
 use crate::summary;
 
 /// A PID namespace with its own `/proc` (`unshare --pid --fork
@@ -154,27 +154,8 @@ pub fn started(host_pid: i32) -> Option<u64> {
 /// calls it attempted (`kill(pid, 0)` probes left out). `None` without
 /// strace.
 pub fn under_strace(cmd: &Command) -> Option<(Output, Vec<String>)> {
-    if Command::new("strace").arg("-V").output().is_err() {
-        return None;
-    }
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let out = Command::new("strace")
-        .args(["-f", "-qq", "-o"])
-        .arg(log.path())
-        .args(["-e", &format!("trace={ALL_SIGNALS}")])
-        .args(["-e", &format!("inject={ALL_SIGNALS}:error=EPERM")])
-        .arg(cmd.get_program())
-        .args(cmd.get_args())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let log = std::fs::read_to_string(log.path()).unwrap_or_default();
-    let signals = log
-        .lines()
-        .filter(|l| !l.contains(", 0)") && !l.contains("+++") && !l.contains("---"))
-        .map(str::to_owned)
-        .collect();
-    Some((out, signals))
+    let (out, calls) = Seam::default().run(cmd)?;
+    Some((out, signals_in(&calls)))
 }
 
 fn json(out: &Output) -> serde_json::Value {

@@ -220,17 +220,36 @@ pub(crate) mod proc {
     /// another PID namespace (or locked it and is gone, its descriptor
     /// inherited). `None` when `/proc/locks` cannot be read.
     pub(crate) fn flock_visible(ino: u64) -> Option<bool> {
+        flocks_on(ino).map(|(exclusive, shared)| exclusive || shared)
+    }
+
+    /// Whether only shared `flock` locks (readers probing, never a holder)
+    /// are visible on inode `ino`. `None` when `/proc/locks` cannot be read.
+    pub(crate) fn only_shared_flocks(ino: u64) -> Option<bool> {
+        flocks_on(ino).map(|(exclusive, shared)| shared && !exclusive)
+    }
+
+    /// The visible `flock` locks on inode `ino`: (any exclusive, any shared).
+    fn flocks_on(ino: u64) -> Option<(bool, bool)> {
         let locks = std::fs::read_to_string("/proc/locks").ok()?;
-        Some(locks.lines().any(|line| {
+        let (mut exclusive, mut shared) = (false, false);
+        for line in locks.lines() {
             // "1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF"; waiters
             // ("1: -> FLOCK …") hold nothing.
             let f: Vec<&str> = line.split_whitespace().collect();
-            f.get(1) == Some(&"FLOCK")
-                && f.get(5)
-                    .and_then(|d| d.rsplit(':').next())
-                    .and_then(|i| i.parse::<u64>().ok())
-                    == Some(ino)
-        }))
+            let on_ino = f
+                .get(5)
+                .and_then(|d| d.rsplit(':').next())
+                .and_then(|i| i.parse::<u64>().ok())
+                == Some(ino);
+            if f.get(1) == Some(&"FLOCK") && on_ino {
+                match f.get(3) {
+                    Some(&"WRITE") => exclusive = true,
+                    _ => shared = true,
+                }
+            }
+        }
+        Some((exclusive, shared))
     }
 
     /// Whether the process is in this process's PID namespace. `None` when

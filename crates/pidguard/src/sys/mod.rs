@@ -247,3 +247,78 @@ pub(crate) fn set_cloexec(fd: impl AsFd, cloexec: bool) -> io::Result<()> {
     };
     Ok(rustix::io::fcntl_setfd(fd, flags)?)
 }
+
+/// A symbolic link on the way to a PID file's directory that neither root
+/// nor the caller owns: following it would let its owner choose which file
+/// pidguard locks, writes, removes or signals the owner of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ForeignSymlink {
+    /// The link, as reached from the directory's path.
+    pub(crate) link: PathBuf,
+    /// Its owner.
+    pub(crate) uid: u32,
+}
+
+/// The first symbolic link on the way to `dir` (including the links its
+/// links lead through) owned by neither root nor the effective user, if any.
+/// Links owned by root or the caller (such as `/var/run` → `/run`) are
+/// followed. Components that do not exist yet are not judged: pidguard
+/// creates them itself. Cached per directory for the life of the process.
+pub(crate) fn foreign_symlink(dir: &Path) -> Option<ForeignSymlink> {
+    use std::sync::Mutex;
+    type Cache = Vec<(PathBuf, Option<ForeignSymlink>)>;
+    static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, found)) = cache.iter().find(|(d, _)| d == dir) {
+        return found.clone();
+    }
+    let abs = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(dir)
+    };
+    let euid = rustix::process::geteuid().as_raw();
+    // The kernel gives up after 40 links; so do we.
+    let mut budget = 40;
+    let found = first_foreign_link(&abs, euid, &mut budget);
+    if cache.len() < 64 {
+        cache.push((dir.to_path_buf(), found.clone()));
+    }
+    found
+}
+
+fn first_foreign_link(path: &Path, euid: u32, budget: &mut u32) -> Option<ForeignSymlink> {
+    use std::path::Component;
+    let mut prefix = PathBuf::new();
+    for comp in path.components() {
+        prefix.push(comp);
+        if !matches!(comp, Component::Normal(_)) {
+            continue;
+        }
+        // lstat resolves every earlier component the way open(2) will and
+        // shows this one as it is.
+        let Ok(st) = rustix::fs::lstat(&prefix) else {
+            return None;
+        };
+        if FileType::from_raw_mode(st.st_mode as _) != FileType::Symlink {
+            continue;
+        }
+        if st.st_uid != 0 && st.st_uid != euid {
+            return Some(ForeignSymlink {
+                link: prefix,
+                uid: st.st_uid,
+            });
+        }
+        if *budget == 0 {
+            return None;
+        }
+        *budget -= 1;
+        let target = std::fs::read_link(&prefix).ok()?;
+        // A relative target is resolved from the link's own directory.
+        let resolved = prefix.parent().unwrap_or(Path::new("/")).join(target);
+        if let Some(found) = first_foreign_link(&resolved, euid, budget) {
+            return Some(found);
+        }
+    }
+    None
+}

@@ -69,6 +69,9 @@ pub(crate) mod proc {
     pub(crate) fn flock_visible(_ino: u64) -> Option<bool> {
         None
     }
+    pub(crate) fn only_shared_flocks(_ino: u64) -> Option<bool> {
+        None
+    }
 }
 
 /// No pidfds here.
