@@ -171,27 +171,8 @@ fn a_zombie_counts_as_exited_at_once() {
 fn bad_contents_never_reach_a_kill() {
     let dir = tmp();
     let p = dir.path().join("bad.pid");
-    let huge = "1".repeat(1 << 20);
-    let rejected: Vec<&str> = vec![
-        "",
-        "\n",
-        "0",
-        "0\n",
-        "-1\n",
-        "-5",
-        "+5\n",
-        "5x\n",
-        "0x10\n",
-        "4294967295\n",
-        "99999999999\n",
-        "5\0\n",
-        "\0",
-        &huge,
-        "-0\n",
-        "1e3\n",
-        " \n",
-    ];
-    for content in rejected {
+    let rejected = rejected_contents();
+    for content in &rejected {
         write_pidfile(&p, content);
         for cmd in [vec!["stop"], vec!["signal", "KILL"]] {
             let mut args: Vec<&str> = cmd.clone();

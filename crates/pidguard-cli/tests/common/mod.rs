@@ -123,6 +123,33 @@ pub fn write_pidfile(path: &Path, content: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
 }
 
+/// Contents every rule rejects: the core's list of bad PID files (empty,
+/// zero, negative, signed, hex, out of range, NUL bytes, 1 MB of digits…).
+pub fn rejected_contents() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "",
+        "\n",
+        "0",
+        "0\n",
+        "-1\n",
+        "-5",
+        "+5\n",
+        "5x\n",
+        "0x10\n",
+        "4294967295\n",
+        "99999999999\n",
+        "5\0\n",
+        "\0",
+        "-0\n",
+        "1e3\n",
+        " \n",
+    ]
+    .map(String::from)
+    .to_vec();
+    v.push("1".repeat(1 << 20));
+    v
+}
+
 /// Every signal-sending system call.
 pub const ALL_SIGNALS: &str = "kill,tgkill,tkill,pidfd_send_signal,rt_sigqueueinfo";
 /// The ones that can reach more than one process or a PID that was never
