@@ -10,12 +10,20 @@ export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
 summary_dir=target/tmp/hardening-summary
 rm -rf "$summary_dir"
 status=0
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-features --no-fail-fast || status=$?
-else
-  cargo test --workspace --all-features --no-fail-fast --lib --bins --tests || status=$?
+# Every feature; the etcd backend's client needs protoc to build, so
+# without it that one feature is left out (its tests also need etcd-server;
+# .ci/run installs both).
+features=(--all-features)
+if ! command -v protoc >/dev/null; then
+  echo "note: protoc not found (Debian: protobuf-compiler): the etcd backend is not built or tested" >&2
+  features=(--features "pidguard/signal-cleanup pidguard/tokio")
 fi
-cargo test --workspace --all-features --doc || status=$?
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace "${features[@]}" --no-fail-fast || status=$?
+else
+  cargo test --workspace "${features[@]}" --no-fail-fast --lib --bins --tests || status=$?
+fi
+cargo test --workspace "${features[@]}" --doc || status=$?
 
 # A short fuzz run of every target on its committed corpus (docs/FUZZING.md).
 if [ "${FUZZ_SECONDS:-15}" != 0 ]; then
@@ -25,8 +33,9 @@ fi
 echo
 echo "Hardening scenarios (crates/pidguard-cli/tests/hardening):"
 if [ -d "$summary_dir" ]; then
-  passed=$(grep -l '^passed' "$summary_dir"/*.txt 2>/dev/null | wc -l)
-  skipped=$(grep -l '^skipped' "$summary_dir"/*.txt 2>/dev/null | wc -l)
+  # (grep fails when nothing matches: not an error here.)
+  passed=$( (grep -l '^passed' "$summary_dir"/*.txt 2>/dev/null || true) | wc -l)
+  skipped=$( (grep -l '^skipped' "$summary_dir"/*.txt 2>/dev/null || true) | wc -l)
   for f in "$summary_dir"/*.txt; do
     printf '  %-45s %s\n' "$(basename "$f" .txt)" "$(cat "$f")"
   done

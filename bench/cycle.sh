@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Acquire/release cycle benchmark: pidguard vs the bare syscall floor vs
-# libbsd's pidfile(3), on a tmpfs, measured in the same run.
+# libbsd's pidfile(3) vs the Python `pid` package, on a tmpfs, measured in
+# the same run.
 #
 # Usage: bench/cycle.sh [N]       (N cycles per run, default 200000)
 #        ROUNDS=7 bench/cycle.sh  (rounds, default 5)
 #
 # Builds crates/pidguard/examples/cycle.rs (release) and bench/c/{floor,libbsd}.c
-# (gcc -O2) into target/bench/, then runs the three programs ROUNDS times each
+# (gcc -O2) into target/bench/ (plus target/bench/python-pid, a wrapper
+# around bench/py/pidcycle.py), then runs the programs ROUNDS times each
 # on the same PID file path, interleaved, alternating the order every round.
 # Prints, as Markdown on stdout: the median ns/cycle of each program, the
 # ratios pidguard/floor and pidguard/libbsd against the targets (<= 1.3 and
@@ -15,8 +17,14 @@
 #
 # Exit status: 0 when everything ran, whether or not a target was met (this
 # is a measurement, not a test); nonzero when a build or a program fails.
-# libbsd-dev is installed with apt-get when missing and running as root;
-# otherwise the libbsd column is skipped with a message.
+# libbsd-dev is installed with apt-get, and the Python `pid` package with
+# `pip install --target target/bench/pylib` (nothing outside the repository;
+# Debian's own python3 refuses system-wide pip installs), when missing and
+# running as root; otherwise that column is skipped with a message.
+#
+# Environment for bench/compare.sh: BENCH_TMPFS=DIR makes the PID file
+# directory under DIR instead of the first writable tmpfs; BENCH_SUMMARY=FILE
+# appends `cycle_<program>_ns=<median>` lines to FILE.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,6 +57,25 @@ if [[ ! -r /usr/include/bsd/libutil.h ]]; then
   fi
 fi
 
+# (a2) The Python `pid` package: an installed one, or one in target/bench/pylib.
+have_pypid=1
+pylib="$root/target/bench/pylib"
+if ! command -v python3 >/dev/null; then
+  log "python3 is not installed: skipping python-pid"
+  have_pypid=0
+elif ! PYTHONPATH="$pylib" python3 -c 'import pid' 2>/dev/null; then
+  if [[ "$(id -u)" -eq 0 ]] && python3 -m pip --version >/dev/null 2>&1; then
+    log "installing the Python pid package: pip install --target $pylib pid"
+    if ! python3 -m pip install -q --disable-pip-version-check --target "$pylib" pid >&2; then
+      log "could not install the Python pid package into $pylib: skipping python-pid"
+      have_pypid=0
+    fi
+  else
+    log "the Python pid package is not installed and cannot be installed here (needs root and pip; run 'pip install pid'): skipping python-pid"
+    have_pypid=0
+  fi
+fi
+
 # (b) Build into target/bench/.
 out="$root/target/bench"
 mkdir -p "$out"
@@ -62,11 +89,18 @@ if [[ "$have_libbsd" -eq 1 ]]; then
   gcc "${cflags[@]}" -o "$out/libbsd" "$root/bench/c/libbsd.c" -lbsd
   programs+=(libbsd)
 fi
+if [[ "$have_pypid" -eq 1 ]]; then
+  # shellcheck disable=SC2016 # $PYTHONPATH and "$@" are for the wrapper
+  printf '#!/bin/sh\nPYTHONPATH=%q${PYTHONPATH:+:$PYTHONPATH}\nexport PYTHONPATH\nexec python3 %q "$@"\n' \
+    "$pylib" "$root/bench/py/pidcycle.py" >"$out/python-pid"
+  chmod +x "$out/python-pid"
+  programs+=(python-pid)
+fi
 
 # (c) A directory on a tmpfs.
 fstype() { stat -f -c %T "$1" 2>/dev/null || echo unknown; }
 base=""
-for candidate in /dev/shm "${XDG_RUNTIME_DIR:-}" /run; do
+for candidate in "${BENCH_TMPFS:-}" /dev/shm "${XDG_RUNTIME_DIR:-}" /run; do
   if [[ -n "$candidate" && -d "$candidate" && -w "$candidate" && "$(fstype "$candidate")" == tmpfs ]]; then
     base="$candidate"
     break
@@ -110,6 +144,9 @@ median() {
 declare -A med=()
 for prog in "${programs[@]}"; do
   med[$prog]="$(median "${results[$prog]}")"
+  if [[ -n "${BENCH_SUMMARY:-}" ]]; then
+    echo "cycle_${prog//-/_}_ns=${med[$prog]}" >>"$BENCH_SUMMARY"
+  fi
 done
 
 # ratio A B LIMIT: prints "| a/b | ratio | <= limit | yes/no |".
@@ -131,6 +168,9 @@ done
 if [[ "$have_libbsd" -eq 0 ]]; then
   echo "| libbsd | skipped | libbsd-dev not available |"
 fi
+if [[ "$have_pypid" -eq 0 ]]; then
+  echo "| python-pid | skipped | the Python pid package is not available |"
+fi
 echo
 echo "| ratio | value | target | met |"
 echo "| --- | ---: | --- | --- |"
@@ -139,6 +179,9 @@ if [[ "$have_libbsd" -eq 1 ]]; then
   ratio_row "pidguard / libbsd" "${med[pidguard]}" "${med[libbsd]}" 1.0
 else
   echo "| pidguard / libbsd | n/a | ≤ 1.00 | not measured |"
+fi
+if [[ "$have_pypid" -eq 1 ]]; then
+  awk -v a="${med[pidguard]}" -v b="${med[python-pid]}" 'BEGIN { printf "| pidguard / python-pid | %.2f | (no target) | |\n", a / b }'
 fi
 echo
 echo "- N = $n cycles per run, $rounds rounds, order alternating each round"

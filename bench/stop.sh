@@ -26,6 +26,10 @@
 # is a measurement, not a test); nonzero when a build, a stop command or the
 # helper fails. No process is left running and the temporary directory is
 # removed, also on interruption.
+#
+# Environment for bench/compare.sh: BENCH_TMPFS=DIR makes the temporary
+# directory under DIR (default $TMPDIR or /tmp); BENCH_SUMMARY=FILE appends
+# `stop_<tool>_ms=<median exit → return>` and `stop_<tool>_p90_ms=` lines.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -66,7 +70,7 @@ gcc -O2 -pthread -Wall -Wextra -Werror -o "$stoptime" "$root/bench/c/stoptime.c"
 
 # (c) A temporary directory; on exit, stop the helper if one runs (its target
 # dies with it: PR_SET_PDEATHSIG) and remove the directory.
-workdir="$(mktemp -d "${TMPDIR:-/tmp}/pidguard-stop.XXXXXX")"
+workdir="$(mktemp -d "${BENCH_TMPFS:-${TMPDIR:-/tmp}}/pidguard-stop.XXXXXX")"
 helper=""
 cleanup() {
   if [[ -n "$helper" ]]; then
@@ -145,6 +149,9 @@ echo "| tool | command | exit → return, median | p90 | within 5 ms | whole com
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for tool in "${tools[@]}"; do
   med[$tool]="$(summary "${lat[$tool]}" median)"
+  if [[ -n "${BENCH_SUMMARY:-}" ]]; then
+    printf 'stop_%s_ms=%s\nstop_%s_p90_ms=%s\n' "$tool" "${med[$tool]}" "$tool" "$(summary "${lat[$tool]}" p90)" >>"$BENCH_SUMMARY"
+  fi
   printf '| %s | %s | %s ms | %s ms | %s | %s ms | %s ms | %s ms |\n' \
     "$tool" "\`${cmd_text[$tool]}\`" \
     "${med[$tool]}" "$(summary "${lat[$tool]}" p90)" "$(summary "${lat[$tool]}" under 5000)" \

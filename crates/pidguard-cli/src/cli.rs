@@ -34,6 +34,11 @@ pub enum Command {
     /// exits, and pidguard exits with its status (128+N if killed by signal
     /// N). With --exec pidguard writes its own PID and becomes the command.
     ///
+    /// With --backend etcd://HOST:PORT/PREFIX --name NAME the lock is
+    /// cluster-wide: a lease on etcd, renewed by pidguard; the command gets
+    /// the fencing token in PIDGUARD_FENCE and is stopped (exit 69) if the
+    /// lease is lost.
+    ///
     /// Example: pidguard run --name backup -- rsync -a src/ dst/
     #[command(after_help = "Exit codes: the command's own status; 75 if another \
         process holds the lock; 73 if the file cannot be created; 126/127 if \
@@ -56,8 +61,11 @@ pub enum Command {
     /// exists, its process is gone), 3 not running (no file), 4 unknown
     /// (unreadable, invalid content, not a regular file).
     ///
+    /// With --backend etcd://…: the cluster-wide holder (host, PID, since
+    /// when, fence), from any host.
+    ///
     /// Example: pidguard status -p /run/nginx.pid
-    Status(QueryArgs),
+    Status(StatusArgs),
 
     /// Print the PID of the running holder.
     ///
@@ -73,7 +81,9 @@ pub enum Command {
     /// Only a process proved or consistent to be the file's owner is
     /// signalled (see `status`): a stale file, or one naming a reused PID, is
     /// removed and nothing is signalled. Default schedule: TERM/10/KILL/5.
-    /// After TERM a CONT follows, so a stopped process can act on it.
+    /// After TERM a CONT follows, so a stopped process can act on it. With
+    /// --backend, the cluster-wide holder's supervisor (on any host) is asked
+    /// to stop its command, and stop waits until the lock is released.
     ///
     /// Exit 0 when the process is gone or was not running, 1 when it still
     /// runs at the end of the schedule (the file is kept), 77 when it may
@@ -185,6 +195,25 @@ pub struct QueryArgs {
     pub file: FileArgs,
 }
 
+/// A cluster-wide lock on etcd instead of a PID file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BackendArgs {
+    /// Use a cluster-wide lock on etcd instead of a PID file:
+    /// etcd://HOST:PORT[,HOST:PORT…]/PREFIX (the key is PREFIX/NAME; needs
+    /// --name). Requires a pidguard built with the `etcd` feature.
+    #[arg(long, value_name = "URL")]
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -212,6 +241,20 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub detach: DaemonArgs,
+
+    #[command(flatten)]
+    pub backend: BackendArgs,
+
+    /// With --backend: the lease TTL, in whole seconds [default: 10s]. If
+    /// etcd cannot confirm a renewal for about this long, the command is
+    /// stopped; a crashed holder's lock is free after it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "backend")]
+    pub ttl: Option<Duration>,
+
+    /// With --backend: how to stop the command when the lock is lost
+    /// [default: TERM/10/KILL/5].
+    #[arg(long, value_name = "SCHEDULE", value_parser = parse_schedule, requires = "backend")]
+    pub schedule: Option<Schedule>,
 
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "CMD")]
@@ -318,6 +361,11 @@ pub struct StopArgs {
     /// `forever` marking where the rest repeats (e.g. TERM/30/forever/KILL/5).
     #[arg(long, value_name = "SCHEDULE", value_parser = parse_schedule, conflicts_with = "signal")]
     pub schedule: Option<Schedule>,
+
+    // With --backend: the cluster-wide holder's supervisor (on any host)
+    // is asked to stop its command with the schedule.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 #[derive(Debug, Args)]

@@ -57,7 +57,7 @@ fn stop_a_supervised_term_obeying_process() {
             .arg(&p)
             .args(["--", "sleep", "30"]),
     );
-    let pid = wait_running(&p);
+    let pid = wait_verified(&p);
     let out = stop(&p, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("verified"), "{}", text(&out));

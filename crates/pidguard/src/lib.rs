@@ -64,6 +64,12 @@
 //! temporary name that is `link(2)`ed into place. Zombies are recognised as
 //! dead on Linux only (through `/proc`). `flock` locks are local to a host:
 //! on NFS they may be emulated or not shared between clients.
+//!
+//! # Beyond one host
+//!
+//! With the feature `etcd`, the module `etcd` offers the same guarantee
+//! across a cluster: a lock on an etcd lease (`etcd::Lock`, `etcd::Guard`),
+//! with a fencing token and loss detection (see `docs/ETCD.md`).
 #![deny(missing_docs)]
 #![cfg(unix)]
 
@@ -73,6 +79,8 @@ pub mod asyncio;
 pub mod cleanup;
 pub mod ensure;
 mod error;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod exclusive;
 pub mod identity;
 pub mod location;

@@ -139,26 +139,27 @@ pub enum Entry {
 /// Lists every entry of `dir`: a [`Row`] per `*.pid` regular file, sorted
 /// by name, and the rest as skipped.
 pub fn list(dir: impl AsRef<Path>) -> Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    for_each(dir, |e| out.push(e))?;
+    Ok(out)
+}
+
+/// What [`list`] returns, handed to `f` one entry at a time in the same
+/// order, each as soon as it is inspected: only the names are kept in
+/// memory, so a directory of any size is listed in little memory.
+pub fn for_each(dir: impl AsRef<Path>, mut f: impl FnMut(Entry)) -> Result<()> {
     let dir = dir.as_ref();
     let rd = std::fs::read_dir(dir).map_err(|e| Error::open(dir, e))?;
-    let entries = rd
-        .collect::<io::Result<Vec<_>>>()
-        .map_err(|e| Error::open(dir, e))?;
-    // Metadata files are looked for only where the listing shows one.
-    let metas: BTreeSet<String> = entries
-        .iter()
-        .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.strip_suffix(".meta").map(str::to_owned)
-        })
-        .collect();
-    let me = Me::now();
-    let mut out = Vec::new();
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    // (file name, why it is skipped); the type comes from readdir, so
+    // nothing is opened, stat'ed or followed here.
+    let mut names: Vec<(std::ffi::OsString, Option<Skip>)> = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::open(dir, e))?;
+        let file_name = entry.file_name();
         let ft = entry
             .file_type()
             .map_err(|e| Error::open(&entry.path(), e))?;
+        let name = file_name.to_string_lossy();
         let skip = if ft.is_symlink() {
             Some(Skip::Symlink)
         } else if ft.is_dir() {
@@ -170,24 +171,39 @@ pub fn list(dir: impl AsRef<Path>) -> Result<Vec<Entry>> {
         } else {
             None
         };
+        names.push((file_name, skip));
+    }
+    // Rows are named without ".pid" and sorted by that name (compared in
+    // place: no copy of the names for sorting).
+    names.sort_by(|a, b| sort_key(&a.0, a.1).cmp(&sort_key(&b.0, b.1)));
+    // Metadata files are looked for only where the listing shows one.
+    let metas: BTreeSet<String> = names
+        .iter()
+        .filter_map(|(n, _)| n.to_str()?.strip_suffix(".meta").map(str::to_owned))
+        .collect();
+    let me = Me::now();
+    for (file_name, skip) in names {
+        let name = file_name.to_string_lossy().into_owned();
         match skip {
-            Some(reason) => out.push(Entry::Skipped { name, reason }),
+            Some(reason) => f(Entry::Skipped { name, reason }),
             None => {
                 let has_meta = metas.contains(name.trim_end_matches(".pid"));
-                if let Some(row) = row(&entry.path(), &name, has_meta, me) {
-                    out.push(Entry::File(row));
+                if let Some(row) = row(&dir.join(&file_name), &name, has_meta, me) {
+                    f(Entry::File(row));
                 }
             }
         }
     }
-    out.sort_by(|a, b| entry_name(a).cmp(entry_name(b)));
-    Ok(out)
+    Ok(())
 }
 
-fn entry_name(e: &Entry) -> &str {
-    match e {
-        Entry::File(r) => &r.name,
-        Entry::Skipped { name, .. } => name,
+/// The name an entry is listed and sorted by: a row's without ".pid".
+fn sort_key(name: &std::ffi::OsStr, skip: Option<Skip>) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    match (name.to_string_lossy(), skip) {
+        (Cow::Borrowed(n), None) => Cow::Borrowed(n.trim_end_matches(".pid")),
+        (Cow::Owned(n), None) => Cow::Owned(n.trim_end_matches(".pid").to_owned()),
+        (n, Some(_)) => n,
     }
 }
 

@@ -23,16 +23,25 @@ pub fn row_json(r: &Row) -> serde_json::Value {
 }
 
 pub fn run(args: DirArgs) -> Result<Exit, Failure> {
-    let entries = registry::list(&args.dir)?;
-    let mut out = String::new();
+    use std::io::Write;
+    // Rows are printed as they are inspected, not collected: a directory of
+    // any size is listed in little memory.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // A closed pipe (`pidguard list DIR | head`) just ends the output.
+    let mut closed = false;
     if !args.json {
-        out.push_str(&format!(
-            "{:<24} {:>8} {:<9} {:<11} {:>8}  {}\n",
-            "NAME", "PID", "STATE", "IDENTITY", "AGE", "COMMAND"
-        ));
+        closed |= writeln!(
+            out,
+            "{:<24} {:>8} {:<9} {:<11} {:>8}  COMMAND",
+            "NAME", "PID", "STATE", "IDENTITY", "AGE"
+        )
+        .is_err();
     }
-    for e in &entries {
-        let line = match (e, args.json) {
+    registry::for_each(&args.dir, |e| {
+        if closed {
+            return;
+        }
+        let line = match (&e, args.json) {
             (Entry::File(r), true) => row_json(r).to_string(),
             (Entry::Skipped { name, reason }, true) => {
                 json!({ "name": name, "skipped": reason.name() }).to_string()
@@ -45,18 +54,17 @@ pub fn run(args: DirArgs) -> Result<Exit, Failure> {
                 r.identity_label().unwrap_or("-"),
                 r.age.map(human_age).unwrap_or_else(|| "-".into()),
                 r.command
-                    .clone()
-                    .or_else(|| r.problem.clone())
+                    .as_deref()
+                    .or(r.problem.as_deref())
                     .unwrap_or_default(),
             ),
             (Entry::Skipped { name, reason }, false) => {
                 format!("{name:<24} {:>8} skipped ({})", "-", reason.name())
             }
         };
-        out.push_str(&line);
-        out.push('\n');
-    }
-    print!("{out}");
+        closed |= writeln!(out, "{line}").is_err();
+    })?;
+    let _ = out.flush();
     Ok(Exit::Success)
 }
 

@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod daemon;
 pub mod ensure;
+pub mod etcd;
 pub mod gate;
 pub mod list;
 pub mod man;

@@ -16,9 +16,12 @@ use crate::commands::{self, daemon, gate::Gated};
 use crate::exit::{Exit, Failure};
 
 /// The signals a supervisor passes on to its command.
-const FORWARDED: [i32; 6] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+pub(crate) const FORWARDED: [i32; 6] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
 
 pub fn run(args: RunArgs) -> Result<Exit, Failure> {
+    if let Some(url) = &args.backend.backend {
+        return super::etcd::run(&args, url);
+    }
     let mut pf = commands::pidfile(&args.file);
     pf.fsync(args.fsync);
     if args.exec {
@@ -60,7 +63,7 @@ fn exec_in_place(pf: &Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
     Err(exec_failure(program, &err))
 }
 
-fn exec_failure(program: &OsString, err: &std::io::Error) -> Failure {
+pub(crate) fn exec_failure(program: &OsString, err: &std::io::Error) -> Failure {
     let name = program.to_string_lossy();
     if err.kind() == std::io::ErrorKind::NotFound {
         Failure::new(Exit::NotFound, format!("command not found: {name}: {err}"))
@@ -125,7 +128,7 @@ fn supervise(mut pf: Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
 /// own copy, and forwarding would deliver the signal twice. Signals sent to
 /// pidguard alone (`kill PID`) and a command that moved to a process group
 /// of its own still get forwarded.
-fn reached_the_child_too(origin: &Origin, child: pidguard::Pid) -> bool {
+pub(crate) fn reached_the_child_too(origin: &Origin, child: pidguard::Pid) -> bool {
     if origin.cause != Cause::Kernel {
         return false;
     }

@@ -3,7 +3,7 @@
 use pidguard::Status;
 use serde_json::json;
 
-use crate::cli::QueryArgs;
+use crate::cli::StatusArgs;
 use crate::commands::resolved_path;
 use crate::exit::{Exit, Failure};
 
@@ -33,7 +33,10 @@ pub fn to_json(path: &std::path::Path, status: &Status) -> serde_json::Value {
     v
 }
 
-pub fn run(args: QueryArgs) -> Result<Exit, Failure> {
+pub fn run(args: StatusArgs) -> Result<Exit, Failure> {
+    if let Some(url) = &args.backend.backend {
+        return crate::commands::etcd::status(&args, url);
+    }
     let path = resolved_path(&args.file)?;
     let found = pidguard::inspect(&path, &Default::default());
     let status = &found.status;

@@ -12,8 +12,6 @@ use crate::exit::{Exit, Failure};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(args: StopArgs) -> Result<Exit, Failure> {
-    let path = pidfile(&args.file).path()?;
-    let filters = filters(&args.filters)?;
     let schedule = match (&args.schedule, args.timeout) {
         (Some(s), _) => s.clone(),
         (None, t) => Schedule::timeout(
@@ -21,6 +19,11 @@ pub fn run(args: StopArgs) -> Result<Exit, Failure> {
             t.unwrap_or(DEFAULT_TIMEOUT),
         ),
     };
+    if let Some(url) = &args.backend.backend {
+        return crate::commands::etcd::stop(&args, url, &schedule);
+    }
+    let path = pidfile(&args.file).path()?;
+    let filters = filters(&args.filters)?;
     let report = pidguard::stop(&path, &schedule, &filters).map_err(signalling_failure)?;
     print_report(&path, &report, args.file.json, "stopped");
     Ok(match report.outcome {

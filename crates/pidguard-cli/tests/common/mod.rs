@@ -81,6 +81,18 @@ pub fn wait_running_locked(path: &Path) -> i32 {
     pid
 }
 
+/// Waits until the PID file's holder is verified: the command itself holds
+/// the locked file (in supervise mode the lock reaches the command a moment
+/// after the file names it). Returns its PID.
+pub fn wait_verified(path: &Path) -> i32 {
+    let pid = wait_running_locked(path);
+    wait_for("the command to hold the lock itself", || {
+        pidguard::inspect(path, &pidguard::Filters::default()).identity
+            == Some(pidguard::Identity::Verified)
+    });
+    pid
+}
+
 /// Sends a signal with kill(1) to a process this test started, by PID.
 pub fn signal(pid: i32, sig: &str) {
     assert!(pid > 1);

@@ -501,11 +501,17 @@ fn a_file_changing_between_reads_yields_one_whole_pid_or_an_error() {
             return summary::skipped("hostile-changing-file", "strace is not installed");
         };
         for l in calls {
-            // pidfd_open(PID, 0) or kill(PID, SIG…): the first argument.
-            if let Some(arg) = l.split('(').nth(1).and_then(|r| r.split(',').next()) {
-                if !(l.contains("kill(") && l.contains(", 0)")) {
-                    aimed.push(arg.trim().to_owned());
-                }
+            // pidfd_open(PID, 0) and kill(PID, SIG…) name a PID as their
+            // first argument (pidfd_send_signal names the pidfd opened
+            // before; kill(PID, 0) is a probe).
+            let call = l.split_once(' ').map_or(l.as_str(), |(_, c)| c);
+            let names_pid = call.starts_with("pidfd_open(")
+                || (call.starts_with("kill(") && !call.contains(", 0)"));
+            if let (true, Some(arg)) = (
+                names_pid,
+                call.split('(').nth(1).and_then(|r| r.split(',').next()),
+            ) {
+                aimed.push(arg.trim().to_owned());
             }
         }
     }

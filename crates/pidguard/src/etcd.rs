@@ -1,0 +1,1552 @@
+//! Feature `etcd`: one instance across a cluster, on etcd leases.
+//!
+//! A PID file's `flock` holds on one host. This module gives the same
+//! guarantee across hosts with an etcd v3 cluster: [`Lock`] is the builder
+//! (as [`Pidfile`](crate::Pidfile) is), [`Guard`] is held while the lock is
+//! (as [`crate::Guard`] is).
+//!
+//! * **Acquire** grants a lease with a TTL (default 10 s) and, in one
+//!   transaction, creates the key `PREFIX/NAME` bound to that lease if it
+//!   does not exist. The value records the holder ([`Holder`]: host name,
+//!   boot ID, PID, process start time, when, pidguard version).
+//! * **Hold**: a background thread renews the lease every TTL/3. The guard
+//!   counts itself held only until one TTL (less a margin of TTL/10, at most
+//!   1 s) after the last renewal etcd confirmed, counted from when that
+//!   renewal was *sent*; past that it reports [`Event::Lost`]. etcd deletes
+//!   the key when the lease expires, so another host can acquire it only
+//!   after the holder stopped counting itself as the holder (assuming the
+//!   holder's and the etcd leader's clocks run at the same rate).
+//! * **Fencing token**: [`Guard::fence`] is the key's create revision. It
+//!   increases strictly from one holder to the next: pass it along with
+//!   every write to the protected resource so the resource can refuse a
+//!   stale holder's writes.
+//! * **Waiting** ([`Lock::acquire_timeout`], [`Lock::acquire_wait`])
+//!   watches the key for its deletion; it does not poll.
+//! * **Stop from anywhere**: [`Lock::request_stop`] writes the key
+//!   `PREFIX/NAME/stop`, which the holder's guard watches: the holder sees
+//!   [`Event::StopRequested`] (with the requested schedule), stops its work
+//!   and releases; `request_stop` returns once the key is gone.
+//!
+//! The backend is named by a URL, `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`
+//! ([`Backend::parse`]); every endpoint is tried in turn when one fails.
+//!
+//! The API is blocking and runs its own small tokio runtime (the lease is
+//! renewed on a background thread). From async code, call it inside
+//! `tokio::task::spawn_blocking`.
+//!
+//! ```no_run
+//! use pidguard::etcd::{Backend, Lock};
+//! let backend = Backend::parse("etcd://127.0.0.1:2379/locks")?;
+//! let guard = Lock::new(backend, "nightly").acquire()?;
+//! println!("holding {} with fence {}", guard.key(), guard.fence());
+//! // ... work, passing guard.fence() to the storage it writes ...
+//! guard.release()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{mpsc as std_mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetResponse, KeyValue, PutOptions, Txn,
+    TxnOp, TxnOpResponse, WatchOptions,
+};
+use tokio::sync::mpsc;
+
+use crate::error::ErrorKind;
+use crate::pid::Pid;
+use crate::signal::Schedule;
+
+/// The default lease TTL.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(10);
+
+/// How long one request to one endpoint may take before the next endpoint
+/// is tried.
+const OP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The environment variable that overrides the host name recorded in the
+/// holder value (for tests that simulate several hosts on one machine).
+const HOST_ID_ENV: &str = "PIDGUARD_ETCD_HOST_ID";
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// An error from the etcd backend. [`Error::kind`] is
+/// [`ErrorKind::AlreadyRunning`] when another holder has the key
+/// ([`Error::holding`] describes it), [`ErrorKind::InvalidName`] for a bad
+/// URL or name, [`ErrorKind::Io`] when etcd cannot be reached or has no
+/// quorum.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    holding: Option<Box<Holding>>,
+}
+
+impl Error {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            holding: None,
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidName, message)
+    }
+
+    fn unreachable(backend: &Backend, what: &str, last: &str) -> Error {
+        Error::new(
+            ErrorKind::Io,
+            format!(
+                "cannot {what} on etcd at {}: {last}; check that etcd runs there and has a \
+                 quorum (a majority of its members up)",
+                backend.endpoints.join(",")
+            ),
+        )
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// For [`ErrorKind::AlreadyRunning`]: the current holder.
+    pub fn holding(&self) -> Option<&Holding> {
+        self.holding.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        let kind = match e.kind {
+            ErrorKind::AlreadyRunning => std::io::ErrorKind::WouldBlock,
+            ErrorKind::InvalidName => std::io::ErrorKind::InvalidInput,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+/// `Result<T, etcd::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+// ---------------------------------------------------------------------------
+// Backend URL
+
+/// Where the locks live: etcd endpoints and a key prefix, from a URL
+/// `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backend {
+    url: String,
+    endpoints: Vec<String>,
+    prefix: String,
+}
+
+impl Backend {
+    /// Parses `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`. The prefix is the
+    /// path (`/PREFIX`, default `/pidguard`); lock keys are `PREFIX/NAME`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "etcd")] {
+    /// let b = pidguard::etcd::Backend::parse("etcd://10.0.0.1:2379,10.0.0.2:2379/jobs").unwrap();
+    /// assert_eq!(b.endpoints(), ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]);
+    /// assert_eq!(b.prefix(), "/jobs");
+    /// # }
+    /// ```
+    pub fn parse(url: &str) -> Result<Backend> {
+        let bad = |why: &str| {
+            Error::invalid(format!(
+                "invalid backend {url:?}: {why}; use etcd://HOST:PORT[,HOST:PORT…]/PREFIX, \
+                 e.g. etcd://127.0.0.1:2379/locks"
+            ))
+        };
+        let rest = url
+            .strip_prefix("etcd://")
+            .ok_or_else(|| bad("the scheme must be etcd://"))?;
+        let (hosts, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let mut endpoints = Vec::new();
+        for h in hosts.split(',') {
+            let h = h.trim();
+            let Some((host, port)) = h.rsplit_once(':') else {
+                return Err(bad(&format!("endpoint {h:?} has no :PORT")));
+            };
+            if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+                return Err(bad(&format!("endpoint {h:?} is not HOST:PORT")));
+            }
+            if h.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+            {
+                return Err(bad(&format!("endpoint {h:?} has forbidden characters")));
+            }
+            endpoints.push(format!("http://{h}"));
+        }
+        let path = path.trim_end_matches('/');
+        if path.chars().any(|c| c.is_control()) {
+            return Err(bad("the prefix has control characters"));
+        }
+        let prefix = if path.is_empty() {
+            "/pidguard".to_string()
+        } else {
+            path.to_string()
+        };
+        Ok(Backend {
+            url: url.to_string(),
+            endpoints,
+            prefix,
+        })
+    }
+
+    /// The endpoints, as `http://HOST:PORT`.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// The key prefix (starts with `/`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The URL it was parsed from.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The lock key for `name`: `PREFIX/NAME`. The name must be a plain,
+    /// non-empty name without `/` or control characters.
+    pub fn key(&self, name: &str) -> Result<String> {
+        if name.is_empty()
+            || name.len() > 255
+            || name.contains('/')
+            || name.chars().any(|c| c.is_control())
+        {
+            return Err(Error::invalid(format!(
+                "invalid lock name {name:?}: use a non-empty name of at most 255 bytes without \
+                 '/' or control characters"
+            )));
+        }
+        Ok(format!("{}/{name}", self.prefix))
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The holder record
+
+/// Who holds a lock: the value of the lock key, as `key=value` lines.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    /// The host name (or the host ID given to [`Lock::host`]).
+    pub host: String,
+    /// The host's boot ID (`/proc/sys/kernel/random/boot_id`), empty if
+    /// unknown.
+    pub boot_id: String,
+    /// The PID of the protected process (the supervised command under
+    /// `pidguard run`).
+    pub pid: u32,
+    /// The PID of the process holding the lease (the supervisor).
+    pub supervisor_pid: u32,
+    /// When the protected process started (wall clock), if known.
+    pub start_time: Option<SystemTime>,
+    /// When the lock was acquired (wall clock of the holder).
+    pub since: Option<SystemTime>,
+    /// The holder's pidguard version.
+    pub version: String,
+}
+
+impl Holder {
+    fn local(host: Option<&str>, pid: Pid) -> Holder {
+        let host = host
+            .map(str::to_owned)
+            .or_else(|| std::env::var(HOST_ID_ENV).ok().filter(|h| !h.is_empty()))
+            .or_else(|| read_line("/proc/sys/kernel/hostname"))
+            .or_else(|| read_line("/etc/hostname"))
+            .unwrap_or_else(|| "unknown".into());
+        Holder {
+            host,
+            boot_id: read_line("/proc/sys/kernel/random/boot_id").unwrap_or_default(),
+            pid: pid.get() as u32,
+            supervisor_pid: std::process::id(),
+            start_time: crate::sys::proc::start_time(pid),
+            since: Some(SystemTime::now()),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// The record as `key=value` lines (what is stored in etcd).
+    pub fn encode(&self) -> String {
+        let t = |t: Option<SystemTime>| t.map(unix_millis).unwrap_or_default();
+        format!(
+            "host={}\nboot_id={}\npid={}\nsupervisor_pid={}\nstart_time={}\nsince={}\nversion={}\n",
+            clean(&self.host),
+            clean(&self.boot_id),
+            self.pid,
+            self.supervisor_pid,
+            t(self.start_time),
+            t(self.since),
+            clean(&self.version),
+        )
+    }
+
+    /// Reads a record written by [`Holder::encode`]; unknown keys are
+    /// ignored and missing ones left empty or 0.
+    pub fn decode(text: &str) -> Holder {
+        let mut h = Holder {
+            host: String::new(),
+            boot_id: String::new(),
+            pid: 0,
+            supervisor_pid: 0,
+            start_time: None,
+            since: None,
+            version: String::new(),
+        };
+        let time = |v: &str| {
+            let (s, ms) = v.split_once('.').unwrap_or((v, "0"));
+            let s: u64 = s.parse().ok()?;
+            let ms: u64 = format!("{ms:0<3}").get(..3)?.parse().ok()?;
+            Some(UNIX_EPOCH + Duration::from_millis(s * 1000 + ms))
+        };
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            match k {
+                "host" => h.host = v.to_string(),
+                "boot_id" => h.boot_id = v.to_string(),
+                "pid" => h.pid = v.parse().unwrap_or(0),
+                "supervisor_pid" => h.supervisor_pid = v.parse().unwrap_or(0),
+                "start_time" => h.start_time = time(v),
+                "since" => h.since = time(v),
+                "version" => h.version = v.to_string(),
+                _ => {}
+            }
+        }
+        h
+    }
+}
+
+fn read_line(path: &str) -> Option<String> {
+    let s = std::fs::read_to_string(path).ok()?;
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// A value safe for one `key=value` line.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// `SECONDS.MMM` since the epoch.
+fn unix_millis(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+/// A lock's current holder, as [`Lock::status`] reads it.
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct Holding {
+    /// The lock key.
+    pub key: String,
+    /// Who holds it.
+    pub holder: Holder,
+    /// The fencing token: the key's create revision.
+    pub fence: u64,
+    /// The lease the key is bound to.
+    pub lease: i64,
+    /// The lease's remaining time to live, when it could be read.
+    pub lease_ttl: Option<Duration>,
+}
+
+impl Holding {
+    fn from_kv(key: &str, kv: &KeyValue) -> Holding {
+        Holding {
+            key: key.to_string(),
+            holder: Holder::decode(&String::from_utf8_lossy(kv.value())),
+            fence: kv.create_revision() as u64,
+            lease: kv.lease(),
+            lease_ttl: None,
+        }
+    }
+}
+
+impl fmt::Display for Holding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "host {} (PID {}, fence {})",
+            self.holder.host, self.holder.pid, self.fence
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Connections: one endpoint at a time, the next one on failure
+
+struct Conn {
+    backend: Backend,
+    next: usize,
+    client: Option<Client>,
+}
+
+impl Conn {
+    fn new(backend: &Backend) -> Conn {
+        Conn {
+            backend: backend.clone(),
+            next: 0,
+            client: None,
+        }
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.backend.endpoints[self.next % self.backend.endpoints.len()]
+    }
+
+    async fn client(&mut self) -> std::result::Result<Client, String> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        let options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(1))
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(2))
+            .with_require_leader(true);
+        let endpoint = self.endpoint().to_string();
+        let c = Client::connect([endpoint], Some(options))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.client = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Forgets the current connection and moves on to the next endpoint.
+    fn failed(&mut self) {
+        self.client = None;
+        self.next = self.next.wrapping_add(1);
+    }
+
+    /// One request, tried on each endpoint in turn (each within
+    /// `OP_TIMEOUT`); the last error if all fail.
+    async fn call<T, F, Fut>(&mut self, mut f: F) -> std::result::Result<T, String>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let mut last = String::new();
+        for _ in 0..self.backend.endpoints.len() {
+            let endpoint = self.endpoint().to_string();
+            let result = match self.client().await {
+                Ok(c) => match tokio::time::timeout(OP_TIMEOUT, f(c)).await {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("no answer within {OP_TIMEOUT:?}")),
+                },
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    last = format!("{endpoint}: {e}");
+                    self.failed();
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start the etcd client: {e}")))
+}
+
+fn first_kv(resp: &GetResponse) -> Option<&KeyValue> {
+    resp.kvs().first()
+}
+
+fn revision_of(header: Option<&etcd_client::ResponseHeader>) -> i64 {
+    header.map(|h| h.revision()).unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------
+// The builder
+
+/// A cluster-wide lock on `PREFIX/NAME`: the etcd counterpart of
+/// [`Pidfile`](crate::Pidfile).
+#[derive(Clone, Debug)]
+pub struct Lock {
+    backend: Backend,
+    name: String,
+    ttl: Duration,
+    host: Option<String>,
+    pid: Option<Pid>,
+}
+
+/// What [`Lock::request_stop`] found and did.
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub enum StopOutcome {
+    /// Nobody held the lock.
+    NotRunning,
+    /// The holder released the lock (or its lease expired).
+    Stopped(Holding),
+    /// The holder still had the lock when the timeout ran out.
+    StillRunning(Holding),
+}
+
+impl Lock {
+    /// A lock named `name` on `backend`, with the default TTL (10 s).
+    pub fn new(backend: Backend, name: impl Into<String>) -> Lock {
+        Lock {
+            backend,
+            name: name.into(),
+            ttl: DEFAULT_TTL,
+            host: None,
+            pid: None,
+        }
+    }
+
+    /// The lease TTL, in whole seconds (rounded up; at least 1 s). A holder
+    /// that cannot renew its lease counts itself as no longer holding
+    /// after about this long; a crashed holder's lock is free after it.
+    pub fn ttl(&mut self, ttl: Duration) -> &mut Lock {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The host name to record (default: the system's host name).
+    pub fn host(&mut self, host: impl Into<String>) -> &mut Lock {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The PID to record as the protected process (default: this process).
+    pub fn pid(&mut self, pid: Pid) -> &mut Lock {
+        self.pid = Some(pid);
+        self
+    }
+
+    /// The lock key, `PREFIX/NAME`.
+    pub fn key(&self) -> Result<String> {
+        self.backend.key(&self.name)
+    }
+
+    fn ttl_secs(&self) -> i64 {
+        let ms = self.ttl.as_millis().max(1);
+        (ms.div_ceil(1000)).min(i64::MAX as u128) as i64
+    }
+
+    /// Takes the lock now, or fails with [`ErrorKind::AlreadyRunning`].
+    pub fn acquire(&self) -> Result<Guard> {
+        self.acquire_until(None)
+    }
+
+    /// Takes the lock, waiting up to `timeout` for the holder to release
+    /// it (watching the key, not polling). etcd errors while waiting are
+    /// retried until the timeout.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<Guard> {
+        self.acquire_until(Some(Instant::now() + timeout))
+    }
+
+    /// Takes the lock, waiting as long as it takes.
+    pub fn acquire_wait(&self) -> Result<Guard> {
+        self.acquire_timeout(Duration::from_secs(100 * 365 * 24 * 3600))
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<Guard> {
+        let key = self.key()?;
+        let lock = self.clone();
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = std_mpsc::channel();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let shared2 = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("pidguard-etcd".into())
+            .spawn(move || {
+                let rt = match runtime() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let mut conn = Conn::new(&lock.backend);
+                    match acquire_loop(&lock, &key, &mut conn, deadline).await {
+                        Ok(held) => {
+                            let info = (held.fence, held.lease, held.holder.clone());
+                            shared2.set_valid_until(held.valid_until());
+                            let _ = tx.send(Ok(info));
+                            hold(held, conn, shared2, cmd_rx).await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+            })
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start a thread: {e}")))?;
+        match rx.recv() {
+            Ok(Ok((fence, lease, holder))) => Ok(Guard {
+                key: self.key()?,
+                fence,
+                lease,
+                holder,
+                shared,
+                cmds: cmd_tx,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(Error::new(
+                    ErrorKind::Io,
+                    "the etcd client thread ended unexpectedly",
+                ))
+            }
+        }
+    }
+
+    /// The current holder, or `None` when nobody holds the lock.
+    pub fn status(&self) -> Result<Option<Holding>> {
+        let key = self.key()?;
+        let rt = runtime()?;
+        rt.block_on(async {
+            let mut conn = Conn::new(&self.backend);
+            let k = key.clone();
+            let resp = conn
+                .call(|mut c| {
+                    let k = k.clone();
+                    async move { c.get(k, None).await }
+                })
+                .await
+                .map_err(|e| Error::unreachable(&self.backend, &format!("read {key}"), &e))?;
+            let Some(kv) = first_kv(&resp) else {
+                return Ok(None);
+            };
+            let mut holding = Holding::from_kv(&key, kv);
+            if holding.lease != 0 {
+                let id = holding.lease;
+                if let Ok(t) = conn
+                    .call(|mut c| async move { c.lease_time_to_live(id, None).await })
+                    .await
+                {
+                    if t.ttl() >= 0 {
+                        holding.lease_ttl = Some(Duration::from_secs(t.ttl() as u64));
+                    }
+                }
+            }
+            Ok(Some(holding))
+        })
+    }
+
+    /// Asks the holder to stop: writes `PREFIX/NAME/stop` (naming the
+    /// holder's fence and the `schedule` its supervisor should follow), then
+    /// waits up to `timeout` (forever with `None`) for the lock key to be
+    /// released. The request key lives on a lease of its own, removed at
+    /// the end.
+    pub fn request_stop(
+        &self,
+        schedule: Option<&Schedule>,
+        timeout: Option<Duration>,
+    ) -> Result<StopOutcome> {
+        let key = self.key()?;
+        let stop_key = format!("{key}/stop");
+        let from = Holder::local(self.host.as_deref(), Pid::current()).host;
+        let rt = runtime()?;
+        let backend = &self.backend;
+        rt.block_on(async {
+            let deadline = timeout.map(|t| Instant::now() + t);
+            let mut conn = Conn::new(backend);
+            let k = key.clone();
+            let resp = conn
+                .call(|mut c| {
+                    let k = k.clone();
+                    async move { c.get(k, None).await }
+                })
+                .await
+                .map_err(|e| Error::unreachable(backend, &format!("read {key}"), &e))?;
+            let Some(kv) = first_kv(&resp) else {
+                return Ok(StopOutcome::NotRunning);
+            };
+            let holding = Holding::from_kv(&key, kv);
+            let rev = revision_of(resp.header());
+            let lease = conn
+                .call(|mut c| async move { c.lease_grant(10, None).await })
+                .await
+                .map_err(|e| Error::unreachable(backend, "grant a lease", &e))?
+                .id();
+            let mut value = format!("fence={}\nfrom={}\n", holding.fence, clean(&from));
+            if let Some(s) = schedule {
+                value.push_str(&format!("schedule={s}\n"));
+            }
+            let (sk, v) = (stop_key.clone(), value.clone());
+            let put = conn
+                .call(|mut c| {
+                    let (sk, v) = (sk.clone(), v.clone());
+                    async move {
+                        c.put(sk, v, Some(PutOptions::new().with_lease(lease)))
+                            .await
+                    }
+                })
+                .await
+                .map_err(|e| Error::unreachable(backend, &format!("write {stop_key}"), &e))?;
+            let put_rev = revision_of(put.header());
+            // Keep the request's lease alive while waiting.
+            let keeper = tokio::spawn(keep_request_alive(backend.clone(), lease));
+            let released = wait_released(backend, &key, holding.fence, rev + 1, deadline).await;
+            keeper.abort();
+            let sk = stop_key.clone();
+            let _ = conn
+                .call(|mut c| {
+                    let sk = sk.clone();
+                    async move {
+                        let txn = Txn::new()
+                            .when([Compare::mod_revision(sk.clone(), CompareOp::Equal, put_rev)])
+                            .and_then([TxnOp::delete(sk, None)]);
+                        c.txn(txn).await?;
+                        c.lease_revoke(lease).await
+                    }
+                })
+                .await;
+            Ok(if released {
+                StopOutcome::Stopped(holding)
+            } else {
+                StopOutcome::StillRunning(holding)
+            })
+        })
+    }
+}
+
+async fn keep_request_alive(backend: Backend, lease: i64) {
+    let mut conn = Conn::new(&backend);
+    loop {
+        let _ = conn
+            .call(|mut c| async move { c.lease_keep_alive(lease).await.map(|_| ()) })
+            .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
+
+/// Waits until the key holding `fence` is gone (deleted, or replaced by a
+/// new holder's). `true` if it went before the deadline.
+async fn wait_released(
+    backend: &Backend,
+    key: &str,
+    fence: u64,
+    mut from: i64,
+    deadline: Option<Instant>,
+) -> bool {
+    let mut conn = Conn::new(backend);
+    loop {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let watched = async {
+            // Current state first: the key may be gone already.
+            let k = key.to_string();
+            let resp = conn
+                .call(|mut c| {
+                    let k = k.clone();
+                    async move { c.get(k, None).await }
+                })
+                .await?;
+            match first_kv(&resp) {
+                Some(kv) if kv.create_revision() as u64 == fence => {}
+                _ => return Ok(true),
+            }
+            from = from.max(revision_of(resp.header()) + 1);
+            let mut client = conn.client().await?;
+            let opts = WatchOptions::new().with_start_revision(from);
+            let mut stream = client
+                .watch(key.to_string(), Some(opts))
+                .await
+                .map_err(|e| e.to_string())?;
+            loop {
+                let Some(resp) = stream.message().await.map_err(|e| e.to_string())? else {
+                    return Err("the watch ended".to_string());
+                };
+                if resp.canceled() {
+                    return Err(format!("the watch was canceled: {}", resp.cancel_reason()));
+                }
+                for ev in resp.events() {
+                    if let Some(kv) = ev.kv() {
+                        from = kv.mod_revision() + 1;
+                        let gone = ev.event_type() == EventType::Delete
+                            || kv.create_revision() as u64 != fence;
+                        if gone {
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+        };
+        let result: std::result::Result<bool, String> = match remaining {
+            Some(r) => tokio::time::timeout(r, watched).await.unwrap_or(Ok(false)),
+            None => watched.await,
+        };
+        match result {
+            Ok(true) => return true,
+            Ok(false) => return false,
+            Err(_) => {
+                conn.failed();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Acquiring
+
+struct Held {
+    key: String,
+    stop_key: String,
+    fence: u64,
+    lease: i64,
+    ttl: Duration,
+    last_ok: Instant,
+    holder: Holder,
+    backend: Backend,
+}
+
+/// How much earlier than one TTL after the last renewal a holder stops
+/// counting itself as the holder: TTL/10, at most 1 s.
+fn margin(ttl: Duration) -> Duration {
+    (ttl / 10).min(Duration::from_secs(1))
+}
+
+impl Held {
+    fn valid_until(&self) -> Instant {
+        self.last_ok + self.ttl - margin(self.ttl)
+    }
+}
+
+enum Attempt {
+    Held(Box<Held>),
+    Busy(Holding, i64),
+}
+
+async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Result<Attempt, String> {
+    let ttl = lock.ttl_secs();
+    let sent = Instant::now();
+    let grant = conn
+        .call(|mut c| async move { c.lease_grant(ttl, None).await })
+        .await?;
+    let lease = grant.id();
+    let granted = Duration::from_secs(grant.ttl().max(1) as u64);
+    let pid = lock.pid.unwrap_or_else(Pid::current);
+    let holder = Holder::local(lock.host.as_deref(), pid);
+    let value = holder.encode();
+    let k = key.to_string();
+    let txn = conn
+        .call(|mut c| {
+            let (k, value) = (k.clone(), value.clone());
+            async move {
+                let txn = Txn::new()
+                    .when([Compare::create_revision(k.clone(), CompareOp::Equal, 0)])
+                    .and_then([TxnOp::put(
+                        k.clone(),
+                        value,
+                        Some(PutOptions::new().with_lease(lease)),
+                    )])
+                    .or_else([TxnOp::get(k, None)]);
+                c.txn(txn).await
+            }
+        })
+        .await;
+    let txn = match txn {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = conn
+                .call(|mut c| async move { c.lease_revoke(lease).await })
+                .await;
+            return Err(e);
+        }
+    };
+    let revision = revision_of(txn.header());
+    if txn.succeeded() {
+        return Ok(Attempt::Held(Box::new(Held {
+            key: key.to_string(),
+            stop_key: format!("{key}/stop"),
+            fence: revision as u64,
+            lease,
+            ttl: granted,
+            last_ok: sent,
+            holder,
+            backend: lock.backend.clone(),
+        })));
+    }
+    let _ = conn
+        .call(|mut c| async move { c.lease_revoke(lease).await })
+        .await;
+    let holding = txn.op_responses().into_iter().find_map(|r| match r {
+        TxnOpResponse::Get(g) => first_kv(&g).map(|kv| Holding::from_kv(key, kv)),
+        _ => None,
+    });
+    match holding {
+        Some(h) => Ok(Attempt::Busy(h, revision)),
+        // Released between the compare and the get: try again at once.
+        None => Err("the key changed during the attempt".into()),
+    }
+}
+
+fn busy_error(lock: &Lock, h: Holding) -> Error {
+    let mut e = Error::new(
+        ErrorKind::AlreadyRunning,
+        format!(
+            "{} on {} is held by host {} (PID {}, fence {}); stop it with `pidguard stop \
+             --backend {} --name {}` or wait for it (--wait)",
+            h.key,
+            lock.backend.endpoints.join(","),
+            h.holder.host,
+            h.holder.pid,
+            h.fence,
+            lock.backend.url,
+            lock.name
+        ),
+    );
+    e.holding = Some(Box::new(h));
+    e
+}
+
+async fn acquire_loop(
+    lock: &Lock,
+    key: &str,
+    conn: &mut Conn,
+    deadline: Option<Instant>,
+) -> Result<Held> {
+    let mut retried = false;
+    loop {
+        let expired = || deadline.is_none_or(|d| Instant::now() >= d);
+        match try_once(lock, key, conn).await {
+            Ok(Attempt::Held(h)) => return Ok(*h),
+            Ok(Attempt::Busy(h, rev)) => {
+                if expired() {
+                    return Err(busy_error(lock, h));
+                }
+                let d = deadline.expect("not expired");
+                if !wait_released(&lock.backend, key, h.fence, rev + 1, Some(d)).await && expired()
+                {
+                    return Err(busy_error(lock, h));
+                }
+            }
+            Err(e) => {
+                // A race with a release is retried once even without a
+                // deadline; etcd errors only while waiting.
+                if e.starts_with("the key changed") && !retried {
+                    retried = true;
+                    continue;
+                }
+                if expired() {
+                    return Err(Error::unreachable(
+                        &lock.backend,
+                        &format!("lock {key}"),
+                        &e,
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Holding
+
+/// Something that happened to a held lock; see [`Guard::wait_event`].
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The lock is lost: the lease could not be renewed for one TTL (less
+    /// the margin), etcd says the lease is gone, or someone deleted the key.
+    /// The reason says which. Stop the protected work now.
+    Lost(String),
+    /// `pidguard stop` (or [`Lock::request_stop`]) asked the holder to stop.
+    StopRequested {
+        /// The requesting host.
+        from: String,
+        /// The schedule the requester asked for, if any.
+        schedule: Option<Schedule>,
+    },
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    lost: Option<String>,
+    lost_seen: bool,
+    stop: Option<Event>,
+    stop_seen: bool,
+    valid_until: Option<Instant>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_lost(&self, why: String) {
+        let mut s = self.lock();
+        if s.lost.is_none() {
+            s.lost = Some(why);
+        }
+        self.cv.notify_all();
+    }
+
+    fn set_stop(&self, ev: Event) {
+        let mut s = self.lock();
+        if s.stop.is_none() {
+            s.stop = Some(ev);
+        }
+        self.cv.notify_all();
+    }
+
+    fn set_valid_until(&self, t: Instant) {
+        self.lock().valid_until = Some(t);
+    }
+
+    fn take_event(s: &mut State) -> Option<Event> {
+        if let (Some(why), false) = (&s.lost, s.lost_seen) {
+            s.lost_seen = true;
+            return Some(Event::Lost(why.clone()));
+        }
+        if let (Some(ev), false) = (&s.stop, s.stop_seen) {
+            s.stop_seen = true;
+            return Some(ev.clone());
+        }
+        None
+    }
+
+    fn wait_event(&self, timeout: Option<Duration>) -> Option<Event> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut s = self.lock();
+        loop {
+            if let Some(ev) = Shared::take_event(&mut s) {
+                return Some(ev);
+            }
+            s = match deadline {
+                None => self.cv.wait(s).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    self.cv
+                        .wait_timeout(s, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+enum Cmd {
+    SetPid(Pid, std_mpsc::Sender<Result<()>>),
+    Release(std_mpsc::Sender<Result<()>>),
+}
+
+/// A held cluster-wide lock: the lease is renewed in the background until
+/// [`Guard::release`] (or drop). The etcd counterpart of [`crate::Guard`].
+pub struct Guard {
+    key: String,
+    fence: u64,
+    lease: i64,
+    holder: Holder,
+    shared: Arc<Shared>,
+    cmds: mpsc::UnboundedSender<Cmd>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("key", &self.key)
+            .field("fence", &self.fence)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handle to wait for a [`Guard`]'s events from another thread.
+#[derive(Clone)]
+pub struct Monitor(Arc<Shared>);
+
+impl Monitor {
+    /// See [`Guard::wait_event`].
+    pub fn wait_event(&self, timeout: Option<Duration>) -> Option<Event> {
+        self.0.wait_event(timeout)
+    }
+}
+
+impl Guard {
+    /// The fencing token: the lock key's create revision. Strictly greater
+    /// than every earlier holder's.
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
+
+    /// The lock key, `PREFIX/NAME`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The lease ID.
+    pub fn lease(&self) -> i64 {
+        self.lease
+    }
+
+    /// The holder record written at acquisition.
+    pub fn holder(&self) -> &Holder {
+        &self.holder
+    }
+
+    /// Whether the lock still counts as held: no loss was seen and the last
+    /// confirmed renewal is recent enough (checked against the clock here,
+    /// so a stalled background thread cannot make it lie).
+    pub fn is_held(&self) -> bool {
+        let s = self.shared.lock();
+        s.lost.is_none() && s.valid_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Waits up to `timeout` (forever with `None`) for the next event:
+    /// [`Event::Lost`] or [`Event::StopRequested`]. Each event is returned
+    /// once.
+    pub fn wait_event(&self, timeout: Option<Duration>) -> Option<Event> {
+        self.shared.wait_event(timeout)
+    }
+
+    /// A handle for waiting on events from another thread.
+    pub fn monitor(&self) -> Monitor {
+        Monitor(self.shared.clone())
+    }
+
+    /// Records `pid` as the protected process in the holder value (as
+    /// [`crate::Guard::set_pid`] does for a PID file).
+    pub fn set_pid(&mut self, pid: Pid) -> Result<()> {
+        let (tx, rx) = std_mpsc::channel();
+        if self.cmds.send(Cmd::SetPid(pid, tx)).is_err() {
+            return Err(Error::new(ErrorKind::Io, "the lock is no longer held"));
+        }
+        let r = rx
+            .recv()
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the lock is no longer held")));
+        if r.is_ok() {
+            self.holder.pid = pid.get() as u32;
+            self.holder.start_time = crate::sys::proc::start_time(pid);
+        }
+        r
+    }
+
+    /// Releases the lock: deletes the key (only if it is still this
+    /// holder's) and revokes the lease. If etcd cannot be reached, the
+    /// lease expires by itself within its TTL.
+    pub fn release(mut self) -> Result<()> {
+        self.release_inner()
+    }
+
+    fn release_inner(&mut self) -> Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let (tx, rx) = std_mpsc::channel();
+        let r = if self.cmds.send(Cmd::Release(tx)).is_ok() {
+            rx.recv().unwrap_or(Ok(()))
+        } else {
+            Ok(())
+        };
+        let _ = thread.join();
+        r
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.release_inner();
+    }
+}
+
+/// The holder's background task: renews the lease, watches the key and
+/// the stop key, and serves the guard's commands.
+async fn hold(
+    mut held: Held,
+    mut conn: Conn,
+    shared: Arc<Shared>,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+) {
+    let watcher = tokio::spawn(watch_held(
+        held.backend.clone(),
+        held.key.clone(),
+        held.stop_key.clone(),
+        held.fence,
+        shared.clone(),
+    ));
+    let interval = held.ttl / 3;
+    let mut keeper: Option<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)> = None;
+    let mut failed_last = false;
+    loop {
+        let now = Instant::now();
+        let lost = shared.lock().lost.is_some();
+        if !lost && now >= held.valid_until() {
+            shared.set_lost(format!(
+                "no lease renewal confirmed by etcd for {:.1} s (TTL {} s, last tried at {}); \
+                 another host may take the lock",
+                now.duration_since(held.last_ok).as_secs_f64(),
+                held.ttl.as_secs(),
+                conn.endpoint()
+            ));
+        }
+        let lost = shared.lock().lost.is_some();
+        let wake = if lost {
+            now + Duration::from_secs(3600)
+        } else if failed_last {
+            (now + Duration::from_millis(100)).min(held.valid_until())
+        } else {
+            (held.last_ok + interval).min(held.valid_until())
+        };
+        let cmd = match tokio::time::timeout(wake.saturating_duration_since(now), cmds.recv()).await
+        {
+            Ok(c) => c,
+            Err(_) => {
+                if !lost {
+                    failed_last = !renew(&mut held, &mut conn, &mut keeper, &shared).await;
+                }
+                continue;
+            }
+        };
+        match cmd {
+            Some(Cmd::SetPid(pid, reply)) => {
+                let r = update_pid(&mut held, &mut conn, pid).await;
+                let _ = reply.send(r);
+            }
+            Some(Cmd::Release(reply)) => {
+                watcher.abort();
+                let r = release(&held, &mut conn, lost).await;
+                let _ = reply.send(r);
+                return;
+            }
+            None => {
+                watcher.abort();
+                let _ = release(&held, &mut conn, lost).await;
+                return;
+            }
+        }
+    }
+}
+
+/// One renewal; `true` if etcd confirmed it.
+async fn renew(
+    held: &mut Held,
+    conn: &mut Conn,
+    keeper: &mut Option<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)>,
+    shared: &Shared,
+) -> bool {
+    let sent = Instant::now();
+    let budget = (held.ttl / 3)
+        .max(Duration::from_millis(200))
+        .min(held.valid_until().saturating_duration_since(sent));
+    let id = held.lease;
+    let attempt = async {
+        match keeper {
+            None => {
+                let mut c = conn.client().await?;
+                let pair = c.lease_keep_alive(id).await.map_err(|e| e.to_string())?;
+                *keeper = Some(pair);
+                Ok(None)
+            }
+            Some((k, s)) => {
+                k.keep_alive().await.map_err(|e| e.to_string())?;
+                match s.message().await.map_err(|e| e.to_string())? {
+                    Some(r) => Ok(Some(r.ttl())),
+                    None => Err("the keep-alive stream ended".to_string()),
+                }
+            }
+        }
+    };
+    let result = tokio::time::timeout(budget, attempt)
+        .await
+        .unwrap_or_else(|_| Err("no answer in time".into()));
+    match result {
+        Ok(Some(ttl)) if ttl <= 0 => {
+            shared.set_lost(format!(
+                "etcd says the lease {id:x} has expired or was revoked"
+            ));
+            false
+        }
+        Ok(ttl) => {
+            if let Some(t) = ttl {
+                held.ttl = Duration::from_secs(t as u64);
+            }
+            held.last_ok = sent;
+            shared.set_valid_until(held.valid_until());
+            true
+        }
+        Err(e) => {
+            if e.contains("lease not found") {
+                shared.set_lost(format!(
+                    "etcd says the lease {id:x} has expired or was revoked"
+                ));
+            }
+            *keeper = None;
+            conn.failed();
+            false
+        }
+    }
+}
+
+async fn update_pid(held: &mut Held, conn: &mut Conn, pid: Pid) -> Result<()> {
+    let mut holder = held.holder.clone();
+    holder.pid = pid.get() as u32;
+    holder.start_time = crate::sys::proc::start_time(pid);
+    let value = holder.encode();
+    let (key, fence, lease) = (held.key.clone(), held.fence as i64, held.lease);
+    let txn = conn
+        .call(|mut c| {
+            let (key, value) = (key.clone(), value.clone());
+            async move {
+                let txn = Txn::new()
+                    .when([Compare::create_revision(
+                        key.clone(),
+                        CompareOp::Equal,
+                        fence,
+                    )])
+                    .and_then([TxnOp::put(
+                        key,
+                        value,
+                        Some(PutOptions::new().with_lease(lease)),
+                    )]);
+                c.txn(txn).await
+            }
+        })
+        .await
+        .map_err(|e| Error::unreachable(&held.backend, &format!("update {}", held.key), &e))?;
+    if !txn.succeeded() {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("{} is no longer held by this process", held.key),
+        ));
+    }
+    held.holder = holder;
+    Ok(())
+}
+
+/// How long a release may take before the lease is left to expire: short
+/// when the lock is already lost (etcd is likely unreachable).
+fn release_budget(lost: bool) -> Duration {
+    if lost {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(5)
+    }
+}
+
+async fn release(held: &Held, conn: &mut Conn, lost: bool) -> Result<()> {
+    let (key, fence, lease) = (held.key.clone(), held.fence as i64, held.lease);
+    let attempt = conn.call(|mut c| {
+        let key = key.clone();
+        async move {
+            let txn = Txn::new()
+                .when([Compare::create_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    fence,
+                )])
+                .and_then([TxnOp::delete(key, None)]);
+            c.txn(txn).await?;
+            c.lease_revoke(lease).await.map(|_| ())
+        }
+    });
+    let r = tokio::time::timeout(release_budget(lost), attempt)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {:?}", release_budget(lost))));
+    match r {
+        Ok(()) => Ok(()),
+        Err(_) if lost => Ok(()),
+        Err(e) if e.contains("lease not found") => Ok(()),
+        Err(e) => Err(Error::unreachable(
+            &held.backend,
+            &format!("release {} (its lease expires by itself)", held.key),
+            &e,
+        )),
+    }
+}
+
+/// Watches the lock key (lost if deleted or re-created by someone else)
+/// and the stop key (a stop request naming this holder's fence).
+async fn watch_held(
+    backend: Backend,
+    key: String,
+    stop_key: String,
+    fence: u64,
+    shared: Arc<Shared>,
+) {
+    let mut conn = Conn::new(&backend);
+    // One range covering both keys; events for other keys are skipped.
+    let mut end = stop_key.clone().into_bytes();
+    end.push(0);
+    let mut from = fence as i64 + 1;
+    loop {
+        let result: std::result::Result<(), String> = async {
+            let mut client = conn.client().await?;
+            let opts = WatchOptions::new()
+                .with_range(end.clone())
+                .with_start_revision(from);
+            let mut stream = client
+                .watch(key.clone(), Some(opts))
+                .await
+                .map_err(|e| e.to_string())?;
+            loop {
+                let Some(resp) = stream.message().await.map_err(|e| e.to_string())? else {
+                    return Err("the watch ended".into());
+                };
+                if resp.canceled() {
+                    if resp.compact_revision() > 0 {
+                        from = resp.compact_revision();
+                    }
+                    return Err(format!("the watch was canceled: {}", resp.cancel_reason()));
+                }
+                for ev in resp.events() {
+                    let Some(kv) = ev.kv() else { continue };
+                    from = kv.mod_revision() + 1;
+                    if kv.key() == key.as_bytes() {
+                        if ev.event_type() == EventType::Delete {
+                            shared.set_lost(format!(
+                                "the lock key {key} was deleted (its lease was revoked or \
+                                 someone removed the key)"
+                            ));
+                        } else if kv.create_revision() as u64 != fence {
+                            shared.set_lost(format!(
+                                "the lock key {key} now belongs to another holder"
+                            ));
+                        }
+                    } else if kv.key() == stop_key.as_bytes() && ev.event_type() == EventType::Put {
+                        if let Some(ev) = parse_stop(&String::from_utf8_lossy(kv.value()), fence) {
+                            shared.set_stop(ev);
+                        }
+                    }
+                }
+            }
+        }
+        .await;
+        if result.is_err() {
+            conn.failed();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A stop request's value: `fence=N`, `from=HOST`, optional `schedule=…`.
+fn parse_stop(text: &str, fence: u64) -> Option<Event> {
+    let mut matches = false;
+    let mut from = String::new();
+    let mut schedule = None;
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("fence", v)) => matches = v.parse::<u64>().ok() == Some(fence),
+            Some(("from", v)) => from = v.to_string(),
+            Some(("schedule", v)) => schedule = v.parse().ok(),
+            _ => {}
+        }
+    }
+    matches.then_some(Event::StopRequested { from, schedule })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_backend_urls() {
+        let b = Backend::parse("etcd://127.0.0.1:2379/test").unwrap();
+        assert_eq!(b.endpoints(), ["http://127.0.0.1:2379"]);
+        assert_eq!(b.key("job").unwrap(), "/test/job");
+        let b = Backend::parse("etcd://a:1,b:2").unwrap();
+        assert_eq!(b.prefix(), "/pidguard");
+        assert_eq!(b.endpoints().len(), 2);
+        for bad in [
+            "http://a:1/x",
+            "etcd://a/x",
+            "etcd://a:0/x",
+            "etcd://:1/x",
+            "etcd://a:b/x",
+        ] {
+            let e = Backend::parse(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidName, "{bad}");
+            assert!(e.to_string().contains("etcd://HOST:PORT"), "{e}");
+        }
+        for bad in ["", "a/b", "a\nb"] {
+            assert!(b.key(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn holder_round_trips() {
+        let h = Holder::local(Some("host\nx"), Pid::current());
+        let back = Holder::decode(&h.encode());
+        assert_eq!(back.host, "host?x");
+        assert_eq!(back.pid, std::process::id());
+        assert_eq!(back.version, env!("CARGO_PKG_VERSION"));
+        let ms = |t: Option<SystemTime>| t.unwrap().duration_since(UNIX_EPOCH).unwrap().as_millis();
+        assert_eq!(ms(back.since), ms(h.since));
+        let empty = Holder::decode("garbage\nx=y\n");
+        assert_eq!(empty.pid, 0);
+        assert!(empty.since.is_none());
+    }
+
+    #[test]
+    fn stop_requests_name_the_fence() {
+        let ev = parse_stop("fence=7\nfrom=b\nschedule=TERM/1/KILL/1\n", 7).unwrap();
+        assert_eq!(
+            ev,
+            Event::StopRequested {
+                from: "b".into(),
+                schedule: Some("TERM/1/KILL/1".parse().unwrap())
+            }
+        );
+        assert!(parse_stop("fence=6\nfrom=b\n", 7).is_none());
+    }
+
+    #[test]
+    fn ttl_rounds_up_to_seconds() {
+        let b = Backend::parse("etcd://a:1/x").unwrap();
+        let mut l = Lock::new(b, "n");
+        l.ttl(Duration::from_millis(1500));
+        assert_eq!(l.ttl_secs(), 2);
+        l.ttl(Duration::ZERO);
+        assert_eq!(l.ttl_secs(), 1);
+        assert_eq!(margin(Duration::from_secs(2)), Duration::from_millis(200));
+        assert_eq!(margin(Duration::from_secs(60)), Duration::from_secs(1));
+    }
+}
