@@ -66,6 +66,9 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(10);
 /// is tried.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long starting a watch may take before the next endpoint is tried.
+const WATCH_START_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The environment variable that overrides the host name recorded in the
 /// holder value (for tests that simulate several hosts on one machine).
 const HOST_ID_ENV: &str = "PIDGUARD_ETCD_HOST_ID";
@@ -324,20 +327,22 @@ impl Holder {
             let (s, ms) = v.split_once('.').unwrap_or((v, "0"));
             let s: u64 = s.parse().ok()?;
             let ms: u64 = format!("{ms:0<3}").get(..3)?.parse().ok()?;
-            Some(UNIX_EPOCH + Duration::from_millis(s * 1000 + ms))
+            // Written by anyone: never overflow, never panic.
+            let millis = s.checked_mul(1000)?.checked_add(ms)?;
+            UNIX_EPOCH.checked_add(Duration::from_millis(millis))
         };
         for line in text.lines() {
             let Some((k, v)) = line.split_once('=') else {
                 continue;
             };
             match k {
-                "host" => h.host = v.to_string(),
-                "boot_id" => h.boot_id = v.to_string(),
+                "host" => h.host = clean(v),
+                "boot_id" => h.boot_id = clean(v),
                 "pid" => h.pid = v.parse().unwrap_or(0),
                 "supervisor_pid" => h.supervisor_pid = v.parse().unwrap_or(0),
                 "start_time" => h.start_time = time(v),
                 "since" => h.since = time(v),
-                "version" => h.version = v.to_string(),
+                "version" => h.version = clean(v),
                 _ => {}
             }
         }
@@ -567,7 +572,8 @@ impl Lock {
     /// it (watching the key, not polling). etcd errors while waiting are
     /// retried until the timeout.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<Guard> {
-        self.acquire_until(Some(Instant::now() + timeout))
+        // A timeout too large to add is "forever".
+        self.acquire_until(Instant::now().checked_add(timeout))
     }
 
     /// Takes the lock, waiting as long as it takes.
@@ -626,7 +632,12 @@ impl Lock {
                 let _ = thread.join();
                 Err(Error::new(
                     ErrorKind::Io,
-                    "the etcd client thread ended unexpectedly",
+                    format!(
+                        "the etcd client thread for {key} ended before taking the lock (it \
+                         panicked; see the message above); try again, and report it as a \
+                         pidguard bug if it happens again",
+                        key = self.key()?
+                    ),
                 ))
             }
         }
@@ -681,7 +692,7 @@ impl Lock {
         let rt = runtime()?;
         let backend = &self.backend;
         rt.block_on(async {
-            let deadline = timeout.map(|t| Instant::now() + t);
+            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
             let mut conn = Conn::new(backend);
             let k = key.clone();
             let resp = conn
@@ -943,10 +954,38 @@ async fn acquire_loop(
     deadline: Option<Instant>,
 ) -> Result<Held> {
     let mut retried = false;
+    let mut slow_retried = false;
     loop {
         let expired = || deadline.is_none_or(|d| Instant::now() >= d);
         match try_once(lock, key, conn).await {
-            Ok(Attempt::Held(h)) => return Ok(*h),
+            Ok(Attempt::Held(h)) => {
+                // Validity counts from before the lease grant: if the grant
+                // and the transaction were so slow that less than half the
+                // TTL is left, do not hand out a lock about to expire.
+                let left = h.valid_until().saturating_duration_since(Instant::now());
+                if left >= h.ttl / 2 {
+                    return Ok(*h);
+                }
+                let lease = h.lease;
+                let _ = conn
+                    .call(|mut c| async move { c.lease_revoke(lease).await })
+                    .await;
+                // One retry even without a deadline; more only while waiting.
+                if slow_retried && expired() {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "etcd at {} answered too slowly to take {key}: only {:.1} s of \
+                             the {} s lease were left once it was granted; check the etcd \
+                             members' load and network latency, or give a longer --ttl",
+                            lock.backend.endpoints.join(","),
+                            left.as_secs_f64(),
+                            h.ttl.as_secs()
+                        ),
+                    ));
+                }
+                slow_retried = true;
+            }
             Ok(Attempt::Busy(h, rev)) => {
                 if expired() {
                     return Err(busy_error(lock, h));
@@ -1050,7 +1089,7 @@ impl Shared {
     }
 
     fn wait_event(&self, timeout: Option<Duration>) -> Option<Event> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut s = self.lock();
         loop {
             if let Some(ev) = Shared::take_event(&mut s) {
@@ -1157,12 +1196,21 @@ impl Guard {
     /// [`crate::Guard::set_pid`] does for a PID file).
     pub fn set_pid(&mut self, pid: Pid) -> Result<()> {
         let (tx, rx) = std_mpsc::channel();
+        let stopped = || {
+            Error::new(
+                ErrorKind::Io,
+                format!(
+                    "cannot record PID {pid} in {}: the lock's background thread has stopped \
+                     (the lock was released, or that thread panicked), so the lock is no \
+                     longer held; stop the protected work and acquire the lock again",
+                    self.key
+                ),
+            )
+        };
         if self.cmds.send(Cmd::SetPid(pid, tx)).is_err() {
-            return Err(Error::new(ErrorKind::Io, "the lock is no longer held"));
+            return Err(stopped());
         }
-        let r = rx
-            .recv()
-            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the lock is no longer held")));
+        let r = rx.recv().unwrap_or_else(|_| Err(stopped()));
         if r.is_ok() {
             self.holder.pid = pid.get() as u32;
             self.holder.start_time = crate::sys::proc::start_time(pid);
@@ -1216,16 +1264,21 @@ async fn hold(
     let interval = held.ttl / 3;
     let mut keeper: Option<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)> = None;
     let mut failed_last = false;
+    // The endpoint and error of the last failed renewal.
+    let mut last_error: Option<String> = None;
     loop {
         let now = Instant::now();
         let lost = shared.lock().lost.is_some();
         if !lost && now >= held.valid_until() {
+            let why = last_error
+                .as_deref()
+                .map(|e| format!("last renewal failed at {e}"))
+                .unwrap_or_else(|| "no renewal could be attempted in time".to_string());
             shared.set_lost(format!(
-                "no lease renewal confirmed by etcd for {:.1} s (TTL {} s, last tried at {}); \
-                 another host may take the lock",
+                "no lease renewal confirmed by etcd for {:.1} s (TTL {} s; {why}); another \
+                 host may take the lock",
                 now.duration_since(held.last_ok).as_secs_f64(),
                 held.ttl.as_secs(),
-                conn.endpoint()
             ));
         }
         let lost = shared.lock().lost.is_some();
@@ -1241,7 +1294,13 @@ async fn hold(
             Ok(c) => c,
             Err(_) => {
                 if !lost {
-                    failed_last = !renew(&mut held, &mut conn, &mut keeper, &shared).await;
+                    match renew(&mut held, &mut conn, &mut keeper, &shared).await {
+                        Ok(()) => failed_last = false,
+                        Err(e) => {
+                            failed_last = true;
+                            last_error = Some(e);
+                        }
+                    }
                 }
                 continue;
             }
@@ -1266,14 +1325,15 @@ async fn hold(
     }
 }
 
-/// One renewal; `true` if etcd confirmed it.
+/// One renewal; the failing endpoint and its error unless etcd confirmed it.
 async fn renew(
     held: &mut Held,
     conn: &mut Conn,
     keeper: &mut Option<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)>,
     shared: &Shared,
-) -> bool {
+) -> std::result::Result<(), String> {
     let sent = Instant::now();
+    let endpoint = conn.endpoint().to_string();
     let budget = (held.ttl / 3)
         .max(Duration::from_millis(200))
         .min(held.valid_until().saturating_duration_since(sent));
@@ -1303,7 +1363,7 @@ async fn renew(
             shared.set_lost(format!(
                 "etcd says the lease {id:x} has expired or was revoked"
             ));
-            false
+            Err(format!("{endpoint}: the lease {id:x} has expired"))
         }
         Ok(ttl) => {
             if let Some(t) = ttl {
@@ -1311,7 +1371,7 @@ async fn renew(
             }
             held.last_ok = sent;
             shared.set_valid_until(held.valid_until());
-            true
+            Ok(())
         }
         Err(e) => {
             if e.contains("lease not found") {
@@ -1321,7 +1381,7 @@ async fn renew(
             }
             *keeper = None;
             conn.failed();
-            false
+            Err(format!("{endpoint}: {e}"))
         }
     }
 }
@@ -1332,25 +1392,35 @@ async fn update_pid(held: &mut Held, conn: &mut Conn, pid: Pid) -> Result<()> {
     holder.start_time = crate::sys::proc::start_time(pid);
     let value = holder.encode();
     let (key, fence, lease) = (held.key.clone(), held.fence as i64, held.lease);
-    let txn = conn
-        .call(|mut c| {
-            let (key, value) = (key.clone(), value.clone());
-            async move {
-                let txn = Txn::new()
-                    .when([Compare::create_revision(
-                        key.clone(),
-                        CompareOp::Equal,
-                        fence,
-                    )])
-                    .and_then([TxnOp::put(
-                        key,
-                        value,
-                        Some(PutOptions::new().with_lease(lease)),
-                    )]);
-                c.txn(txn).await
-            }
-        })
+    // This runs in the holder's loop, between renewals: never past the
+    // time the lock counts as held, so a slow etcd cannot delay the renewal
+    // or the loss report beyond that.
+    let budget = held.valid_until().saturating_duration_since(Instant::now());
+    let attempt = conn.call(|mut c| {
+        let (key, value) = (key.clone(), value.clone());
+        async move {
+            let txn = Txn::new()
+                .when([Compare::create_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    fence,
+                )])
+                .and_then([TxnOp::put(
+                    key,
+                    value,
+                    Some(PutOptions::new().with_lease(lease)),
+                )]);
+            c.txn(txn).await
+        }
+    });
+    let txn = tokio::time::timeout(budget, attempt)
         .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "no answer within {:.1} s, the time left before the lease counts as expired",
+                budget.as_secs_f64()
+            ))
+        })
         .map_err(|e| Error::unreachable(&held.backend, &format!("update {}", held.key), &e))?;
     if !txn.succeeded() {
         return Err(Error::new(
@@ -1388,12 +1458,17 @@ async fn release(held: &Held, conn: &mut Conn, lost: bool) -> Result<()> {
             c.lease_revoke(lease).await.map(|_| ())
         }
     });
-    let r = tokio::time::timeout(release_budget(lost), attempt)
+    // Never past the time the lease counts as expired (at least 1 s to
+    // try): after that the key goes with the lease anyway.
+    let left = held.valid_until().saturating_duration_since(Instant::now());
+    let expired = lost || left.is_zero();
+    let budget = release_budget(expired).min(left.max(Duration::from_secs(1)));
+    let r = tokio::time::timeout(budget, attempt)
         .await
-        .unwrap_or_else(|_| Err(format!("no answer within {:?}", release_budget(lost))));
+        .unwrap_or_else(|_| Err(format!("no answer within {budget:?}")));
     match r {
         Ok(()) => Ok(()),
-        Err(_) if lost => Ok(()),
+        Err(_) if expired => Ok(()),
         Err(e) if e.contains("lease not found") => Ok(()),
         Err(e) => Err(Error::unreachable(
             &held.backend,
@@ -1416,30 +1491,61 @@ async fn watch_held(
     // One range covering both keys; events for other keys are skipped.
     let mut end = stop_key.clone().into_bytes();
     end.push(0);
-    let mut from = fence as i64 + 1;
     loop {
         let result: std::result::Result<(), String> = async {
+            // Current state first, on every (re)start: events missed while
+            // not watching (or compacted away) are not replayed.
+            let (k, sk) = (key.clone(), stop_key.clone());
+            let now = conn
+                .call(|mut c| {
+                    let txn = Txn::new()
+                        .and_then([TxnOp::get(k.clone(), None), TxnOp::get(sk.clone(), None)]);
+                    async move { c.txn(txn).await }
+                })
+                .await?;
+            let mut gets = now.op_responses().into_iter().filter_map(|r| match r {
+                TxnOpResponse::Get(g) => Some(g),
+                _ => None,
+            });
+            let (lock_kv, stop_kv) = (gets.next(), gets.next());
+            match lock_kv.as_ref().and_then(first_kv) {
+                None => {
+                    shared.set_lost(format!(
+                        "the lock key {key} is gone (its lease expired or was revoked, or \
+                         someone removed the key)"
+                    ));
+                    return Ok(());
+                }
+                Some(kv) if kv.create_revision() as u64 != fence => {
+                    shared.set_lost(format!("the lock key {key} now belongs to another holder"));
+                    return Ok(());
+                }
+                Some(_) => {}
+            }
+            if let Some(kv) = stop_kv.as_ref().and_then(first_kv) {
+                if let Some(ev) = parse_stop(&String::from_utf8_lossy(kv.value()), fence) {
+                    shared.set_stop(ev);
+                }
+            }
+            let from = revision_of(now.header()) + 1;
             let mut client = conn.client().await?;
             let opts = WatchOptions::new()
                 .with_range(end.clone())
                 .with_start_revision(from);
-            let mut stream = client
-                .watch(key.clone(), Some(opts))
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut stream =
+                tokio::time::timeout(WATCH_START_TIMEOUT, client.watch(key.clone(), Some(opts)))
+                    .await
+                    .map_err(|_| format!("no watch within {WATCH_START_TIMEOUT:?}"))?
+                    .map_err(|e| e.to_string())?;
             loop {
                 let Some(resp) = stream.message().await.map_err(|e| e.to_string())? else {
                     return Err("the watch ended".into());
                 };
                 if resp.canceled() {
-                    if resp.compact_revision() > 0 {
-                        from = resp.compact_revision();
-                    }
                     return Err(format!("the watch was canceled: {}", resp.cancel_reason()));
                 }
                 for ev in resp.events() {
                     let Some(kv) = ev.kv() else { continue };
-                    from = kv.mod_revision() + 1;
                     if kv.key() == key.as_bytes() {
                         if ev.event_type() == EventType::Delete {
                             shared.set_lost(format!(
@@ -1460,9 +1566,13 @@ async fn watch_held(
             }
         }
         .await;
-        if result.is_err() {
-            conn.failed();
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        match result {
+            // The lock is lost: nothing left to watch for.
+            Ok(()) => return,
+            Err(_) => {
+                conn.failed();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     }
 }
@@ -1475,7 +1585,7 @@ fn parse_stop(text: &str, fence: u64) -> Option<Event> {
     for line in text.lines() {
         match line.split_once('=') {
             Some(("fence", v)) => matches = v.parse::<u64>().ok() == Some(fence),
-            Some(("from", v)) => from = v.to_string(),
+            Some(("from", v)) => from = clean(v),
             Some(("schedule", v)) => schedule = v.parse().ok(),
             _ => {}
         }

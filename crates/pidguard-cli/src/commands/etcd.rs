@@ -36,9 +36,10 @@ pub use imp::{run, status, stop};
 
 #[cfg(feature = "etcd")]
 mod imp {
+    use std::collections::VecDeque;
     use std::process::{Command, ExitStatus};
     use std::sync::mpsc;
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
     use pidguard::etcd::{Backend, Event, Holding, Lock, StopOutcome};
     use pidguard::{ErrorKind, Pid, Process, Schedule, Signal, Step};
@@ -145,6 +146,25 @@ mod imp {
         };
         let handle = signals.handle();
 
+        // Taking the lock may have been slow, or etcd may have become
+        // unreachable since: never start the command without the lock.
+        if !guard.is_held() {
+            let why = match guard.wait_event(Some(Duration::ZERO)) {
+                Some(Event::Lost(why)) => why,
+                _ => "its lease was not renewed in time".to_string(),
+            };
+            handle.close();
+            let _ = guard.release();
+            return Err(Failure::new(
+                Exit::Unavailable,
+                format!(
+                    "lost the lock {key} before the command started ({why}); the command was \
+                     not started; check that etcd at {url} answers and has a quorum, then try \
+                     again"
+                ),
+            ));
+        }
+
         let program = &args.command[0];
         let mut cmd = Command::new(program);
         cmd.args(&args.command[1..])
@@ -160,60 +180,98 @@ mod imp {
         };
         let pid = Pid::from_u32(child.id()).expect("a child's PID is positive");
         // The child is ours and not yet reaped: its PID cannot be reused
-        // while this handle exists.
-        let process = Process::open(pid).ok();
-        if let Err(e) = guard.set_pid(pid) {
-            eprintln!("pidguard: warning: cannot record the command's PID in {key}: {e}");
-        }
+        // while these handles exist. Both are opened before the thread that
+        // reaps it starts: one to run schedules, one to forward signals.
+        let (process, target) = match Process::open(pid).and_then(|p| Ok((p, Process::open(pid)?)))
+        {
+            Ok(pair) => pair,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                handle.close();
+                let _ = guard.release();
+                return Err(Failure::new(
+                    Exit::Unavailable,
+                    format!(
+                        "cannot open a handle on the command (PID {pid}) to supervise it: {e}; \
+                         the command was killed and the lock {key} released; check the limit \
+                         on open files (ulimit -n) and try again"
+                    ),
+                ));
+            }
+        };
 
         let (tx, rx) = mpsc::channel();
-        let exited = tx.clone();
-        std::thread::spawn(move || {
-            let _ = exited.send(Ev::Exited(child.wait()));
-        });
+        // Loss and stop events flow from now on, even while the PID is
+        // being recorded below.
         let monitor = guard.monitor();
+        let events = tx.clone();
         std::thread::spawn(move || loop {
             if let Some(ev) = monitor.wait_event(None) {
-                if tx.send(Ev::Lock(ev)).is_err() {
+                if events.send(Ev::Lock(ev)).is_err() {
                     return;
                 }
             }
         });
-        let target = Process::open(pid).ok();
+        std::thread::spawn(move || {
+            let _ = tx.send(Ev::Exited(child.wait()));
+        });
         let forwarder = std::thread::spawn(move || {
             for origin in signals.forever() {
                 if reached_the_child_too(&origin, pid) {
                     continue;
                 }
-                if let (Some(p), Some(s)) = (&target, Signal::from_raw(origin.signal)) {
-                    let _ = p.signal(s);
+                if let Some(s) = Signal::from_raw(origin.signal) {
+                    let _ = target.signal(s);
                 }
             }
         });
+        if let Err(e) = guard.set_pid(pid) {
+            eprintln!("pidguard: warning: cannot record the command's PID in {key}: {e}");
+        }
 
+        // Events that arrived while a stop schedule ran, oldest first.
+        let mut pending: VecDeque<Ev> = VecDeque::new();
         let mut lost = None;
         let status = loop {
-            match rx.recv() {
+            let next = match pending.pop_front() {
+                Some(ev) => Ok(ev),
+                None => rx.recv(),
+            };
+            match next {
                 Ok(Ev::Exited(status)) => break status,
                 Ok(Ev::Lock(Event::Lost(why))) => {
+                    if lost.is_some() {
+                        continue;
+                    }
                     eprintln!(
                         "pidguard: lost the lock {key}: {why}; stopping the command (PID {pid}) \
                          with {schedule}"
                     );
-                    if let Some(p) = &process {
-                        run_schedule(p, &schedule);
-                    }
+                    run_schedule(&process, &schedule, &mut || false);
                     lost = Some(why);
                 }
                 Ok(Ev::Lock(Event::StopRequested { from, schedule: s })) => {
+                    if lost.is_some() {
+                        continue;
+                    }
                     let s = s.unwrap_or_else(|| schedule.clone());
                     eprintln!(
                         "pidguard: stop requested from host {from}: stopping the command (PID \
                          {pid}) with {s}"
                     );
-                    if let Some(p) = &process {
-                        run_schedule(p, &s);
-                    }
+                    // A loss while following the request takes over at once.
+                    let mut lost_meanwhile = || {
+                        while let Ok(ev) = rx.try_recv() {
+                            if matches!(ev, Ev::Lock(Event::Lost(_))) {
+                                pending.push_front(ev);
+                                return true;
+                            }
+                            pending.push_back(ev);
+                        }
+                        false
+                    };
+                    run_schedule(&process, &s, &mut lost_meanwhile);
                 }
                 Ok(Ev::Lock(_)) => {}
                 Err(_) => {
@@ -269,16 +327,40 @@ mod imp {
     #[cfg(not(target_os = "linux"))]
     fn die_with_supervisor(_cmd: &mut Command) {}
 
-    /// Follows `schedule` on the process; `true` once it has exited.
-    fn run_schedule(process: &Process, schedule: &Schedule) -> bool {
+    /// How often a schedule's waits look for a reason to stop following it.
+    const SCHEDULE_POLL: Duration = Duration::from_millis(100);
+
+    /// How [`run_schedule`] ended.
+    #[derive(Debug, PartialEq, Eq)]
+    enum ScheduleEnd {
+        /// The process exited.
+        Exited,
+        /// The schedule ran out with the process still running.
+        Running,
+        /// `interrupt` asked to stop following the schedule.
+        Interrupted,
+    }
+
+    /// Follows `schedule` on the process, calling `interrupt` between steps
+    /// and every [`SCHEDULE_POLL`] of a wait; it returns `true` to give up
+    /// the schedule at once.
+    fn run_schedule(
+        process: &Process,
+        schedule: &Schedule,
+        interrupt: &mut dyn FnMut() -> bool,
+    ) -> ScheduleEnd {
         let steps = schedule.steps();
         let mut i = 0;
         loop {
             if i == steps.len() {
                 match schedule.repeat_from() {
                     Some(r) => i = r,
-                    None => return process.has_exited(),
+                    None if process.has_exited() => return ScheduleEnd::Exited,
+                    None => return ScheduleEnd::Running,
                 }
+            }
+            if interrupt() {
+                return ScheduleEnd::Interrupted;
             }
             match steps[i] {
                 Step::Signal(sig) => {
@@ -288,8 +370,20 @@ mod imp {
                     }
                 }
                 Step::Wait(d) => {
-                    if process.wait_timeout(d) {
-                        return true;
+                    let end = Instant::now().checked_add(d);
+                    loop {
+                        let left = end.map_or(Duration::MAX, |e| {
+                            e.saturating_duration_since(Instant::now())
+                        });
+                        if process.wait_timeout(left.min(SCHEDULE_POLL)) {
+                            return ScheduleEnd::Exited;
+                        }
+                        if left <= SCHEDULE_POLL {
+                            break;
+                        }
+                        if interrupt() {
+                            return ScheduleEnd::Interrupted;
+                        }
                     }
                 }
             }
@@ -465,6 +559,49 @@ mod imp {
             assert_eq!(iso_utc(UNIX_EPOCH), "1970-01-01T00:00:00Z");
             let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
             assert_eq!(iso_utc(leap), "2000-02-29T00:00:00Z");
+        }
+
+        #[test]
+        fn a_schedule_gives_way_to_an_interrupt_between_steps() {
+            // A child that ignores TERM: only the interrupt ends the wait early.
+            use std::io::BufRead;
+            let mut child = Command::new("sh")
+                .args(["-c", "trap '' TERM; echo ready; exec sleep 30"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn sh");
+            let mut line = String::new();
+            let out = child.stdout.take().unwrap();
+            std::io::BufReader::new(out).read_line(&mut line).unwrap();
+            assert_eq!(line, "ready\n");
+            let pid = Pid::from_u32(child.id()).unwrap();
+            let process = Process::open(pid).expect("pin the child");
+            let s: Schedule = "TERM/20/KILL/1".parse().unwrap();
+            let started = Instant::now();
+            let mut calls = 0;
+            let end = run_schedule(&process, &s, &mut || {
+                calls += 1;
+                started.elapsed() >= Duration::from_millis(300)
+            });
+            let took = started.elapsed();
+            let still_running = !process.has_exited();
+            let _ = child.kill();
+            let _ = child.wait();
+            assert_eq!(end, ScheduleEnd::Interrupted);
+            assert!(took < Duration::from_secs(2), "took {took:?}");
+            assert!(calls >= 2, "interrupt polled {calls} times");
+            assert!(still_running, "TERM is ignored, KILL never sent");
+
+            // Without an interrupt the schedule runs to the end.
+            let mut child = Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .expect("spawn sleep");
+            let pid = Pid::from_u32(child.id()).unwrap();
+            let process = Process::open(pid).expect("pin the child");
+            let end = run_schedule(&process, &"TERM/5/KILL/1".parse().unwrap(), &mut || false);
+            let _ = child.wait();
+            assert_eq!(end, ScheduleEnd::Exited);
         }
 
         #[test]
