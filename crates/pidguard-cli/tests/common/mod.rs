@@ -234,6 +234,13 @@ impl Seam<'_> {
         let started = Instant::now();
         while child.try_wait().unwrap().is_none() {
             if started.elapsed() > self.deadline {
+                // Killing strace alone would detach its tracees and leave
+                // them running: kill them first, by PID, leaves first.
+                for pid in descendants(child.id()).into_iter().rev() {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
@@ -254,6 +261,27 @@ impl Seam<'_> {
             .collect();
         Some((out, calls))
     }
+}
+
+/// Every process below `pid` (children first, then theirs), from
+/// `/proc/<pid>/task/*/children`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                found.push(c);
+                queue.push(c);
+            }
+        }
+    }
+    found
 }
 
 /// The signal-sending calls among strace lines (`kill(pid, 0)` probes and
