@@ -800,12 +800,7 @@ async fn wait_released(
                 .await
                 .map_err(|e| e.to_string())?;
             loop {
-                let Some(resp) = stream.message().await.map_err(|e| e.to_string())? else {
-                    return Err("the watch ended".to_string());
-                };
-                if resp.canceled() {
-                    return Err(format!("the watch was canceled: {}", resp.cancel_reason()));
-                }
+                let resp = next_watch_response(&mut stream).await?;
                 for ev in resp.events() {
                     if let Some(kv) = ev.kv() {
                         from = kv.mod_revision() + 1;
@@ -1538,12 +1533,7 @@ async fn watch_held(
                     .map_err(|_| format!("no watch within {WATCH_START_TIMEOUT:?}"))?
                     .map_err(|e| e.to_string())?;
             loop {
-                let Some(resp) = stream.message().await.map_err(|e| e.to_string())? else {
-                    return Err("the watch ended".into());
-                };
-                if resp.canceled() {
-                    return Err(format!("the watch was canceled: {}", resp.cancel_reason()));
-                }
+                let resp = next_watch_response(&mut stream).await?;
                 for ev in resp.events() {
                     let Some(kv) = ev.kv() else { continue };
                     if kv.key() == key.as_bytes() {
@@ -1575,6 +1565,20 @@ async fn watch_held(
             }
         }
     }
+}
+
+/// The next response on a watch; an ended or canceled watch is an error
+/// (the caller starts a new one, on another endpoint if need be).
+async fn next_watch_response(
+    stream: &mut etcd_client::WatchStream,
+) -> std::result::Result<etcd_client::WatchResponse, String> {
+    let Some(resp) = stream.message().await.map_err(|e| e.to_string())? else {
+        return Err("the watch ended".into());
+    };
+    if resp.canceled() {
+        return Err(format!("the watch was canceled: {}", resp.cancel_reason()));
+    }
+    Ok(resp)
 }
 
 /// A stop request's value: `fence=N`, `from=HOST`, optional `schedule=…`.

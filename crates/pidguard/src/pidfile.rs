@@ -286,13 +286,8 @@ impl Pidfile {
         } else {
             encoded.as_bytes()
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if let Some(found) = sys::foreign_symlink(&dir) {
-            return Err(Error::foreign_symlink(&path, &found));
-        }
+        let dir = parent_dir(&path).to_path_buf();
+        refuse_foreign_links(&path)?;
         let network = match self.network_fs {
             NetworkFs::Allow => None,
             _ => sys::network_fs(&dir),
@@ -528,6 +523,23 @@ fn held_or_denied(path: &Path, denied: io::Error) -> Error {
         }
     }
     Error::open(path, denied)
+}
+
+/// The directory a PID file is in (`.` for a bare file name).
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuses a path whose directory is reached through a symbolic link that
+/// neither root nor the caller owns (see [`sys::foreign_symlink`]).
+pub(crate) fn refuse_foreign_links(path: &Path) -> Result<()> {
+    match sys::foreign_symlink(parent_dir(path)) {
+        Some(found) => Err(Error::foreign_symlink(path, &found)),
+        None => Ok(()),
+    }
 }
 
 /// Reads and parses the PID in an open file.

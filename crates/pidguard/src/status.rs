@@ -15,7 +15,7 @@ use rustix::fs::Stat;
 use crate::error::{Error, Result, UnsafeFile};
 use crate::identity::{identify, Filters, Identity, Me};
 use crate::pid::{ParseErrorKind, Pid, Rule};
-use crate::pidfile::{read_fd, MID_WRITE_BACKOFF_US};
+use crate::pidfile::{read_fd, refuse_foreign_links, MID_WRITE_BACKOFF_US};
 use crate::process::{liveness_with_stat, Liveness};
 use crate::sys;
 use crate::sys::proc::ProcStat;
@@ -115,13 +115,7 @@ pub fn read_with(path: impl AsRef<Path>, rule: Rule) -> Result<Pid> {
 /// Opens an existing PID file for reading, refusing anything but a regular
 /// file (checked before opening, so a device is never opened).
 fn open_regular(path: &Path) -> Result<(std::os::fd::OwnedFd, rustix::fs::Stat)> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if let Some(found) = sys::foreign_symlink(dir) {
-        return Err(Error::foreign_symlink(path, &found));
-    }
+    refuse_foreign_links(path)?;
     let st = sys::lstat(path).map_err(|e| Error::open(path, e))?;
     match sys::unsafe_reason(&st) {
         None | Some(UnsafeFile::HardLinks(_)) => {}
