@@ -149,7 +149,7 @@ impl Error {
     pub(crate) fn foreign_symlink(path: &Path, found: &crate::sys::ForeignSymlink) -> Error {
         let mut e = Error::unsafe_file(path, UnsafeFile::ForeignSymlink { uid: found.uid });
         e.inner.message = Some(format!(
-            "{}: its directory is reached through the symbolic link {}, owned by uid {} \
+            "{} is reached through the symbolic link {}, owned by uid {} \
              (neither root nor you), which could point anywhere; refusing to follow it: \
              use the real directory's path, or have the link owned by root",
             path.display(),

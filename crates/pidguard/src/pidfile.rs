@@ -48,6 +48,11 @@ const READER_PROBE_RETRY_US: [u64; 3] = [20, 300, 2_000];
 /// (readers' probes, however slow), never an exclusive holder's.
 const READERS_ONLY_PATIENCE: Duration = Duration::from_millis(500);
 
+/// How long to keep trying when the lock is held but `/proc/locks` shows
+/// no lock on the file at all: a reader's probe that ended in between (try
+/// again), or a holder in another PID namespace (hidden; it keeps the lock).
+const UNSEEN_HOLDER_PATIENCE: Duration = Duration::from_millis(20);
+
 /// What [`Pidfile::acquire`] does when the PID file is on a network
 /// filesystem (NFS, SMB/CIFS, Ceph, AFS, 9P, Lustre, Coda), where `flock`
 /// may be emulated, or hold only among the processes of one host.
@@ -478,18 +483,27 @@ fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
                         return Ok(());
                     }
                 }
-                // Still held. If all the kernel shows on the inode are
-                // shared locks, those are readers (a preempted one can hold
-                // its probe for milliseconds on a loaded machine), not an
-                // instance: keep trying for a while.
+                // Still held. What the kernel shows on the inode tells
+                // readers from an instance: shared locks only are readers (a
+                // preempted one can hold its probe for milliseconds on a
+                // loaded machine); no lock at all means the probe ended
+                // between our two looks, or a holder this PID namespace
+                // cannot see, which keeps its lock: that case gets only a
+                // few milliseconds.
                 if let Ok(st) = sys::fstat(fd) {
                     // st_ino's width differs between platforms.
                     #[allow(clippy::unnecessary_cast)]
                     let ino = st.st_ino as u64;
-                    let deadline = std::time::Instant::now() + READERS_ONLY_PATIENCE;
-                    while sys::proc::only_shared_flocks(ino) == Some(true)
-                        && std::time::Instant::now() < deadline
-                    {
+                    let start = std::time::Instant::now();
+                    loop {
+                        let patience = match sys::proc::flocks_on(ino) {
+                            Some((false, true)) => READERS_ONLY_PATIENCE,
+                            Some((false, false)) => UNSEEN_HOLDER_PATIENCE,
+                            _ => break,
+                        };
+                        if start.elapsed() >= patience {
+                            break;
+                        }
                         std::thread::sleep(Duration::from_millis(1));
                         if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
                             return Ok(());

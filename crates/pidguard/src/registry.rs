@@ -22,6 +22,7 @@
 
 use std::collections::BTreeSet;
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Mutex;
@@ -33,7 +34,7 @@ use crate::location::validate_name;
 use crate::pid::Pid;
 use crate::pidfile::{remove_unlocked, Guard, Pidfile, Removal};
 use crate::signal::Schedule;
-use crate::status::{inspect_as, Status};
+use crate::status::{inspect_target, Status, Target};
 use crate::stop::{stop, Outcome};
 use crate::sys;
 
@@ -148,28 +149,57 @@ pub fn list(dir: impl AsRef<Path>) -> Result<Vec<Entry>> {
 /// order, each as soon as it is inspected: only the names are kept in
 /// memory, so a directory of any size is listed in little memory.
 pub fn for_each(dir: impl AsRef<Path>, mut f: impl FnMut(Entry)) -> Result<()> {
+    use rustix::fs::{FileType, OFlags};
+    use std::os::unix::ffi::OsStrExt;
+
     let dir = dir.as_ref();
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::open(dir, e))?;
-    // (file name, why it is skipped); the type comes from readdir, so
-    // nothing is opened, stat'ed or followed here.
+    if let Some(found) = sys::foreign_symlink(dir) {
+        return Err(Error::foreign_symlink(dir, &found));
+    }
+    // One descriptor on the directory: entries are read from it and opened
+    // relative to it, so the directory's path is resolved once, not for
+    // every file, and a directory swapped mid-listing is not followed.
+    let dir_fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| Error::open(dir, e.into()))?;
+    let entries = rustix::fs::Dir::read_from(&dir_fd).map_err(|e| Error::open(dir, e.into()))?;
+    // (file name, why it is skipped); the type comes from readdir (an
+    // `lstat` only where the filesystem does not say), so nothing is opened
+    // or followed here.
     let mut names: Vec<(std::ffi::OsString, Option<Skip>)> = Vec::new();
-    for entry in rd {
-        let entry = entry.map_err(|e| Error::open(dir, e))?;
-        let file_name = entry.file_name();
-        let ft = entry
-            .file_type()
-            .map_err(|e| Error::open(&entry.path(), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::open(dir, e.into()))?;
+        let bytes = entry.file_name().to_bytes();
+        if bytes == b"." || bytes == b".." {
+            continue;
+        }
+        let file_name = std::ffi::OsStr::from_bytes(bytes).to_os_string();
+        let ft = match entry.file_type() {
+            FileType::Unknown => {
+                let st = rustix::fs::statat(
+                    &dir_fd,
+                    entry.file_name(),
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                );
+                match st {
+                    Ok(st) => FileType::from_raw_mode(st.st_mode as _),
+                    // Gone since readdir.
+                    Err(rustix::io::Errno::NOENT) => continue,
+                    Err(e) => return Err(Error::open(&dir.join(&file_name), e.into())),
+                }
+            }
+            ft => ft,
+        };
         let name = file_name.to_string_lossy();
-        let skip = if ft.is_symlink() {
-            Some(Skip::Symlink)
-        } else if ft.is_dir() {
-            Some(Skip::Directory)
-        } else if !ft.is_file() {
-            Some(Skip::NotRegular)
-        } else if !name.ends_with(".pid") || name.starts_with('.') {
-            Some(Skip::NotPidFile)
-        } else {
-            None
+        let skip = match ft {
+            FileType::Symlink => Some(Skip::Symlink),
+            FileType::Directory => Some(Skip::Directory),
+            FileType::RegularFile if name.ends_with(".pid") && !name.starts_with('.') => None,
+            FileType::RegularFile => Some(Skip::NotPidFile),
+            _ => Some(Skip::NotRegular),
         };
         names.push((file_name, skip));
     }
@@ -188,7 +218,13 @@ pub fn for_each(dir: impl AsRef<Path>, mut f: impl FnMut(Entry)) -> Result<()> {
             Some(reason) => f(Entry::Skipped { name, reason }),
             None => {
                 let has_meta = metas.contains(name.trim_end_matches(".pid"));
-                if let Some(row) = row(&dir.join(&file_name), &name, has_meta, me) {
+                let path = dir.join(&file_name);
+                let target = Target::Entry {
+                    dir: dir_fd.as_fd(),
+                    name: &file_name,
+                    path: &path,
+                };
+                if let Some(row) = row(target, &name, has_meta, me) {
                     f(Entry::File(row));
                 }
             }
@@ -208,13 +244,14 @@ fn sort_key(name: &std::ffi::OsStr, skip: Option<Skip>) -> std::borrow::Cow<'_, 
 }
 
 /// Inspects one file; `None` if it vanished.
-fn row(path: &Path, file_name: &str, has_meta: bool, me: Me) -> Option<Row> {
+fn row(target: Target<'_>, file_name: &str, has_meta: bool, me: Me) -> Option<Row> {
+    let path = target.path();
     let filters = if has_meta {
         filters_from_meta(path)
     } else {
         Filters::default()
     };
-    let found = inspect_as(path, &filters, me);
+    let found = inspect_target(target, &filters, me);
     let name = file_name.trim_end_matches(".pid").to_string();
     let age = found
         .file

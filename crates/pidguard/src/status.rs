@@ -5,8 +5,10 @@
 //! few dozen bytes. Files written by other programs are read with the
 //! lenient [`Rule`].
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -114,7 +116,7 @@ pub fn read_with(path: impl AsRef<Path>, rule: Rule) -> Result<Pid> {
 
 /// Opens an existing PID file for reading, refusing anything but a regular
 /// file (checked before opening, so a device is never opened).
-fn open_regular(path: &Path) -> Result<(std::os::fd::OwnedFd, rustix::fs::Stat)> {
+fn open_regular(path: &Path) -> Result<(OwnedFd, Stat)> {
     refuse_foreign_links(path)?;
     let st = sys::lstat(path).map_err(|e| Error::open(path, e))?;
     match sys::unsafe_reason(&st) {
@@ -130,6 +132,56 @@ fn open_regular(path: &Path) -> Result<(std::os::fd::OwnedFd, rustix::fs::Stat)>
         ));
     }
     Ok((fd, opened))
+}
+
+/// A file to inspect: a path, or an entry of a directory being listed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target<'a> {
+    /// A path, resolved once per open (symlinks refused, see [`open_regular`]).
+    Path(&'a Path),
+    /// `name` in the open directory `dir`, a regular file according to
+    /// `readdir`; `path` names it in messages.
+    Entry {
+        /// The directory being listed.
+        dir: BorrowedFd<'a>,
+        /// The entry's name in it.
+        name: &'a OsStr,
+        /// `dir`'s path joined with `name`.
+        path: &'a Path,
+    },
+}
+
+impl Target<'_> {
+    /// The path, for messages.
+    pub(crate) fn path(&self) -> &Path {
+        match self {
+            Target::Path(p) | Target::Entry { path: p, .. } => p,
+        }
+    }
+}
+
+/// [`open_regular`] for a [`Target`]. A directory entry is opened relative
+/// to its directory and its type checked on the descriptor: `readdir`
+/// already said it is a regular file, so there is no `lstat` first (the
+/// window in which it could be swapped is the same as lstat-then-open's,
+/// and `O_NOFOLLOW` and the `fstat` catch a swap either way).
+fn open_target(target: Target<'_>) -> Result<(OwnedFd, Stat)> {
+    let (dir, name, path) = match target {
+        Target::Path(path) => return open_regular(path),
+        Target::Entry { dir, name, path } => (dir, name, path),
+    };
+    let fd = sys::open_existing_at(dir, name).map_err(|e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            Error::unsafe_file(path, UnsafeFile::Symlink)
+        } else {
+            Error::open(path, e)
+        }
+    })?;
+    let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
+    match sys::unsafe_reason(&opened) {
+        None | Some(UnsafeFile::HardLinks(_)) => Ok((fd, opened)),
+        Some(why) => Err(Error::unsafe_file(path, why)),
+    }
 }
 
 /// The state of the PID file at `path`.
@@ -176,12 +228,17 @@ pub fn inspect(path: impl AsRef<Path>, filters: &Filters) -> Inspection {
 
 /// [`inspect`], with the caller's identity looked up once for many files.
 pub(crate) fn inspect_as(path: &Path, filters: &Filters, me: Me) -> Inspection {
+    inspect_target(Target::Path(path), filters, me)
+}
+
+/// [`inspect_as`] for a [`Target`].
+pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> Inspection {
     let Classified {
         status,
         file,
         pstat,
         locked,
-    } = classify(path);
+    } = classify(target);
     let mut identity = None;
     let status = match status {
         Status::Running { pid, locked } => {
@@ -207,8 +264,9 @@ pub(crate) fn inspect_as(path: &Path, filters: &Filters, me: Me) -> Inspection {
 
 /// The state from the lock and liveness alone (and, for a running file,
 /// what `/proc/<pid>/stat` said).
-fn classify(path: &Path) -> Classified {
-    let (fd, st) = match open_regular(path) {
+fn classify(target: Target<'_>) -> Classified {
+    let path = target.path();
+    let (fd, st) = match open_target(target) {
         Ok(x) => x,
         Err(e) if e.io_error().map(io::Error::kind) == Some(io::ErrorKind::NotFound) => {
             return Classified::new(Status::NotRunning, None, false)
@@ -218,12 +276,15 @@ fn classify(path: &Path) -> Classified {
     let file = Some(st);
     let mut pauses = MID_WRITE_BACKOFF_US.iter();
     loop {
-        let locked = match sys::is_locked(&fd) {
+        // A free lock stays taken (shared) until the descriptor is closed,
+        // right after the read: one `flock` call fewer per file.
+        let locked = match sys::is_locked_keep_shared(fd.as_fd()) {
             Ok(l) => l,
             Err(e) => return Classified::new(Status::Unknown(Error::open(path, e)), file, false),
         };
         let content = read_fd(&fd, path, Rule::Lenient);
         if !locked {
+            drop(fd);
             if let Some(why @ UnsafeFile::HardLinks(_)) = sys::unsafe_reason(&st) {
                 let e = Error::unsafe_file(path, why);
                 return Classified::new(Status::Unknown(e), file, locked);

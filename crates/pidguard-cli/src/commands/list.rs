@@ -29,51 +29,81 @@ pub fn run(args: DirArgs) -> Result<Exit, Failure> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // A closed pipe (`pidguard list DIR | head`) just ends the output.
     let mut closed = false;
-    if !args.json {
-        closed |= writeln!(
-            out,
-            "{:<24} {:>8} {:<9} {:<11} {:>8}  COMMAND",
-            "NAME", "PID", "STATE", "IDENTITY", "AGE"
-        )
-        .is_err();
-    }
+    // The header goes out with the first row (or at the end of an empty
+    // listing), not before a directory that is refused.
+    let mut header = !args.json;
+    let mut print_header = |out: &mut dyn Write| {
+        if std::mem::take(&mut header) {
+            writeln!(
+                out,
+                "{:<24} {:>8} {:<9} {:<11} {:>8}  COMMAND",
+                "NAME", "PID", "STATE", "IDENTITY", "AGE"
+            )
+            .is_err()
+        } else {
+            false
+        }
+    };
     registry::for_each(&args.dir, |e| {
+        closed |= print_header(&mut out);
         if closed {
             return;
         }
-        let line = match (&e, args.json) {
-            (Entry::File(r), true) => row_json(r).to_string(),
+        // Written straight into the buffer: no string per row.
+        let written = match (&e, args.json) {
+            (Entry::File(r), true) => writeln!(out, "{}", row_json(r)),
             (Entry::Skipped { name, reason }, true) => {
-                json!({ "name": name, "skipped": reason.name() }).to_string()
+                writeln!(out, "{}", json!({ "name": name, "skipped": reason.name() }))
             }
-            (Entry::File(r), false) => format!(
+            (Entry::File(r), false) => writeln!(
+                out,
                 "{:<24} {:>8} {:<9} {:<11} {:>8}  {}",
                 r.name,
-                r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                Dash(r.pid),
                 r.state.name(),
                 r.identity_label().unwrap_or("-"),
-                r.age.map(human_age).unwrap_or_else(|| "-".into()),
+                Dash(r.age.map(HumanAge)),
                 r.command
                     .as_deref()
                     .or(r.problem.as_deref())
                     .unwrap_or_default(),
             ),
             (Entry::Skipped { name, reason }, false) => {
-                format!("{name:<24} {:>8} skipped ({})", "-", reason.name())
+                writeln!(out, "{name:<24} {:>8} skipped ({})", "-", reason.name())
             }
         };
-        closed |= writeln!(out, "{line}").is_err();
+        closed |= written.is_err();
     })?;
+    print_header(&mut out);
     let _ = out.flush();
     Ok(Exit::Success)
 }
 
-fn human_age(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m", s / 60),
-        3600..=86399 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
+/// A value, or "-" when there is none, padded as the column asks.
+struct Dash<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for Dash<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            // Display impls of numbers honour width; a formatted age is
+            // padded through `pad`.
+            Some(v) => f.pad(&v.to_string()),
+            None => f.pad("-"),
+        }
+    }
+}
+
+/// An age as the list shows it: 42s, 5m, 3h, 2d.
+struct HumanAge(std::time::Duration);
+
+impl std::fmt::Display for HumanAge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0.as_secs();
+        match s {
+            0..=59 => write!(f, "{s}s"),
+            60..=3599 => write!(f, "{}m", s / 60),
+            3600..=86399 => write!(f, "{}h", s / 3600),
+            _ => write!(f, "{}d", s / 86400),
+        }
     }
 }

@@ -79,10 +79,44 @@ pub(crate) mod proc {
 
     /// Reads a small file (a `/proc` entry) into `buf` with one `read`:
     /// open, read, close, and nothing else.
-    pub(crate) fn read_small<'b>(path: &str, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
+    pub(crate) fn read_small<P: rustix::path::Arg>(
+        path: P,
+        buf: &mut [u8],
+    ) -> Result<&[u8], Errno> {
         let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
         let n = rustix::io::read(&fd, &mut *buf)?;
         Ok(&buf[..n])
+    }
+
+    /// `/proc/<pid>/<leaf>`, formatted on the stack (list reads several of
+    /// these per file; no allocation for each).
+    pub(crate) struct ProcPath {
+        buf: [u8; 48],
+        len: usize,
+    }
+
+    impl ProcPath {
+        pub(crate) fn new(pid: Pid, leaf: &str) -> ProcPath {
+            use std::io::Write;
+            let mut buf = [0u8; 48];
+            let len = {
+                let mut w = &mut buf[..];
+                // "/proc/" + at most 10 digits + "/" + a short leaf + NUL fits.
+                let _ = write!(w, "/proc/{pid}/{leaf}");
+                48 - w.len()
+            };
+            ProcPath { buf, len }
+        }
+
+        /// The path; empty (and so refused by `open`) if it did not fit.
+        pub(crate) fn as_c_str(&self) -> &std::ffi::CStr {
+            match self.buf.get(..=self.len) {
+                Some(with_nul) if self.len < 47 => {
+                    std::ffi::CStr::from_bytes_with_nul(with_nul).unwrap_or_default()
+                }
+                _ => Default::default(),
+            }
+        }
     }
 
     /// What liveness and identity checks need from `/proc/<pid>/stat`,
@@ -101,7 +135,7 @@ pub(crate) mod proc {
     /// including ") "; the fields after it start after the last ')'.
     pub(crate) fn stat_result(pid: Pid) -> Result<ProcStat, Errno> {
         let mut buf = [0u8; 1024];
-        let data = read_small(&format!("/proc/{pid}/stat"), &mut buf)?;
+        let data = read_small(ProcPath::new(pid, "stat").as_c_str(), &mut buf)?;
         let parse = || {
             let close = data.iter().rposition(|&b| b == b')')?;
             let rest = std::str::from_utf8(data.get(close + 2..)?).ok()?;
@@ -204,13 +238,15 @@ pub(crate) mod proc {
     pub(crate) fn cmdline(pid: Pid) -> Option<String> {
         // The first 4 KiB are enough to show.
         let mut buf = [0u8; 4096];
-        let raw = read_small(&format!("/proc/{pid}/cmdline"), &mut buf).ok()?;
-        let parts: Vec<String> = raw
-            .split(|&b| b == 0)
-            .filter(|p| !p.is_empty())
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect();
-        Some(parts.join(" "))
+        let raw = read_small(ProcPath::new(pid, "cmdline").as_c_str(), &mut buf).ok()?;
+        let mut line = String::with_capacity(raw.len());
+        for part in raw.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&String::from_utf8_lossy(part));
+        }
+        Some(line)
     }
 
     /// Whether `/proc/locks` shows a `flock` lock held on inode `ino` (any
@@ -223,14 +259,9 @@ pub(crate) mod proc {
         flocks_on(ino).map(|(exclusive, shared)| exclusive || shared)
     }
 
-    /// Whether only shared `flock` locks (readers probing, never a holder)
-    /// are visible on inode `ino`. `None` when `/proc/locks` cannot be read.
-    pub(crate) fn only_shared_flocks(ino: u64) -> Option<bool> {
-        flocks_on(ino).map(|(exclusive, shared)| shared && !exclusive)
-    }
-
     /// The visible `flock` locks on inode `ino`: (any exclusive, any shared).
-    fn flocks_on(ino: u64) -> Option<(bool, bool)> {
+    /// `None` when `/proc/locks` cannot be read.
+    pub(crate) fn flocks_on(ino: u64) -> Option<(bool, bool)> {
         let locks = std::fs::read_to_string("/proc/locks").ok()?;
         let (mut exclusive, mut shared) = (false, false);
         for line in locks.lines() {
@@ -255,15 +286,21 @@ pub(crate) mod proc {
     /// Whether the process is in this process's PID namespace. `None` when
     /// that cannot be read.
     pub(crate) fn same_pid_namespace(pid: Pid) -> Option<bool> {
-        static OURS: OnceLock<Option<(u64, u64)>> = OnceLock::new();
-        let ours = (*OURS.get_or_init(|| {
-            let md = std::fs::metadata("/proc/self/ns/pid").ok()?;
-            Some((md.dev(), md.ino()))
-        }))?;
-        let theirs = rustix::fs::stat(format!("/proc/{pid}/ns/pid")).ok()?;
-        #[allow(clippy::unnecessary_cast)]
-        let theirs = (theirs.st_dev as u64, theirs.st_ino as u64);
+        // The link's text ("pid:[4026531836]") names the namespace; reading
+        // it costs half of a `stat` through it, which instantiates the
+        // namespace's inode.
+        static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+        let ours = OURS
+            .get_or_init(|| ns_link("/proc/self/ns/pid"))
+            .as_deref()?;
+        let theirs = ns_link(ProcPath::new(pid, "ns/pid").as_c_str())?;
         Some(theirs == ours)
+    }
+
+    /// The target of a `/proc/…/ns/…` link.
+    fn ns_link<P: rustix::path::Arg>(path: P) -> Option<Vec<u8>> {
+        let target = rustix::fs::readlink(path, Vec::with_capacity(32)).ok()?;
+        Some(target.into_bytes())
     }
 }
 

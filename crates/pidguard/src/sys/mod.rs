@@ -4,8 +4,9 @@
 //! functions: [`create_unnamed`], [`link_unnamed`] and [`process_state`]. The
 //! helpers in this file are common to both.
 
+use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -109,6 +110,17 @@ pub(crate) fn open_existing(path: &Path, write: bool) -> io::Result<OwnedFd> {
     )?)
 }
 
+/// [`open_existing`] for read, by name in an open directory (`openat(2)`),
+/// for walking a directory without resolving its path again for each entry.
+pub(crate) fn open_existing_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
 /// `lstat(2)`.
 pub(crate) fn lstat(path: &Path) -> io::Result<Stat> {
     Ok(rustix::fs::lstat(path)?)
@@ -164,6 +176,17 @@ pub(crate) fn is_locked(fd: impl AsFd) -> io::Result<bool> {
             let _ = rustix::fs::flock(fd, FlockOperation::Unlock);
             Ok(false)
         }
+        Err(Errno::WOULDBLOCK) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// [`is_locked`] for a reader about to close the descriptor: when nobody
+/// holds an exclusive lock, the shared lock taken to find out is kept (no
+/// `LOCK_UN`) and goes away when `fd` is closed, so close it soon.
+pub(crate) fn is_locked_keep_shared(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => Ok(false),
         Err(Errno::WOULDBLOCK) => Ok(true),
         Err(e) => Err(e.into()),
     }

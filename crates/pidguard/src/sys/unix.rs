@@ -69,7 +69,7 @@ pub(crate) mod proc {
     pub(crate) fn flock_visible(_ino: u64) -> Option<bool> {
         None
     }
-    pub(crate) fn only_shared_flocks(_ino: u64) -> Option<bool> {
+    pub(crate) fn flocks_on(_ino: u64) -> Option<(bool, bool)> {
         None
     }
 }
