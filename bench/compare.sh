@@ -9,8 +9,9 @@
 #
 #   1. library cycle (acquire + release): pidguard (examples/cycle.rs) vs
 #      libbsd pidfile_open/write/remove vs the Python `pid` package vs the
-#      bare syscall floor -- bench/cycle.sh;
-#   2. the CLI, with hyperfine: `pidguard run --exec -p P -- /bin/true`,
+#      bare syscall floor vs pidguard's protocol in C -- bench/cycle.sh;
+#   2. the CLI, with hyperfine: `pidguard run --exec -p P -- /bin/true`
+#      (the default build, and the same linked statically),
 #      `pidguard run -p P -- /bin/true` (supervise), `flock -n P /bin/true`,
 #      `start-stop-daemon --start --make-pidfile --pidfile P --exec /bin/true`
 #      and `/bin/true` alone;
@@ -102,6 +103,18 @@ pg="${CARGO_TARGET_DIR:-$root/target}/release/pidguard"
 # hyperfine -N splits its command lines on spaces.
 [[ "$pg" != *[[:space:]]* ]] || die "the path $pg contains whitespace, which hyperfine -N cannot pass; set CARGO_TARGET_DIR to a path without spaces"
 mkdir -p "$root/target/bench"
+# The same binary linked statically (glibc's static libraries, Debian
+# libc6-dev), as README.md's "Installing" shows: start-up without the
+# dynamic loader. Its own target directory, so the default build stays.
+pg_static=""
+static_dir="$root/target/bench/static"
+log "building pidguard linked statically (cargo rustc … -C target-feature=+crt-static)"
+if CARGO_TARGET_DIR="$static_dir" cargo rustc --release -p pidguard-cli --bin pidguard -- \
+  -C target-feature=+crt-static >&2; then
+  pg_static="$static_dir/release/pidguard"
+else
+  log "warning: the static build failed (it needs glibc's static libraries: apt-get install libc6-dev); its rows are skipped"
+fi
 
 # (c) A fresh directory on a tmpfs, removed at the end.
 base=/dev/shm
@@ -134,6 +147,10 @@ add_cli() {
 }
 add_cli "pidguard run --exec" "$pg run --exec -p $work/exec.pid -- /bin/true" \
   "pidguard run --exec -p P -- /bin/true"
+if [[ -n "$pg_static" ]]; then
+  add_cli "pidguard run --exec (static)" "$pg_static run --exec -p $work/exec-static.pid -- /bin/true" \
+    "pidguard run --exec -p P -- /bin/true (static build)"
+fi
 add_cli "pidguard run" "$pg run -p $work/supervise.pid -- /bin/true" \
   "pidguard run -p P -- /bin/true"
 if [[ -n "$flock" ]]; then
@@ -289,8 +306,11 @@ def row(what, a, b, fmt, ratio_max=None, target="—", absolute=None, comp=""):
 
 row("cycle vs libbsd", "cycle_pidguard_ns", "cycle_libbsd_ns", us, 1.0, "≤ 1.00×", comp="libbsd ")
 row("cycle vs floor", "cycle_pidguard_ns", "cycle_floor_ns", us, 1.3, "≤ 1.30×", comp="C floor ")
+row("cycle vs the same protocol in C", "cycle_pidguard_ns", "cycle_protocol_c_ns", us, comp="protocol-c ")
+row("the same protocol in C vs floor", "cycle_protocol_c_ns", "cycle_floor_ns", us, comp="C floor ")
 row("cycle vs Python pid", "cycle_pidguard_ns", "cycle_python_pid_ns", us, comp="python pid ")
 row("run --exec vs start-stop-daemon", "cli_pidguard_run_exec_ms", "cli_start_stop_daemon_start_ms", ms, 1.0, "≤ 1.00×", comp="ssd --start ")
+row("run --exec, static build, vs start-stop-daemon", "cli_pidguard_run_exec_static_ms", "cli_start_stop_daemon_start_ms", ms, 1.0, "≤ 1.00×", comp="ssd --start ")
 row("run --exec vs flock -n", "cli_pidguard_run_exec_ms", "cli_flock_n_ms", ms, comp="flock -n ")
 row("run --exec vs /bin/true", "cli_pidguard_run_exec_ms", "cli_bin_true_ms", ms, comp="/bin/true ")
 row("run (supervise) vs start-stop-daemon", "cli_pidguard_run_ms", "cli_start_stop_daemon_start_ms", ms, comp="ssd --start ")

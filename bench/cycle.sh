@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Acquire/release cycle benchmark: pidguard vs the bare syscall floor vs
 # libbsd's pidfile(3) vs the Python `pid` package, on a tmpfs, measured in
-# the same run.
+# the same run; plus pidguard's protocol written in C (bench/c/protocol.c),
+# which shows what the protocol itself costs against the floor.
 #
 # Usage: bench/cycle.sh [N]       (N cycles per run, default 200000)
 #        ROUNDS=7 bench/cycle.sh  (rounds, default 5)
 #
-# Builds crates/pidguard/examples/cycle.rs (release) and bench/c/{floor,libbsd}.c
+# Builds crates/pidguard/examples/cycle.rs (release) and bench/c/{floor,protocol,libbsd}.c
 # (gcc -O2) into target/bench/ (plus target/bench/python-pid, a wrapper
 # around bench/py/pidcycle.py), then runs the programs ROUNDS times each
 # on the same PID file path, interleaved, alternating the order every round.
@@ -84,7 +85,8 @@ log "building the example (release)"
 cp -- "${CARGO_TARGET_DIR:-$root/target}/release/examples/cycle" "$out/pidguard"
 cflags=(-O2 -Wall -Wextra)
 gcc "${cflags[@]}" -o "$out/floor" "$root/bench/c/floor.c"
-programs=(pidguard floor)
+gcc "${cflags[@]}" -o "$out/protocol-c" "$root/bench/c/protocol.c"
+programs=(pidguard floor protocol-c)
 if [[ "$have_libbsd" -eq 1 ]]; then
   gcc "${cflags[@]}" -o "$out/libbsd" "$root/bench/c/libbsd.c" -lbsd
   programs+=(libbsd)
@@ -175,6 +177,9 @@ echo
 echo "| ratio | value | target | met |"
 echo "| --- | ---: | --- | --- |"
 ratio_row "pidguard / floor" "${med[pidguard]}" "${med[floor]}" 1.3
+# The same protocol in C: what any implementation of it costs here.
+awk -v a="${med[pidguard]}" -v b="${med[protocol-c]}" 'BEGIN { printf "| pidguard / protocol-c (the same protocol in C) | %.2f | (reference) | |\n", a / b }'
+ratio_row "protocol-c / floor (the 1.3 target applied to C)" "${med[protocol-c]}" "${med[floor]}" 1.3
 if [[ "$have_libbsd" -eq 1 ]]; then
   ratio_row "pidguard / libbsd" "${med[pidguard]}" "${med[libbsd]}" 1.0
 else
