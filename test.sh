@@ -16,7 +16,16 @@ status=0
 features=(--all-features)
 if ! command -v protoc >/dev/null; then
   echo "note: protoc not found (Debian: protobuf-compiler): the etcd backend is not built or tested" >&2
-  features=(--features "pidguard/signal-cleanup pidguard/tokio")
+  # Every other feature of every workspace package, from cargo's metadata
+  # (so a new feature is tested without editing this script).
+  others="$(cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["packages"]:
+    for f in p["features"]:
+        if f not in ("default", "etcd"):
+            print(p["name"] + "/" + f)
+')"
+  features=(--features "${others//$'\n'/ }")
 fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace "${features[@]}" --no-fail-fast || status=$?

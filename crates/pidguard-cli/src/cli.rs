@@ -186,7 +186,7 @@ pub struct FileArgs {
     pub target: Target,
 
     /// One instance per KEY (a project directory, a port): the file goes
-    /// into a directory instance-<hash of KEY>.
+    /// into a directory named instance-HASH, HASH a short hash of KEY.
     #[arg(long, value_name = "KEY")]
     pub instance: Option<String>,
 

@@ -125,7 +125,7 @@ fn send_fd(sock: &OwnedFd, fd: BorrowedFd<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The gate's report of a failed exec: "<exit code> <message>".
+/// The gate's report of a failed exec: `"<exit code> <message>"`.
 fn parse_report(report: &str) -> Option<Failure> {
     let (code, message) = report.split_once(' ')?;
     let exit = match code.parse::<u8>().ok()? {

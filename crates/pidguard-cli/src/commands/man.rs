@@ -36,7 +36,7 @@ fn visible(cmd: &clap::Command) -> impl Iterator<Item = &clap::Command> {
         .filter(|s| !s.is_hide_set() && s.get_name() != "help")
 }
 
-/// Writes pidguard.1 and pidguard-<command>.1 for every visible command.
+/// Writes `pidguard.1` and `pidguard-<command>.1` for every visible command.
 fn write_pages(dir: &Path) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| io_failure(&dir.display().to_string(), e))?;
     let cmd = command();
