@@ -156,9 +156,10 @@ pub fn for_each(dir: impl AsRef<Path>, mut f: impl FnMut(Entry)) -> Result<()> {
     if let Some(found) = sys::foreign_symlink(dir) {
         return Err(Error::foreign_symlink(dir, &found));
     }
-    // One descriptor on the directory: entries are read from it and opened
-    // relative to it, so the directory's path is resolved once, not for
-    // every file, and a directory swapped mid-listing is not followed.
+    // One descriptor on the directory: entries are read from it and the PID
+    // files opened relative to it, so the directory's path is resolved once,
+    // not for every file. (Metadata files and what `sweep` does to a row go
+    // by path again, each with its own checks.)
     let dir_fd = rustix::fs::open(
         dir,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -209,6 +210,7 @@ pub fn for_each(dir: impl AsRef<Path>, mut f: impl FnMut(Entry)) -> Result<()> {
     // Metadata files are looked for only where the listing shows one.
     let metas: BTreeSet<String> = names
         .iter()
+        .filter(|(_, skip)| *skip == Some(Skip::NotPidFile))
         .filter_map(|(n, _)| n.to_str()?.strip_suffix(".meta").map(str::to_owned))
         .collect();
     let me = Me::now();
@@ -290,9 +292,29 @@ pub fn meta_path(pidfile: &Path) -> PathBuf {
     pidfile.with_file_name(format!("{stem}.meta"))
 }
 
-/// Reads `key=value` metadata; a missing or unreadable file is empty.
+/// The most of a metadata file that is read.
+const MAX_META: u64 = 64 * 1024;
+
+/// Reads `key=value` metadata; a missing or unreadable file is empty, and
+/// so is anything but a regular file (a symlink is not followed, a FIFO
+/// not waited on). At most 64 KiB are read.
 pub fn read_meta(pidfile: &Path) -> Vec<(String, String)> {
-    let Ok(text) = std::fs::read_to_string(meta_path(pidfile)) else {
+    use std::io::Read;
+    let read = || -> Option<String> {
+        let fd = sys::open_existing(&meta_path(pidfile), false).ok()?;
+        let st = sys::fstat(&fd).ok()?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode as _) != rustix::fs::FileType::RegularFile
+        {
+            return None;
+        }
+        let mut text = String::new();
+        std::fs::File::from(fd)
+            .take(MAX_META)
+            .read_to_string(&mut text)
+            .ok()?;
+        Some(text)
+    };
+    let Some(text) = read() else {
         return Vec::new();
     };
     text.lines()

@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -160,28 +160,37 @@ impl Target<'_> {
     }
 }
 
-/// [`open_regular`] for a [`Target`]. A directory entry is opened relative
-/// to its directory and its type checked on the descriptor: `readdir`
-/// already said it is a regular file, so there is no `lstat` first (the
-/// window in which it could be swapped is the same as lstat-then-open's,
-/// and `O_NOFOLLOW` and the `fstat` catch a swap either way).
+/// [`open_regular`] for a [`Target`]. A directory entry is looked at and
+/// opened relative to its directory: one path component to resolve, not
+/// the whole path, with the same order as [`open_regular`] (`lstat`, then
+/// `open` only if it is a regular file, then `fstat` to check it is the
+/// inode looked at), so that a device or FIFO is never opened.
 fn open_target(target: Target<'_>) -> Result<(OwnedFd, Stat)> {
     let (dir, name, path) = match target {
         Target::Path(path) => return open_regular(path),
         Target::Entry { dir, name, path } => (dir, name, path),
     };
+    let st = sys::lstat_at(dir, name).map_err(|e| Error::open(path, e))?;
+    match sys::unsafe_reason(&st) {
+        None | Some(UnsafeFile::HardLinks(_)) => {}
+        Some(why) => return Err(Error::unsafe_file(path, why)),
+    }
     let fd = sys::open_existing_at(dir, name).map_err(|e| {
-        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+        if sys::is_nofollow_refusal(&e) {
+            // Replaced by a symlink since the lstat.
             Error::unsafe_file(path, UnsafeFile::Symlink)
         } else {
             Error::open(path, e)
         }
     })?;
     let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
-    match sys::unsafe_reason(&opened) {
-        None | Some(UnsafeFile::HardLinks(_)) => Ok((fd, opened)),
-        Some(why) => Err(Error::unsafe_file(path, why)),
+    if !sys::same_inode(&st, &opened) {
+        return Err(Error::open(
+            path,
+            io::Error::other("the file was replaced while it was being opened"),
+        ));
     }
+    Ok((fd, opened))
 }
 
 /// The state of the PID file at `path`.
@@ -276,15 +285,12 @@ fn classify(target: Target<'_>) -> Classified {
     let file = Some(st);
     let mut pauses = MID_WRITE_BACKOFF_US.iter();
     loop {
-        // A free lock stays taken (shared) until the descriptor is closed,
-        // right after the read: one `flock` call fewer per file.
-        let locked = match sys::is_locked_keep_shared(fd.as_fd()) {
+        let locked = match sys::is_locked(&fd) {
             Ok(l) => l,
             Err(e) => return Classified::new(Status::Unknown(Error::open(path, e)), file, false),
         };
         let content = read_fd(&fd, path, Rule::Lenient);
         if !locked {
-            drop(fd);
             if let Some(why @ UnsafeFile::HardLinks(_)) = sys::unsafe_reason(&st) {
                 let e = Error::unsafe_file(path, why);
                 return Classified::new(Status::Unknown(e), file, locked);

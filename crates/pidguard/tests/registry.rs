@@ -184,3 +184,59 @@ fn corrupt_metadata_never_blocks_removing_a_stale_file() {
     assert_eq!(report[0].action, Action::RemovedStale);
     assert!(!dir.path().join("x.pid").exists());
 }
+
+/// A metadata "file" that is a FIFO is never waited on, and one that is a
+/// symlink is never followed: the listing goes on as if there were none.
+#[test]
+fn metadata_that_is_a_fifo_or_a_symlink_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    // A live process, started before its file: "unverified" (consistent).
+    // b.meta names another executable: if it were followed, b would be
+    // "mismatched".
+    let mut live = Command::new("sleep").arg("30").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let decoy = dir.path().join("decoy");
+    std::fs::write(&decoy, "exe=/bin/sh\n").unwrap();
+    std::fs::write(dir.path().join("a.pid"), format!("{pid}\n")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.path().join("a.meta"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.pid"), format!("{}\n", live.id())).unwrap();
+    std::os::unix::fs::symlink(&decoy, dir.path().join("b.meta")).unwrap();
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(pidguard::registry::list(&path));
+    });
+    let rows = rx.recv_timeout(Duration::from_secs(20));
+    live.kill().unwrap();
+    live.wait().unwrap();
+    let rows = rows.expect("list waited on the FIFO").unwrap();
+    let row = |name: &str| {
+        rows.iter()
+            .find_map(|e| match e {
+                pidguard::registry::Entry::File(r) if r.name == name => Some(r.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no row {name} in {rows:?}"))
+    };
+    assert_eq!(row("a").state, State::Stale);
+    let b = row("b");
+    assert_eq!(b.state, State::Running, "{b:?}");
+    assert_eq!(
+        b.identity_label(),
+        Some("unverified"),
+        "the symlinked metadata was followed: {b:?}"
+    );
+    assert!(pidguard::registry::read_meta(&dir.path().join("b.pid")).is_empty());
+    assert!(pidguard::registry::read_meta(&dir.path().join("a.pid")).is_empty());
+}

@@ -84,12 +84,20 @@ struct Dash<T>(Option<T>);
 
 impl<T: std::fmt::Display> std::fmt::Display for Dash<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            // Display impls of numbers honour width; a formatted age is
-            // padded through `pad`.
-            Some(v) => f.pad(&v.to_string()),
-            None => f.pad("-"),
-        }
+        use std::io::Write;
+        let Some(v) = &self.0 else {
+            return f.pad("-");
+        };
+        // Formatted into a stack buffer first, then padded to the column.
+        let mut buf = [0u8; 32];
+        let n = {
+            let mut w = &mut buf[..];
+            if write!(w, "{v}").is_err() {
+                return f.pad(&v.to_string());
+            }
+            32 - w.len()
+        };
+        f.pad(std::str::from_utf8(&buf[..n]).unwrap_or("?"))
     }
 }
 

@@ -92,30 +92,26 @@ pub(crate) mod proc {
     /// these per file; no allocation for each).
     pub(crate) struct ProcPath {
         buf: [u8; 48],
-        len: usize,
+        /// The length without the NUL; `None` if the path did not fit.
+        len: Option<usize>,
     }
 
     impl ProcPath {
         pub(crate) fn new(pid: Pid, leaf: &str) -> ProcPath {
             use std::io::Write;
             let mut buf = [0u8; 48];
-            let len = {
-                let mut w = &mut buf[..];
-                // "/proc/" + at most 10 digits + "/" + a short leaf + NUL fits.
-                let _ = write!(w, "/proc/{pid}/{leaf}");
-                48 - w.len()
-            };
+            let mut w = &mut buf[..];
+            let fits = write!(w, "/proc/{pid}/{leaf}").is_ok() && !w.is_empty();
+            // What is left of `buf` after the path holds its NUL.
+            let len = fits.then(|| 48 - w.len());
             ProcPath { buf, len }
         }
 
-        /// The path; empty (and so refused by `open`) if it did not fit.
-        pub(crate) fn as_c_str(&self) -> &std::ffi::CStr {
-            match self.buf.get(..=self.len) {
-                Some(with_nul) if self.len < 47 => {
-                    std::ffi::CStr::from_bytes_with_nul(with_nul).unwrap_or_default()
-                }
-                _ => Default::default(),
-            }
+        /// The path. A path that did not fit fails closed (`ENAMETOOLONG`,
+        /// never read as "no such process").
+        pub(crate) fn get(&self) -> Result<&std::ffi::CStr, Errno> {
+            let len = self.len.ok_or(Errno::NAMETOOLONG)?;
+            std::ffi::CStr::from_bytes_with_nul(&self.buf[..=len]).map_err(|_| Errno::INVAL)
         }
     }
 
@@ -135,7 +131,7 @@ pub(crate) mod proc {
     /// including ") "; the fields after it start after the last ')'.
     pub(crate) fn stat_result(pid: Pid) -> Result<ProcStat, Errno> {
         let mut buf = [0u8; 1024];
-        let data = read_small(ProcPath::new(pid, "stat").as_c_str(), &mut buf)?;
+        let data = read_small(ProcPath::new(pid, "stat").get()?, &mut buf)?;
         let parse = || {
             let close = data.iter().rposition(|&b| b == b')')?;
             let rest = std::str::from_utf8(data.get(close + 2..)?).ok()?;
@@ -238,7 +234,7 @@ pub(crate) mod proc {
     pub(crate) fn cmdline(pid: Pid) -> Option<String> {
         // The first 4 KiB are enough to show.
         let mut buf = [0u8; 4096];
-        let raw = read_small(ProcPath::new(pid, "cmdline").as_c_str(), &mut buf).ok()?;
+        let raw = read_small(ProcPath::new(pid, "cmdline").get().ok()?, &mut buf).ok()?;
         let mut line = String::with_capacity(raw.len());
         for part in raw.split(|&b| b == 0).filter(|p| !p.is_empty()) {
             if !line.is_empty() {
@@ -293,7 +289,7 @@ pub(crate) mod proc {
         let ours = OURS
             .get_or_init(|| ns_link("/proc/self/ns/pid"))
             .as_deref()?;
-        let theirs = ns_link(ProcPath::new(pid, "ns/pid").as_c_str())?;
+        let theirs = ns_link(ProcPath::new(pid, "ns/pid").get().ok()?)?;
         Some(theirs == ours)
     }
 
@@ -381,6 +377,29 @@ pub(crate) fn network_fs_name(magic: i64) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_paths_fit_for_every_pid_and_fail_closed_otherwise() {
+        let max = Pid::new(i32::MAX).unwrap();
+        for leaf in ["stat", "cmdline", "ns/pid"] {
+            let p = proc::ProcPath::new(max, leaf);
+            assert_eq!(
+                p.get().unwrap().to_str().unwrap(),
+                format!("/proc/2147483647/{leaf}")
+            );
+        }
+        let long = "x".repeat(40);
+        assert_eq!(
+            proc::ProcPath::new(max, &long).get().unwrap_err(),
+            Errno::NAMETOOLONG
+        );
+        // Exactly filling the buffer leaves no room for the NUL.
+        let exact = "y".repeat(48 - "/proc/2147483647/".len());
+        assert_eq!(
+            proc::ProcPath::new(max, &exact).get().unwrap_err(),
+            Errno::NAMETOOLONG
+        );
+    }
 
     #[test]
     fn network_filesystems_are_named_and_local_ones_are_not() {

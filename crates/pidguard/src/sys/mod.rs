@@ -121,6 +121,32 @@ pub(crate) fn open_existing_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<
     )?)
 }
 
+/// `lstat(2)` of `name` in the open directory `dir` (`fstatat(2)` with
+/// `AT_SYMLINK_NOFOLLOW`).
+pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Stat> {
+    Ok(rustix::fs::statat(
+        dir,
+        name,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )?)
+}
+
+/// Whether an `open` with `O_NOFOLLOW` failed because the last component is
+/// a symlink: `ELOOP` on Linux, macOS and OpenBSD; FreeBSD says `EMLINK`,
+/// NetBSD `EFTYPE`.
+pub(crate) fn is_nofollow_refusal(e: &io::Error) -> bool {
+    let code = e.raw_os_error();
+    #[cfg(target_os = "freebsd")]
+    if code == Some(Errno::MLINK.raw_os_error()) {
+        return true;
+    }
+    #[cfg(target_os = "netbsd")]
+    if code == Some(Errno::FTYPE.raw_os_error()) {
+        return true;
+    }
+    code == Some(Errno::LOOP.raw_os_error())
+}
+
 /// `lstat(2)`.
 pub(crate) fn lstat(path: &Path) -> io::Result<Stat> {
     Ok(rustix::fs::lstat(path)?)
@@ -176,17 +202,6 @@ pub(crate) fn is_locked(fd: impl AsFd) -> io::Result<bool> {
             let _ = rustix::fs::flock(fd, FlockOperation::Unlock);
             Ok(false)
         }
-        Err(Errno::WOULDBLOCK) => Ok(true),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// [`is_locked`] for a reader about to close the descriptor: when nobody
-/// holds an exclusive lock, the shared lock taken to find out is kept (no
-/// `LOCK_UN`) and goes away when `fd` is closed, so close it soon.
-pub(crate) fn is_locked_keep_shared(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockShared) {
-        Ok(()) => Ok(false),
         Err(Errno::WOULDBLOCK) => Ok(true),
         Err(e) => Err(e.into()),
     }
