@@ -34,6 +34,31 @@ else
 fi
 cargo test --workspace "${features[@]}" --doc || status=$?
 
+# README's static build ("Installing"): it must still link, be static and
+# work. Built after the tests (not alongside them: a build beside timing
+# tests on a small machine makes them flaky), into its own target directory.
+if [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/aarch64-linux-gnu/libc.a ] || [ -e /usr/lib/libc.a ]; then
+  static_dir=target/static-check
+  if CARGO_TARGET_DIR="$static_dir" cargo rustc --release -q -p pidguard-cli --bin pidguard -- \
+    -C target-feature=+crt-static; then
+    bin="$static_dir/release/pidguard"
+    tmp="$(mktemp -d)"
+    if ldd "$bin" 2>&1 | grep -q 'not a dynamic executable\|statically linked' &&
+      "$bin" run --exec -p "$tmp/static.pid" -- /bin/true && "$bin" --version >/dev/null; then
+      echo "static build: linked statically and works ($bin)"
+    else
+      echo "static build: FAILED (not static, or does not run): $bin" >&2
+      status=1
+    fi
+    rm -rf "$tmp"
+  else
+    echo "static build: FAILED to build (see above)" >&2
+    status=1
+  fi
+else
+  echo "static build: skipped, glibc's static libraries are not installed (Debian: libc6-dev)"
+fi
+
 # A short fuzz run of every target on its committed corpus (docs/FUZZING.md).
 if [ "${FUZZ_SECONDS:-15}" != 0 ]; then
   fuzz/run.sh "${FUZZ_SECONDS:-15}" || status=$?
