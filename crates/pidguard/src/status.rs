@@ -354,3 +354,80 @@ impl Classified {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// What `list` sees for a directory entry that is not a regular file by
+    /// the time it is opened: refused from `fstatat`, without opening it.
+    #[test]
+    fn directory_entries_that_are_not_regular_files_are_refused_unopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "1\n").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("link.pid")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("fifo.pid"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("dir.pid")).unwrap();
+        let dir_fd = rustix::fs::open(
+            dir.path(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        for (name, why) in [
+            ("link.pid", UnsafeFile::Symlink),
+            ("fifo.pid", UnsafeFile::Fifo),
+            ("dir.pid", UnsafeFile::Directory),
+        ] {
+            let path = dir.path().join(name);
+            let target = Target::Entry {
+                dir: dir_fd.as_fd(),
+                name: OsStr::new(name),
+                path: &path,
+            };
+            let found = inspect_target(target, &Filters::default(), Me::now());
+            match found.status {
+                Status::Unknown(e) => {
+                    assert_eq!(e.unsafe_file_reason(), Some(why), "{name}: {e}");
+                    assert_eq!(e.path(), Some(path.as_path()), "{name}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        // A regular entry is read as usual; a vanished one is "not running".
+        std::fs::write(dir.path().join("ok.pid"), "1\n").unwrap();
+        let path = dir.path().join("ok.pid");
+        let target = Target::Entry {
+            dir: dir_fd.as_fd(),
+            name: OsStr::new("ok.pid"),
+            path: &path,
+        };
+        let found = inspect_target(target, &Filters::default(), Me::now());
+        assert!(
+            matches!(found.status, Status::Stale(p) if p.get() == 1),
+            "{:?}",
+            found.status
+        );
+        let path = dir.path().join("gone.pid");
+        let target = Target::Entry {
+            dir: dir_fd.as_fd(),
+            name: OsStr::new("gone.pid"),
+            path: &path,
+        };
+        let found = inspect_target(target, &Filters::default(), Me::now());
+        assert!(
+            matches!(found.status, Status::NotRunning),
+            "{:?}",
+            found.status
+        );
+    }
+}
