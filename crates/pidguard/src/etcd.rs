@@ -857,6 +857,11 @@ impl Held {
 enum Attempt {
     Held(Box<Held>),
     Busy(Holding, i64),
+    /// Less than half the lease's TTL was left (a slow link) once the
+    /// lease was granted (then no key was created on it, so a slow host
+    /// does not keep others waiting in vain) or once the key was created;
+    /// the lease was revoked. (time left, TTL, which step)
+    TooSlow(Duration, Duration, &'static str),
 }
 
 async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Result<Attempt, String> {
@@ -867,6 +872,13 @@ async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Resul
         .await?;
     let lease = grant.id();
     let granted = Duration::from_secs(grant.ttl().max(1) as u64);
+    let left = (sent + granted - margin(granted)).saturating_duration_since(Instant::now());
+    if left < granted / 2 {
+        let _ = conn
+            .call(|mut c| async move { c.lease_revoke(lease).await })
+            .await;
+        return Ok(Attempt::TooSlow(left, granted, "the lease was granted"));
+    }
     let pid = lock.pid.unwrap_or_else(Pid::current);
     let holder = Holder::local(lock.host.as_deref(), pid);
     let value = holder.encode();
@@ -898,7 +910,7 @@ async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Resul
     };
     let revision = revision_of(txn.header());
     if txn.succeeded() {
-        return Ok(Attempt::Held(Box::new(Held {
+        let held = Held {
             key: key.to_string(),
             stop_key: format!("{key}/stop"),
             fence: revision as u64,
@@ -907,7 +919,16 @@ async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Resul
             last_ok: sent,
             holder,
             backend: lock.backend.clone(),
-        })));
+        };
+        // Validity counts from before the lease grant.
+        let left = held.valid_until().saturating_duration_since(Instant::now());
+        if left >= granted / 2 {
+            return Ok(Attempt::Held(Box::new(held)));
+        }
+        let _ = conn
+            .call(|mut c| async move { c.lease_revoke(lease).await })
+            .await;
+        return Ok(Attempt::TooSlow(left, granted, "the key was created"));
     }
     let _ = conn
         .call(|mut c| async move { c.lease_revoke(lease).await })
@@ -953,29 +974,20 @@ async fn acquire_loop(
     loop {
         let expired = || deadline.is_none_or(|d| Instant::now() >= d);
         match try_once(lock, key, conn).await {
-            Ok(Attempt::Held(h)) => {
-                // Validity counts from before the lease grant: if the grant
-                // and the transaction were so slow that less than half the
-                // TTL is left, do not hand out a lock about to expire.
-                let left = h.valid_until().saturating_duration_since(Instant::now());
-                if left >= h.ttl / 2 {
-                    return Ok(*h);
-                }
-                let lease = h.lease;
-                let _ = conn
-                    .call(|mut c| async move { c.lease_revoke(lease).await })
-                    .await;
+            Ok(Attempt::Held(h)) => return Ok(*h),
+            Ok(Attempt::TooSlow(left, ttl, step)) => {
+                // Not handed out: a lock about to expire (see try_once).
                 // One retry even without a deadline; more only while waiting.
                 if slow_retried && expired() {
                     return Err(Error::new(
                         ErrorKind::Io,
                         format!(
                             "etcd at {} answered too slowly to take {key}: only {:.1} s of \
-                             the {} s lease were left once it was granted; check the etcd \
+                             the {} s lease were left once {step}; check the etcd \
                              members' load and network latency, or give a longer --ttl",
                             lock.backend.endpoints.join(","),
                             left.as_secs_f64(),
-                            h.ttl.as_secs()
+                            ttl.as_secs()
                         ),
                     ));
                 }
