@@ -609,8 +609,8 @@ fn unreachable_etcd_is_exit_69_for_run_and_4_for_status() {
 /// each chunk held back by an added latency per direction (a slow link: a
 /// delay line, so latency does not pile up), and [`Proxy::cut`] partitions
 /// the host: open connections are shut down, new ones are accepted and
-/// black-holed (never answered). Every thread ends, and every socket is
-/// closed, on drop.
+/// black-holed (never answered), until [`Proxy::restore`] heals the link.
+/// Every thread ends, and every socket is closed, on drop.
 struct Proxy {
     addr: std::net::SocketAddr,
     shared: Arc<ProxyShared>,
@@ -623,8 +623,13 @@ struct ProxyShared {
     down_ms: AtomicU64,
     /// Added latency client→etcd, in ms.
     up_ms: AtomicU64,
-    /// Set (under `links`) by [`Proxy::cut`].
+    /// Set (under `links`) by [`Proxy::cut`], cleared by
+    /// [`Proxy::restore`].
     cut: AtomicBool,
+    /// Connections forwarded to etcd so far.
+    forwarded: AtomicU64,
+    /// Bytes read from either side so far.
+    bytes: AtomicU64,
     /// Set (under `links`) on drop.
     stop: AtomicBool,
     links: Mutex<Links>,
@@ -637,7 +642,8 @@ struct Links {
     /// The open connections (a link lives while one of its four threads
     /// does), to shut down on cut and on drop.
     open: Vec<Weak<Link>>,
-    /// Connections accepted after the cut: held open, never answered.
+    /// Connections accepted while cut: held open, never answered (closed
+    /// by [`Proxy::restore`]).
     black_holed: Vec<TcpStream>,
 }
 
@@ -698,6 +704,44 @@ impl Proxy {
             link.shut();
         }
     }
+
+    /// Heals a [`Proxy::cut`]: new connections are forwarded again; those
+    /// black-holed meanwhile are closed (the host sees them fail and
+    /// connects anew, as after a connection timed out).
+    fn restore(&self) {
+        let mut links = locked(&self.shared.links);
+        self.shared.cut.store(false, SeqCst);
+        for s in links.black_holed.drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Connections forwarded to etcd so far.
+    fn connections(&self) -> u64 {
+        self.shared.forwarded.load(SeqCst)
+    }
+
+    /// Waits until at least `connections` connections have been forwarded
+    /// and no byte has gone through for 300 ms (the host is idle: waiting
+    /// on a watch, nothing to retry; HTTP/2 keep-alive pings come every
+    /// 5 s).
+    fn wait_quiet(&self, connections: u64, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = (u64::MAX, Instant::now());
+        loop {
+            let (c, b) = (self.connections(), self.shared.bytes.load(SeqCst));
+            if b != last.0 {
+                last = (b, Instant::now());
+            } else if c >= connections && last.1.elapsed() >= Duration::from_millis(300) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {c} connections forwarded, {b} bytes"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for Proxy {
@@ -745,6 +789,7 @@ fn accept_loop(listener: TcpListener, target: std::net::SocketAddr, shared: Arc<
         let _ = upstream.set_nodelay(true);
         let link = Arc::new(Link { client, upstream });
         links.open.push(Arc::downgrade(&link));
+        shared.forwarded.fetch_add(1, SeqCst);
         drop(links);
         let mut threads = locked(&shared.threads);
         // Reap the threads of connections that are over.
@@ -777,6 +822,7 @@ fn pump(link: &Arc<Link>, shared: &Arc<ProxyShared>, up: bool) -> [JoinHandle<()
             match src.read(&mut buf) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
+                    s.bytes.fetch_add(n as u64, SeqCst);
                     let due = Instant::now() + Duration::from_millis(delay.load(SeqCst));
                     if tx.send((due, buf[..n].to_vec())).is_err() {
                         return;
@@ -843,6 +889,28 @@ fn parse_line(line: &str) -> (&str, &str, u64, &str) {
         .parse()
         .unwrap_or_else(|_| panic!("no fence in {line:?}"));
     (what, host, fence, f.next().unwrap_or(""))
+}
+
+/// The log of a handover from host-a to host-b, in the order written:
+/// host-a's command started, ended on SIGTERM, then host-b's started, with
+/// a greater fence. Returns (host-a's fence, host-b's fence, the rest of
+/// host-b's start line) and the lines for messages.
+fn handover(log: &Path) -> (u64, u64, String, Vec<String>) {
+    let lines = log_lines(log);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let (w0, h0, fa, _) = parse_line(&lines[0]);
+    let (w1, h1, fa_end, why) = parse_line(&lines[1]);
+    let (w2, h2, fb, rest) = parse_line(&lines[2]);
+    assert_eq!((w0, h0), ("start", "host-a"), "{lines:?}");
+    assert_eq!(
+        (w1, h1, fa_end, why),
+        ("end", "host-a", fa, "term"),
+        "{lines:?}"
+    );
+    assert_eq!((w2, h2), ("start", "host-b"), "{lines:?}");
+    assert!(fb > fa, "fences must increase: {lines:?}");
+    let rest = rest.to_string();
+    (fa, fb, rest, lines)
 }
 
 #[test]
@@ -931,19 +999,7 @@ fn a_cut_off_holder_stops_before_another_host_takes_over() {
 
     // In the order written (appends on one machine): host-a's command ended
     // before host-b's started, and host-b's fence is greater.
-    let lines = log_lines(&log);
-    assert_eq!(lines.len(), 3, "{lines:?}");
-    let (w0, h0, fa, _) = parse_line(&lines[0]);
-    let (w1, h1, fa_end, why) = parse_line(&lines[1]);
-    let (w2, h2, fb, a_state) = parse_line(&lines[2]);
-    assert_eq!((w0, h0), ("start", "host-a"), "{lines:?}");
-    assert_eq!(
-        (w1, h1, fa_end, why),
-        ("end", "host-a", fa, "term"),
-        "{lines:?}"
-    );
-    assert_eq!((w2, h2), ("start", "host-b"), "{lines:?}");
-    assert!(fb > fa, "fences must increase: {lines:?}");
+    let (_, _, a_state, lines) = handover(&log);
     assert!(
         a_state == "gone" || a_state == "Z",
         "host-a's command was still running (state {a_state}) when host-b's started: {lines:?}"
@@ -1144,4 +1200,249 @@ fn a_slow_link_never_gives_two_holders() {
             "host-b ran only {b} times while host-a's link was {delay:?} late: {lines:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// etcd's JSON gateway (no etcdctl here): writes and compactions behind a
+// waiter's back
+
+/// Standard base64 (the gateway's encoding of keys and values).
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `POST path` with a JSON body to the gRPC JSON gateway on an etcd
+/// member's client port, as a raw HTTP/1.1 request: the HTTP status and
+/// the JSON answer.
+fn gateway(port: u16, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let body = body.to_string();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("POST {path}: no answer from etcd's gateway: {e}"));
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("POST {path}: not an HTTP answer: {raw:?}"));
+    let code: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("POST {path}: no HTTP status: {raw:?}"));
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let mut text = String::new();
+    if chunked {
+        let mut rest = rest;
+        loop {
+            let (size, after) = rest.split_once("\r\n").unwrap_or(("0", ""));
+            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if size == 0 || after.len() < size {
+                break;
+            }
+            text.push_str(&after[..size]);
+            rest = after[size..].trim_start_matches("\r\n");
+        }
+    } else {
+        text = rest.to_owned();
+    }
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("POST {path}: HTTP {code}, not JSON ({e}): {raw:?}"));
+    (code, json)
+}
+
+/// The revision in a gateway answer's header (an int64: a JSON string).
+fn header_revision(json: &serde_json::Value) -> u64 {
+    json["header"]["revision"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no header.revision in {json}"))
+}
+
+/// `n` puts to keys `/test/other/TAG-i` (under the prefix, not the lock's
+/// key): the revisions of the first and the last.
+fn put_others(port: u16, tag: &str, n: usize) -> (u64, u64) {
+    let revisions: Vec<u64> = (0..n)
+        .map(|i| {
+            let key = format!("/test/other/{tag}-{i}");
+            let body = serde_json::json!({
+                "key": base64(key.as_bytes()),
+                "value": base64(format!("value {i}").as_bytes()),
+            });
+            let (code, json) = gateway(port, "/v3/kv/put", &body);
+            assert_eq!(
+                code, 200,
+                "put {key} through etcd's gateway: HTTP {code}, expected 200: {json}"
+            );
+            header_revision(&json)
+        })
+        .collect();
+    assert!(revisions.windows(2).all(|w| w[1] > w[0]), "{revisions:?}");
+    (revisions[0], revisions[n - 1])
+}
+
+/// Compacts etcd's history up to `revision` (physical: the compaction is
+/// done when the answer comes), then checks that a read at `older` is
+/// refused as compacted.
+fn compact(port: u16, revision: u64, older: u64) {
+    let body = serde_json::json!({ "revision": revision.to_string(), "physical": true });
+    let (code, json) = gateway(port, "/v3/kv/compaction", &body);
+    assert_eq!(
+        code, 200,
+        "compaction at revision {revision} through etcd's gateway: HTTP {code}, expected 200: \
+         {json}"
+    );
+    let body = serde_json::json!({
+        "key": base64(b"/test/job"),
+        "revision": older.to_string(),
+    });
+    let (code, json) = gateway(port, "/v3/kv/range", &body);
+    assert!(
+        code != 200 && json.to_string().contains("compacted"),
+        "a read at revision {older} after compacting at {revision}: HTTP {code} (expected an \
+         error saying compacted): {json}"
+    );
+}
+
+#[test]
+fn a_waiters_watch_restarted_after_compaction_still_takes_over() {
+    if !have_etcd() {
+        return;
+    }
+    let _serial = serial();
+    let cluster = Cluster::start(1);
+    let url = cluster.url();
+    let port = cluster.members[0].client;
+    let proxy = Proxy::start(port);
+    let log = cluster.dir.path().join("log");
+    let forever = "while :; do sleep 0.05; done";
+    // host-a, direct to etcd, holds the lock.
+    let a = run(
+        &url,
+        "host-a",
+        "job",
+        &["--ttl", "3s"],
+        &logged(&log, "host-a", "", forever),
+    );
+    wait_for("host-a's command", || log_lines(&log).len() == 1);
+    wait_for("host-a holding", || {
+        status_json(&url, "host-c", "job")["host"] == "host-a"
+    });
+    // host-b, through the proxy, waits: its attempt and its wait each use a
+    // connection; once both are open and the link is idle, it is watching.
+    let mut b = run(
+        &proxy.url(),
+        "host-b",
+        "job",
+        &["--ttl", "3s", "--wait", "40s"],
+        &logged(&log, "host-b", "", forever),
+    );
+    proxy.wait_quiet(2, "host-b watching the key");
+    let b_running = |b: &mut Owned, when: &str| {
+        assert!(
+            b.0.try_wait().unwrap().is_none(),
+            "host-b's supervisor exited {when}"
+        );
+    };
+    b_running(&mut b, "while waiting");
+
+    // 1. host-b's link cut; meanwhile the revision moves on and the history
+    // is compacted past where host-b's watch was: a watch restarted from
+    // there would be refused. host-a still holds when the link comes back:
+    // host-b must go on waiting, not start, not fail.
+    proxy.cut();
+    let (first, last) = put_others(port, "one", 5);
+    compact(port, last, first);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = proxy.connections();
+    proxy.restore();
+    proxy.wait_quiet(before + 1, "host-b watching again after the link came back");
+    std::thread::sleep(Duration::from_millis(500));
+    b_running(&mut b, "after its watch restarted past a compaction");
+    assert_eq!(log_lines(&log).len(), 1, "{:?}", log_lines(&log));
+    assert_eq!(status_json(&url, "host-c", "job")["host"], "host-a");
+
+    // 2. Cut again; more writes and a compaction, then host-a stops (its
+    // command logs its end, its supervisor deletes the key), then more
+    // writes and a compaction past the deletion: host-b's watch never
+    // sees the delete event.
+    proxy.cut();
+    let (first, last) = put_others(port, "two", 3);
+    compact(port, last, first);
+    signal(a.pid(), "TERM");
+    let a_out = finish(a, Duration::from_secs(10));
+    assert_eq!(a_out.status.code(), Some(143), "{}", text(&a_out));
+    let out = status(&url, "host-c", "job", false);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let (_, last) = put_others(port, "three", 3);
+    compact(port, last, first);
+    std::thread::sleep(Duration::from_millis(500));
+    b_running(&mut b, "while cut off");
+    assert_eq!(log_lines(&log).len(), 2, "{:?}", log_lines(&log));
+
+    let restored = Instant::now();
+    proxy.restore();
+    let deadline = restored + Duration::from_secs(15);
+    while !log_lines(&log)
+        .iter()
+        .any(|l| l.starts_with("start host-b"))
+    {
+        if b.0.try_wait().unwrap().is_some() {
+            let out = finish(b, Duration::from_secs(1));
+            panic!(
+                "host-b exited {:?} instead of taking over: {}",
+                out.status.code(),
+                text(&out)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "host-b's command did not start within 15 s of the link coming back (the lock \
+             was free): {:?}",
+            log_lines(&log)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = restored.elapsed();
+    eprintln!("host-b's command started {took:?} after its link came back");
+
+    // In the order written: host-a's command ended before host-b's
+    // started, and host-b's fence is greater.
+    let (_, fb, _, _) = handover(&log);
+    let now = status_json(&url, "host-c", "job");
+    assert_eq!(now["host"], "host-b", "{now}");
+    assert_eq!(now["fence"].as_u64(), Some(fb), "{now}");
+    signal(b.pid(), "TERM");
+    let b_out = finish(b, Duration::from_secs(10));
+    let t = text(&b_out);
+    assert_eq!(b_out.status.code(), Some(143), "{t}");
+    assert!(!t.to_ascii_lowercase().contains("compact"), "{t}");
+    assert!(t.trim().is_empty(), "host-b said something: {t}");
 }
