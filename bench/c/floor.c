@@ -31,43 +31,13 @@
 
 static const char *prog = "floor";
 
-static void usage(const char *why)
-{
-	fprintf(stderr, "%s: %s\nusage: %s PATH N   (N: number of cycles, >= 1)\n",
-		prog, why, prog);
-	exit(2);
-}
+#include "cycle_harness.h"
 
-static void die(const char *what, const char *path)
-{
-	fprintf(stderr, "%s: %s %s: %s\n", prog, what, path, strerror(errno));
-	exit(1);
-}
+/* "<pid>\n", made once in main. */
+static char buf[32];
+static size_t len;
 
-static uint64_t parse_n(const char *s)
-{
-	char *end;
-	unsigned long long n;
-
-	if (*s < '0' || *s > '9')
-		usage("N must be a positive integer");
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || n == 0)
-		usage("N must be a positive integer");
-	return (uint64_t)n;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		die("clock_gettime", "CLOCK_MONOTONIC");
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void cycles(const char *path, const char *buf, size_t len, uint64_t n)
+static void cycles(const char *path, uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++) {
 		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -93,31 +63,13 @@ static void cycles(const char *path, const char *buf, size_t len, uint64_t n)
 
 int main(int argc, char **argv)
 {
-	char buf[32];
-	int len;
-	uint64_t n, start, elapsed;
+	uint64_t n = cycle_args(argc, argv);
+	int written = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
 
-	if (argc != 3)
-		usage("expected exactly two arguments");
-	if (argv[1][0] == '\0')
-		usage("PATH is empty");
-	n = parse_n(argv[2]);
-
-	len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-	if (len < 0 || (size_t)len >= sizeof buf) {
+	if (written < 0 || (size_t)written >= sizeof buf) {
 		fprintf(stderr, "%s: cannot format the PID\n", prog);
 		return 1;
 	}
-
-	cycles(argv[1], buf, (size_t)len, n / 100 > 0 ? n / 100 : 1);
-	start = now_ns();
-	cycles(argv[1], buf, (size_t)len, n);
-	elapsed = now_ns() - start;
-
-	if (printf("%s %" PRIu64 " ns/cycle\n", prog, (elapsed + n / 2) / n) < 0 ||
-	    fflush(stdout) != 0) {
-		fprintf(stderr, "%s: cannot write the result: %s\n", prog, strerror(errno));
-		return 1;
-	}
-	return 0;
+	len = (size_t)written;
+	return time_cycles(argv[1], n, cycles);
 }

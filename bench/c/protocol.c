@@ -42,41 +42,7 @@
 
 static const char *prog = "protocol-c";
 
-static void usage(const char *why)
-{
-	fprintf(stderr, "%s: %s\nusage: %s PATH N   (N: number of cycles, >= 1)\n",
-		prog, why, prog);
-	exit(2);
-}
-
-static void die(const char *what, const char *path)
-{
-	fprintf(stderr, "%s: %s %s: %s\n", prog, what, path, strerror(errno));
-	exit(1);
-}
-
-static uint64_t parse_n(const char *s)
-{
-	char *end;
-	unsigned long long n;
-
-	if (*s < '0' || *s > '9')
-		usage("N must be a positive integer");
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || n == 0)
-		usage("N must be a positive integer");
-	return (uint64_t)n;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		die("clock_gettime", "CLOCK_MONOTONIC");
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "cycle_harness.h"
 
 /* 1: linkat(AT_EMPTY_PATH) works; 0: link /proc/self/fd/N. */
 static int empty_path = 1;
@@ -97,7 +63,10 @@ static void link_into_place(int fd, const char *path)
 		die("linkat", path);
 }
 
-static void cycles(const char *dir, const char *path, uint64_t n)
+/* PATH's directory, for O_TMPFILE: set once in main. */
+static const char *dir;
+
+static void cycles(const char *path, uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++) {
 		char buf[32];
@@ -135,30 +104,11 @@ static void cycles(const char *dir, const char *path, uint64_t n)
 
 int main(int argc, char **argv)
 {
-	char *copy;
-	const char *dir;
-	uint64_t n, start, elapsed;
+	uint64_t n = cycle_args(argc, argv);
+	char *copy = strdup(argv[1]);
 
-	if (argc != 3)
-		usage("expected exactly two arguments");
-	if (argv[1][0] == '\0')
-		usage("PATH is empty");
-	n = parse_n(argv[2]);
-	copy = strdup(argv[1]);
 	if (copy == NULL)
 		die("strdup", argv[1]);
 	dir = dirname(copy);
-
-	cycles(dir, argv[1], n / 100 > 0 ? n / 100 : 1);
-	start = now_ns();
-	cycles(dir, argv[1], n);
-	elapsed = now_ns() - start;
-
-	if (printf("%s %" PRIu64 " ns/cycle\n", prog, (elapsed + n / 2) / n) < 0 ||
-	    fflush(stdout) != 0) {
-		fprintf(stderr, "%s: cannot write the result: %s\n", prog, strerror(errno));
-		return 1;
-	}
-	free(copy);
-	return 0;
+	return time_cycles(argv[1], n, cycles);
 }
