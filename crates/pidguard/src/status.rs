@@ -119,11 +119,24 @@ pub fn read_with(path: impl AsRef<Path>, rule: Rule) -> Result<Pid> {
 fn open_regular(path: &Path) -> Result<(OwnedFd, Stat)> {
     refuse_foreign_links(path)?;
     let st = sys::lstat(path).map_err(|e| Error::open(path, e))?;
+    open_checked(path, st, || {
+        sys::open_existing(path, false).map_err(|e| Error::open(path, e))
+    })
+}
+
+/// The part [`open_regular`] and [`open_target`] share: given the file's
+/// `lstat`, refuse anything but a regular file, `open` it, and check with
+/// `fstat` that the descriptor is the inode looked at.
+fn open_checked(
+    path: &Path,
+    st: Stat,
+    open: impl FnOnce() -> Result<OwnedFd>,
+) -> Result<(OwnedFd, Stat)> {
     match sys::unsafe_reason(&st) {
         None | Some(UnsafeFile::HardLinks(_)) => {}
         Some(why) => return Err(Error::unsafe_file(path, why)),
     }
-    let fd = sys::open_existing(path, false).map_err(|e| Error::open(path, e))?;
+    let fd = open()?;
     let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
     if !sys::same_inode(&st, &opened) {
         return Err(Error::open(
@@ -171,26 +184,16 @@ fn open_target(target: Target<'_>) -> Result<(OwnedFd, Stat)> {
         Target::Entry { dir, name, path } => (dir, name, path),
     };
     let st = sys::lstat_at(dir, name).map_err(|e| Error::open(path, e))?;
-    match sys::unsafe_reason(&st) {
-        None | Some(UnsafeFile::HardLinks(_)) => {}
-        Some(why) => return Err(Error::unsafe_file(path, why)),
-    }
-    let fd = sys::open_existing_at(dir, name).map_err(|e| {
-        if sys::is_nofollow_refusal(&e) {
-            // Replaced by a symlink since the lstat.
-            Error::unsafe_file(path, UnsafeFile::Symlink)
-        } else {
-            Error::open(path, e)
-        }
-    })?;
-    let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
-    if !sys::same_inode(&st, &opened) {
-        return Err(Error::open(
-            path,
-            io::Error::other("the file was replaced while it was being opened"),
-        ));
-    }
-    Ok((fd, opened))
+    open_checked(path, st, || {
+        sys::open_existing_at(dir, name).map_err(|e| {
+            if sys::is_nofollow_refusal(&e) {
+                // Replaced by a symlink since the lstat.
+                Error::unsafe_file(path, UnsafeFile::Symlink)
+            } else {
+                Error::open(path, e)
+            }
+        })
+    })
 }
 
 /// The state of the PID file at `path`.
