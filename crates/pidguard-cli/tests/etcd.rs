@@ -891,6 +891,39 @@ fn parse_line(line: &str) -> (&str, &str, u64, &str) {
     (what, host, fence, f.next().unwrap_or(""))
 }
 
+/// A command that runs until it is stopped (for `logged`).
+const FOREVER: &str = "while :; do sleep 0.05; done";
+
+/// The set-up of the tests that put a host behind a [`Proxy`]: one etcd
+/// member, a proxy in front of it, and the path of the shared log. `None`
+/// (the test is skipped, with the reason printed) without etcd.
+struct ProxyScene {
+    // (Tests take it apart with `_serial` bound first, so that it is
+    // dropped last: the tests stay serialised until the rest is gone.)
+    _serial: Serial,
+    cluster: Cluster,
+    proxy: Proxy,
+    log: PathBuf,
+    url: String,
+}
+
+impl ProxyScene {
+    fn start() -> Option<ProxyScene> {
+        if !have_etcd() {
+            return None;
+        }
+        let serial = serial();
+        let cluster = Cluster::start(1);
+        Some(ProxyScene {
+            url: cluster.url(),
+            proxy: Proxy::start(cluster.members[0].client),
+            log: cluster.dir.path().join("log"),
+            cluster,
+            _serial: serial,
+        })
+    }
+}
+
 /// The log of a handover from host-a to host-b, in the order written:
 /// host-a's command started, ended on SIGTERM, then host-b's started, with
 /// a greater fence. Returns (host-a's fence, host-b's fence, the rest of
@@ -915,22 +948,24 @@ fn handover(log: &Path) -> (u64, u64, String, Vec<String>) {
 
 #[test]
 fn a_cut_off_holder_stops_before_another_host_takes_over() {
-    if !have_etcd() {
+    let Some(scene) = ProxyScene::start() else {
         return;
-    }
-    let _serial = serial();
-    let cluster = Cluster::start(1);
-    let url = cluster.url();
-    let proxy = Proxy::start(cluster.members[0].client);
-    let log = cluster.dir.path().join("log");
-    let forever = "while :; do sleep 0.05; done";
+    };
+    // Bound in this order, dropped in reverse: the serial lock last.
+    let ProxyScene {
+        _serial,
+        cluster: _cluster,
+        proxy,
+        log,
+        url,
+    } = scene;
     // host-a reaches etcd through the proxy only.
     let mut a = run(
         &proxy.url(),
         "host-a",
         "job",
         &["--ttl", "3s"],
-        &logged(&log, "host-a", "", forever),
+        &logged(&log, "host-a", "", FOREVER),
     );
     wait_for("host-a's command", || log_lines(&log).len() == 1);
     let mut holder = serde_json::Value::Null;
@@ -949,7 +984,7 @@ fn a_cut_off_holder_stops_before_another_host_takes_over() {
         "host-b",
         "job",
         &["--ttl", "3s", "--wait", "30s"],
-        &logged(&log, "host-b", &format!("$({note})"), forever),
+        &logged(&log, "host-b", &format!("$({note})"), FOREVER),
     );
     std::thread::sleep(Duration::from_secs(1));
     assert!(
@@ -1025,14 +1060,17 @@ fn a_cut_off_holder_stops_before_another_host_takes_over() {
 
 #[test]
 fn a_slow_link_never_gives_two_holders() {
-    if !have_etcd() {
+    let Some(scene) = ProxyScene::start() else {
         return;
-    }
-    let _serial = serial();
-    let cluster = Cluster::start(1);
-    let url = cluster.url();
-    let proxy = Proxy::start(cluster.members[0].client);
-    let log = cluster.dir.path().join("log");
+    };
+    // Bound in this order, dropped in reverse: the serial lock last.
+    let ProxyScene {
+        _serial,
+        cluster: _cluster,
+        proxy,
+        log,
+        url,
+    } = scene;
     let work = "i=0; while [ $i -lt 10 ]; do sleep 0.05; i=$((i+1)); done";
     // host-a behind the slow link, host-b direct; each runs its command
     // again and again, host-b pausing between runs to leave host-a room.
@@ -1333,23 +1371,25 @@ fn compact(port: u16, revision: u64, older: u64) {
 
 #[test]
 fn a_waiters_watch_restarted_after_compaction_still_takes_over() {
-    if !have_etcd() {
+    let Some(scene) = ProxyScene::start() else {
         return;
-    }
-    let _serial = serial();
-    let cluster = Cluster::start(1);
-    let url = cluster.url();
+    };
+    // Bound in this order, dropped in reverse: the serial lock last.
+    let ProxyScene {
+        _serial,
+        cluster,
+        proxy,
+        log,
+        url,
+    } = scene;
     let port = cluster.members[0].client;
-    let proxy = Proxy::start(port);
-    let log = cluster.dir.path().join("log");
-    let forever = "while :; do sleep 0.05; done";
     // host-a, direct to etcd, holds the lock.
     let a = run(
         &url,
         "host-a",
         "job",
         &["--ttl", "3s"],
-        &logged(&log, "host-a", "", forever),
+        &logged(&log, "host-a", "", FOREVER),
     );
     wait_for("host-a's command", || log_lines(&log).len() == 1);
     wait_for("host-a holding", || {
@@ -1362,7 +1402,7 @@ fn a_waiters_watch_restarted_after_compaction_still_takes_over() {
         "host-b",
         "job",
         &["--ttl", "3s", "--wait", "40s"],
-        &logged(&log, "host-b", "", forever),
+        &logged(&log, "host-b", "", FOREVER),
     );
     proxy.wait_quiet(2, "host-b watching the key");
     let b_running = |b: &mut Owned, when: &str| {
