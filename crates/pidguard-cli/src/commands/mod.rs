@@ -48,6 +48,18 @@ pub fn filters(args: &FilterArgs) -> Result<Filters, Failure> {
         None => None,
         Some(u) => Some(resolve_user(u)?),
     };
+    if let Some(exe) = &args.exe {
+        if let Err(e) = std::fs::metadata(exe) {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "--exe {}: {e}; give the path of the daemon's executable \
+                     (as /proc/PID/exe shows it)",
+                    exe.display()
+                ),
+            ));
+        }
+    }
     Ok(Filters {
         exe: args.exe.clone(),
         user,
@@ -83,7 +95,10 @@ fn resolve_user(user: &str) -> Result<u32, Failure> {
 pub fn signalling_failure(e: pidguard::Error) -> Failure {
     let exit = match e.kind() {
         ErrorKind::InvalidContents => Exit::DataErr,
-        ErrorKind::PermissionDenied | ErrorKind::Untrusted | ErrorKind::UnsafeFile => Exit::NoPerm,
+        ErrorKind::PermissionDenied
+        | ErrorKind::Untrusted
+        | ErrorKind::Unproved
+        | ErrorKind::UnsafeFile => Exit::NoPerm,
         _ => Exit::for_error(&e),
     };
     Failure::new(exit, e.to_string())
@@ -97,6 +112,7 @@ pub fn print_report(path: &std::path::Path, report: &Report, json_out: bool, did
             Outcome::NotRunning => "not-running",
             Outcome::Starting => "starting",
             Outcome::Stale => "stale",
+            Outcome::Mismatched => "mismatched",
             Outcome::Stopped => "stopped",
             Outcome::StillRunning => "still-running",
             Outcome::Signalled => "signalled",
@@ -129,6 +145,10 @@ pub fn print_report(path: &std::path::Path, report: &Report, json_out: bool, did
         Outcome::NotRunning => println!("{p}: not running (no PID file)"),
         Outcome::Starting => println!("{p}: starting (locked, no PID yet): nothing to signal"),
         Outcome::Stale => println!("{p}: stale: PID {pid}{id} was not signalled{file}"),
+        Outcome::Mismatched => println!(
+            "{p}: PID {pid} is running but is not proved to be the file's owner{id}: \
+             nothing was signalled{file}"
+        ),
         Outcome::Stopped => println!("{p}: PID {pid}{id} {did}{file}"),
         Outcome::StillRunning => println!("{p}: PID {pid}{id} is still running{file}"),
         Outcome::Signalled => println!("{p}: {did} PID {pid}{id}"),

@@ -19,7 +19,7 @@ pub fn run(args: QueryArgs) -> Result<Exit, Failure> {
     }
     let exit = match &st {
         Status::Unknown(e) if e.kind() == ErrorKind::InvalidContents => Exit::DataErr,
-        Status::Starting => Exit::Unknown,
+        Status::Starting | Status::Held(_) => Exit::Unknown,
         other => status::exit_for(other),
     };
     if args.file.json {
