@@ -164,14 +164,13 @@ fn pin(path: &Path, filters: &Filters, purpose: Purpose) -> Result<Pinned> {
                         false,
                     )))
                 }
+                // (Only a locked file names a running PID that is unproved:
+                // the lock says an instance runs.)
                 Some(Identity::Unproved(u)) => {
-                    if purpose == Purpose::Wait && first.locked {
+                    if purpose == Purpose::Wait {
                         return Ok(Pinned::LockOnly(Some(pid), first.identity));
                     }
-                    if purpose != Purpose::Wait {
-                        return Err(Error::unproved(path, pid, u));
-                    }
-                    pid
+                    return Err(Error::unproved(path, pid, u));
                 }
                 _ => pid,
             },
@@ -192,7 +191,7 @@ fn pin(path: &Path, filters: &Filters, purpose: Purpose) -> Result<Pinned> {
         let second = inspect(path, filters);
         match (&second.status, second.identity) {
             (Status::Running { pid: p, .. }, Some(identity))
-                if *p == pid && (identity.may_signal() || purpose == Purpose::Wait) =>
+                if *p == pid && identity.may_signal() =>
             {
                 if process.has_exited() {
                     continue;
