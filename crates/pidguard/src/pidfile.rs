@@ -582,6 +582,13 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// Refuses `path` when its directory is reached through a symbolic link
+/// that neither root nor the caller owns: the check a PID file's path gets,
+/// for other files opened with the same care (the CLI's daemon log files).
+pub fn check_directory_links(path: &Path) -> Result<()> {
+    refuse_foreign_links(path)
+}
+
 /// Refuses a path whose directory is reached through a symbolic link that
 /// neither root nor the caller owns (see [`sys::foreign_symlink`]).
 pub(crate) fn refuse_foreign_links(path: &Path) -> Result<()> {

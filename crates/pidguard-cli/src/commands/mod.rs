@@ -14,6 +14,7 @@ pub mod signal;
 pub mod status;
 pub mod stop;
 pub mod sweep;
+pub mod tree;
 pub mod wait;
 
 use std::path::PathBuf;
