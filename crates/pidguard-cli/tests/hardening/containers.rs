@@ -181,6 +181,14 @@ fn containers_pid_1_holders_in_two_namespaces() {
     status.args(["status", "--json", "-p"]).arg(&p);
     held_by("the host", &status.output().unwrap(), holder, 1);
     let out = Command::new(bin())
+        .args(["list", "--json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let row = json(&out);
+    assert_eq!(row["state"], "running", "list from the host: {row}");
+    assert_eq!(row["pid"], holder, "list names the host PID: {row}");
+    let out = Command::new(bin())
         .args(["pid", "-p"])
         .arg(&p)
         .output()
