@@ -365,7 +365,7 @@ fn a_killed_holder_is_replaced_within_ttl_plus_one_second() {
     let mut holder = serde_json::Value::Null;
     wait_for("the command's PID in the holder value", || {
         holder = status_json(&url, "host-c", "job");
-        holder["pid"] != holder["supervisor_pid"]
+        holder["state"] == "running"
     });
     let command = holder["pid"].as_i64().unwrap() as i32;
     assert_eq!(holder["supervisor_pid"].as_i64().unwrap() as i32, a.pid());
@@ -418,7 +418,7 @@ fn status_and_stop_work_from_another_host() {
     let mut holder = serde_json::Value::Null;
     wait_for("host-a holding with its command's PID", || {
         holder = status_json(&url, "host-b", "job");
-        holder["state"] == "running" && holder["pid"] != holder["supervisor_pid"]
+        holder["state"] == "running"
     });
     let pid = holder["pid"].as_i64().unwrap() as i32;
     let fence = holder["fence"].as_u64().unwrap();
@@ -502,7 +502,7 @@ fn three_members_survive_one_loss_and_quorum_loss_stops_the_holder() {
     let mut holder = serde_json::Value::Null;
     wait_for("the command's PID in the holder value", || {
         holder = status_json(&url, "host-c", "job");
-        holder["pid"] != holder["supervisor_pid"]
+        holder["state"] == "running"
     });
     let command = holder["pid"].as_i64().unwrap() as i32;
 
@@ -590,7 +590,7 @@ fn unreachable_etcd_is_exit_69_for_run_and_4_for_status() {
     let out = status(&url, "host-a", "job", false);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
-        text(&out).contains("unknown: cannot read /test/job"),
+        text(&out).contains("unknown: cannot read /test/lock/job"),
         "{}",
         text(&out)
     );
@@ -971,7 +971,7 @@ fn a_cut_off_holder_stops_before_another_host_takes_over() {
     let mut holder = serde_json::Value::Null;
     wait_for("the command's PID in the holder value", || {
         holder = status_json(&url, "host-c", "job");
-        holder["pid"] != holder["supervisor_pid"]
+        holder["state"] == "running"
     });
     let a_cmd = holder["pid"].as_i64().unwrap() as i32;
     assert_eq!(holder["host"], "host-a");
@@ -1358,7 +1358,7 @@ fn compact(port: u16, revision: u64, older: u64) {
          {json}"
     );
     let body = serde_json::json!({
-        "key": base64(b"/test/job"),
+        "key": base64(b"/test/lock/job"),
         "revision": older.to_string(),
     });
     let (code, json) = gateway(port, "/v3/kv/range", &body);
@@ -1485,4 +1485,153 @@ fn a_waiters_watch_restarted_after_compaction_still_takes_over() {
     assert_eq!(b_out.status.code(), Some(143), "{t}");
     assert!(!t.to_ascii_lowercase().contains("compact"), "{t}");
     assert!(t.trim().is_empty(), "host-b said something: {t}");
+}
+
+/// Puts `value` at `key` through etcd's JSON gateway (no lease).
+fn gateway_put(port: u16, key: &str, value: &str) {
+    let body = serde_json::json!({
+        "key": base64(key.as_bytes()),
+        "value": base64(value.as_bytes()),
+    });
+    let (code, json) = gateway(port, "/v3/kv/put", &body);
+    assert_eq!(
+        code, 200,
+        "put {key} through etcd's gateway: HTTP {code}: {json}"
+    );
+}
+
+#[test]
+fn jobs_on_nested_prefixes_never_share_a_key_and_a_holder_watches_only_its_own() {
+    let Some(scene) = ProxyScene::start() else {
+        return;
+    };
+    let ProxyScene {
+        _serial,
+        cluster,
+        proxy,
+        log,
+        url: _,
+    } = scene;
+    let port = cluster.members[0].client;
+    let direct = |prefix: &str| format!("etcd://127.0.0.1:{port}{prefix}");
+    let behind = format!("etcd://{}/test/a", proxy.addr);
+    // host-a holds prefix /test/a, name "stop", through the proxy.
+    let mut a = run(
+        &behind,
+        "host-a",
+        "stop",
+        &[],
+        &logged(&log, "host-a", "", FOREVER),
+    );
+    wait_for("host-a holding", || {
+        status_json(&direct("/test/a"), "host-c", "stop")["state"] == "running"
+    });
+    // Prefix /test, name "a": a different job. Its stop request must not
+    // touch host-a's lock (with PREFIX/NAME and PREFIX/NAME/stop both were
+    // /test/a/stop).
+    let mut cmd = pidguard();
+    let out = as_host(&mut cmd, "host-c")
+        .args(["stop", "--backend", &direct("/test"), "--name", "a"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("not running"), "{}", text(&out));
+    assert!(
+        a.0.try_wait().unwrap().is_none(),
+        "host-a's supervisor exited"
+    );
+    let now = status_json(&direct("/test/a"), "host-c", "stop");
+    assert_eq!(now["host"], "host-a", "{now}");
+
+    // 200 writes to keys next to host-a's own (other names that share its
+    // name as a prefix, other prefixes' keys): its link stays quiet.
+    proxy.wait_quiet(2, "host-a holding and watching");
+    let bytes = || proxy.shared.bytes.load(SeqCst);
+    let before = bytes();
+    let siblings = [
+        "/test/a/lock/stop-x",
+        "/test/a/lock/stop.x",
+        "/test/a/lock/stop0",
+        "/test/a/lock/stopp",
+        "/test/a/stop/stop-x",
+        "/test/a/stop/stop.x",
+        "/test/a/lock/stop/x",
+        "/test/a/stop/stop/x",
+    ];
+    let started = Instant::now();
+    for i in 0..200 {
+        gateway_put(port, siblings[i % siblings.len()], &format!("value {i}"));
+    }
+    let siblings_took = started.elapsed();
+    let sibling_bytes = bytes() - before;
+    // The control: 20 writes to host-a's own stop key (naming a fence that
+    // is not its own: ignored) do reach it.
+    let before = bytes();
+    let fence = now["fence"].as_u64().unwrap();
+    for i in 0..20 {
+        let stale = format!("fence={}\nfrom=host-c\nnote={i}\n", fence - 1);
+        gateway_put(port, "/test/a/stop/stop", &stale);
+    }
+    proxy.wait_quiet(0, "host-a's link after the writes to its stop key");
+    let own_bytes = bytes() - before;
+    eprintln!(
+        "bytes on host-a's link: {sibling_bytes} during 200 writes to sibling keys \
+         ({siblings_took:?}), {own_bytes} for 20 writes to its own stop key"
+    );
+    assert!(
+        own_bytes >= 20 * 40,
+        "host-a's watch did not see its own stop key: {own_bytes} bytes"
+    );
+    // Renewals (every 3.3 s) and HTTP/2 pings (every 5 s) are a few hundred
+    // bytes; 200 watch events would be ten thousands.
+    assert!(
+        sibling_bytes < 1500 + 500 * siblings_took.as_secs(),
+        "200 writes to other keys reached host-a's link: {sibling_bytes} bytes"
+    );
+    assert!(
+        a.0.try_wait().unwrap().is_none(),
+        "host-a's supervisor exited"
+    );
+    assert_eq!(log_lines(&log).len(), 1, "{:?}", log_lines(&log));
+    signal(a.pid(), "TERM");
+    let a_out = finish(a, Duration::from_secs(10));
+    assert_eq!(a_out.status.code(), Some(143), "{}", text(&a_out));
+}
+
+#[test]
+fn status_says_starting_until_the_command_runs() {
+    if !have_etcd() {
+        return;
+    }
+    let _serial = serial();
+    let cluster = Cluster::start(1);
+    let url = cluster.url();
+    // A holder record as `run` writes it right after taking the lock,
+    // before its command has started.
+    let record = "host=host-a\nstate=starting\npid=0\nsupervisor_pid=4242\nsince=1764103201.000\n";
+    gateway_put(cluster.members[0].client, "/test/lock/job", record);
+    let out = status(&url, "host-b", "job", false);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(
+            "/test/lock/job: starting on host host-a (supervisor PID 4242, command not started yet"
+        ),
+        "{t}"
+    );
+    let j = status_json(&url, "host-b", "job");
+    assert_eq!(j["state"], "starting", "{j}");
+    assert!(j["pid"].is_null(), "{j}");
+    assert_eq!(j["supervisor_pid"], 4242, "{j}");
+    // Busy, naming the supervisor, not a command PID.
+    let out = finish(
+        run(&url, "host-b", "job", &[], "true"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(
+        text(&out).contains("held by host host-a (starting, supervisor PID 4242"),
+        "{}",
+        text(&out)
+    );
 }

@@ -6,7 +6,7 @@
 //! (as [`crate::Guard`] is).
 //!
 //! * **Acquire** grants a lease with a TTL (default 10 s) and, in one
-//!   transaction, creates the key `PREFIX/NAME` bound to that lease if it
+//!   transaction, creates the key `PREFIX/lock/NAME` bound to that lease if it
 //!   does not exist. The value records the holder ([`Holder`]: host name,
 //!   boot ID, PID, process start time, when, pidguard version).
 //! * **Hold**: a background thread renews the lease every TTL/3. The guard
@@ -23,7 +23,7 @@
 //! * **Waiting** ([`Lock::acquire_timeout`], [`Lock::acquire_wait`])
 //!   watches the key for its deletion; it does not poll.
 //! * **Stop from anywhere**: [`Lock::request_stop`] writes the key
-//!   `PREFIX/NAME/stop`, which the holder's guard watches: the holder sees
+//!   `PREFIX/stop/NAME`, which the holder's guard watches: the holder sees
 //!   [`Event::StopRequested`] (with the requested schedule), stops its work
 //!   and releases; `request_stop` returns once the key is gone.
 //!
@@ -159,7 +159,7 @@ pub struct Backend {
 
 impl Backend {
     /// Parses `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`. The prefix is the
-    /// path (`/PREFIX`, default `/pidguard`); lock keys are `PREFIX/NAME`.
+    /// path (`/PREFIX`, default `/pidguard`); lock keys are `PREFIX/lock/NAME`.
     ///
     /// ```
     /// # #[cfg(feature = "etcd")] {
@@ -229,21 +229,38 @@ impl Backend {
         &self.url
     }
 
-    /// The lock key for `name`: `PREFIX/NAME`. The name must be a plain,
-    /// non-empty name without `/` or control characters.
+    /// The lock key for `name`: `PREFIX/lock/NAME`. The name must be a
+    /// plain, non-empty name without `/` or control characters.
+    ///
+    /// Lock keys end in `/lock/NAME` and stop requests in `/stop/NAME`
+    /// (with a name that has no `/`), so no job's lock key can be another
+    /// job's stop key, whatever prefixes two jobs use (`etcd://E/a` with
+    /// `--name stop` and `etcd://E` with `--name a` are distinct: they were
+    /// not with `PREFIX/NAME` and `PREFIX/NAME/stop`).
     pub fn key(&self, name: &str) -> Result<String> {
-        if name.is_empty()
-            || name.len() > 255
-            || name.contains('/')
-            || name.chars().any(|c| c.is_control())
-        {
-            return Err(Error::invalid(format!(
-                "invalid lock name {name:?}: use a non-empty name of at most 255 bytes without \
-                 '/' or control characters"
-            )));
-        }
-        Ok(format!("{}/{name}", self.prefix))
+        check_name(name)?;
+        Ok(format!("{}/lock/{name}", self.prefix))
     }
+
+    /// The key a stop request for `name` is written to: `PREFIX/stop/NAME`.
+    pub fn stop_key(&self, name: &str) -> Result<String> {
+        check_name(name)?;
+        Ok(format!("{}/stop/{name}", self.prefix))
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 255
+        || name.contains('/')
+        || name.chars().any(|c| c.is_control())
+    {
+        return Err(Error::invalid(format!(
+            "invalid lock name {name:?}: use a non-empty name of at most 255 bytes without \
+             '/' or control characters"
+        )));
+    }
+    Ok(())
 }
 
 impl fmt::Display for Backend {
@@ -265,8 +282,11 @@ pub struct Holder {
     /// unknown.
     pub boot_id: String,
     /// The PID of the protected process (the supervised command under
-    /// `pidguard run`).
+    /// `pidguard run`); 0 while [`Holder::starting`].
     pub pid: u32,
+    /// The lock is held but the protected process is not started yet
+    /// (see [`Lock::starting`]): `pid` is 0 until [`Guard::set_pid`].
+    pub starting: bool,
     /// The PID of the process holding the lease (the supervisor).
     pub supervisor_pid: u32,
     /// When the protected process started (wall clock), if known.
@@ -278,7 +298,7 @@ pub struct Holder {
 }
 
 impl Holder {
-    fn local(host: Option<&str>, pid: Pid) -> Holder {
+    fn local(host: Option<&str>, pid: Option<Pid>) -> Holder {
         let host = host
             .map(str::to_owned)
             .or_else(|| std::env::var(HOST_ID_ENV).ok().filter(|h| !h.is_empty()))
@@ -288,9 +308,10 @@ impl Holder {
         Holder {
             host,
             boot_id: read_line("/proc/sys/kernel/random/boot_id").unwrap_or_default(),
-            pid: pid.get() as u32,
+            pid: pid.map_or(0, |p| p.get() as u32),
+            starting: pid.is_none(),
             supervisor_pid: std::process::id(),
-            start_time: crate::sys::proc::start_time(pid),
+            start_time: pid.and_then(crate::sys::proc::start_time),
             since: Some(SystemTime::now()),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
@@ -300,9 +321,11 @@ impl Holder {
     pub fn encode(&self) -> String {
         let t = |t: Option<SystemTime>| t.map(unix_millis).unwrap_or_default();
         format!(
-            "host={}\nboot_id={}\npid={}\nsupervisor_pid={}\nstart_time={}\nsince={}\nversion={}\n",
+            "host={}\nboot_id={}\nstate={}\npid={}\nsupervisor_pid={}\nstart_time={}\nsince={}\n\
+             version={}\n",
             clean(&self.host),
             clean(&self.boot_id),
+            if self.starting { "starting" } else { "running" },
             self.pid,
             self.supervisor_pid,
             t(self.start_time),
@@ -318,6 +341,7 @@ impl Holder {
             host: String::new(),
             boot_id: String::new(),
             pid: 0,
+            starting: false,
             supervisor_pid: 0,
             start_time: None,
             since: None,
@@ -339,6 +363,7 @@ impl Holder {
                 "host" => h.host = clean(v),
                 "boot_id" => h.boot_id = clean(v),
                 "pid" => h.pid = v.parse().unwrap_or(0),
+                "state" => h.starting = v == "starting",
                 "supervisor_pid" => h.supervisor_pid = v.parse().unwrap_or(0),
                 "start_time" => h.start_time = time(v),
                 "since" => h.since = time(v),
@@ -399,11 +424,16 @@ impl Holding {
 
 impl fmt::Display for Holding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "host {} (PID {}, fence {})",
-            self.holder.host, self.holder.pid, self.fence
-        )
+        let h = &self.holder;
+        if h.starting {
+            write!(
+                f,
+                "host {} (starting, supervisor PID {}, fence {})",
+                h.host, h.supervisor_pid, self.fence
+            )
+        } else {
+            write!(f, "host {} (PID {}, fence {})", h.host, h.pid, self.fence)
+        }
     }
 }
 
@@ -498,7 +528,7 @@ fn revision_of(header: Option<&etcd_client::ResponseHeader>) -> i64 {
 // ---------------------------------------------------------------------------
 // The builder
 
-/// A cluster-wide lock on `PREFIX/NAME`: the etcd counterpart of
+/// A cluster-wide lock on `PREFIX/lock/NAME`: the etcd counterpart of
 /// [`Pidfile`](crate::Pidfile).
 #[derive(Clone, Debug)]
 pub struct Lock {
@@ -507,6 +537,7 @@ pub struct Lock {
     ttl: Duration,
     host: Option<String>,
     pid: Option<Pid>,
+    starting: bool,
 }
 
 /// What [`Lock::request_stop`] found and did.
@@ -530,6 +561,7 @@ impl Lock {
             ttl: DEFAULT_TTL,
             host: None,
             pid: None,
+            starting: false,
         }
     }
 
@@ -550,10 +582,21 @@ impl Lock {
     /// The PID to record as the protected process (default: this process).
     pub fn pid(&mut self, pid: Pid) -> &mut Lock {
         self.pid = Some(pid);
+        self.starting = false;
         self
     }
 
-    /// The lock key, `PREFIX/NAME`.
+    /// The protected process is started once the lock is held: the
+    /// holder record says `starting` (no PID) until [`Guard::set_pid`]
+    /// names it, so that `status` never shows the lock holder's own PID
+    /// as the protected process's.
+    pub fn starting(&mut self) -> &mut Lock {
+        self.starting = true;
+        self.pid = None;
+        self
+    }
+
+    /// The lock key, `PREFIX/lock/NAME`.
     pub fn key(&self) -> Result<String> {
         self.backend.key(&self.name)
     }
@@ -676,7 +719,7 @@ impl Lock {
         })
     }
 
-    /// Asks the holder to stop: writes `PREFIX/NAME/stop` (naming the
+    /// Asks the holder to stop: writes `PREFIX/stop/NAME` (naming the
     /// holder's fence and the `schedule` its supervisor should follow), then
     /// waits up to `timeout` (forever with `None`) for the lock key to be
     /// released. The request key lives on a lease of its own, removed at
@@ -687,8 +730,8 @@ impl Lock {
         timeout: Option<Duration>,
     ) -> Result<StopOutcome> {
         let key = self.key()?;
-        let stop_key = format!("{key}/stop");
-        let from = Holder::local(self.host.as_deref(), Pid::current()).host;
+        let stop_key = self.backend.stop_key(&self.name)?;
+        let from = Holder::local(self.host.as_deref(), None).host;
         let rt = runtime()?;
         let backend = &self.backend;
         rt.block_on(async {
@@ -879,7 +922,7 @@ async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Resul
             .await;
         return Ok(Attempt::TooSlow(left, granted, "the lease was granted"));
     }
-    let pid = lock.pid.unwrap_or_else(Pid::current);
+    let pid = (!lock.starting).then(|| lock.pid.unwrap_or_else(Pid::current));
     let holder = Holder::local(lock.host.as_deref(), pid);
     let value = holder.encode();
     let k = key.to_string();
@@ -912,7 +955,10 @@ async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Resul
     if txn.succeeded() {
         let held = Held {
             key: key.to_string(),
-            stop_key: format!("{key}/stop"),
+            stop_key: lock
+                .backend
+                .stop_key(&lock.name)
+                .map_err(|e| e.to_string())?,
             fence: revision as u64,
             lease,
             ttl: granted,
@@ -948,13 +994,10 @@ fn busy_error(lock: &Lock, h: Holding) -> Error {
     let mut e = Error::new(
         ErrorKind::AlreadyRunning,
         format!(
-            "{} on {} is held by host {} (PID {}, fence {}); stop it with `pidguard stop \
-             --backend {} --name {}` or wait for it (--wait)",
+            "{} on {} is held by {h}; stop it with `pidguard stop --backend {} --name {}` or \
+             wait for it (--wait)",
             h.key,
             lock.backend.endpoints.join(","),
-            h.holder.host,
-            h.holder.pid,
-            h.fence,
             lock.backend.url,
             lock.name
         ),
@@ -1164,7 +1207,7 @@ impl Guard {
         self.fence
     }
 
-    /// The lock key, `PREFIX/NAME`.
+    /// The lock key, `PREFIX/lock/NAME`.
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -1220,6 +1263,7 @@ impl Guard {
         let r = rx.recv().unwrap_or_else(|_| Err(stopped()));
         if r.is_ok() {
             self.holder.pid = pid.get() as u32;
+            self.holder.starting = false;
             self.holder.start_time = crate::sys::proc::start_time(pid);
         }
         r
@@ -1396,6 +1440,7 @@ async fn renew(
 async fn update_pid(held: &mut Held, conn: &mut Conn, pid: Pid) -> Result<()> {
     let mut holder = held.holder.clone();
     holder.pid = pid.get() as u32;
+    holder.starting = false;
     holder.start_time = crate::sys::proc::start_time(pid);
     let value = holder.encode();
     let (key, fence, lease) = (held.key.clone(), held.fence as i64, held.lease);
@@ -1495,9 +1540,6 @@ async fn watch_held(
     shared: Arc<Shared>,
 ) {
     let mut conn = Conn::new(&backend);
-    // One range covering both keys; events for other keys are skipped.
-    let mut end = stop_key.clone().into_bytes();
-    end.push(0);
     loop {
         let result: std::result::Result<(), String> = async {
             // Current state first, on every (re)start: events missed while
@@ -1536,14 +1578,19 @@ async fn watch_held(
             }
             let from = revision_of(now.header()) + 1;
             let mut client = conn.client().await?;
-            let opts = WatchOptions::new()
-                .with_range(end.clone())
-                .with_start_revision(from);
-            let mut stream =
-                tokio::time::timeout(WATCH_START_TIMEOUT, client.watch(key.clone(), Some(opts)))
-                    .await
-                    .map_err(|_| format!("no watch within {WATCH_START_TIMEOUT:?}"))?
-                    .map_err(|e| e.to_string())?;
+            // Two watches of one key each on one stream: nothing but this
+            // holder's own keys wakes it (a range would also cover every
+            // key sorting between them, such as other jobs' locks).
+            let opts = || Some(WatchOptions::new().with_start_revision(from));
+            let start = async {
+                let mut stream = client.watch(key.clone(), opts()).await?;
+                stream.watch(stop_key.clone(), opts()).await?;
+                Ok::<_, etcd_client::Error>(stream)
+            };
+            let mut stream = tokio::time::timeout(WATCH_START_TIMEOUT, start)
+                .await
+                .map_err(|_| format!("no watch within {WATCH_START_TIMEOUT:?}"))?
+                .map_err(|e| e.to_string())?;
             loop {
                 let resp = next_watch_response(&mut stream).await?;
                 for ev in resp.events() {
@@ -1617,7 +1664,11 @@ mod tests {
     fn parses_backend_urls() {
         let b = Backend::parse("etcd://127.0.0.1:2379/test").unwrap();
         assert_eq!(b.endpoints(), ["http://127.0.0.1:2379"]);
-        assert_eq!(b.key("job").unwrap(), "/test/job");
+        assert_eq!(b.key("job").unwrap(), "/test/lock/job");
+        assert_eq!(b.stop_key("job").unwrap(), "/test/stop/job");
+        // Another prefix's lock key is never this one's stop key.
+        let a = Backend::parse("etcd://127.0.0.1:2379/test/stop").unwrap();
+        assert_ne!(a.key("job").unwrap(), b.stop_key("job").unwrap());
         let b = Backend::parse("etcd://a:1,b:2").unwrap();
         assert_eq!(b.prefix(), "/pidguard");
         assert_eq!(b.endpoints().len(), 2);
@@ -1639,11 +1690,15 @@ mod tests {
 
     #[test]
     fn holder_round_trips() {
-        let h = Holder::local(Some("host\nx"), Pid::current());
+        let h = Holder::local(Some("host\nx"), Some(Pid::current()));
         let back = Holder::decode(&h.encode());
         assert_eq!(back.host, "host?x");
         assert_eq!(back.pid, std::process::id());
         assert_eq!(back.version, env!("CARGO_PKG_VERSION"));
+        assert!(!back.starting);
+        let starting = Holder::decode(&Holder::local(None, None).encode());
+        assert!(starting.starting);
+        assert_eq!(starting.pid, 0);
         let ms = |t: Option<SystemTime>| t.unwrap().duration_since(UNIX_EPOCH).unwrap().as_millis();
         assert_eq!(ms(back.since), ms(h.since));
         let empty = Holder::decode("garbage\nx=y\n");

@@ -121,6 +121,8 @@ mod imp {
             }
             lock.ttl(ttl);
         }
+        // The record names the command once it runs, not the supervisor.
+        lock.starting();
         let schedule = args
             .schedule
             .clone()
@@ -435,13 +437,14 @@ mod imp {
     }
 
     fn holding_json(url: &str, h: &Holding) -> serde_json::Value {
+        let starting = h.holder.starting;
         json!({
             "backend": url,
             "key": h.key,
-            "state": "running",
+            "state": if starting { "starting" } else { "running" },
             "host": h.holder.host,
             "boot_id": h.holder.boot_id,
-            "pid": h.holder.pid,
+            "pid": (!starting).then_some(h.holder.pid),
             "supervisor_pid": h.holder.supervisor_pid,
             "start_time": unix_secs(h.holder.start_time),
             "since": unix_secs(h.holder.since),
@@ -461,9 +464,17 @@ mod imp {
             .lease_ttl
             .map(|d| format!(", lease {} s left", d.as_secs()))
             .unwrap_or_default();
+        let pid = if h.holder.starting {
+            format!(
+                "supervisor PID {}, command not started yet",
+                h.holder.supervisor_pid
+            )
+        } else {
+            format!("PID {}", h.holder.pid)
+        };
         format!(
-            "host {} (PID {}{since}, fence {}{ttl})",
-            h.holder.host, h.holder.pid, h.fence
+            "host {} ({pid}{since}, fence {}{ttl})",
+            h.holder.host, h.fence
         )
     }
 
@@ -475,7 +486,12 @@ mod imp {
                 if args.file.json {
                     println!("{}", holding_json(url, &h));
                 } else {
-                    println!("{key}: running on {}", describe(&h));
+                    let state = if h.holder.starting {
+                        "starting"
+                    } else {
+                        "running"
+                    };
+                    println!("{key}: {state} on {}", describe(&h));
                 }
                 Ok(Exit::Success)
             }
