@@ -414,7 +414,14 @@ fn status_and_stop_work_from_another_host() {
     let _serial = serial();
     let cluster = Cluster::start(1);
     let url = cluster.url();
-    let a = run(&url, "host-a", "job", &[], "exec sleep 60");
+    let child = cluster.dir.path().join("child");
+    let a = run(
+        &url,
+        "host-a",
+        "job",
+        &[],
+        &format!("sleep 60 & echo $! > {}; wait", sh_quote(&child)),
+    );
     let mut holder = serde_json::Value::Null;
     wait_for("host-a holding with its command's PID", || {
         holder = status_json(&url, "host-b", "job");
@@ -426,7 +433,7 @@ fn status_and_stop_work_from_another_host() {
         std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .unwrap()
             .trim(),
-        "sleep"
+        "sh"
     );
     assert!(holder["since"].as_f64().unwrap() > 1.0e9, "{holder}");
     let out = status(&url, "host-b", "job", false);
@@ -464,6 +471,13 @@ fn status_and_stop_work_from_another_host() {
         text(&a_out)
     );
     assert!(!alive(pid));
+    // The whole job was stopped, not only the command.
+    let child: i32 = std::fs::read_to_string(&child)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!alive(child), "the command's child survived the stop");
     let out = status(&url, "host-b", "job", false);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     // Nothing to stop: exit 0.
@@ -486,15 +500,22 @@ fn three_members_survive_one_loss_and_quorum_loss_stops_the_holder() {
     let url = cluster.url();
     let dir = cluster.dir.path().to_path_buf();
     let (fa, fb) = (dir.join("a.fence"), dir.join("b.fence"));
+    let child = dir.join("a.child");
     // TTL 4 s: the member stopped first may be the leader, and an election
     // (up to about 1 s here) plus a renewal sent to the dead endpoint must
-    // fit in the TTL on a loaded machine.
+    // fit in the TTL on a loaded machine. host-a's job: the command and a
+    // child in its group that ignores SIGTERM.
     let a = run(
         &url,
         "host-a",
         "job",
         &["--ttl", "4s"],
-        &format!("echo $PIDGUARD_FENCE > {}; exec sleep 120", sh_quote(&fa)),
+        &format!(
+            "(trap '' TERM; exec sleep 120) & echo $! > {}; echo $PIDGUARD_FENCE > {}; \
+             exec sleep 120",
+            sh_quote(&child),
+            sh_quote(&fa)
+        ),
     );
     wait_for("host-a's command", || {
         std::fs::metadata(&fa).is_ok_and(|m| m.len() > 0)
@@ -551,6 +572,12 @@ fn three_members_survive_one_loss_and_quorum_loss_stops_the_holder() {
     assert_eq!(a_out.status.code(), Some(69), "{}", text(&a_out));
     assert!(text(&a_out).contains("lost the lock"), "{}", text(&a_out));
     assert!(!alive(command));
+    let child: i32 = std::fs::read_to_string(&child)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!alive(child), "the command's child survived the lost lock");
     // No second holder while there is no quorum.
     std::thread::sleep(Duration::from_secs(3));
     assert!(!fb.exists(), "host-b started without a quorum");
@@ -1484,7 +1511,12 @@ fn a_waiters_watch_restarted_after_compaction_still_takes_over() {
     let t = text(&b_out);
     assert_eq!(b_out.status.code(), Some(143), "{t}");
     assert!(!t.to_ascii_lowercase().contains("compact"), "{t}");
-    assert!(t.trim().is_empty(), "host-b said something: {t}");
+    // (sh itself may report the `sleep` that the whole group's SIGTERM
+    // ended: "Terminated".)
+    assert!(
+        !t.contains("pidguard:"),
+        "host-b's supervisor said something: {t}"
+    );
 }
 
 /// Puts `value` at `key` through etcd's JSON gateway (no lease).
@@ -1634,4 +1666,227 @@ fn status_says_starting_until_the_command_runs() {
         "{}",
         text(&out)
     );
+}
+
+// ---------------------------------------------------------------------------
+// The whole job, stopped before the next holder starts
+
+/// Appends to `pids` the PID of the shell and, per `kind`, starts the rest
+/// of host-a's job: `children` a background child ignoring SIGTERM in the
+/// group and one that left it (`setsid`); `slow-term` a shell that takes
+/// 1.5 s to exit on SIGTERM; `deaf` one that ignores SIGTERM. Then loops
+/// until killed.
+fn job_script(kind: &str, log: &Path, pids: &Path) -> String {
+    let (l, p) = (sh_quote(log), sh_quote(pids));
+    let setup = match kind {
+        "children" => format!(
+            "(trap '' TERM; while :; do sleep 0.05; done) & echo $! >> {p}; \
+             setsid sh -c 'while :; do sleep 0.05; done' & echo $! >> {p};"
+        ),
+        "slow-term" => "trap 'sleep 1.5; exit 143' TERM;".to_string(),
+        "deaf" => "trap '' TERM;".to_string(),
+        _ => unreachable!(),
+    };
+    format!(
+        "{setup} echo $$ >> {p}; echo start host-a $PIDGUARD_FENCE >> {l}; \
+         while :; do sleep 0.05; done"
+    )
+}
+
+/// host-b's command: notes which of the PIDs in `pids` still run (state
+/// not Z, not gone) in its start line, then loops.
+fn survivor_note_script(log: &Path, pids: &Path) -> String {
+    let (l, p) = (sh_quote(log), sh_quote(pids));
+    format!(
+        "alive=; for p in $(cat {p}); do s=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null); \
+         case \"$s\" in ''|Z) ;; *) alive=\"$alive $p:$s\";; esac; done; \
+         echo start host-b $PIDGUARD_FENCE alive:$alive >> {l}; \
+         while :; do sleep 0.05; done"
+    )
+}
+
+fn read_pids(path: &Path) -> Vec<i32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// Waits until host-b's start line is in `log`; returns what it noted as
+/// still running of host-a's job (empty: nothing) and when it appeared,
+/// and prints when the test saw the last of host-a's job (the PIDs in
+/// `pids`) gone.
+fn wait_b_start(log: &Path, pids: &Path, b: &mut Owned, since: Instant) -> (String, Duration) {
+    let deadline = since + Duration::from_secs(20);
+    let mut a_gone = None;
+    loop {
+        if a_gone.is_none() && read_pids(pids).iter().all(|p| !alive(*p)) {
+            a_gone = Some(since.elapsed());
+        }
+        if let Some(l) = log_lines(log)
+            .iter()
+            .find(|l| l.starts_with("start host-b"))
+        {
+            let alive = l.split_once("alive:").map(|x| x.1.trim()).unwrap_or("?");
+            let at = since.elapsed();
+            eprintln!("host-a's job gone at {a_gone:?}, host-b's command started at {at:?}");
+            return (alive.to_string(), at);
+        }
+        assert!(
+            b.0.try_wait().unwrap().is_none(),
+            "host-b's supervisor exited"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "host-b never started: {:?}",
+            log_lines(log)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Ends host-b (SIGTERM to its supervisor, which passes it on).
+fn end_b(b: Owned) {
+    signal(b.pid(), "TERM");
+    let out = finish(b, Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+}
+
+#[test]
+fn a_cut_off_holders_whole_job_is_gone_before_the_next_one_starts() {
+    let Some(scene) = ProxyScene::start() else {
+        return;
+    };
+    let ProxyScene {
+        _serial,
+        cluster,
+        proxy,
+        log: _,
+        url,
+    } = scene;
+    let dir = cluster.dir.path();
+    for kind in ["children", "slow-term", "deaf"] {
+        let (log, pids) = (
+            dir.join(format!("{kind}.log")),
+            dir.join(format!("{kind}.pids")),
+        );
+        let a = run(
+            &proxy.url(),
+            "host-a",
+            kind,
+            &["--ttl", "3s"],
+            &job_script(kind, &log, &pids),
+        );
+        let want = if kind == "children" { 3 } else { 1 };
+        wait_for("host-a's job", || {
+            log_lines(&log).len() == 1 && read_pids(&pids).len() == want
+        });
+        wait_for("host-a running", || {
+            status_json(&url, "host-c", kind)["state"] == "running"
+        });
+        let b = run(
+            &url,
+            "host-b",
+            kind,
+            &["--ttl", "3s", "--wait", "30s"],
+            &survivor_note_script(&log, &pids),
+        );
+        let mut b = b;
+        std::thread::sleep(Duration::from_millis(500));
+        let cut = Instant::now();
+        proxy.cut();
+        let (survivors, b_start) = wait_b_start(&log, &pids, &mut b, cut);
+        let a_out = finish(a, Duration::from_secs(10));
+        eprintln!(
+            "{kind}: host-b's command started {b_start:?} after the cut; host-a: {}",
+            text(&a_out).trim()
+        );
+        assert!(
+            survivors.is_empty(),
+            "{kind}: host-a's job still ran when host-b's command started: {survivors}"
+        );
+        assert_eq!(a_out.status.code(), Some(69), "{kind}: {}", text(&a_out));
+        for p in read_pids(&pids) {
+            assert!(!alive(p), "{kind}: PID {p} of host-a's job survived");
+        }
+        assert!(b_start <= Duration::from_secs(6), "{kind}: {b_start:?}");
+        end_b(b);
+        proxy.restore();
+    }
+}
+
+#[test]
+fn a_stalled_supervisors_job_is_killed_by_its_watchdog_before_the_next_one_starts() {
+    if !have_etcd() {
+        return;
+    }
+    let _serial = serial();
+    let cluster = Cluster::start(1);
+    let url = cluster.url();
+    let dir = cluster.dir.path();
+    let (log, pids) = (dir.join("log"), dir.join("pids"));
+    let a = run(
+        &url,
+        "host-a",
+        "job",
+        &["--ttl", "3s"],
+        &job_script("children", &log, &pids),
+    );
+    wait_for("host-a's job", || {
+        log_lines(&log).len() == 1 && read_pids(&pids).len() == 3
+    });
+    wait_for("host-a running", || {
+        status_json(&url, "host-c", "job")["state"] == "running"
+    });
+    let mut b = run(
+        &url,
+        "host-b",
+        "job",
+        &["--ttl", "3s", "--wait", "30s"],
+        &survivor_note_script(&log, &pids),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = Instant::now();
+    signal(a.pid(), "STOP");
+    let (survivors, b_start) = wait_b_start(&log, &pids, &mut b, stopped);
+    signal(a.pid(), "CONT");
+    let a_out = finish(a, Duration::from_secs(10));
+    eprintln!(
+        "stalled supervisor: host-b's command started {b_start:?} after SIGSTOP; host-a: {}",
+        text(&a_out).trim()
+    );
+    assert!(
+        survivors.is_empty(),
+        "host-a's job still ran when host-b's started: {survivors}"
+    );
+    for p in read_pids(&pids) {
+        assert!(!alive(p), "PID {p} of host-a's job survived");
+    }
+    assert!(text(&a_out).contains("watchdog"), "{}", text(&a_out));
+    assert_eq!(a_out.status.code(), Some(69), "{}", text(&a_out));
+    end_b(b);
+
+    // The supervisor SIGKILLed (not its command): the kernel kills the
+    // command, the watchdog the rest of its group and the process that
+    // left it.
+    let (log, pids) = (dir.join("log2"), dir.join("pids2"));
+    let mut a = run(
+        &url,
+        "host-a",
+        "job2",
+        &["--ttl", "3s"],
+        &job_script("children", &log, &pids),
+    );
+    wait_for("host-a's job", || {
+        log_lines(&log).len() == 1 && read_pids(&pids).len() == 3
+    });
+    // The supervisor tells its watchdog about processes outside the group
+    // every half second.
+    std::thread::sleep(Duration::from_secs(1));
+    a.0.kill().unwrap();
+    let _ = a.0.wait();
+    wait_for("host-a's job gone after its supervisor was killed", || {
+        read_pids(&pids).iter().all(|p| !alive(*p))
+    });
 }

@@ -9,10 +9,12 @@
 //!   transaction, creates the key `PREFIX/lock/NAME` bound to that lease if it
 //!   does not exist. The value records the holder ([`Holder`]: host name,
 //!   boot ID, PID, process start time, when, pidguard version).
-//! * **Hold**: a background thread renews the lease every TTL/3. The guard
-//!   counts itself held only until one TTL (less a margin of TTL/10, at most
-//!   1 s) after the last renewal etcd confirmed, counted from when that
-//!   renewal was *sent*; past that it reports [`Event::Lost`]. etcd deletes
+//! * **Hold**: a background thread renews the lease (every third of the
+//!   time the lock counts as held). The guard's [`Guard::deadline`] is one
+//!   TTL (less a margin of TTL/10, at most 1 s) after the last renewal etcd
+//!   confirmed, counted from when that renewal was *sent*; it counts itself
+//!   held until the deadline less [`Lock::stop_within`] (the time the work
+//!   needs to stop), then reports [`Event::Lost`]. etcd deletes
 //!   the key when the lease expires, so another host can acquire it only
 //!   after the holder stopped counting itself as the holder (assuming the
 //!   holder's and the etcd leader's clocks run at the same rate).
@@ -538,6 +540,7 @@ pub struct Lock {
     host: Option<String>,
     pid: Option<Pid>,
     starting: bool,
+    stop_within: Duration,
 }
 
 /// What [`Lock::request_stop`] found and did.
@@ -562,6 +565,7 @@ impl Lock {
             host: None,
             pid: None,
             starting: false,
+            stop_within: Duration::ZERO,
         }
     }
 
@@ -583,6 +587,17 @@ impl Lock {
     pub fn pid(&mut self, pid: Pid) -> &mut Lock {
         self.pid = Some(pid);
         self.starting = false;
+        self
+    }
+
+    /// How long the protected work needs to stop (default 0): the guard
+    /// reports [`Event::Lost`] (and [`Guard::is_held`] turns false) this
+    /// long before the earliest moment etcd may expire the lease and let
+    /// another host in ([`Guard::deadline`]), so that the work can be
+    /// stopped, and confirmed gone, before then. At most
+    /// [`max_stop_within`] of the TTL; [`Lock::acquire`] refuses more.
+    pub fn stop_within(&mut self, d: Duration) -> &mut Lock {
+        self.stop_within = d;
         self
     }
 
@@ -626,6 +641,19 @@ impl Lock {
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<Guard> {
         let key = self.key()?;
+        let ttl = Duration::from_secs(self.ttl_secs() as u64);
+        if self.stop_within > max_stop_within(ttl) {
+            return Err(Error::invalid(format!(
+                "the work needs {:.1} s to stop, but with a lease TTL of {} s it can be told to \
+                 stop at most {:.1} s before another host may take {key} (half the TTL, less \
+                 a margin of {:.1} s); give a TTL of at least {} s, or stop faster",
+                self.stop_within.as_secs_f64(),
+                ttl.as_secs(),
+                max_stop_within(ttl).as_secs_f64(),
+                margin(ttl).as_secs_f64(),
+                min_ttl_for(self.stop_within).as_secs(),
+            )));
+        }
         let lock = self.clone();
         let shared = Arc::new(Shared::default());
         let (tx, rx) = std_mpsc::channel();
@@ -646,7 +674,7 @@ impl Lock {
                     match acquire_loop(&lock, &key, &mut conn, deadline).await {
                         Ok(held) => {
                             let info = (held.fence, held.lease, held.holder.clone());
-                            shared2.set_valid_until(held.valid_until());
+                            shared2.set_valid_until(&held);
                             let _ = tx.send(Ok(info));
                             hold(held, conn, shared2, cmd_rx).await;
                         }
@@ -883,17 +911,57 @@ struct Held {
     last_ok: Instant,
     holder: Holder,
     backend: Backend,
+    /// [`Lock::stop_within`].
+    lead: Duration,
 }
 
-/// How much earlier than one TTL after the last renewal a holder stops
-/// counting itself as the holder: TTL/10, at most 1 s.
-fn margin(ttl: Duration) -> Duration {
+/// How much earlier than one TTL after the last renewal a holder's work
+/// must be gone: TTL/10, at most 1 s (for clock rates, and etcd's answer
+/// to the renewal arriving after it was sent).
+pub fn margin(ttl: Duration) -> Duration {
     (ttl / 10).min(Duration::from_secs(1))
 }
 
+/// The longest [`Lock::stop_within`] a lease of `ttl` (whole seconds)
+/// allows: half the TTL less the [`margin`], so that a lock is reported
+/// lost no sooner than half a TTL after its last confirmed renewal (one
+/// renewal, sent every TTL/3, may fail or be slow without the work being
+/// stopped).
+pub fn max_stop_within(ttl: Duration) -> Duration {
+    (ttl / 2).saturating_sub(margin(ttl))
+}
+
+/// The shortest TTL (whole seconds) whose [`max_stop_within`] is at least
+/// `stop`.
+pub fn min_ttl_for(stop: Duration) -> Duration {
+    let mut secs = 1u64;
+    while max_stop_within(Duration::from_secs(secs)) < stop && secs < u64::MAX / 4 {
+        secs += 1;
+    }
+    Duration::from_secs(secs)
+}
+
 impl Held {
-    fn valid_until(&self) -> Instant {
+    /// The latest the protected work may run: one TTL after the last
+    /// confirmed renewal was sent, less the margin.
+    fn deadline(&self) -> Instant {
         self.last_ok + self.ttl - margin(self.ttl)
+    }
+
+    /// How often the lease is renewed: a third of the time it counts as
+    /// held after a renewal (TTL/3 less a little without
+    /// [`Lock::stop_within`]), so that two more renewals can be tried, each
+    /// given that long, before the lock counts as lost.
+    fn renew_interval(&self) -> Duration {
+        self.valid_until().saturating_duration_since(self.last_ok) / 3
+    }
+
+    /// Until when the lock counts as held: the deadline less the time the
+    /// work needs to stop.
+    fn valid_until(&self) -> Instant {
+        self.deadline()
+            .checked_sub(self.lead)
+            .unwrap_or_else(|| self.deadline())
     }
 }
 
@@ -965,9 +1033,10 @@ async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Resul
             last_ok: sent,
             holder,
             backend: lock.backend.clone(),
+            lead: lock.stop_within,
         };
         // Validity counts from before the lease grant.
-        let left = held.valid_until().saturating_duration_since(Instant::now());
+        let left = held.deadline().saturating_duration_since(Instant::now());
         if left >= granted / 2 {
             return Ok(Attempt::Held(Box::new(held)));
         }
@@ -1099,6 +1168,7 @@ struct State {
     stop: Option<Event>,
     stop_seen: bool,
     valid_until: Option<Instant>,
+    deadline: Option<Instant>,
 }
 
 impl Shared {
@@ -1122,8 +1192,14 @@ impl Shared {
         self.cv.notify_all();
     }
 
-    fn set_valid_until(&self, t: Instant) {
-        self.lock().valid_until = Some(t);
+    fn set_valid_until(&self, held: &Held) {
+        let mut s = self.lock();
+        s.valid_until = Some(held.valid_until());
+        s.deadline = Some(held.deadline());
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.lock().deadline
     }
 
     fn take_event(s: &mut State) -> Option<Event> {
@@ -1198,6 +1274,11 @@ impl Monitor {
     pub fn wait_event(&self, timeout: Option<Duration>) -> Option<Event> {
         self.0.wait_event(timeout)
     }
+
+    /// See [`Guard::deadline`].
+    pub fn deadline(&self) -> Option<Instant> {
+        self.0.deadline()
+    }
 }
 
 impl Guard {
@@ -1235,6 +1316,16 @@ impl Guard {
     /// once.
     pub fn wait_event(&self, timeout: Option<Duration>) -> Option<Event> {
         self.shared.wait_event(timeout)
+    }
+
+    /// The latest moment the protected work may still run: one TTL after
+    /// the last renewal etcd confirmed (counted from when it was sent),
+    /// less the [`margin`]; etcd may expire the lease, and another host
+    /// take the lock, soon after. It moves on with every renewal. A
+    /// supervisor can hand it to a process of its own (a watchdog) that
+    /// kills the work then, even if the supervisor itself is stalled.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.shared.deadline()
     }
 
     /// A handle for waiting on events from another thread.
@@ -1312,7 +1403,6 @@ async fn hold(
         held.fence,
         shared.clone(),
     ));
-    let interval = held.ttl / 3;
     let mut keeper: Option<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)> = None;
     let mut failed_last = false;
     // The endpoint and error of the last failed renewal.
@@ -1338,7 +1428,7 @@ async fn hold(
         } else if failed_last {
             (now + Duration::from_millis(100)).min(held.valid_until())
         } else {
-            (held.last_ok + interval).min(held.valid_until())
+            (held.last_ok + held.renew_interval()).min(held.valid_until())
         };
         let cmd = match tokio::time::timeout(wake.saturating_duration_since(now), cmds.recv()).await
         {
@@ -1385,7 +1475,8 @@ async fn renew(
 ) -> std::result::Result<(), String> {
     let sent = Instant::now();
     let endpoint = conn.endpoint().to_string();
-    let budget = (held.ttl / 3)
+    let budget = held
+        .renew_interval()
         .max(Duration::from_millis(200))
         .min(held.valid_until().saturating_duration_since(sent));
     let id = held.lease;
@@ -1421,7 +1512,7 @@ async fn renew(
                 held.ttl = Duration::from_secs(t as u64);
             }
             held.last_ok = sent;
-            shared.set_valid_until(held.valid_until());
+            shared.set_valid_until(held);
             Ok(())
         }
         Err(e) => {
