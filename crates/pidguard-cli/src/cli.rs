@@ -257,8 +257,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "backend")]
     pub ttl: Option<Duration>,
 
-    /// With --backend: how to stop the command when the lock is lost
-    /// [default: TERM/10/KILL/5].
+    /// With --backend: how to stop the command's whole job when the lock
+    /// is lost. It must end with KILL and fit in half the TTL (less a
+    /// margin of TTL/10, at most 1 s), so the job is gone before another
+    /// host can take the lock [default: TERM, KILL and its confirmation in
+    /// a third of the TTL: TERM/2333ms/KILL/1 for 10s].
     #[arg(long, value_name = "SCHEDULE", value_parser = parse_schedule, requires = "backend")]
     pub schedule: Option<Schedule>,
 
