@@ -1890,3 +1890,309 @@ fn a_stalled_supervisors_job_is_killed_by_its_watchdog_before_the_next_one_start
         read_pids(&pids).iter().all(|p| !alive(*p))
     });
 }
+
+// ---------------------------------------------------------------------------
+// Secured etcd: TLS with client certificates, user/password authentication
+
+fn have_openssl() -> bool {
+    if Command::new("openssl").arg("version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v != "true"),
+        "openssl is missing under CI=true: .ci/run installs it"
+    );
+    eprintln!("skipped: openssl is not installed (apt-get install openssl)");
+    false
+}
+
+/// `openssl WORDS… EXTRA…` in `dir` (WORDS split at spaces).
+fn openssl(dir: &Path, words: &str, extra: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(words.split(' '))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {words} {extra:?}: {}",
+        text(&out)
+    );
+}
+
+/// A new P-256 key without a passphrase, for `openssl req`.
+const NEW_KEY: &str = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+/// A CA (`NAME-ca.pem`, `NAME-ca.key`) in `dir`.
+fn make_ca(dir: &Path, name: &str) {
+    let words = format!("req -x509 {NEW_KEY} -keyout {name}-ca.key -out {name}-ca.pem -days 2");
+    openssl(dir, &words, &["-subj", &format!("/CN={name} test CA")]);
+}
+
+/// A certificate `NAME.pem` (key `NAME.key`) signed by the CA `ca`, for
+/// 127.0.0.1, usable by a server and a client.
+fn make_cert(dir: &Path, ca: &str, name: &str) {
+    let words = format!("req {NEW_KEY} -keyout {name}.key -out {name}.csr");
+    openssl(dir, &words, &["-subj", &format!("/CN={name}")]);
+    let ext = dir.join(format!("{name}.ext"));
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    let words = format!(
+        "x509 -req -in {name}.csr -CA {ca}-ca.pem -CAkey {ca}-ca.key -CAcreateserial \
+         -out {name}.pem -days 2 -extfile"
+    );
+    openssl(dir, &words, &[ext.to_str().unwrap()]);
+}
+
+/// `pidguard ARGS…` as host-b, its output.
+fn pidguard_out(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = pidguard();
+    as_host(&mut cmd, "host-b").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn tls_with_client_certificates_and_password_authentication() {
+    if !have_etcd() || !have_openssl() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tmp();
+    let d = dir.path();
+    make_ca(d, "good");
+    make_ca(d, "other");
+    make_cert(d, "good", "server");
+    make_cert(d, "good", "client");
+    make_cert(d, "other", "stranger");
+    let p = |f: &str| d.join(f).to_str().unwrap().to_string();
+
+    // One member serving TLS only, with client certificates required.
+    let (client, peer) = (free_port(), free_port());
+    let log = std::fs::File::create(d.join("etcd.log")).unwrap();
+    let curl = format!("https://127.0.0.1:{client}");
+    let purl = format!("http://127.0.0.1:{peer}");
+    let _etcd = Owned::spawn(
+        Command::new(ETCD)
+            .args(["--name", "tls", "--data-dir", &p("tls.data")])
+            .args([
+                "--listen-client-urls",
+                &curl,
+                "--advertise-client-urls",
+                &curl,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &purl,
+                "--initial-advertise-peer-urls",
+                &purl,
+            ])
+            .args(["--initial-cluster", &format!("tls={purl}")])
+            .args([
+                "--cert-file",
+                &p("server.pem"),
+                "--key-file",
+                &p("server.key"),
+            ])
+            .args(["--trusted-ca-file", &p("good-ca.pem"), "--client-cert-auth"])
+            .args(["--logger", "zap", "--log-level", "error"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+    );
+    let url = format!("etcd://127.0.0.1:{client}/test");
+    let tls = [
+        "--cacert",
+        &p("good-ca.pem"),
+        "--cert",
+        &p("client.pem"),
+        "--key",
+        &p("client.key"),
+    ];
+    let status_with = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["status", "--backend", &url, "--name", "job"];
+        args.extend_from_slice(extra);
+        pidguard_out(&args, env)
+    };
+    wait_for("the TLS member", || {
+        status_with(&tls, &[]).status.code() == Some(3)
+    });
+
+    // Each misconfiguration is named for what it is.
+    let cases: [(&[&str], &str); 4] = [
+        (&[], "if etcd there serves TLS (https), give --cacert"),
+        (
+            &["--cacert", &p("good-ca.pem")],
+            "requires a client certificate",
+        ),
+        (
+            &["--cacert", &p("other-ca.pem")],
+            "etcd's certificate is not trusted",
+        ),
+        (
+            &[
+                "--cacert",
+                &p("good-ca.pem"),
+                "--cert",
+                &p("stranger.pem"),
+                "--key",
+                &p("stranger.key"),
+            ],
+            "refused the client certificate",
+        ),
+    ];
+    for (args, want) in cases {
+        let started = Instant::now();
+        let out = status_with(args, &[]);
+        let t = text(&out);
+        eprintln!("{args:?}: {:?}: {}", started.elapsed(), t.trim());
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {t}");
+        assert!(t.contains(want), "{args:?}: expected {want:?}: {t}");
+        assert!(
+            !t.contains("(a majority of its members up)"),
+            "{args:?}: {t}"
+        );
+    }
+    let out = status_with(&["--cacert", &p("missing.pem")], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("missing.pem"), "{}", text(&out));
+    let out = status_with(
+        &["--cacert", &p("good-ca.pem"), "--cert", &p("client.pem")],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--cert needs --key"), "{}", text(&out));
+
+    // run, status (through etcdctl's environment variables) and stop.
+    let fence = d.join("fence");
+    let mut cmd = pidguard();
+    let a = {
+        as_host(&mut cmd, "host-a")
+            .args(["run", "--backend", &url, "--name", "job"])
+            .args(tls)
+            .args(["--", "sh", "-c"])
+            .arg(format!(
+                "echo $PIDGUARD_FENCE > {}; exec sleep 60",
+                sh_quote(&fence)
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Owned::spawn(&mut cmd)
+    };
+    wait_for("host-a's command over TLS", || fence.exists());
+    let env = [
+        ("ETCDCTL_CACERT", p("good-ca.pem")),
+        ("ETCDCTL_CERT", p("client.pem")),
+        ("ETCDCTL_KEY", p("client.key")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    wait_for("status over TLS from the environment", || {
+        text(&status_with(&[], &env)).contains("running on host host-a")
+    });
+    let out = pidguard_out(
+        &[
+            "stop",
+            "--backend",
+            &url,
+            "--name",
+            "job",
+            "--timeout",
+            "5s",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let a_out = finish(a, Duration::from_secs(10));
+    assert_eq!(a_out.status.code(), Some(143), "{}", text(&a_out));
+
+    // Authentication, on a plain member (with client certificates, etcd
+    // would take the certificate's name as the user).
+    let cluster = Cluster::start(1);
+    let url = cluster.url();
+    let port = cluster.members[0].client;
+    for (path, body) in [
+        (
+            "/v3/auth/user/add",
+            serde_json::json!({"name": "root", "password": "r00t-secret"}),
+        ),
+        ("/v3/auth/role/add", serde_json::json!({"name": "root"})),
+        (
+            "/v3/auth/user/grant",
+            serde_json::json!({"user": "root", "role": "root"}),
+        ),
+        ("/v3/auth/enable", serde_json::json!({})),
+    ] {
+        let (code, json) = gateway(port, path, &body);
+        assert_eq!(code, 200, "{path}: {json}");
+    }
+    let status_as = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["status", "--backend", &url, "--name", "job"];
+        args.extend_from_slice(extra);
+        pidguard_out(&args, env)
+    };
+    let out = status_as(&[], &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("etcd has authentication enabled: give --user"),
+        "{}",
+        text(&out)
+    );
+    let out = status_as(&["--user", "root:wrong-guess"], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{t}");
+    assert!(t.contains("authentication failed for user \"root\""), "{t}");
+    assert!(!t.contains("wrong-guess"), "the password was shown: {t}");
+    let out = status_as(&["--user", "root"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("needs a password"), "{}", text(&out));
+    for (args, env) in [
+        (vec!["--user", "root:r00t-secret"], vec![]),
+        (vec!["--user", "root", "--password", "r00t-secret"], vec![]),
+        (vec![], vec![("ETCDCTL_USER", "root:r00t-secret")]),
+    ] {
+        let out = status_as(&args, &env);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{args:?} {env:?}: {}",
+            text(&out)
+        );
+    }
+    let ran = cluster.dir.path().join("ran");
+    let mut cmd = pidguard();
+    let out = as_host(&mut cmd, "host-a")
+        .args([
+            "run",
+            "--backend",
+            &url,
+            "--name",
+            "job",
+            "--user",
+            "root:r00t-secret",
+        ])
+        .args(["--", "touch"])
+        .arg(&ran)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(ran.exists());
+    let out = pidguard_out(
+        &[
+            "stop",
+            "--backend",
+            &url,
+            "--name",
+            "job",
+            "--user",
+            "root:wrong-guess",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert!(!text(&out).contains("wrong-guess"), "{}", text(&out));
+}

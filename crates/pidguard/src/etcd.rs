@@ -104,11 +104,13 @@ impl Error {
     }
 
     fn unreachable(backend: &Backend, what: &str, last: &str) -> Error {
+        let remedy = cause(backend, last).unwrap_or_else(|| {
+            "check that etcd runs there and has a quorum (a majority of its members up)".into()
+        });
         Error::new(
             ErrorKind::Io,
             format!(
-                "cannot {what} on etcd at {}: {last}; check that etcd runs there and has a \
-                 quorum (a majority of its members up)",
+                "cannot {what} on etcd at {}: {last}; {remedy}",
                 backend.endpoints.join(",")
             ),
         )
@@ -144,6 +146,149 @@ impl From<Error> for std::io::Error {
     }
 }
 
+/// An etcd client error with its sources (the TLS or HTTP/2 error under
+/// a "transport error"), on one line.
+fn err_text(e: &etcd_client::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// What an error from etcd means, when it is not "unreachable": a TLS or
+/// authentication problem, with the remedy. Never repeats a password
+/// (etcd's messages do not carry it; the user name is ours).
+fn cause(backend: &Backend, e: &str) -> Option<String> {
+    let l = e.to_ascii_lowercase();
+    let user = backend.auth.as_ref().map(|(u, _)| u.as_str());
+    let has = |w: &[&str]| w.iter().any(|x| l.contains(x));
+    if has(&["authentication failed", "invalid user id or password"]) {
+        return Some(format!(
+            "authentication failed for user {:?}: check the user name and password (--user \
+             USER:PASSWORD, or --user USER with --password; ETCDCTL_USER)",
+            user.unwrap_or("")
+        ));
+    }
+    if has(&[
+        "user name is empty",
+        "user name not found",
+        "invalid auth token",
+    ]) {
+        return Some(match user {
+            None => "etcd has authentication enabled: give --user USER:PASSWORD (or --user \
+                     USER with --password, or ETCDCTL_USER)"
+                .into(),
+            Some(u) => format!("etcd did not accept the user {u:?}: check --user"),
+        });
+    }
+    if has(&["permission denied"]) {
+        return Some(format!(
+            "the user {:?} may not use these keys: grant it a role with read and write \
+             permission on the prefix {}",
+            user.unwrap_or(""),
+            backend.prefix
+        ));
+    }
+    let no_client_cert = backend.tls.as_ref().is_some_and(|t| t.identity.is_none());
+    // (Go's TLS 1.3 server answers a missing client certificate with
+    // "bad certificate".)
+    if has(&["certificaterequired", "certificate required"])
+        || (no_client_cert && has(&["badcertificate", "bad certificate"]))
+    {
+        return Some(
+            "etcd requires a client certificate (it runs with --client-cert-auth): give --cert \
+             and --key (or ETCDCTL_CERT and ETCDCTL_KEY)"
+                .into(),
+        );
+    }
+    if has(&[
+        "badcertificate",
+        "bad certificate",
+        "unknown ca",
+        "unknownca",
+    ]) {
+        return Some(
+            "etcd refused the client certificate (not signed by a CA it trusts, or expired): \
+             check --cert and --key"
+                .into(),
+        );
+    }
+    if has(&[
+        "invalid peer certificate",
+        "unknownissuer",
+        "unknown issuer",
+        "certificate verify",
+        "notvalidforname",
+        "not valid for name",
+        "certnotvalidforname",
+    ]) {
+        return Some(
+            "the TLS handshake failed: etcd's certificate is not trusted (not signed by the CA \
+             in --cacert, or not valid for this host name or address): check --cacert and the \
+             endpoint's name"
+                .into(),
+        );
+    }
+    // TLS 1.3: the server checks the client certificate after the client
+    // considers the handshake done, and may just close the connection.
+    let with_client_cert = backend.tls.as_ref().is_some_and(|t| t.identity.is_some());
+    if backend.tls.is_some() && has(&["connection closed", "connection reset", "broken pipe"]) {
+        return Some(
+            if with_client_cert {
+                "etcd closed the connection right after the TLS handshake: it most likely refused \
+             the client certificate (--cert, --key: not signed by a CA it trusts, or \
+             expired); if not, check that etcd runs there and has a quorum"
+            } else {
+                "etcd closed the connection right after the TLS handshake: it most likely requires \
+             a client certificate (it runs with --client-cert-auth): give --cert and --key (or \
+             ETCDCTL_CERT and ETCDCTL_KEY); if not, check that etcd runs there and has a quorum"
+            }
+            .into(),
+        );
+    }
+    if backend.tls.is_some()
+        && has(&[
+            "invalidcontenttype",
+            "corrupt message",
+            "tls handshake eof",
+            "received corrupt",
+        ])
+    {
+        return Some(
+            "the TLS handshake failed: the endpoint does not seem to speak TLS; drop --cacert, \
+             --cert and --key for a plain-HTTP etcd"
+                .into(),
+        );
+    }
+    if backend.tls.is_some() && has(&["tls", "handshake"]) {
+        return Some("the TLS handshake failed: check --cacert, --cert and --key".into());
+    }
+    if backend.tls.is_none()
+        && has(&[
+            "frame with invalid size",
+            "connection reset",
+            "broken pipe",
+            "http2 error",
+            "h2 protocol error",
+        ])
+    {
+        return Some(
+            "if etcd there serves TLS (https), give --cacert (and --cert and --key for a \
+             client certificate), or ETCDCTL_CACERT; if it serves plain HTTP, check that it \
+             runs there"
+                .into(),
+        );
+    }
+    None
+}
+
 /// `Result<T, etcd::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -157,6 +302,42 @@ pub struct Backend {
     url: String,
     endpoints: Vec<String>,
     prefix: String,
+    tls: Option<Tls>,
+    auth: Option<(String, Password)>,
+}
+
+/// TLS settings: the CA that signs etcd's certificates, and a client
+/// certificate with its key (PEM).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+struct Tls {
+    ca: Option<Vec<u8>>,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A password, never shown (not by `Debug` either).
+#[derive(Clone, PartialEq, Eq)]
+struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+fn read_pem(what: &str, path: &std::path::Path) -> Result<Vec<u8>> {
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::invalid(format!(
+            "cannot read the {what} {}: {e}; give a readable PEM file",
+            path.display()
+        ))
+    })?;
+    if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(Error::invalid(format!(
+            "the {what} {} is not in PEM format (no \"-----BEGIN\" line); give a PEM file",
+            path.display()
+        )));
+    }
+    Ok(pem)
 }
 
 impl Backend {
@@ -213,7 +394,74 @@ impl Backend {
             url: url.to_string(),
             endpoints,
             prefix,
+            tls: None,
+            auth: None,
         })
+    }
+
+    fn tls_mut(&mut self) -> &mut Tls {
+        for e in &mut self.endpoints {
+            if let Some(rest) = e.strip_prefix("http://") {
+                *e = format!("https://{rest}");
+            }
+        }
+        self.tls.get_or_insert_with(Tls::default)
+    }
+
+    /// Speaks TLS (`https`) to etcd, trusting the CA in the PEM file
+    /// `path` (etcdctl's `--cacert`).
+    pub fn ca_cert_file(&mut self, path: impl AsRef<std::path::Path>) -> Result<&mut Backend> {
+        let pem = read_pem("CA certificate (--cacert)", path.as_ref())?;
+        self.tls_mut().ca = Some(pem);
+        Ok(self)
+    }
+
+    /// Speaks TLS to etcd with this client certificate and key (PEM
+    /// files; etcdctl's `--cert` and `--key`), for an etcd that runs with
+    /// `--client-cert-auth`.
+    pub fn client_cert_files(
+        &mut self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<&mut Backend> {
+        let cert = read_pem("client certificate (--cert)", cert.as_ref())?;
+        let key = read_pem("client key (--key)", key.as_ref())?;
+        self.tls_mut().identity = Some((cert, key));
+        Ok(self)
+    }
+
+    /// Authenticates as `user` with `password` (etcd's user/password
+    /// authentication; etcdctl's `--user USER:PASSWORD`). The password is
+    /// never shown, in errors or in `Debug`.
+    pub fn user(&mut self, user: impl Into<String>, password: impl Into<String>) -> &mut Backend {
+        self.auth = Some((user.into(), Password(password.into())));
+        self
+    }
+
+    /// Whether TLS is used.
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    fn connect_options(&self) -> ConnectOptions {
+        let mut o = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(1))
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(2))
+            .with_require_leader(true);
+        if let Some((user, password)) = &self.auth {
+            o = o.with_user(user.clone(), password.0.clone());
+        }
+        if let Some(tls) = &self.tls {
+            let mut t = etcd_client::TlsOptions::new();
+            if let Some(ca) = &tls.ca {
+                t = t.ca_certificate(etcd_client::Certificate::from_pem(ca));
+            }
+            if let Some((cert, key)) = &tls.identity {
+                t = t.identity(etcd_client::Identity::from_pem(cert, key));
+            }
+            o = o.with_tls(t);
+        }
+        o
     }
 
     /// The endpoints, as `http://HOST:PORT`.
@@ -465,14 +713,11 @@ impl Conn {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(1))
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(2))
-            .with_require_leader(true);
+        let options = self.backend.connect_options();
         let endpoint = self.endpoint().to_string();
         let c = Client::connect([endpoint], Some(options))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| err_text(&e))?;
         self.client = Some(c.clone());
         Ok(c)
     }
@@ -495,7 +740,7 @@ impl Conn {
             let endpoint = self.endpoint().to_string();
             let result = match self.client().await {
                 Ok(c) => match tokio::time::timeout(OP_TIMEOUT, f(c)).await {
-                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Ok(r) => r.map_err(|e| err_text(&e)),
                     Err(_) => Err(format!("no answer within {OP_TIMEOUT:?}")),
                 },
                 Err(e) => Err(e),
@@ -869,7 +1114,7 @@ async fn wait_released(
             let mut stream = client
                 .watch(key.to_string(), Some(opts))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| err_text(&e))?;
             loop {
                 let resp = next_watch_response(&mut stream).await?;
                 for ev in resp.events() {
@@ -1484,13 +1729,13 @@ async fn renew(
         match keeper {
             None => {
                 let mut c = conn.client().await?;
-                let pair = c.lease_keep_alive(id).await.map_err(|e| e.to_string())?;
+                let pair = c.lease_keep_alive(id).await.map_err(|e| err_text(&e))?;
                 *keeper = Some(pair);
                 Ok(None)
             }
             Some((k, s)) => {
-                k.keep_alive().await.map_err(|e| e.to_string())?;
-                match s.message().await.map_err(|e| e.to_string())? {
+                k.keep_alive().await.map_err(|e| err_text(&e))?;
+                match s.message().await.map_err(|e| err_text(&e))? {
                     Some(r) => Ok(Some(r.ttl())),
                     None => Err("the keep-alive stream ended".to_string()),
                 }
@@ -1681,7 +1926,7 @@ async fn watch_held(
             let mut stream = tokio::time::timeout(WATCH_START_TIMEOUT, start)
                 .await
                 .map_err(|_| format!("no watch within {WATCH_START_TIMEOUT:?}"))?
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| err_text(&e))?;
             loop {
                 let resp = next_watch_response(&mut stream).await?;
                 for ev in resp.events() {
@@ -1722,7 +1967,7 @@ async fn watch_held(
 async fn next_watch_response(
     stream: &mut etcd_client::WatchStream,
 ) -> std::result::Result<etcd_client::WatchResponse, String> {
-    let Some(resp) = stream.message().await.map_err(|e| e.to_string())? else {
+    let Some(resp) = stream.message().await.map_err(|e| err_text(&e))? else {
         return Err("the watch ended".into());
     };
     if resp.canceled() {
@@ -1777,6 +2022,25 @@ mod tests {
         for bad in ["", "a/b", "a\nb"] {
             assert!(b.key(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn passwords_are_never_shown() {
+        let mut b = Backend::parse("etcd://127.0.0.1:2379/x").unwrap();
+        b.user("root", "s3cret-pw");
+        assert!(!format!("{b:?}").contains("s3cret-pw"), "{b:?}");
+        let e = Error::unreachable(&b, "read /x/lock/a", "etcdserver: authentication failed");
+        assert!(
+            e.to_string()
+                .contains("authentication failed for user \"root\""),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("s3cret-pw"), "{e}");
+        let missing = b.ca_cert_file("/nonexistent/ca.pem").unwrap_err();
+        assert!(
+            missing.to_string().contains("/nonexistent/ca.pem"),
+            "{missing}"
+        );
     }
 
     #[test]

@@ -50,7 +50,9 @@ mod imp {
     use signal_hook::iterator::exfiltrator::WithOrigin;
     use signal_hook::iterator::SignalsInfo;
 
-    use crate::cli::{FileArgs, RunArgs, StatusArgs, StopArgs};
+    use std::path::PathBuf;
+
+    use crate::cli::{BackendArgs, FileArgs, RunArgs, StatusArgs, StopArgs};
     use crate::commands::job::{self, Job, Watchdog};
     use crate::commands::run::{exec_failure, exit_code, reached_the_child_too, FORWARDED};
     use crate::exit::{Exit, Failure};
@@ -72,8 +74,75 @@ mod imp {
         Failure::new(Exit::Usage, message)
     }
 
+    /// An option, or else etcdctl's environment variable for it.
+    fn or_env<T: From<std::ffi::OsString>>(given: Option<T>, var: &str) -> Option<T> {
+        given.or_else(|| std::env::var_os(var).filter(|v| !v.is_empty()).map(T::from))
+    }
+
+    /// The backend a command names: the URL, TLS files, the etcd user.
+    fn backend(url: &str, args: &BackendArgs, user: Option<&str>) -> Result<Backend, Failure> {
+        let mut backend = Backend::parse(url).map_err(failure)?;
+        let cacert: Option<PathBuf> = or_env(args.cacert.clone(), "ETCDCTL_CACERT");
+        let cert: Option<PathBuf> = or_env(args.cert.clone(), "ETCDCTL_CERT");
+        let key: Option<PathBuf> = or_env(args.key.clone(), "ETCDCTL_KEY");
+        match (&cert, &key) {
+            (Some(_), None) => return Err(usage("--cert needs --key (or ETCDCTL_KEY)")),
+            (None, Some(_)) => return Err(usage("--key needs --cert (or ETCDCTL_CERT)")),
+            _ => {}
+        }
+        if cert.is_some() && cacert.is_none() {
+            return Err(usage(
+                "TLS with a client certificate needs --cacert FILE (or ETCDCTL_CACERT): the CA \
+                 that signed etcd's certificate",
+            ));
+        }
+        if let Some(ca) = &cacert {
+            backend.ca_cert_file(ca).map_err(failure)?;
+        }
+        if let (Some(c), Some(k)) = (&cert, &key) {
+            backend.client_cert_files(c, k).map_err(failure)?;
+        }
+        let user: Option<String> = match user {
+            Some(u) => Some(u.to_string()),
+            None => std::env::var("ETCDCTL_USER").ok().filter(|u| !u.is_empty()),
+        };
+        let password = args.password.clone().or_else(|| {
+            std::env::var("ETCDCTL_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+        });
+        match (user, password) {
+            (None, Some(_)) if args.password.is_some() => {
+                return Err(usage("--password needs --user USER (or ETCDCTL_USER)"))
+            }
+            (None, _) => {}
+            (Some(u), password) => {
+                let (name, pw) = match (u.split_once(':'), password) {
+                    (_, Some(p)) => (u.split(':').next().unwrap_or("").to_string(), p),
+                    (Some((n, p)), None) => (n.to_string(), p.to_string()),
+                    (None, None) => {
+                        return Err(usage(format!(
+                            "--user {u} needs a password: --user {u}:PASSWORD, or --password \
+                             (or ETCDCTL_PASSWORD)"
+                        )))
+                    }
+                };
+                if name.is_empty() {
+                    return Err(usage("--user needs a user name: --user USER:PASSWORD"));
+                }
+                backend.user(name, pw);
+            }
+        }
+        Ok(backend)
+    }
+
     /// The lock a command names: `--name` on `--backend`.
-    fn lock(file: &FileArgs, url: &str) -> Result<Lock, Failure> {
+    fn lock(
+        file: &FileArgs,
+        url: &str,
+        args: &BackendArgs,
+        user: Option<&str>,
+    ) -> Result<Lock, Failure> {
         if file.target.pidfile.is_some() {
             return Err(usage(
                 "--backend takes --name NAME (the lock key is PREFIX/NAME), not --pidfile",
@@ -89,7 +158,7 @@ mod imp {
             .name
             .as_deref()
             .ok_or_else(|| usage("--backend needs --name NAME"))?;
-        let backend = Backend::parse(url).map_err(failure)?;
+        let backend = backend(url, args, user)?;
         backend.key(name).map_err(failure)?;
         Ok(Lock::new(backend, name))
     }
@@ -182,7 +251,12 @@ mod imp {
                 )));
             }
         }
-        let mut lock = lock(&args.file, url)?;
+        let mut lock = lock(
+            &args.file,
+            url,
+            &args.backend,
+            args.etcd_user.user.as_deref(),
+        )?;
         if let Some(ttl) = args.ttl {
             if ttl < Duration::from_secs(1) || ttl.subsec_nanos() != 0 {
                 return Err(usage(format!(
@@ -645,7 +719,12 @@ mod imp {
     }
 
     pub fn status(args: &StatusArgs, url: &str) -> Result<Exit, Failure> {
-        let lock = lock(&args.file, url)?;
+        let lock = lock(
+            &args.file,
+            url,
+            &args.backend,
+            args.etcd_user.user.as_deref(),
+        )?;
         let key = lock.key().map_err(failure)?;
         match lock.status() {
             Ok(Some(h)) => {
@@ -690,12 +769,13 @@ mod imp {
 
     pub fn stop(args: &StopArgs, url: &str, schedule: &Schedule) -> Result<Exit, Failure> {
         let f = &args.filters;
-        if f.exe.is_some() || f.user.is_some() || f.comm.is_some() {
+        if f.exe.is_some() || f.comm.is_some() {
             return Err(usage(
-                "--exe, --user and --comm check a local process; they do not apply with --backend",
+                "--exe and --comm check a local process; they do not apply with --backend",
             ));
         }
-        let lock = lock(&args.file, url)?;
+        // With --backend, --user is the etcd user.
+        let lock = lock(&args.file, url, &args.backend, f.user.as_deref())?;
         let key = lock.key().map_err(failure)?;
         let timeout = schedule_length(schedule).map(|d| d + STOP_SLACK);
         let outcome = lock
