@@ -2196,3 +2196,94 @@ fn tls_with_client_certificates_and_password_authentication() {
     assert_eq!(out.status.code(), Some(69), "{}", text(&out));
     assert!(!text(&out).contains("wrong-guess"), "{}", text(&out));
 }
+
+// ---------------------------------------------------------------------------
+// Endpoints: a dead first one costs milliseconds; --wait is a deadline
+
+#[test]
+fn a_black_holed_first_endpoint_costs_milliseconds_and_wait_is_a_deadline() {
+    let Some(scene) = ProxyScene::start() else {
+        return;
+    };
+    let ProxyScene {
+        _serial,
+        mut cluster,
+        proxy,
+        log,
+        url: _,
+    } = scene;
+    let port = cluster.members[0].client;
+    // The first endpoint accepts connections and never answers.
+    proxy.cut();
+    let url = format!("etcd://{},127.0.0.1:{port}/test", proxy.addr);
+    let timed = |args: &[&str]| {
+        let started = Instant::now();
+        let mut cmd = pidguard();
+        let out = as_host(&mut cmd, "host-a").args(args).output().unwrap();
+        (out, started.elapsed())
+    };
+    let (out, status_took) = timed(&["status", "--backend", &url, "--name", "job"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let l = sh_quote(&log);
+    let script = format!("echo ran >> {l}");
+    let (out, run_took) = timed(&[
+        "run",
+        "--backend",
+        &url,
+        "--name",
+        "job",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    eprintln!("black-holed first endpoint: status took {status_took:?}, run took {run_took:?}");
+    // Before: 2 s for each request's timeout on the first endpoint.
+    assert!(
+        status_took < Duration::from_millis(1000),
+        "status took {status_took:?}"
+    );
+    assert!(
+        run_took < Duration::from_millis(1500),
+        "run took {run_took:?}"
+    );
+    assert_eq!(log_lines(&log), ["ran"]);
+
+    // Every member frozen: `--wait 1s` returns after about 1 s, exit 69.
+    let member = cluster.members[0].child.as_ref().unwrap().id() as i32;
+    signal(member, "STOP");
+    let (out, took) = timed(&[
+        "run",
+        "--backend",
+        &url,
+        "--name",
+        "job",
+        "--wait",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let (st, st_took) = timed(&["status", "--backend", &url, "--name", "job"]);
+    signal(member, "CONT");
+    eprintln!("all frozen: run --wait 1s took {took:?}, status {st_took:?}");
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert!(
+        text(&out).contains("within the time given (--wait)"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        took < Duration::from_millis(1700),
+        "--wait 1s took {took:?}"
+    );
+    assert_eq!(st.status.code(), Some(4), "{}", text(&st));
+    assert!(
+        st_took < Duration::from_millis(2700),
+        "status took {st_took:?}"
+    );
+    assert_eq!(log_lines(&log), ["ran"]);
+    cluster.members[0].stop();
+}

@@ -709,17 +709,56 @@ impl Conn {
         &self.backend.endpoints[self.next % self.backend.endpoints.len()]
     }
 
+    /// The current connection, or a new one: with several endpoints, all
+    /// are tried at once (connect, then a linearizable read, so that a
+    /// member without a leader does not win) and the first to answer is
+    /// kept, so a dead or black-holed member costs nothing but its
+    /// connection attempt. The error names every endpoint's failure.
     async fn client(&mut self) -> std::result::Result<Client, String> {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
         let options = self.backend.connect_options();
-        let endpoint = self.endpoint().to_string();
-        let c = Client::connect([endpoint], Some(options))
-            .await
-            .map_err(|e| err_text(&e))?;
-        self.client = Some(c.clone());
-        Ok(c)
+        let endpoints = self.backend.endpoints.clone();
+        if endpoints.len() == 1 {
+            let c = Client::connect([endpoints[0].clone()], Some(options))
+                .await
+                .map_err(|e| format!("{}: {}", endpoints[0], err_text(&e)))?;
+            self.client = Some(c.clone());
+            return Ok(c);
+        }
+        let probe = format!("{}/lock/", self.backend.prefix);
+        let mut set = tokio::task::JoinSet::new();
+        for (i, endpoint) in endpoints.iter().enumerate() {
+            let (endpoint, options, probe) = (endpoint.clone(), options.clone(), probe.clone());
+            set.spawn(async move {
+                let attempt = async {
+                    let mut c = Client::connect([endpoint], Some(options))
+                        .await
+                        .map_err(|e| err_text(&e))?;
+                    let count = Some(etcd_client::GetOptions::new().with_count_only());
+                    c.get(probe, count).await.map_err(|e| err_text(&e))?;
+                    Ok::<_, String>(c)
+                };
+                let r = tokio::time::timeout(OP_TIMEOUT, attempt)
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {OP_TIMEOUT:?}")));
+                (i, r)
+            });
+        }
+        let mut errors = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let Ok((i, r)) = joined else { continue };
+            match r {
+                Ok(c) => {
+                    self.next = i;
+                    self.client = Some(c.clone());
+                    return Ok(c);
+                }
+                Err(e) => errors.push(format!("{}: {e}", endpoints[i])),
+            }
+        }
+        Err(errors.join("; "))
     }
 
     /// Forgets the current connection and moves on to the next endpoint.
@@ -737,13 +776,12 @@ impl Conn {
     {
         let mut last = String::new();
         for _ in 0..self.backend.endpoints.len() {
+            // No endpoint answers: every one was just tried.
+            let c = self.client().await?;
             let endpoint = self.endpoint().to_string();
-            let result = match self.client().await {
-                Ok(c) => match tokio::time::timeout(OP_TIMEOUT, f(c)).await {
-                    Ok(r) => r.map_err(|e| err_text(&e)),
-                    Err(_) => Err(format!("no answer within {OP_TIMEOUT:?}")),
-                },
-                Err(e) => Err(e),
+            let result = match tokio::time::timeout(OP_TIMEOUT, f(c)).await {
+                Ok(r) => r.map_err(|e| err_text(&e)),
+                Err(_) => Err(format!("no answer within {OP_TIMEOUT:?}")),
             };
             match result {
                 Ok(v) => return Ok(v),
@@ -916,7 +954,7 @@ impl Lock {
                 };
                 rt.block_on(async move {
                     let mut conn = Conn::new(&lock.backend);
-                    match acquire_loop(&lock, &key, &mut conn, deadline).await {
+                    match acquire_by(&lock, &key, &mut conn, deadline).await {
                         Ok(held) => {
                             let info = (held.fence, held.lease, held.holder.clone());
                             shared2.set_valid_until(&held);
@@ -1220,13 +1258,20 @@ enum Attempt {
     TooSlow(Duration, Duration, &'static str),
 }
 
-async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Result<Attempt, String> {
+async fn try_once(
+    lock: &Lock,
+    key: &str,
+    conn: &mut Conn,
+    seen: &mut Seen,
+) -> std::result::Result<Attempt, String> {
     let ttl = lock.ttl_secs();
     let sent = Instant::now();
     let grant = conn
         .call(|mut c| async move { c.lease_grant(ttl, None).await })
         .await?;
     let lease = grant.id();
+    // Given back if the deadline cuts this attempt short.
+    seen.lease = Some(lease);
     let granted = Duration::from_secs(grant.ttl().max(1) as u64);
     let left = (sent + granted - margin(granted)).saturating_duration_since(Instant::now());
     if left < granted / 2 {
@@ -1283,6 +1328,7 @@ async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Resul
         // Validity counts from before the lease grant.
         let left = held.deadline().saturating_duration_since(Instant::now());
         if left >= granted / 2 {
+            seen.lease = None;
             return Ok(Attempt::Held(Box::new(held)));
         }
         let _ = conn
@@ -1320,37 +1366,95 @@ fn busy_error(lock: &Lock, h: Holding) -> Error {
     e
 }
 
-async fn acquire_loop(
+/// What the attempts to acquire saw last, for the error when the deadline
+/// cuts them short.
+#[derive(Default)]
+struct Seen {
+    busy: Option<Holding>,
+    /// The last attempt came back too late (the message).
+    slow: Option<String>,
+    error: Option<String>,
+    /// A lease granted by an attempt still under way.
+    lease: Option<i64>,
+}
+
+/// [`acquire_loop`] within the deadline, which is a deadline: a request
+/// under way when it passes is abandoned (a lease it was granted is given
+/// back, within 0.3 s at most).
+async fn acquire_by(
     lock: &Lock,
     key: &str,
     conn: &mut Conn,
     deadline: Option<Instant>,
 ) -> Result<Held> {
+    let mut seen = Seen::default();
+    let Some(d) = deadline else {
+        return acquire_loop(lock, key, conn, deadline, &mut seen).await;
+    };
+    let at = tokio::time::Instant::from_std(d);
+    match tokio::time::timeout_at(at, acquire_loop(lock, key, conn, deadline, &mut seen)).await {
+        Ok(r) => r,
+        Err(_) => {
+            if let Some(lease) = seen.lease {
+                let revoke = conn.call(|mut c| async move { c.lease_revoke(lease).await });
+                let _ = tokio::time::timeout(Duration::from_millis(300), revoke).await;
+            }
+            Err(match (seen.busy, seen.error) {
+                (Some(h), None) => busy_error(lock, h),
+                (None, _) if seen.slow.is_some() => {
+                    Error::new(ErrorKind::Io, seen.slow.unwrap_or_default())
+                }
+                (_, Some(e)) => Error::unreachable(
+                    &lock.backend,
+                    &format!("lock {key} within the time given (--wait)"),
+                    &e,
+                ),
+                (None, None) => Error::unreachable(
+                    &lock.backend,
+                    &format!("lock {key} within the time given (--wait)"),
+                    "no answer from etcd in time",
+                ),
+            })
+        }
+    }
+}
+
+async fn acquire_loop(
+    lock: &Lock,
+    key: &str,
+    conn: &mut Conn,
+    deadline: Option<Instant>,
+    seen: &mut Seen,
+) -> Result<Held> {
     let mut retried = false;
     let mut slow_retried = false;
     loop {
         let expired = || deadline.is_none_or(|d| Instant::now() >= d);
-        match try_once(lock, key, conn).await {
+        let attempt = try_once(lock, key, conn, seen).await;
+        // Its lease is held or given back by now.
+        seen.lease = None;
+        match attempt {
             Ok(Attempt::Held(h)) => return Ok(*h),
             Ok(Attempt::TooSlow(left, ttl, step)) => {
                 // Not handed out: a lock about to expire (see try_once).
                 // One retry even without a deadline; more only while waiting.
+                let why = format!(
+                    "etcd at {} answered too slowly to take {key}: only {:.1} s of the {} s \
+                     lease were left once {step}; check the etcd members' load and network \
+                     latency, or give a longer --ttl",
+                    lock.backend.endpoints.join(","),
+                    left.as_secs_f64(),
+                    ttl.as_secs()
+                );
                 if slow_retried && expired() {
-                    return Err(Error::new(
-                        ErrorKind::Io,
-                        format!(
-                            "etcd at {} answered too slowly to take {key}: only {:.1} s of \
-                             the {} s lease were left once {step}; check the etcd \
-                             members' load and network latency, or give a longer --ttl",
-                            lock.backend.endpoints.join(","),
-                            left.as_secs_f64(),
-                            ttl.as_secs()
-                        ),
-                    ));
+                    return Err(Error::new(ErrorKind::Io, why));
                 }
+                seen.slow = Some(why);
                 slow_retried = true;
             }
             Ok(Attempt::Busy(h, rev)) => {
+                seen.busy = Some(h.clone());
+                seen.error = None;
                 if expired() {
                     return Err(busy_error(lock, h));
                 }
@@ -1361,6 +1465,7 @@ async fn acquire_loop(
                 }
             }
             Err(e) => {
+                seen.error = Some(e.clone());
                 // A race with a release is retried once even without a
                 // deadline; etcd errors only while waiting.
                 if e.starts_with("the key changed") && !retried {
