@@ -205,6 +205,36 @@ pub struct BackendArgs {
     /// --name). Requires a pidguard built with the `etcd` feature.
     #[arg(long, value_name = "URL")]
     pub backend: Option<String>,
+
+    /// With --backend: speak TLS to etcd, trusting the CA in this PEM file
+    /// (as etcdctl's --cacert; default: $ETCDCTL_CACERT).
+    #[arg(long, value_name = "FILE", requires = "backend")]
+    pub cacert: Option<PathBuf>,
+
+    /// With --backend: the TLS client certificate, PEM (default:
+    /// $ETCDCTL_CERT); needs --key.
+    #[arg(long, value_name = "FILE", requires = "backend")]
+    pub cert: Option<PathBuf>,
+
+    /// With --backend: the TLS client certificate's key, PEM (default:
+    /// $ETCDCTL_KEY).
+    #[arg(long, value_name = "FILE", requires = "backend")]
+    pub key: Option<PathBuf>,
+
+    /// With --backend and --user USER: the etcd user's password (default:
+    /// $ETCDCTL_PASSWORD). Never shown in messages.
+    #[arg(long, value_name = "PASSWORD", requires = "backend")]
+    pub password: Option<String>,
+}
+
+// The etcd user, on run and status (stop's --user means this with
+// --backend).
+#[derive(Debug, Args, Clone, Default)]
+pub struct EtcdUserArgs {
+    /// With --backend: authenticate to etcd as USER:PASSWORD, or USER with
+    /// --password (as etcdctl's --user; default: $ETCDCTL_USER).
+    #[arg(long, value_name = "USER[:PASSWORD]", requires = "backend")]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +244,9 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub backend: BackendArgs,
+
+    #[command(flatten)]
+    pub etcd_user: EtcdUserArgs,
 }
 
 #[derive(Debug, Args)]
@@ -247,14 +280,20 @@ pub struct RunArgs {
     #[command(flatten)]
     pub backend: BackendArgs,
 
+    #[command(flatten)]
+    pub etcd_user: EtcdUserArgs,
+
     /// With --backend: the lease TTL, in whole seconds [default: 10s]. If
     /// etcd cannot confirm a renewal for about this long, the command is
     /// stopped; a crashed holder's lock is free after it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "backend")]
     pub ttl: Option<Duration>,
 
-    /// With --backend: how to stop the command when the lock is lost
-    /// [default: TERM/10/KILL/5].
+    /// With --backend: how to stop the command's whole job when the lock
+    /// is lost. It must end with KILL and fit in half the TTL (less a
+    /// margin of TTL/10, at most 1 s), so the job is gone before another
+    /// host can take the lock [default: TERM, KILL and its confirmation in
+    /// a third of the TTL: TERM/2333ms/KILL/1 for 10s].
     #[arg(long, value_name = "SCHEDULE", value_parser = parse_schedule, requires = "backend")]
     pub schedule: Option<Schedule>,
 
@@ -348,7 +387,9 @@ pub struct FilterArgs {
     #[arg(long, value_name = "PATH")]
     pub exe: Option<PathBuf>,
 
-    /// Only a process of this user (name or numeric UID).
+    /// Only a process of this user (name or numeric UID). With `stop
+    /// --backend`: the etcd user, USER:PASSWORD or USER with --password
+    /// (default: $ETCDCTL_USER).
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
 

@@ -12,7 +12,14 @@ use clap::Parser;
 use crate::exit::{Exit, Failure};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == commands::job::WATCHDOG_ARG)
+    {
+        return commands::job::watchdog_main(&args[2..]);
+    }
+    let cli = cli::Cli::parse_from(args);
     match run(cli) {
         Ok(exit) => exit.into(),
         Err(f) => {

@@ -365,7 +365,7 @@ fn a_killed_holder_is_replaced_within_ttl_plus_one_second() {
     let mut holder = serde_json::Value::Null;
     wait_for("the command's PID in the holder value", || {
         holder = status_json(&url, "host-c", "job");
-        holder["pid"] != holder["supervisor_pid"]
+        holder["state"] == "running"
     });
     let command = holder["pid"].as_i64().unwrap() as i32;
     assert_eq!(holder["supervisor_pid"].as_i64().unwrap() as i32, a.pid());
@@ -414,11 +414,18 @@ fn status_and_stop_work_from_another_host() {
     let _serial = serial();
     let cluster = Cluster::start(1);
     let url = cluster.url();
-    let a = run(&url, "host-a", "job", &[], "exec sleep 60");
+    let child = cluster.dir.path().join("child");
+    let a = run(
+        &url,
+        "host-a",
+        "job",
+        &[],
+        &format!("sleep 60 & echo $! > {}; wait", sh_quote(&child)),
+    );
     let mut holder = serde_json::Value::Null;
     wait_for("host-a holding with its command's PID", || {
         holder = status_json(&url, "host-b", "job");
-        holder["state"] == "running" && holder["pid"] != holder["supervisor_pid"]
+        holder["state"] == "running"
     });
     let pid = holder["pid"].as_i64().unwrap() as i32;
     let fence = holder["fence"].as_u64().unwrap();
@@ -426,7 +433,7 @@ fn status_and_stop_work_from_another_host() {
         std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .unwrap()
             .trim(),
-        "sleep"
+        "sh"
     );
     assert!(holder["since"].as_f64().unwrap() > 1.0e9, "{holder}");
     let out = status(&url, "host-b", "job", false);
@@ -464,6 +471,13 @@ fn status_and_stop_work_from_another_host() {
         text(&a_out)
     );
     assert!(!alive(pid));
+    // The whole job was stopped, not only the command.
+    let child: i32 = std::fs::read_to_string(&child)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!alive(child), "the command's child survived the stop");
     let out = status(&url, "host-b", "job", false);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     // Nothing to stop: exit 0.
@@ -486,15 +500,22 @@ fn three_members_survive_one_loss_and_quorum_loss_stops_the_holder() {
     let url = cluster.url();
     let dir = cluster.dir.path().to_path_buf();
     let (fa, fb) = (dir.join("a.fence"), dir.join("b.fence"));
+    let child = dir.join("a.child");
     // TTL 4 s: the member stopped first may be the leader, and an election
     // (up to about 1 s here) plus a renewal sent to the dead endpoint must
-    // fit in the TTL on a loaded machine.
+    // fit in the TTL on a loaded machine. host-a's job: the command and a
+    // child in its group that ignores SIGTERM.
     let a = run(
         &url,
         "host-a",
         "job",
         &["--ttl", "4s"],
-        &format!("echo $PIDGUARD_FENCE > {}; exec sleep 120", sh_quote(&fa)),
+        &format!(
+            "(trap '' TERM; exec sleep 120) & echo $! > {}; echo $PIDGUARD_FENCE > {}; \
+             exec sleep 120",
+            sh_quote(&child),
+            sh_quote(&fa)
+        ),
     );
     wait_for("host-a's command", || {
         std::fs::metadata(&fa).is_ok_and(|m| m.len() > 0)
@@ -502,7 +523,7 @@ fn three_members_survive_one_loss_and_quorum_loss_stops_the_holder() {
     let mut holder = serde_json::Value::Null;
     wait_for("the command's PID in the holder value", || {
         holder = status_json(&url, "host-c", "job");
-        holder["pid"] != holder["supervisor_pid"]
+        holder["state"] == "running"
     });
     let command = holder["pid"].as_i64().unwrap() as i32;
 
@@ -551,6 +572,12 @@ fn three_members_survive_one_loss_and_quorum_loss_stops_the_holder() {
     assert_eq!(a_out.status.code(), Some(69), "{}", text(&a_out));
     assert!(text(&a_out).contains("lost the lock"), "{}", text(&a_out));
     assert!(!alive(command));
+    let child: i32 = std::fs::read_to_string(&child)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!alive(child), "the command's child survived the lost lock");
     // No second holder while there is no quorum.
     std::thread::sleep(Duration::from_secs(3));
     assert!(!fb.exists(), "host-b started without a quorum");
@@ -590,7 +617,7 @@ fn unreachable_etcd_is_exit_69_for_run_and_4_for_status() {
     let out = status(&url, "host-a", "job", false);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
-        text(&out).contains("unknown: cannot read /test/job"),
+        text(&out).contains("unknown: cannot read /test/lock/job"),
         "{}",
         text(&out)
     );
@@ -971,7 +998,7 @@ fn a_cut_off_holder_stops_before_another_host_takes_over() {
     let mut holder = serde_json::Value::Null;
     wait_for("the command's PID in the holder value", || {
         holder = status_json(&url, "host-c", "job");
-        holder["pid"] != holder["supervisor_pid"]
+        holder["state"] == "running"
     });
     let a_cmd = holder["pid"].as_i64().unwrap() as i32;
     assert_eq!(holder["host"], "host-a");
@@ -1358,7 +1385,7 @@ fn compact(port: u16, revision: u64, older: u64) {
          {json}"
     );
     let body = serde_json::json!({
-        "key": base64(b"/test/job"),
+        "key": base64(b"/test/lock/job"),
         "revision": older.to_string(),
     });
     let (code, json) = gateway(port, "/v3/kv/range", &body);
@@ -1484,5 +1511,779 @@ fn a_waiters_watch_restarted_after_compaction_still_takes_over() {
     let t = text(&b_out);
     assert_eq!(b_out.status.code(), Some(143), "{t}");
     assert!(!t.to_ascii_lowercase().contains("compact"), "{t}");
-    assert!(t.trim().is_empty(), "host-b said something: {t}");
+    // (sh itself may report the `sleep` that the whole group's SIGTERM
+    // ended: "Terminated".)
+    assert!(
+        !t.contains("pidguard:"),
+        "host-b's supervisor said something: {t}"
+    );
+}
+
+/// Puts `value` at `key` through etcd's JSON gateway (no lease).
+fn gateway_put(port: u16, key: &str, value: &str) {
+    let body = serde_json::json!({
+        "key": base64(key.as_bytes()),
+        "value": base64(value.as_bytes()),
+    });
+    let (code, json) = gateway(port, "/v3/kv/put", &body);
+    assert_eq!(
+        code, 200,
+        "put {key} through etcd's gateway: HTTP {code}: {json}"
+    );
+}
+
+#[test]
+fn jobs_on_nested_prefixes_never_share_a_key_and_a_holder_watches_only_its_own() {
+    let Some(scene) = ProxyScene::start() else {
+        return;
+    };
+    let ProxyScene {
+        _serial,
+        cluster,
+        proxy,
+        log,
+        url: _,
+    } = scene;
+    let port = cluster.members[0].client;
+    let direct = |prefix: &str| format!("etcd://127.0.0.1:{port}{prefix}");
+    let behind = format!("etcd://{}/test/a", proxy.addr);
+    // host-a holds prefix /test/a, name "stop", through the proxy.
+    let mut a = run(
+        &behind,
+        "host-a",
+        "stop",
+        &[],
+        &logged(&log, "host-a", "", FOREVER),
+    );
+    wait_for("host-a holding", || {
+        status_json(&direct("/test/a"), "host-c", "stop")["state"] == "running"
+    });
+    // Prefix /test, name "a": a different job. Its stop request must not
+    // touch host-a's lock (with PREFIX/NAME and PREFIX/NAME/stop both were
+    // /test/a/stop).
+    let mut cmd = pidguard();
+    let out = as_host(&mut cmd, "host-c")
+        .args(["stop", "--backend", &direct("/test"), "--name", "a"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("not running"), "{}", text(&out));
+    assert!(
+        a.0.try_wait().unwrap().is_none(),
+        "host-a's supervisor exited"
+    );
+    let now = status_json(&direct("/test/a"), "host-c", "stop");
+    assert_eq!(now["host"], "host-a", "{now}");
+
+    // 200 writes to keys next to host-a's own (other names that share its
+    // name as a prefix, other prefixes' keys): its link stays quiet.
+    proxy.wait_quiet(2, "host-a holding and watching");
+    let bytes = || proxy.shared.bytes.load(SeqCst);
+    let before = bytes();
+    let siblings = [
+        "/test/a/lock/stop-x",
+        "/test/a/lock/stop.x",
+        "/test/a/lock/stop0",
+        "/test/a/lock/stopp",
+        "/test/a/stop/stop-x",
+        "/test/a/stop/stop.x",
+        "/test/a/lock/stop/x",
+        "/test/a/stop/stop/x",
+    ];
+    let started = Instant::now();
+    for i in 0..200 {
+        gateway_put(port, siblings[i % siblings.len()], &format!("value {i}"));
+    }
+    let siblings_took = started.elapsed();
+    let sibling_bytes = bytes() - before;
+    // The control: 20 writes to host-a's own stop key (naming a fence that
+    // is not its own: ignored) do reach it.
+    let before = bytes();
+    let fence = now["fence"].as_u64().unwrap();
+    for i in 0..20 {
+        let stale = format!("fence={}\nfrom=host-c\nnote={i}\n", fence - 1);
+        gateway_put(port, "/test/a/stop/stop", &stale);
+    }
+    proxy.wait_quiet(0, "host-a's link after the writes to its stop key");
+    let own_bytes = bytes() - before;
+    eprintln!(
+        "bytes on host-a's link: {sibling_bytes} during 200 writes to sibling keys \
+         ({siblings_took:?}), {own_bytes} for 20 writes to its own stop key"
+    );
+    assert!(
+        own_bytes >= 20 * 40,
+        "host-a's watch did not see its own stop key: {own_bytes} bytes"
+    );
+    // Renewals (every 3.3 s) and HTTP/2 pings (every 5 s) are a few hundred
+    // bytes; 200 watch events would be ten thousands.
+    assert!(
+        sibling_bytes < 1500 + 500 * siblings_took.as_secs(),
+        "200 writes to other keys reached host-a's link: {sibling_bytes} bytes"
+    );
+    assert!(
+        a.0.try_wait().unwrap().is_none(),
+        "host-a's supervisor exited"
+    );
+    assert_eq!(log_lines(&log).len(), 1, "{:?}", log_lines(&log));
+    signal(a.pid(), "TERM");
+    let a_out = finish(a, Duration::from_secs(10));
+    assert_eq!(a_out.status.code(), Some(143), "{}", text(&a_out));
+}
+
+#[test]
+fn status_says_starting_until_the_command_runs() {
+    if !have_etcd() {
+        return;
+    }
+    let _serial = serial();
+    let cluster = Cluster::start(1);
+    let url = cluster.url();
+    // A holder record as `run` writes it right after taking the lock,
+    // before its command has started.
+    let record = "host=host-a\nstate=starting\npid=0\nsupervisor_pid=4242\nsince=1764103201.000\n";
+    gateway_put(cluster.members[0].client, "/test/lock/job", record);
+    let out = status(&url, "host-b", "job", false);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(
+            "/test/lock/job: starting on host host-a (supervisor PID 4242, command not started yet"
+        ),
+        "{t}"
+    );
+    let j = status_json(&url, "host-b", "job");
+    assert_eq!(j["state"], "starting", "{j}");
+    assert!(j["pid"].is_null(), "{j}");
+    assert_eq!(j["supervisor_pid"], 4242, "{j}");
+    // Busy, naming the supervisor, not a command PID.
+    let out = finish(
+        run(&url, "host-b", "job", &[], "true"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(
+        text(&out).contains("held by host host-a (starting, supervisor PID 4242"),
+        "{}",
+        text(&out)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The whole job, stopped before the next holder starts
+
+/// Appends to `pids` the PID of the shell and, per `kind`, starts the rest
+/// of host-a's job: `children` a background child ignoring SIGTERM in the
+/// group and one that left it (`setsid`); `slow-term` a shell that takes
+/// 1.5 s to exit on SIGTERM; `deaf` one that ignores SIGTERM. Then loops
+/// until killed.
+fn job_script(kind: &str, log: &Path, pids: &Path) -> String {
+    let (l, p) = (sh_quote(log), sh_quote(pids));
+    let setup = match kind {
+        "children" => format!(
+            "(trap '' TERM; while :; do sleep 0.05; done) & echo $! >> {p}; \
+             setsid sh -c 'while :; do sleep 0.05; done' & echo $! >> {p};"
+        ),
+        "slow-term" => "trap 'sleep 1.5; exit 143' TERM;".to_string(),
+        "deaf" => "trap '' TERM;".to_string(),
+        _ => unreachable!(),
+    };
+    format!(
+        "{setup} echo $$ >> {p}; echo start host-a $PIDGUARD_FENCE >> {l}; \
+         while :; do sleep 0.05; done"
+    )
+}
+
+/// host-b's command: notes which of the PIDs in `pids` still run (state
+/// not Z, not gone) in its start line, then loops.
+fn survivor_note_script(log: &Path, pids: &Path) -> String {
+    let (l, p) = (sh_quote(log), sh_quote(pids));
+    format!(
+        "alive=; for p in $(cat {p}); do s=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null); \
+         case \"$s\" in ''|Z) ;; *) alive=\"$alive $p:$s\";; esac; done; \
+         echo start host-b $PIDGUARD_FENCE alive:$alive >> {l}; \
+         while :; do sleep 0.05; done"
+    )
+}
+
+fn read_pids(path: &Path) -> Vec<i32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// Waits until host-b's start line is in `log`; returns what it noted as
+/// still running of host-a's job (empty: nothing) and when it appeared,
+/// and prints when the test saw the last of host-a's job (the PIDs in
+/// `pids`) gone.
+fn wait_b_start(log: &Path, pids: &Path, b: &mut Owned, since: Instant) -> (String, Duration) {
+    let deadline = since + Duration::from_secs(20);
+    let mut a_gone = None;
+    loop {
+        if a_gone.is_none() && read_pids(pids).iter().all(|p| !alive(*p)) {
+            a_gone = Some(since.elapsed());
+        }
+        if let Some(l) = log_lines(log)
+            .iter()
+            .find(|l| l.starts_with("start host-b"))
+        {
+            let alive = l.split_once("alive:").map(|x| x.1.trim()).unwrap_or("?");
+            let at = since.elapsed();
+            eprintln!("host-a's job gone at {a_gone:?}, host-b's command started at {at:?}");
+            return (alive.to_string(), at);
+        }
+        assert!(
+            b.0.try_wait().unwrap().is_none(),
+            "host-b's supervisor exited"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "host-b never started: {:?}",
+            log_lines(log)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Ends host-b (SIGTERM to its supervisor, which passes it on).
+fn end_b(b: Owned) {
+    signal(b.pid(), "TERM");
+    let out = finish(b, Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+}
+
+#[test]
+fn a_cut_off_holders_whole_job_is_gone_before_the_next_one_starts() {
+    let Some(scene) = ProxyScene::start() else {
+        return;
+    };
+    let ProxyScene {
+        _serial,
+        cluster,
+        proxy,
+        log: _,
+        url,
+    } = scene;
+    let dir = cluster.dir.path();
+    for kind in ["children", "slow-term", "deaf"] {
+        let (log, pids) = (
+            dir.join(format!("{kind}.log")),
+            dir.join(format!("{kind}.pids")),
+        );
+        let a = run(
+            &proxy.url(),
+            "host-a",
+            kind,
+            &["--ttl", "3s"],
+            &job_script(kind, &log, &pids),
+        );
+        let want = if kind == "children" { 3 } else { 1 };
+        wait_for("host-a's job", || {
+            log_lines(&log).len() == 1 && read_pids(&pids).len() == want
+        });
+        wait_for("host-a running", || {
+            status_json(&url, "host-c", kind)["state"] == "running"
+        });
+        let b = run(
+            &url,
+            "host-b",
+            kind,
+            &["--ttl", "3s", "--wait", "30s"],
+            &survivor_note_script(&log, &pids),
+        );
+        let mut b = b;
+        std::thread::sleep(Duration::from_millis(500));
+        let cut = Instant::now();
+        proxy.cut();
+        let (survivors, b_start) = wait_b_start(&log, &pids, &mut b, cut);
+        let a_out = finish(a, Duration::from_secs(10));
+        eprintln!(
+            "{kind}: host-b's command started {b_start:?} after the cut; host-a: {}",
+            text(&a_out).trim()
+        );
+        assert!(
+            survivors.is_empty(),
+            "{kind}: host-a's job still ran when host-b's command started: {survivors}"
+        );
+        assert_eq!(a_out.status.code(), Some(69), "{kind}: {}", text(&a_out));
+        for p in read_pids(&pids) {
+            assert!(!alive(p), "{kind}: PID {p} of host-a's job survived");
+        }
+        assert!(b_start <= Duration::from_secs(6), "{kind}: {b_start:?}");
+        end_b(b);
+        proxy.restore();
+    }
+}
+
+#[test]
+fn a_stalled_supervisors_job_is_killed_by_its_watchdog_before_the_next_one_starts() {
+    if !have_etcd() {
+        return;
+    }
+    let _serial = serial();
+    let cluster = Cluster::start(1);
+    let url = cluster.url();
+    let dir = cluster.dir.path();
+    let (log, pids) = (dir.join("log"), dir.join("pids"));
+    let a = run(
+        &url,
+        "host-a",
+        "job",
+        &["--ttl", "3s"],
+        &job_script("children", &log, &pids),
+    );
+    wait_for("host-a's job", || {
+        log_lines(&log).len() == 1 && read_pids(&pids).len() == 3
+    });
+    wait_for("host-a running", || {
+        status_json(&url, "host-c", "job")["state"] == "running"
+    });
+    let mut b = run(
+        &url,
+        "host-b",
+        "job",
+        &["--ttl", "3s", "--wait", "30s"],
+        &survivor_note_script(&log, &pids),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = Instant::now();
+    signal(a.pid(), "STOP");
+    let (survivors, b_start) = wait_b_start(&log, &pids, &mut b, stopped);
+    signal(a.pid(), "CONT");
+    let a_out = finish(a, Duration::from_secs(10));
+    eprintln!(
+        "stalled supervisor: host-b's command started {b_start:?} after SIGSTOP; host-a: {}",
+        text(&a_out).trim()
+    );
+    assert!(
+        survivors.is_empty(),
+        "host-a's job still ran when host-b's started: {survivors}"
+    );
+    for p in read_pids(&pids) {
+        assert!(!alive(p), "PID {p} of host-a's job survived");
+    }
+    assert!(text(&a_out).contains("watchdog"), "{}", text(&a_out));
+    assert_eq!(a_out.status.code(), Some(69), "{}", text(&a_out));
+    end_b(b);
+
+    // The supervisor SIGKILLed (not its command): the kernel kills the
+    // command, the watchdog the rest of its group and the process that
+    // left it.
+    let (log, pids) = (dir.join("log2"), dir.join("pids2"));
+    let mut a = run(
+        &url,
+        "host-a",
+        "job2",
+        &["--ttl", "3s"],
+        &job_script("children", &log, &pids),
+    );
+    wait_for("host-a's job", || {
+        log_lines(&log).len() == 1 && read_pids(&pids).len() == 3
+    });
+    // The supervisor tells its watchdog about processes outside the group
+    // every half second.
+    std::thread::sleep(Duration::from_secs(1));
+    a.0.kill().unwrap();
+    let _ = a.0.wait();
+    wait_for("host-a's job gone after its supervisor was killed", || {
+        read_pids(&pids).iter().all(|p| !alive(*p))
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Secured etcd: TLS with client certificates, user/password authentication
+
+fn have_openssl() -> bool {
+    if Command::new("openssl").arg("version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v != "true"),
+        "openssl is missing under CI=true: .ci/run installs it"
+    );
+    eprintln!("skipped: openssl is not installed (apt-get install openssl)");
+    false
+}
+
+/// `openssl WORDS… EXTRA…` in `dir` (WORDS split at spaces).
+fn openssl(dir: &Path, words: &str, extra: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(words.split(' '))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {words} {extra:?}: {}",
+        text(&out)
+    );
+}
+
+/// A new P-256 key without a passphrase, for `openssl req`.
+const NEW_KEY: &str = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+/// A CA (`NAME-ca.pem`, `NAME-ca.key`) in `dir`.
+fn make_ca(dir: &Path, name: &str) {
+    let words = format!("req -x509 {NEW_KEY} -keyout {name}-ca.key -out {name}-ca.pem -days 2");
+    openssl(dir, &words, &["-subj", &format!("/CN={name} test CA")]);
+}
+
+/// A certificate `NAME.pem` (key `NAME.key`) signed by the CA `ca`, for
+/// 127.0.0.1, usable by a server and a client.
+fn make_cert(dir: &Path, ca: &str, name: &str) {
+    let words = format!("req {NEW_KEY} -keyout {name}.key -out {name}.csr");
+    openssl(dir, &words, &["-subj", &format!("/CN={name}")]);
+    let ext = dir.join(format!("{name}.ext"));
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    let words = format!(
+        "x509 -req -in {name}.csr -CA {ca}-ca.pem -CAkey {ca}-ca.key -CAcreateserial \
+         -out {name}.pem -days 2 -extfile"
+    );
+    openssl(dir, &words, &[ext.to_str().unwrap()]);
+}
+
+/// `pidguard ARGS…` as host-b, its output.
+fn pidguard_out(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = pidguard();
+    as_host(&mut cmd, "host-b").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn tls_with_client_certificates_and_password_authentication() {
+    if !have_etcd() || !have_openssl() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tmp();
+    let d = dir.path();
+    make_ca(d, "good");
+    make_ca(d, "other");
+    make_cert(d, "good", "server");
+    make_cert(d, "good", "client");
+    make_cert(d, "other", "stranger");
+    let p = |f: &str| d.join(f).to_str().unwrap().to_string();
+
+    // One member serving TLS only, with client certificates required.
+    let (client, peer) = (free_port(), free_port());
+    let log = std::fs::File::create(d.join("etcd.log")).unwrap();
+    let curl = format!("https://127.0.0.1:{client}");
+    let purl = format!("http://127.0.0.1:{peer}");
+    let _etcd = Owned::spawn(
+        Command::new(ETCD)
+            .args(["--name", "tls", "--data-dir", &p("tls.data")])
+            .args([
+                "--listen-client-urls",
+                &curl,
+                "--advertise-client-urls",
+                &curl,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &purl,
+                "--initial-advertise-peer-urls",
+                &purl,
+            ])
+            .args(["--initial-cluster", &format!("tls={purl}")])
+            .args([
+                "--cert-file",
+                &p("server.pem"),
+                "--key-file",
+                &p("server.key"),
+            ])
+            .args(["--trusted-ca-file", &p("good-ca.pem"), "--client-cert-auth"])
+            .args(["--logger", "zap", "--log-level", "error"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+    );
+    let url = format!("etcd://127.0.0.1:{client}/test");
+    let tls = [
+        "--cacert",
+        &p("good-ca.pem"),
+        "--cert",
+        &p("client.pem"),
+        "--key",
+        &p("client.key"),
+    ];
+    let status_with = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["status", "--backend", &url, "--name", "job"];
+        args.extend_from_slice(extra);
+        pidguard_out(&args, env)
+    };
+    wait_for("the TLS member", || {
+        status_with(&tls, &[]).status.code() == Some(3)
+    });
+
+    // Each misconfiguration is named for what it is.
+    let cases: [(&[&str], &str); 4] = [
+        (&[], "if etcd there serves TLS (https), give --cacert"),
+        (
+            &["--cacert", &p("good-ca.pem")],
+            "requires a client certificate",
+        ),
+        (
+            &["--cacert", &p("other-ca.pem")],
+            "etcd's certificate is not trusted",
+        ),
+        (
+            &[
+                "--cacert",
+                &p("good-ca.pem"),
+                "--cert",
+                &p("stranger.pem"),
+                "--key",
+                &p("stranger.key"),
+            ],
+            "refused the client certificate",
+        ),
+    ];
+    for (args, want) in cases {
+        let started = Instant::now();
+        let out = status_with(args, &[]);
+        let t = text(&out);
+        eprintln!("{args:?}: {:?}: {}", started.elapsed(), t.trim());
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {t}");
+        assert!(t.contains(want), "{args:?}: expected {want:?}: {t}");
+        assert!(
+            !t.contains("(a majority of its members up)"),
+            "{args:?}: {t}"
+        );
+    }
+    let out = status_with(&["--cacert", &p("missing.pem")], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("missing.pem"), "{}", text(&out));
+    let out = status_with(
+        &["--cacert", &p("good-ca.pem"), "--cert", &p("client.pem")],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--cert needs --key"), "{}", text(&out));
+
+    // run, status (through etcdctl's environment variables) and stop.
+    let fence = d.join("fence");
+    let mut cmd = pidguard();
+    let a = {
+        as_host(&mut cmd, "host-a")
+            .args(["run", "--backend", &url, "--name", "job"])
+            .args(tls)
+            .args(["--", "sh", "-c"])
+            .arg(format!(
+                "echo $PIDGUARD_FENCE > {}; exec sleep 60",
+                sh_quote(&fence)
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Owned::spawn(&mut cmd)
+    };
+    wait_for("host-a's command over TLS", || fence.exists());
+    let env = [
+        ("ETCDCTL_CACERT", p("good-ca.pem")),
+        ("ETCDCTL_CERT", p("client.pem")),
+        ("ETCDCTL_KEY", p("client.key")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    wait_for("status over TLS from the environment", || {
+        text(&status_with(&[], &env)).contains("running on host host-a")
+    });
+    let out = pidguard_out(
+        &[
+            "stop",
+            "--backend",
+            &url,
+            "--name",
+            "job",
+            "--timeout",
+            "5s",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let a_out = finish(a, Duration::from_secs(10));
+    assert_eq!(a_out.status.code(), Some(143), "{}", text(&a_out));
+
+    // Authentication, on a plain member (with client certificates, etcd
+    // would take the certificate's name as the user).
+    let cluster = Cluster::start(1);
+    let url = cluster.url();
+    let port = cluster.members[0].client;
+    for (path, body) in [
+        (
+            "/v3/auth/user/add",
+            serde_json::json!({"name": "root", "password": "r00t-secret"}),
+        ),
+        ("/v3/auth/role/add", serde_json::json!({"name": "root"})),
+        (
+            "/v3/auth/user/grant",
+            serde_json::json!({"user": "root", "role": "root"}),
+        ),
+        ("/v3/auth/enable", serde_json::json!({})),
+    ] {
+        let (code, json) = gateway(port, path, &body);
+        assert_eq!(code, 200, "{path}: {json}");
+    }
+    let status_as = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["status", "--backend", &url, "--name", "job"];
+        args.extend_from_slice(extra);
+        pidguard_out(&args, env)
+    };
+    let out = status_as(&[], &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("etcd has authentication enabled: give --user"),
+        "{}",
+        text(&out)
+    );
+    let out = status_as(&["--user", "root:wrong-guess"], &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{t}");
+    assert!(t.contains("authentication failed for user \"root\""), "{t}");
+    assert!(!t.contains("wrong-guess"), "the password was shown: {t}");
+    let out = status_as(&["--user", "root"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("needs a password"), "{}", text(&out));
+    for (args, env) in [
+        (vec!["--user", "root:r00t-secret"], vec![]),
+        (vec!["--user", "root", "--password", "r00t-secret"], vec![]),
+        (vec![], vec![("ETCDCTL_USER", "root:r00t-secret")]),
+    ] {
+        let out = status_as(&args, &env);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{args:?} {env:?}: {}",
+            text(&out)
+        );
+    }
+    let ran = cluster.dir.path().join("ran");
+    let mut cmd = pidguard();
+    let out = as_host(&mut cmd, "host-a")
+        .args([
+            "run",
+            "--backend",
+            &url,
+            "--name",
+            "job",
+            "--user",
+            "root:r00t-secret",
+        ])
+        .args(["--", "touch"])
+        .arg(&ran)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(ran.exists());
+    let out = pidguard_out(
+        &[
+            "stop",
+            "--backend",
+            &url,
+            "--name",
+            "job",
+            "--user",
+            "root:wrong-guess",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert!(!text(&out).contains("wrong-guess"), "{}", text(&out));
+}
+
+// ---------------------------------------------------------------------------
+// Endpoints: a dead first one costs milliseconds; --wait is a deadline
+
+#[test]
+fn a_black_holed_first_endpoint_costs_milliseconds_and_wait_is_a_deadline() {
+    let Some(scene) = ProxyScene::start() else {
+        return;
+    };
+    let ProxyScene {
+        _serial,
+        mut cluster,
+        proxy,
+        log,
+        url: _,
+    } = scene;
+    let port = cluster.members[0].client;
+    // The first endpoint accepts connections and never answers.
+    proxy.cut();
+    let url = format!("etcd://{},127.0.0.1:{port}/test", proxy.addr);
+    let timed = |args: &[&str]| {
+        let started = Instant::now();
+        let mut cmd = pidguard();
+        let out = as_host(&mut cmd, "host-a").args(args).output().unwrap();
+        (out, started.elapsed())
+    };
+    let (out, status_took) = timed(&["status", "--backend", &url, "--name", "job"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let l = sh_quote(&log);
+    let script = format!("echo ran >> {l}");
+    let (out, run_took) = timed(&[
+        "run",
+        "--backend",
+        &url,
+        "--name",
+        "job",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    eprintln!("black-holed first endpoint: status took {status_took:?}, run took {run_took:?}");
+    // Before: 2 s for each request's timeout on the first endpoint.
+    assert!(
+        status_took < Duration::from_millis(1000),
+        "status took {status_took:?}"
+    );
+    assert!(
+        run_took < Duration::from_millis(1500),
+        "run took {run_took:?}"
+    );
+    assert_eq!(log_lines(&log), ["ran"]);
+
+    // Every member frozen: `--wait 1s` returns after about 1 s, exit 69.
+    let member = cluster.members[0].child.as_ref().unwrap().id() as i32;
+    signal(member, "STOP");
+    let (out, took) = timed(&[
+        "run",
+        "--backend",
+        &url,
+        "--name",
+        "job",
+        "--wait",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let (st, st_took) = timed(&["status", "--backend", &url, "--name", "job"]);
+    signal(member, "CONT");
+    eprintln!("all frozen: run --wait 1s took {took:?}, status {st_took:?}");
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert!(
+        text(&out).contains("within the time given (--wait)"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        took < Duration::from_millis(1700),
+        "--wait 1s took {took:?}"
+    );
+    assert_eq!(st.status.code(), Some(4), "{}", text(&st));
+    assert!(
+        st_took < Duration::from_millis(2700),
+        "status took {st_took:?}"
+    );
+    assert_eq!(log_lines(&log), ["ran"]);
+    cluster.members[0].stop();
 }

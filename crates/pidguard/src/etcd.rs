@@ -6,13 +6,15 @@
 //! (as [`crate::Guard`] is).
 //!
 //! * **Acquire** grants a lease with a TTL (default 10 s) and, in one
-//!   transaction, creates the key `PREFIX/NAME` bound to that lease if it
+//!   transaction, creates the key `PREFIX/lock/NAME` bound to that lease if it
 //!   does not exist. The value records the holder ([`Holder`]: host name,
 //!   boot ID, PID, process start time, when, pidguard version).
-//! * **Hold**: a background thread renews the lease every TTL/3. The guard
-//!   counts itself held only until one TTL (less a margin of TTL/10, at most
-//!   1 s) after the last renewal etcd confirmed, counted from when that
-//!   renewal was *sent*; past that it reports [`Event::Lost`]. etcd deletes
+//! * **Hold**: a background thread renews the lease (every third of the
+//!   time the lock counts as held). The guard's [`Guard::deadline`] is one
+//!   TTL (less a margin of TTL/10, at most 1 s) after the last renewal etcd
+//!   confirmed, counted from when that renewal was *sent*; it counts itself
+//!   held until the deadline less [`Lock::stop_within`] (the time the work
+//!   needs to stop), then reports [`Event::Lost`]. etcd deletes
 //!   the key when the lease expires, so another host can acquire it only
 //!   after the holder stopped counting itself as the holder (assuming the
 //!   holder's and the etcd leader's clocks run at the same rate).
@@ -23,7 +25,7 @@
 //! * **Waiting** ([`Lock::acquire_timeout`], [`Lock::acquire_wait`])
 //!   watches the key for its deletion; it does not poll.
 //! * **Stop from anywhere**: [`Lock::request_stop`] writes the key
-//!   `PREFIX/NAME/stop`, which the holder's guard watches: the holder sees
+//!   `PREFIX/stop/NAME`, which the holder's guard watches: the holder sees
 //!   [`Event::StopRequested`] (with the requested schedule), stops its work
 //!   and releases; `request_stop` returns once the key is gone.
 //!
@@ -102,11 +104,13 @@ impl Error {
     }
 
     fn unreachable(backend: &Backend, what: &str, last: &str) -> Error {
+        let remedy = cause(backend, last).unwrap_or_else(|| {
+            "check that etcd runs there and has a quorum (a majority of its members up)".into()
+        });
         Error::new(
             ErrorKind::Io,
             format!(
-                "cannot {what} on etcd at {}: {last}; check that etcd runs there and has a \
-                 quorum (a majority of its members up)",
+                "cannot {what} on etcd at {}: {last}; {remedy}",
                 backend.endpoints.join(",")
             ),
         )
@@ -142,6 +146,149 @@ impl From<Error> for std::io::Error {
     }
 }
 
+/// An etcd client error with its sources (the TLS or HTTP/2 error under
+/// a "transport error"), on one line.
+fn err_text(e: &etcd_client::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// What an error from etcd means, when it is not "unreachable": a TLS or
+/// authentication problem, with the remedy. Never repeats a password
+/// (etcd's messages do not carry it; the user name is ours).
+fn cause(backend: &Backend, e: &str) -> Option<String> {
+    let l = e.to_ascii_lowercase();
+    let user = backend.auth.as_ref().map(|(u, _)| u.as_str());
+    let has = |w: &[&str]| w.iter().any(|x| l.contains(x));
+    if has(&["authentication failed", "invalid user id or password"]) {
+        return Some(format!(
+            "authentication failed for user {:?}: check the user name and password (--user \
+             USER:PASSWORD, or --user USER with --password; ETCDCTL_USER)",
+            user.unwrap_or("")
+        ));
+    }
+    if has(&[
+        "user name is empty",
+        "user name not found",
+        "invalid auth token",
+    ]) {
+        return Some(match user {
+            None => "etcd has authentication enabled: give --user USER:PASSWORD (or --user \
+                     USER with --password, or ETCDCTL_USER)"
+                .into(),
+            Some(u) => format!("etcd did not accept the user {u:?}: check --user"),
+        });
+    }
+    if has(&["permission denied"]) {
+        return Some(format!(
+            "the user {:?} may not use these keys: grant it a role with read and write \
+             permission on the prefix {}",
+            user.unwrap_or(""),
+            backend.prefix
+        ));
+    }
+    let no_client_cert = backend.tls.as_ref().is_some_and(|t| t.identity.is_none());
+    // (Go's TLS 1.3 server answers a missing client certificate with
+    // "bad certificate".)
+    if has(&["certificaterequired", "certificate required"])
+        || (no_client_cert && has(&["badcertificate", "bad certificate"]))
+    {
+        return Some(
+            "etcd requires a client certificate (it runs with --client-cert-auth): give --cert \
+             and --key (or ETCDCTL_CERT and ETCDCTL_KEY)"
+                .into(),
+        );
+    }
+    if has(&[
+        "badcertificate",
+        "bad certificate",
+        "unknown ca",
+        "unknownca",
+    ]) {
+        return Some(
+            "etcd refused the client certificate (not signed by a CA it trusts, or expired): \
+             check --cert and --key"
+                .into(),
+        );
+    }
+    if has(&[
+        "invalid peer certificate",
+        "unknownissuer",
+        "unknown issuer",
+        "certificate verify",
+        "notvalidforname",
+        "not valid for name",
+        "certnotvalidforname",
+    ]) {
+        return Some(
+            "the TLS handshake failed: etcd's certificate is not trusted (not signed by the CA \
+             in --cacert, or not valid for this host name or address): check --cacert and the \
+             endpoint's name"
+                .into(),
+        );
+    }
+    // TLS 1.3: the server checks the client certificate after the client
+    // considers the handshake done, and may just close the connection.
+    let with_client_cert = backend.tls.as_ref().is_some_and(|t| t.identity.is_some());
+    if backend.tls.is_some() && has(&["connection closed", "connection reset", "broken pipe"]) {
+        return Some(
+            if with_client_cert {
+                "etcd closed the connection right after the TLS handshake: it most likely refused \
+             the client certificate (--cert, --key: not signed by a CA it trusts, or \
+             expired); if not, check that etcd runs there and has a quorum"
+            } else {
+                "etcd closed the connection right after the TLS handshake: it most likely requires \
+             a client certificate (it runs with --client-cert-auth): give --cert and --key (or \
+             ETCDCTL_CERT and ETCDCTL_KEY); if not, check that etcd runs there and has a quorum"
+            }
+            .into(),
+        );
+    }
+    if backend.tls.is_some()
+        && has(&[
+            "invalidcontenttype",
+            "corrupt message",
+            "tls handshake eof",
+            "received corrupt",
+        ])
+    {
+        return Some(
+            "the TLS handshake failed: the endpoint does not seem to speak TLS; drop --cacert, \
+             --cert and --key for a plain-HTTP etcd"
+                .into(),
+        );
+    }
+    if backend.tls.is_some() && has(&["tls", "handshake"]) {
+        return Some("the TLS handshake failed: check --cacert, --cert and --key".into());
+    }
+    if backend.tls.is_none()
+        && has(&[
+            "frame with invalid size",
+            "connection reset",
+            "broken pipe",
+            "http2 error",
+            "h2 protocol error",
+        ])
+    {
+        return Some(
+            "if etcd there serves TLS (https), give --cacert (and --cert and --key for a \
+             client certificate), or ETCDCTL_CACERT; if it serves plain HTTP, check that it \
+             runs there"
+                .into(),
+        );
+    }
+    None
+}
+
 /// `Result<T, etcd::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -155,11 +302,47 @@ pub struct Backend {
     url: String,
     endpoints: Vec<String>,
     prefix: String,
+    tls: Option<Tls>,
+    auth: Option<(String, Password)>,
+}
+
+/// TLS settings: the CA that signs etcd's certificates, and a client
+/// certificate with its key (PEM).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+struct Tls {
+    ca: Option<Vec<u8>>,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A password, never shown (not by `Debug` either).
+#[derive(Clone, PartialEq, Eq)]
+struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+fn read_pem(what: &str, path: &std::path::Path) -> Result<Vec<u8>> {
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::invalid(format!(
+            "cannot read the {what} {}: {e}; give a readable PEM file",
+            path.display()
+        ))
+    })?;
+    if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(Error::invalid(format!(
+            "the {what} {} is not in PEM format (no \"-----BEGIN\" line); give a PEM file",
+            path.display()
+        )));
+    }
+    Ok(pem)
 }
 
 impl Backend {
     /// Parses `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`. The prefix is the
-    /// path (`/PREFIX`, default `/pidguard`); lock keys are `PREFIX/NAME`.
+    /// path (`/PREFIX`, default `/pidguard`); lock keys are `PREFIX/lock/NAME`.
     ///
     /// ```
     /// # #[cfg(feature = "etcd")] {
@@ -211,7 +394,74 @@ impl Backend {
             url: url.to_string(),
             endpoints,
             prefix,
+            tls: None,
+            auth: None,
         })
+    }
+
+    fn tls_mut(&mut self) -> &mut Tls {
+        for e in &mut self.endpoints {
+            if let Some(rest) = e.strip_prefix("http://") {
+                *e = format!("https://{rest}");
+            }
+        }
+        self.tls.get_or_insert_with(Tls::default)
+    }
+
+    /// Speaks TLS (`https`) to etcd, trusting the CA in the PEM file
+    /// `path` (etcdctl's `--cacert`).
+    pub fn ca_cert_file(&mut self, path: impl AsRef<std::path::Path>) -> Result<&mut Backend> {
+        let pem = read_pem("CA certificate (--cacert)", path.as_ref())?;
+        self.tls_mut().ca = Some(pem);
+        Ok(self)
+    }
+
+    /// Speaks TLS to etcd with this client certificate and key (PEM
+    /// files; etcdctl's `--cert` and `--key`), for an etcd that runs with
+    /// `--client-cert-auth`.
+    pub fn client_cert_files(
+        &mut self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<&mut Backend> {
+        let cert = read_pem("client certificate (--cert)", cert.as_ref())?;
+        let key = read_pem("client key (--key)", key.as_ref())?;
+        self.tls_mut().identity = Some((cert, key));
+        Ok(self)
+    }
+
+    /// Authenticates as `user` with `password` (etcd's user/password
+    /// authentication; etcdctl's `--user USER:PASSWORD`). The password is
+    /// never shown, in errors or in `Debug`.
+    pub fn user(&mut self, user: impl Into<String>, password: impl Into<String>) -> &mut Backend {
+        self.auth = Some((user.into(), Password(password.into())));
+        self
+    }
+
+    /// Whether TLS is used.
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    fn connect_options(&self) -> ConnectOptions {
+        let mut o = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(1))
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(2))
+            .with_require_leader(true);
+        if let Some((user, password)) = &self.auth {
+            o = o.with_user(user.clone(), password.0.clone());
+        }
+        if let Some(tls) = &self.tls {
+            let mut t = etcd_client::TlsOptions::new();
+            if let Some(ca) = &tls.ca {
+                t = t.ca_certificate(etcd_client::Certificate::from_pem(ca));
+            }
+            if let Some((cert, key)) = &tls.identity {
+                t = t.identity(etcd_client::Identity::from_pem(cert, key));
+            }
+            o = o.with_tls(t);
+        }
+        o
     }
 
     /// The endpoints, as `http://HOST:PORT`.
@@ -229,21 +479,38 @@ impl Backend {
         &self.url
     }
 
-    /// The lock key for `name`: `PREFIX/NAME`. The name must be a plain,
-    /// non-empty name without `/` or control characters.
+    /// The lock key for `name`: `PREFIX/lock/NAME`. The name must be a
+    /// plain, non-empty name without `/` or control characters.
+    ///
+    /// Lock keys end in `/lock/NAME` and stop requests in `/stop/NAME`
+    /// (with a name that has no `/`), so no job's lock key can be another
+    /// job's stop key, whatever prefixes two jobs use (`etcd://E/a` with
+    /// `--name stop` and `etcd://E` with `--name a` are distinct: they were
+    /// not with `PREFIX/NAME` and `PREFIX/NAME/stop`).
     pub fn key(&self, name: &str) -> Result<String> {
-        if name.is_empty()
-            || name.len() > 255
-            || name.contains('/')
-            || name.chars().any(|c| c.is_control())
-        {
-            return Err(Error::invalid(format!(
-                "invalid lock name {name:?}: use a non-empty name of at most 255 bytes without \
-                 '/' or control characters"
-            )));
-        }
-        Ok(format!("{}/{name}", self.prefix))
+        check_name(name)?;
+        Ok(format!("{}/lock/{name}", self.prefix))
     }
+
+    /// The key a stop request for `name` is written to: `PREFIX/stop/NAME`.
+    pub fn stop_key(&self, name: &str) -> Result<String> {
+        check_name(name)?;
+        Ok(format!("{}/stop/{name}", self.prefix))
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 255
+        || name.contains('/')
+        || name.chars().any(|c| c.is_control())
+    {
+        return Err(Error::invalid(format!(
+            "invalid lock name {name:?}: use a non-empty name of at most 255 bytes without \
+             '/' or control characters"
+        )));
+    }
+    Ok(())
 }
 
 impl fmt::Display for Backend {
@@ -265,8 +532,11 @@ pub struct Holder {
     /// unknown.
     pub boot_id: String,
     /// The PID of the protected process (the supervised command under
-    /// `pidguard run`).
+    /// `pidguard run`); 0 while [`Holder::starting`].
     pub pid: u32,
+    /// The lock is held but the protected process is not started yet
+    /// (see [`Lock::starting`]): `pid` is 0 until [`Guard::set_pid`].
+    pub starting: bool,
     /// The PID of the process holding the lease (the supervisor).
     pub supervisor_pid: u32,
     /// When the protected process started (wall clock), if known.
@@ -278,7 +548,7 @@ pub struct Holder {
 }
 
 impl Holder {
-    fn local(host: Option<&str>, pid: Pid) -> Holder {
+    fn local(host: Option<&str>, pid: Option<Pid>) -> Holder {
         let host = host
             .map(str::to_owned)
             .or_else(|| std::env::var(HOST_ID_ENV).ok().filter(|h| !h.is_empty()))
@@ -288,9 +558,10 @@ impl Holder {
         Holder {
             host,
             boot_id: read_line("/proc/sys/kernel/random/boot_id").unwrap_or_default(),
-            pid: pid.get() as u32,
+            pid: pid.map_or(0, |p| p.get() as u32),
+            starting: pid.is_none(),
             supervisor_pid: std::process::id(),
-            start_time: crate::sys::proc::start_time(pid),
+            start_time: pid.and_then(crate::sys::proc::start_time),
             since: Some(SystemTime::now()),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
@@ -300,9 +571,11 @@ impl Holder {
     pub fn encode(&self) -> String {
         let t = |t: Option<SystemTime>| t.map(unix_millis).unwrap_or_default();
         format!(
-            "host={}\nboot_id={}\npid={}\nsupervisor_pid={}\nstart_time={}\nsince={}\nversion={}\n",
+            "host={}\nboot_id={}\nstate={}\npid={}\nsupervisor_pid={}\nstart_time={}\nsince={}\n\
+             version={}\n",
             clean(&self.host),
             clean(&self.boot_id),
+            if self.starting { "starting" } else { "running" },
             self.pid,
             self.supervisor_pid,
             t(self.start_time),
@@ -318,6 +591,7 @@ impl Holder {
             host: String::new(),
             boot_id: String::new(),
             pid: 0,
+            starting: false,
             supervisor_pid: 0,
             start_time: None,
             since: None,
@@ -339,6 +613,7 @@ impl Holder {
                 "host" => h.host = clean(v),
                 "boot_id" => h.boot_id = clean(v),
                 "pid" => h.pid = v.parse().unwrap_or(0),
+                "state" => h.starting = v == "starting",
                 "supervisor_pid" => h.supervisor_pid = v.parse().unwrap_or(0),
                 "start_time" => h.start_time = time(v),
                 "since" => h.since = time(v),
@@ -399,11 +674,16 @@ impl Holding {
 
 impl fmt::Display for Holding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "host {} (PID {}, fence {})",
-            self.holder.host, self.holder.pid, self.fence
-        )
+        let h = &self.holder;
+        if h.starting {
+            write!(
+                f,
+                "host {} (starting, supervisor PID {}, fence {})",
+                h.host, h.supervisor_pid, self.fence
+            )
+        } else {
+            write!(f, "host {} (PID {}, fence {})", h.host, h.pid, self.fence)
+        }
     }
 }
 
@@ -429,20 +709,56 @@ impl Conn {
         &self.backend.endpoints[self.next % self.backend.endpoints.len()]
     }
 
+    /// The current connection, or a new one: with several endpoints, all
+    /// are tried at once (connect, then a linearizable read, so that a
+    /// member without a leader does not win) and the first to answer is
+    /// kept, so a dead or black-holed member costs nothing but its
+    /// connection attempt. The error names every endpoint's failure.
     async fn client(&mut self) -> std::result::Result<Client, String> {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(1))
-            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(2))
-            .with_require_leader(true);
-        let endpoint = self.endpoint().to_string();
-        let c = Client::connect([endpoint], Some(options))
-            .await
-            .map_err(|e| e.to_string())?;
-        self.client = Some(c.clone());
-        Ok(c)
+        let options = self.backend.connect_options();
+        let endpoints = self.backend.endpoints.clone();
+        if endpoints.len() == 1 {
+            let c = Client::connect([endpoints[0].clone()], Some(options))
+                .await
+                .map_err(|e| format!("{}: {}", endpoints[0], err_text(&e)))?;
+            self.client = Some(c.clone());
+            return Ok(c);
+        }
+        let probe = format!("{}/lock/", self.backend.prefix);
+        let mut set = tokio::task::JoinSet::new();
+        for (i, endpoint) in endpoints.iter().enumerate() {
+            let (endpoint, options, probe) = (endpoint.clone(), options.clone(), probe.clone());
+            set.spawn(async move {
+                let attempt = async {
+                    let mut c = Client::connect([endpoint], Some(options))
+                        .await
+                        .map_err(|e| err_text(&e))?;
+                    let count = Some(etcd_client::GetOptions::new().with_count_only());
+                    c.get(probe, count).await.map_err(|e| err_text(&e))?;
+                    Ok::<_, String>(c)
+                };
+                let r = tokio::time::timeout(OP_TIMEOUT, attempt)
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {OP_TIMEOUT:?}")));
+                (i, r)
+            });
+        }
+        let mut errors = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let Ok((i, r)) = joined else { continue };
+            match r {
+                Ok(c) => {
+                    self.next = i;
+                    self.client = Some(c.clone());
+                    return Ok(c);
+                }
+                Err(e) => errors.push(format!("{}: {e}", endpoints[i])),
+            }
+        }
+        Err(errors.join("; "))
     }
 
     /// Forgets the current connection and moves on to the next endpoint.
@@ -460,13 +776,12 @@ impl Conn {
     {
         let mut last = String::new();
         for _ in 0..self.backend.endpoints.len() {
+            // No endpoint answers: every one was just tried.
+            let c = self.client().await?;
             let endpoint = self.endpoint().to_string();
-            let result = match self.client().await {
-                Ok(c) => match tokio::time::timeout(OP_TIMEOUT, f(c)).await {
-                    Ok(r) => r.map_err(|e| e.to_string()),
-                    Err(_) => Err(format!("no answer within {OP_TIMEOUT:?}")),
-                },
-                Err(e) => Err(e),
+            let result = match tokio::time::timeout(OP_TIMEOUT, f(c)).await {
+                Ok(r) => r.map_err(|e| err_text(&e)),
+                Err(_) => Err(format!("no answer within {OP_TIMEOUT:?}")),
             };
             match result {
                 Ok(v) => return Ok(v),
@@ -498,7 +813,7 @@ fn revision_of(header: Option<&etcd_client::ResponseHeader>) -> i64 {
 // ---------------------------------------------------------------------------
 // The builder
 
-/// A cluster-wide lock on `PREFIX/NAME`: the etcd counterpart of
+/// A cluster-wide lock on `PREFIX/lock/NAME`: the etcd counterpart of
 /// [`Pidfile`](crate::Pidfile).
 #[derive(Clone, Debug)]
 pub struct Lock {
@@ -507,6 +822,8 @@ pub struct Lock {
     ttl: Duration,
     host: Option<String>,
     pid: Option<Pid>,
+    starting: bool,
+    stop_within: Duration,
 }
 
 /// What [`Lock::request_stop`] found and did.
@@ -530,6 +847,8 @@ impl Lock {
             ttl: DEFAULT_TTL,
             host: None,
             pid: None,
+            starting: false,
+            stop_within: Duration::ZERO,
         }
     }
 
@@ -550,10 +869,32 @@ impl Lock {
     /// The PID to record as the protected process (default: this process).
     pub fn pid(&mut self, pid: Pid) -> &mut Lock {
         self.pid = Some(pid);
+        self.starting = false;
         self
     }
 
-    /// The lock key, `PREFIX/NAME`.
+    /// How long the protected work needs to stop (default 0): the guard
+    /// reports [`Event::Lost`] (and [`Guard::is_held`] turns false) this
+    /// long before the earliest moment etcd may expire the lease and let
+    /// another host in ([`Guard::deadline`]), so that the work can be
+    /// stopped, and confirmed gone, before then. At most
+    /// [`max_stop_within`] of the TTL; [`Lock::acquire`] refuses more.
+    pub fn stop_within(&mut self, d: Duration) -> &mut Lock {
+        self.stop_within = d;
+        self
+    }
+
+    /// The protected process is started once the lock is held: the
+    /// holder record says `starting` (no PID) until [`Guard::set_pid`]
+    /// names it, so that `status` never shows the lock holder's own PID
+    /// as the protected process's.
+    pub fn starting(&mut self) -> &mut Lock {
+        self.starting = true;
+        self.pid = None;
+        self
+    }
+
+    /// The lock key, `PREFIX/lock/NAME`.
     pub fn key(&self) -> Result<String> {
         self.backend.key(&self.name)
     }
@@ -583,6 +924,19 @@ impl Lock {
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<Guard> {
         let key = self.key()?;
+        let ttl = Duration::from_secs(self.ttl_secs() as u64);
+        if self.stop_within > max_stop_within(ttl) {
+            return Err(Error::invalid(format!(
+                "the work needs {:.1} s to stop, but with a lease TTL of {} s it can be told to \
+                 stop at most {:.1} s before another host may take {key} (half the TTL, less \
+                 a margin of {:.1} s); give a TTL of at least {} s, or stop faster",
+                self.stop_within.as_secs_f64(),
+                ttl.as_secs(),
+                max_stop_within(ttl).as_secs_f64(),
+                margin(ttl).as_secs_f64(),
+                min_ttl_for(self.stop_within).as_secs(),
+            )));
+        }
         let lock = self.clone();
         let shared = Arc::new(Shared::default());
         let (tx, rx) = std_mpsc::channel();
@@ -600,10 +954,10 @@ impl Lock {
                 };
                 rt.block_on(async move {
                     let mut conn = Conn::new(&lock.backend);
-                    match acquire_loop(&lock, &key, &mut conn, deadline).await {
+                    match acquire_by(&lock, &key, &mut conn, deadline).await {
                         Ok(held) => {
                             let info = (held.fence, held.lease, held.holder.clone());
-                            shared2.set_valid_until(held.valid_until());
+                            shared2.set_valid_until(&held);
                             let _ = tx.send(Ok(info));
                             hold(held, conn, shared2, cmd_rx).await;
                         }
@@ -676,7 +1030,7 @@ impl Lock {
         })
     }
 
-    /// Asks the holder to stop: writes `PREFIX/NAME/stop` (naming the
+    /// Asks the holder to stop: writes `PREFIX/stop/NAME` (naming the
     /// holder's fence and the `schedule` its supervisor should follow), then
     /// waits up to `timeout` (forever with `None`) for the lock key to be
     /// released. The request key lives on a lease of its own, removed at
@@ -687,8 +1041,8 @@ impl Lock {
         timeout: Option<Duration>,
     ) -> Result<StopOutcome> {
         let key = self.key()?;
-        let stop_key = format!("{key}/stop");
-        let from = Holder::local(self.host.as_deref(), Pid::current()).host;
+        let stop_key = self.backend.stop_key(&self.name)?;
+        let from = Holder::local(self.host.as_deref(), None).host;
         let rt = runtime()?;
         let backend = &self.backend;
         rt.block_on(async {
@@ -798,7 +1152,7 @@ async fn wait_released(
             let mut stream = client
                 .watch(key.to_string(), Some(opts))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| err_text(&e))?;
             loop {
                 let resp = next_watch_response(&mut stream).await?;
                 for ev in resp.events() {
@@ -840,17 +1194,57 @@ struct Held {
     last_ok: Instant,
     holder: Holder,
     backend: Backend,
+    /// [`Lock::stop_within`].
+    lead: Duration,
 }
 
-/// How much earlier than one TTL after the last renewal a holder stops
-/// counting itself as the holder: TTL/10, at most 1 s.
-fn margin(ttl: Duration) -> Duration {
+/// How much earlier than one TTL after the last renewal a holder's work
+/// must be gone: TTL/10, at most 1 s (for clock rates, and etcd's answer
+/// to the renewal arriving after it was sent).
+pub fn margin(ttl: Duration) -> Duration {
     (ttl / 10).min(Duration::from_secs(1))
 }
 
+/// The longest [`Lock::stop_within`] a lease of `ttl` (whole seconds)
+/// allows: half the TTL less the [`margin`], so that a lock is reported
+/// lost no sooner than half a TTL after its last confirmed renewal (one
+/// renewal, sent every TTL/3, may fail or be slow without the work being
+/// stopped).
+pub fn max_stop_within(ttl: Duration) -> Duration {
+    (ttl / 2).saturating_sub(margin(ttl))
+}
+
+/// The shortest TTL (whole seconds) whose [`max_stop_within`] is at least
+/// `stop`.
+pub fn min_ttl_for(stop: Duration) -> Duration {
+    let mut secs = 1u64;
+    while max_stop_within(Duration::from_secs(secs)) < stop && secs < u64::MAX / 4 {
+        secs += 1;
+    }
+    Duration::from_secs(secs)
+}
+
 impl Held {
-    fn valid_until(&self) -> Instant {
+    /// The latest the protected work may run: one TTL after the last
+    /// confirmed renewal was sent, less the margin.
+    fn deadline(&self) -> Instant {
         self.last_ok + self.ttl - margin(self.ttl)
+    }
+
+    /// How often the lease is renewed: a third of the time it counts as
+    /// held after a renewal (TTL/3 less a little without
+    /// [`Lock::stop_within`]), so that two more renewals can be tried, each
+    /// given that long, before the lock counts as lost.
+    fn renew_interval(&self) -> Duration {
+        self.valid_until().saturating_duration_since(self.last_ok) / 3
+    }
+
+    /// Until when the lock counts as held: the deadline less the time the
+    /// work needs to stop.
+    fn valid_until(&self) -> Instant {
+        self.deadline()
+            .checked_sub(self.lead)
+            .unwrap_or_else(|| self.deadline())
     }
 }
 
@@ -864,13 +1258,20 @@ enum Attempt {
     TooSlow(Duration, Duration, &'static str),
 }
 
-async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Result<Attempt, String> {
+async fn try_once(
+    lock: &Lock,
+    key: &str,
+    conn: &mut Conn,
+    seen: &mut Seen,
+) -> std::result::Result<Attempt, String> {
     let ttl = lock.ttl_secs();
     let sent = Instant::now();
     let grant = conn
         .call(|mut c| async move { c.lease_grant(ttl, None).await })
         .await?;
     let lease = grant.id();
+    // Given back if the deadline cuts this attempt short.
+    seen.lease = Some(lease);
     let granted = Duration::from_secs(grant.ttl().max(1) as u64);
     let left = (sent + granted - margin(granted)).saturating_duration_since(Instant::now());
     if left < granted / 2 {
@@ -879,7 +1280,7 @@ async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Resul
             .await;
         return Ok(Attempt::TooSlow(left, granted, "the lease was granted"));
     }
-    let pid = lock.pid.unwrap_or_else(Pid::current);
+    let pid = (!lock.starting).then(|| lock.pid.unwrap_or_else(Pid::current));
     let holder = Holder::local(lock.host.as_deref(), pid);
     let value = holder.encode();
     let k = key.to_string();
@@ -912,17 +1313,22 @@ async fn try_once(lock: &Lock, key: &str, conn: &mut Conn) -> std::result::Resul
     if txn.succeeded() {
         let held = Held {
             key: key.to_string(),
-            stop_key: format!("{key}/stop"),
+            stop_key: lock
+                .backend
+                .stop_key(&lock.name)
+                .map_err(|e| e.to_string())?,
             fence: revision as u64,
             lease,
             ttl: granted,
             last_ok: sent,
             holder,
             backend: lock.backend.clone(),
+            lead: lock.stop_within,
         };
         // Validity counts from before the lease grant.
-        let left = held.valid_until().saturating_duration_since(Instant::now());
+        let left = held.deadline().saturating_duration_since(Instant::now());
         if left >= granted / 2 {
+            seen.lease = None;
             return Ok(Attempt::Held(Box::new(held)));
         }
         let _ = conn
@@ -948,13 +1354,10 @@ fn busy_error(lock: &Lock, h: Holding) -> Error {
     let mut e = Error::new(
         ErrorKind::AlreadyRunning,
         format!(
-            "{} on {} is held by host {} (PID {}, fence {}); stop it with `pidguard stop \
-             --backend {} --name {}` or wait for it (--wait)",
+            "{} on {} is held by {h}; stop it with `pidguard stop --backend {} --name {}` or \
+             wait for it (--wait)",
             h.key,
             lock.backend.endpoints.join(","),
-            h.holder.host,
-            h.holder.pid,
-            h.fence,
             lock.backend.url,
             lock.name
         ),
@@ -963,37 +1366,95 @@ fn busy_error(lock: &Lock, h: Holding) -> Error {
     e
 }
 
-async fn acquire_loop(
+/// What the attempts to acquire saw last, for the error when the deadline
+/// cuts them short.
+#[derive(Default)]
+struct Seen {
+    busy: Option<Holding>,
+    /// The last attempt came back too late (the message).
+    slow: Option<String>,
+    error: Option<String>,
+    /// A lease granted by an attempt still under way.
+    lease: Option<i64>,
+}
+
+/// [`acquire_loop`] within the deadline, which is a deadline: a request
+/// under way when it passes is abandoned (a lease it was granted is given
+/// back, within 0.3 s at most).
+async fn acquire_by(
     lock: &Lock,
     key: &str,
     conn: &mut Conn,
     deadline: Option<Instant>,
 ) -> Result<Held> {
+    let mut seen = Seen::default();
+    let Some(d) = deadline else {
+        return acquire_loop(lock, key, conn, deadline, &mut seen).await;
+    };
+    let at = tokio::time::Instant::from_std(d);
+    match tokio::time::timeout_at(at, acquire_loop(lock, key, conn, deadline, &mut seen)).await {
+        Ok(r) => r,
+        Err(_) => {
+            if let Some(lease) = seen.lease {
+                let revoke = conn.call(|mut c| async move { c.lease_revoke(lease).await });
+                let _ = tokio::time::timeout(Duration::from_millis(300), revoke).await;
+            }
+            Err(match (seen.busy, seen.error) {
+                (Some(h), None) => busy_error(lock, h),
+                (None, _) if seen.slow.is_some() => {
+                    Error::new(ErrorKind::Io, seen.slow.unwrap_or_default())
+                }
+                (_, Some(e)) => Error::unreachable(
+                    &lock.backend,
+                    &format!("lock {key} within the time given (--wait)"),
+                    &e,
+                ),
+                (None, None) => Error::unreachable(
+                    &lock.backend,
+                    &format!("lock {key} within the time given (--wait)"),
+                    "no answer from etcd in time",
+                ),
+            })
+        }
+    }
+}
+
+async fn acquire_loop(
+    lock: &Lock,
+    key: &str,
+    conn: &mut Conn,
+    deadline: Option<Instant>,
+    seen: &mut Seen,
+) -> Result<Held> {
     let mut retried = false;
     let mut slow_retried = false;
     loop {
         let expired = || deadline.is_none_or(|d| Instant::now() >= d);
-        match try_once(lock, key, conn).await {
+        let attempt = try_once(lock, key, conn, seen).await;
+        // Its lease is held or given back by now.
+        seen.lease = None;
+        match attempt {
             Ok(Attempt::Held(h)) => return Ok(*h),
             Ok(Attempt::TooSlow(left, ttl, step)) => {
                 // Not handed out: a lock about to expire (see try_once).
                 // One retry even without a deadline; more only while waiting.
+                let why = format!(
+                    "etcd at {} answered too slowly to take {key}: only {:.1} s of the {} s \
+                     lease were left once {step}; check the etcd members' load and network \
+                     latency, or give a longer --ttl",
+                    lock.backend.endpoints.join(","),
+                    left.as_secs_f64(),
+                    ttl.as_secs()
+                );
                 if slow_retried && expired() {
-                    return Err(Error::new(
-                        ErrorKind::Io,
-                        format!(
-                            "etcd at {} answered too slowly to take {key}: only {:.1} s of \
-                             the {} s lease were left once {step}; check the etcd \
-                             members' load and network latency, or give a longer --ttl",
-                            lock.backend.endpoints.join(","),
-                            left.as_secs_f64(),
-                            ttl.as_secs()
-                        ),
-                    ));
+                    return Err(Error::new(ErrorKind::Io, why));
                 }
+                seen.slow = Some(why);
                 slow_retried = true;
             }
             Ok(Attempt::Busy(h, rev)) => {
+                seen.busy = Some(h.clone());
+                seen.error = None;
                 if expired() {
                     return Err(busy_error(lock, h));
                 }
@@ -1004,6 +1465,7 @@ async fn acquire_loop(
                 }
             }
             Err(e) => {
+                seen.error = Some(e.clone());
                 // A race with a release is retried once even without a
                 // deadline; etcd errors only while waiting.
                 if e.starts_with("the key changed") && !retried {
@@ -1056,6 +1518,7 @@ struct State {
     stop: Option<Event>,
     stop_seen: bool,
     valid_until: Option<Instant>,
+    deadline: Option<Instant>,
 }
 
 impl Shared {
@@ -1079,8 +1542,14 @@ impl Shared {
         self.cv.notify_all();
     }
 
-    fn set_valid_until(&self, t: Instant) {
-        self.lock().valid_until = Some(t);
+    fn set_valid_until(&self, held: &Held) {
+        let mut s = self.lock();
+        s.valid_until = Some(held.valid_until());
+        s.deadline = Some(held.deadline());
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.lock().deadline
     }
 
     fn take_event(s: &mut State) -> Option<Event> {
@@ -1155,6 +1624,11 @@ impl Monitor {
     pub fn wait_event(&self, timeout: Option<Duration>) -> Option<Event> {
         self.0.wait_event(timeout)
     }
+
+    /// See [`Guard::deadline`].
+    pub fn deadline(&self) -> Option<Instant> {
+        self.0.deadline()
+    }
 }
 
 impl Guard {
@@ -1164,7 +1638,7 @@ impl Guard {
         self.fence
     }
 
-    /// The lock key, `PREFIX/NAME`.
+    /// The lock key, `PREFIX/lock/NAME`.
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -1194,6 +1668,16 @@ impl Guard {
         self.shared.wait_event(timeout)
     }
 
+    /// The latest moment the protected work may still run: one TTL after
+    /// the last renewal etcd confirmed (counted from when it was sent),
+    /// less the [`margin`]; etcd may expire the lease, and another host
+    /// take the lock, soon after. It moves on with every renewal. A
+    /// supervisor can hand it to a process of its own (a watchdog) that
+    /// kills the work then, even if the supervisor itself is stalled.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.shared.deadline()
+    }
+
     /// A handle for waiting on events from another thread.
     pub fn monitor(&self) -> Monitor {
         Monitor(self.shared.clone())
@@ -1220,6 +1704,7 @@ impl Guard {
         let r = rx.recv().unwrap_or_else(|_| Err(stopped()));
         if r.is_ok() {
             self.holder.pid = pid.get() as u32;
+            self.holder.starting = false;
             self.holder.start_time = crate::sys::proc::start_time(pid);
         }
         r
@@ -1268,7 +1753,6 @@ async fn hold(
         held.fence,
         shared.clone(),
     ));
-    let interval = held.ttl / 3;
     let mut keeper: Option<(etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)> = None;
     let mut failed_last = false;
     // The endpoint and error of the last failed renewal.
@@ -1294,7 +1778,7 @@ async fn hold(
         } else if failed_last {
             (now + Duration::from_millis(100)).min(held.valid_until())
         } else {
-            (held.last_ok + interval).min(held.valid_until())
+            (held.last_ok + held.renew_interval()).min(held.valid_until())
         };
         let cmd = match tokio::time::timeout(wake.saturating_duration_since(now), cmds.recv()).await
         {
@@ -1341,7 +1825,8 @@ async fn renew(
 ) -> std::result::Result<(), String> {
     let sent = Instant::now();
     let endpoint = conn.endpoint().to_string();
-    let budget = (held.ttl / 3)
+    let budget = held
+        .renew_interval()
         .max(Duration::from_millis(200))
         .min(held.valid_until().saturating_duration_since(sent));
     let id = held.lease;
@@ -1349,13 +1834,13 @@ async fn renew(
         match keeper {
             None => {
                 let mut c = conn.client().await?;
-                let pair = c.lease_keep_alive(id).await.map_err(|e| e.to_string())?;
+                let pair = c.lease_keep_alive(id).await.map_err(|e| err_text(&e))?;
                 *keeper = Some(pair);
                 Ok(None)
             }
             Some((k, s)) => {
-                k.keep_alive().await.map_err(|e| e.to_string())?;
-                match s.message().await.map_err(|e| e.to_string())? {
+                k.keep_alive().await.map_err(|e| err_text(&e))?;
+                match s.message().await.map_err(|e| err_text(&e))? {
                     Some(r) => Ok(Some(r.ttl())),
                     None => Err("the keep-alive stream ended".to_string()),
                 }
@@ -1377,7 +1862,7 @@ async fn renew(
                 held.ttl = Duration::from_secs(t as u64);
             }
             held.last_ok = sent;
-            shared.set_valid_until(held.valid_until());
+            shared.set_valid_until(held);
             Ok(())
         }
         Err(e) => {
@@ -1396,6 +1881,7 @@ async fn renew(
 async fn update_pid(held: &mut Held, conn: &mut Conn, pid: Pid) -> Result<()> {
     let mut holder = held.holder.clone();
     holder.pid = pid.get() as u32;
+    holder.starting = false;
     holder.start_time = crate::sys::proc::start_time(pid);
     let value = holder.encode();
     let (key, fence, lease) = (held.key.clone(), held.fence as i64, held.lease);
@@ -1495,9 +1981,6 @@ async fn watch_held(
     shared: Arc<Shared>,
 ) {
     let mut conn = Conn::new(&backend);
-    // One range covering both keys; events for other keys are skipped.
-    let mut end = stop_key.clone().into_bytes();
-    end.push(0);
     loop {
         let result: std::result::Result<(), String> = async {
             // Current state first, on every (re)start: events missed while
@@ -1536,14 +2019,19 @@ async fn watch_held(
             }
             let from = revision_of(now.header()) + 1;
             let mut client = conn.client().await?;
-            let opts = WatchOptions::new()
-                .with_range(end.clone())
-                .with_start_revision(from);
-            let mut stream =
-                tokio::time::timeout(WATCH_START_TIMEOUT, client.watch(key.clone(), Some(opts)))
-                    .await
-                    .map_err(|_| format!("no watch within {WATCH_START_TIMEOUT:?}"))?
-                    .map_err(|e| e.to_string())?;
+            // Two watches of one key each on one stream: nothing but this
+            // holder's own keys wakes it (a range would also cover every
+            // key sorting between them, such as other jobs' locks).
+            let opts = || Some(WatchOptions::new().with_start_revision(from));
+            let start = async {
+                let mut stream = client.watch(key.clone(), opts()).await?;
+                stream.watch(stop_key.clone(), opts()).await?;
+                Ok::<_, etcd_client::Error>(stream)
+            };
+            let mut stream = tokio::time::timeout(WATCH_START_TIMEOUT, start)
+                .await
+                .map_err(|_| format!("no watch within {WATCH_START_TIMEOUT:?}"))?
+                .map_err(|e| err_text(&e))?;
             loop {
                 let resp = next_watch_response(&mut stream).await?;
                 for ev in resp.events() {
@@ -1584,7 +2072,7 @@ async fn watch_held(
 async fn next_watch_response(
     stream: &mut etcd_client::WatchStream,
 ) -> std::result::Result<etcd_client::WatchResponse, String> {
-    let Some(resp) = stream.message().await.map_err(|e| e.to_string())? else {
+    let Some(resp) = stream.message().await.map_err(|e| err_text(&e))? else {
         return Err("the watch ended".into());
     };
     if resp.canceled() {
@@ -1617,7 +2105,11 @@ mod tests {
     fn parses_backend_urls() {
         let b = Backend::parse("etcd://127.0.0.1:2379/test").unwrap();
         assert_eq!(b.endpoints(), ["http://127.0.0.1:2379"]);
-        assert_eq!(b.key("job").unwrap(), "/test/job");
+        assert_eq!(b.key("job").unwrap(), "/test/lock/job");
+        assert_eq!(b.stop_key("job").unwrap(), "/test/stop/job");
+        // Another prefix's lock key is never this one's stop key.
+        let a = Backend::parse("etcd://127.0.0.1:2379/test/stop").unwrap();
+        assert_ne!(a.key("job").unwrap(), b.stop_key("job").unwrap());
         let b = Backend::parse("etcd://a:1,b:2").unwrap();
         assert_eq!(b.prefix(), "/pidguard");
         assert_eq!(b.endpoints().len(), 2);
@@ -1638,12 +2130,35 @@ mod tests {
     }
 
     #[test]
+    fn passwords_are_never_shown() {
+        let mut b = Backend::parse("etcd://127.0.0.1:2379/x").unwrap();
+        b.user("root", "s3cret-pw");
+        assert!(!format!("{b:?}").contains("s3cret-pw"), "{b:?}");
+        let e = Error::unreachable(&b, "read /x/lock/a", "etcdserver: authentication failed");
+        assert!(
+            e.to_string()
+                .contains("authentication failed for user \"root\""),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("s3cret-pw"), "{e}");
+        let missing = b.ca_cert_file("/nonexistent/ca.pem").unwrap_err();
+        assert!(
+            missing.to_string().contains("/nonexistent/ca.pem"),
+            "{missing}"
+        );
+    }
+
+    #[test]
     fn holder_round_trips() {
-        let h = Holder::local(Some("host\nx"), Pid::current());
+        let h = Holder::local(Some("host\nx"), Some(Pid::current()));
         let back = Holder::decode(&h.encode());
         assert_eq!(back.host, "host?x");
         assert_eq!(back.pid, std::process::id());
         assert_eq!(back.version, env!("CARGO_PKG_VERSION"));
+        assert!(!back.starting);
+        let starting = Holder::decode(&Holder::local(None, None).encode());
+        assert!(starting.starting);
+        assert_eq!(starting.pid, 0);
         let ms = |t: Option<SystemTime>| t.unwrap().duration_since(UNIX_EPOCH).unwrap().as_millis();
         assert_eq!(ms(back.since), ms(h.since));
         let empty = Holder::decode("garbage\nx=y\n");

@@ -37,22 +37,25 @@ pub use imp::{run, status, stop};
 #[cfg(feature = "etcd")]
 mod imp {
     use std::collections::VecDeque;
-    use std::process::{Command, ExitStatus};
+    use std::process::Command;
     use std::sync::mpsc;
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-    use pidguard::etcd::{Backend, Event, Holding, Lock, StopOutcome};
-    use pidguard::{ErrorKind, Pid, Process, Schedule, Signal, Step};
+    use pidguard::etcd::{
+        margin, max_stop_within, min_ttl_for, Backend, Event, Holding, Lock, StopOutcome,
+        DEFAULT_TTL,
+    };
+    use pidguard::{ErrorKind, Pid, Schedule, Signal, Step};
     use serde_json::json;
     use signal_hook::iterator::exfiltrator::WithOrigin;
     use signal_hook::iterator::SignalsInfo;
 
-    use crate::cli::{FileArgs, RunArgs, StatusArgs, StopArgs};
+    use std::path::PathBuf;
+
+    use crate::cli::{BackendArgs, FileArgs, RunArgs, StatusArgs, StopArgs};
+    use crate::commands::job::{self, Job, Watchdog};
     use crate::commands::run::{exec_failure, exit_code, reached_the_child_too, FORWARDED};
     use crate::exit::{Exit, Failure};
-
-    /// The default schedule when the lock is lost: TERM, 10 s, KILL, 5 s.
-    const LOST_SCHEDULE: Duration = Duration::from_secs(10);
 
     /// What `stop` adds to the schedule's length when waiting for the lock
     /// to be released: the holder's reaction, or its lease running out.
@@ -71,8 +74,75 @@ mod imp {
         Failure::new(Exit::Usage, message)
     }
 
+    /// An option, or else etcdctl's environment variable for it.
+    fn or_env<T: From<std::ffi::OsString>>(given: Option<T>, var: &str) -> Option<T> {
+        given.or_else(|| std::env::var_os(var).filter(|v| !v.is_empty()).map(T::from))
+    }
+
+    /// The backend a command names: the URL, TLS files, the etcd user.
+    fn backend(url: &str, args: &BackendArgs, user: Option<&str>) -> Result<Backend, Failure> {
+        let mut backend = Backend::parse(url).map_err(failure)?;
+        let cacert: Option<PathBuf> = or_env(args.cacert.clone(), "ETCDCTL_CACERT");
+        let cert: Option<PathBuf> = or_env(args.cert.clone(), "ETCDCTL_CERT");
+        let key: Option<PathBuf> = or_env(args.key.clone(), "ETCDCTL_KEY");
+        match (&cert, &key) {
+            (Some(_), None) => return Err(usage("--cert needs --key (or ETCDCTL_KEY)")),
+            (None, Some(_)) => return Err(usage("--key needs --cert (or ETCDCTL_CERT)")),
+            _ => {}
+        }
+        if cert.is_some() && cacert.is_none() {
+            return Err(usage(
+                "TLS with a client certificate needs --cacert FILE (or ETCDCTL_CACERT): the CA \
+                 that signed etcd's certificate",
+            ));
+        }
+        if let Some(ca) = &cacert {
+            backend.ca_cert_file(ca).map_err(failure)?;
+        }
+        if let (Some(c), Some(k)) = (&cert, &key) {
+            backend.client_cert_files(c, k).map_err(failure)?;
+        }
+        let user: Option<String> = match user {
+            Some(u) => Some(u.to_string()),
+            None => std::env::var("ETCDCTL_USER").ok().filter(|u| !u.is_empty()),
+        };
+        let password = args.password.clone().or_else(|| {
+            std::env::var("ETCDCTL_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+        });
+        match (user, password) {
+            (None, Some(_)) if args.password.is_some() => {
+                return Err(usage("--password needs --user USER (or ETCDCTL_USER)"))
+            }
+            (None, _) => {}
+            (Some(u), password) => {
+                let (name, pw) = match (u.split_once(':'), password) {
+                    (_, Some(p)) => (u.split(':').next().unwrap_or("").to_string(), p),
+                    (Some((n, p)), None) => (n.to_string(), p.to_string()),
+                    (None, None) => {
+                        return Err(usage(format!(
+                            "--user {u} needs a password: --user {u}:PASSWORD, or --password \
+                             (or ETCDCTL_PASSWORD)"
+                        )))
+                    }
+                };
+                if name.is_empty() {
+                    return Err(usage("--user needs a user name: --user USER:PASSWORD"));
+                }
+                backend.user(name, pw);
+            }
+        }
+        Ok(backend)
+    }
+
     /// The lock a command names: `--name` on `--backend`.
-    fn lock(file: &FileArgs, url: &str) -> Result<Lock, Failure> {
+    fn lock(
+        file: &FileArgs,
+        url: &str,
+        args: &BackendArgs,
+        user: Option<&str>,
+    ) -> Result<Lock, Failure> {
         if file.target.pidfile.is_some() {
             return Err(usage(
                 "--backend takes --name NAME (the lock key is PREFIX/NAME), not --pidfile",
@@ -88,14 +158,84 @@ mod imp {
             .name
             .as_deref()
             .ok_or_else(|| usage("--backend needs --name NAME"))?;
-        let backend = Backend::parse(url).map_err(failure)?;
+        let backend = backend(url, args, user)?;
         backend.key(name).map_err(failure)?;
         Ok(Lock::new(backend, name))
     }
 
     enum Ev {
-        Exited(std::io::Result<ExitStatus>),
+        Exited(std::io::Result<()>),
         Lock(Event),
+    }
+
+    /// The lost-lock schedule and the time it needs (what the lock must
+    /// reserve before etcd may expire the lease): the given `--schedule`
+    /// if it fits in the lease, else a usage error saying why; by default
+    /// TERM, then KILL, then the KILL's confirmation, in a third of the TTL.
+    fn loss_schedule(
+        given: Option<&Schedule>,
+        ttl: Duration,
+    ) -> Result<(Schedule, Duration), Failure> {
+        let confirm = margin(ttl);
+        let max = max_stop_within(ttl);
+        let default = {
+            let term = (ttl / 3).saturating_sub(confirm);
+            let ms = |d: Duration| d.as_millis();
+            format!("TERM/{}ms/KILL/{}ms", ms(term), ms(confirm))
+                .parse::<Schedule>()
+                .expect("a valid schedule")
+        };
+        let Some(s) = given else {
+            let need = schedule_length(&default).expect("finite");
+            return Ok((default, need));
+        };
+        let why = |what: String| {
+            usage(format!(
+                "invalid --schedule {s} with --backend: {what}; the command must be gone \
+                 before etcd may expire the lease (TTL {} s) and let another host take the \
+                 lock. The default for this TTL is {default}",
+                ttl.as_secs()
+            ))
+        };
+        let Some(length) = schedule_length(s) else {
+            return Err(why("it repeats forever".into()));
+        };
+        let last_signal = s.steps().iter().rev().find_map(|st| match st {
+            Step::Signal(sig) => Some(*sig),
+            Step::Wait(_) => None,
+        });
+        if last_signal != Some(Signal::KILL) {
+            return Err(why(
+                "it does not end with KILL, so a command that ignores its signals would run \
+                 on beside the next holder"
+                    .into(),
+            ));
+        }
+        let trailing: Duration = s
+            .steps()
+            .iter()
+            .rev()
+            .take_while(|st| matches!(st, Step::Wait(_)))
+            .map(|st| match st {
+                Step::Wait(d) => *d,
+                Step::Signal(_) => Duration::ZERO,
+            })
+            .sum();
+        // Time to confirm the KILL, if the schedule leaves none.
+        let need = length + confirm.saturating_sub(trailing);
+        if need > max {
+            return Err(why(format!(
+                "it needs {:.1} s (with {:.1} s to confirm the KILL), but the lock can be \
+                 given up at most {:.1} s before that (half the TTL less a margin of {:.1} s); \
+                 give a shorter schedule or --ttl {}s or more",
+                need.as_secs_f64(),
+                confirm.as_secs_f64(),
+                max.as_secs_f64(),
+                confirm.as_secs_f64(),
+                min_ttl_for(need).as_secs()
+            )));
+        }
+        Ok((s.clone(), need))
     }
 
     pub fn run(args: &RunArgs, url: &str) -> Result<Exit, Failure> {
@@ -111,7 +251,12 @@ mod imp {
                 )));
             }
         }
-        let mut lock = lock(&args.file, url)?;
+        let mut lock = lock(
+            &args.file,
+            url,
+            &args.backend,
+            args.etcd_user.user.as_deref(),
+        )?;
         if let Some(ttl) = args.ttl {
             if ttl < Duration::from_secs(1) || ttl.subsec_nanos() != 0 {
                 return Err(usage(format!(
@@ -121,10 +266,20 @@ mod imp {
             }
             lock.ttl(ttl);
         }
-        let schedule = args
-            .schedule
-            .clone()
-            .unwrap_or_else(|| Schedule::timeout(Signal::TERM, LOST_SCHEDULE));
+        let ttl = args.ttl.unwrap_or(DEFAULT_TTL);
+        let (schedule, stop_time) = loss_schedule(args.schedule.as_ref(), ttl)?;
+        // The record names the command once it runs, not the supervisor;
+        // the lock counts as lost early enough for the schedule to end
+        // before another host can take it.
+        lock.starting().stop_within(stop_time);
+        // Orphans of the job come to this process, not to init.
+        if let Err(e) = job::become_subreaper() {
+            eprintln!(
+                "pidguard: warning: cannot become the subreaper of the command's processes \
+                 ({e}); those that leave its process group and lose their parent are not \
+                 stopped with it"
+            );
+        }
         let mut guard = match args.wait {
             Some(d) => lock.acquire_timeout(d),
             None => lock.acquire(),
@@ -145,84 +300,113 @@ mod imp {
             }
         };
         let handle = signals.handle();
+        let give_up = |guard: pidguard::etcd::Guard, f: Failure| {
+            handle.close();
+            let _ = guard.release();
+            Err(f)
+        };
+
+        // The watchdog runs before the command does.
+        let mut watchdog = match Watchdog::start() {
+            Ok(w) => w,
+            Err(e) => {
+                return give_up(
+                    guard,
+                    Failure::new(
+                        Exit::Unavailable,
+                        format!(
+                            "cannot start the watchdog process that stops the command if this \
+                             supervisor stalls ({e}); the command was not started and the lock \
+                             {key} released"
+                        ),
+                    ),
+                )
+            }
+        };
 
         // Taking the lock may have been slow, or etcd may have become
         // unreachable since: never start the command without the lock.
         if !guard.is_held() {
-            let why = match guard.wait_event(Some(Duration::ZERO)) {
-                Some(Event::Lost(why)) => why,
-                _ => "its lease was not renewed in time".to_string(),
-            };
-            handle.close();
-            let _ = guard.release();
-            return Err(Failure::new(
-                Exit::Unavailable,
-                format!(
-                    "lost the lock {key} before the command started ({why}); the command was \
-                     not started; check that etcd at {url} answers and has a quorum, then try \
-                     again"
+            let why = loss_reason(&guard);
+            watchdog.disarm();
+            return give_up(
+                guard,
+                Failure::new(
+                    Exit::Unavailable,
+                    format!(
+                        "lost the lock {key} before the command started ({why}); the command \
+                         was not started; check that etcd at {url} answers and has a quorum, \
+                         then try again"
+                    ),
                 ),
-            ));
+            );
         }
 
         let program = &args.command[0];
         let mut cmd = Command::new(program);
         cmd.args(&args.command[1..])
             .env("PIDGUARD_FENCE", guard.fence().to_string());
-        die_with_supervisor(&mut cmd);
+        job::contain(&mut cmd);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                handle.close();
-                let _ = guard.release();
-                return Err(exec_failure(program, &e));
+                watchdog.disarm();
+                return give_up(guard, exec_failure(program, &e));
             }
         };
         let pid = Pid::from_u32(child.id()).expect("a child's PID is positive");
-        // The child is ours and not yet reaped: its PID cannot be reused
-        // while these handles exist. Both are opened before the thread that
-        // reaps it starts: one to run schedules, one to forward signals.
-        let (process, target) = match Process::open(pid).and_then(|p| Ok((p, Process::open(pid)?)))
-        {
-            Ok(pair) => pair,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                handle.close();
-                let _ = guard.release();
-                return Err(Failure::new(
-                    Exit::Unavailable,
-                    format!(
-                        "cannot open a handle on the command (PID {pid}) to supervise it: {e}; \
-                         the command was killed and the lock {key} released; check the limit \
-                         on open files (ulimit -n) and try again"
-                    ),
-                ));
+        // The command's process group and every process it starts; the
+        // leader is reaped only once all are gone.
+        let job = Job::new(pid).adopting(&[watchdog.pid()]);
+        let feed = |watchdog: &mut Watchdog, guard: &pidguard::etcd::Monitor| {
+            if let Some(d) = guard.deadline() {
+                // Kill at the latest when the KILL's confirmation must start.
+                let _ = watchdog.deadline(d.checked_sub(margin(ttl)).unwrap_or(d));
             }
         };
+        let monitor = guard.monitor();
+        if watchdog.guard(&job).is_err() {
+            // No protection against a stall: do not run.
+            job.signal(Signal::KILL);
+            let _ = child.wait();
+            watchdog.disarm();
+            return give_up(
+                guard,
+                Failure::new(
+                    Exit::Unavailable,
+                    format!(
+                        "the watchdog process ended before it could guard the command; the \
+                         command was killed and the lock {key} released; try again"
+                    ),
+                ),
+            );
+        }
+        feed(&mut watchdog, &monitor);
 
         let (tx, rx) = mpsc::channel();
         // Loss and stop events flow from now on, even while the PID is
         // being recorded below.
-        let monitor = guard.monitor();
         let events = tx.clone();
+        let m = monitor.clone();
         std::thread::spawn(move || loop {
-            if let Some(ev) = monitor.wait_event(None) {
+            if let Some(ev) = m.wait_event(None) {
                 if events.send(Ev::Lock(ev)).is_err() {
                     return;
                 }
             }
         });
+        let leader = job.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(Ev::Exited(child.wait()));
+            let _ = tx.send(Ev::Exited(leader.wait_leader_exited()));
         });
+        let target = job.clone();
         let forwarder = std::thread::spawn(move || {
             for origin in signals.forever() {
                 if reached_the_child_too(&origin, pid) {
                     continue;
                 }
                 if let Some(s) = Signal::from_raw(origin.signal) {
-                    let _ = target.signal(s);
+                    target.signal(s);
                 }
             }
         });
@@ -233,22 +417,32 @@ mod imp {
         // Events that arrived while a stop schedule ran, oldest first.
         let mut pending: VecDeque<Ev> = VecDeque::new();
         let mut lost = None;
-        let status = loop {
+        let mut told = Instant::now();
+        let exited = loop {
+            feed(&mut watchdog, &monitor);
+            if told.elapsed() >= TELL_OUTSIDE {
+                let _ = watchdog.outside_group(&job);
+                told = Instant::now();
+            }
             let next = match pending.pop_front() {
                 Some(ev) => Ok(ev),
-                None => rx.recv(),
+                None => match rx.recv_timeout(WATCHDOG_FEED) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+                    Ok(ev) => Ok(ev),
+                },
             };
             match next {
-                Ok(Ev::Exited(status)) => break status,
+                Ok(Ev::Exited(r)) => break r,
                 Ok(Ev::Lock(Event::Lost(why))) => {
                     if lost.is_some() {
                         continue;
                     }
                     eprintln!(
                         "pidguard: lost the lock {key}: {why}; stopping the command (PID {pid}) \
-                         with {schedule}"
+                         and its processes with {schedule}"
                     );
-                    run_schedule(&process, &schedule, &mut || false);
+                    stop_job(&job, &schedule, &monitor, &mut || false);
                     lost = Some(why);
                 }
                 Ok(Ev::Lock(Event::StopRequested { from, schedule: s })) => {
@@ -258,10 +452,11 @@ mod imp {
                     let s = s.unwrap_or_else(|| schedule.clone());
                     eprintln!(
                         "pidguard: stop requested from host {from}: stopping the command (PID \
-                         {pid}) with {s}"
+                         {pid}) and its processes with {s}"
                     );
                     // A loss while following the request takes over at once.
                     let mut lost_meanwhile = || {
+                        feed(&mut watchdog, &monitor);
                         while let Ok(ev) = rx.try_recv() {
                             if matches!(ev, Ev::Lock(Event::Lost(_))) {
                                 pending.push_front(ev);
@@ -271,26 +466,59 @@ mod imp {
                         }
                         false
                     };
-                    run_schedule(&process, &s, &mut lost_meanwhile);
+                    run_schedule(&job, &s, &mut lost_meanwhile);
                 }
                 Ok(Ev::Lock(_)) => {}
-                Err(_) => {
+                Err(()) => {
                     break Err(std::io::Error::other("the waiting thread ended"));
                 }
             }
         };
+        // A command killed by the watchdog while this supervisor was
+        // stopped: the lock was lost, whether or not the loss was reported
+        // before the exit.
+        if lost.is_none() && !guard.is_held() {
+            let why = loss_reason(&guard);
+            lost = Some(format!(
+                "{why}; this supervisor was stopped or stalled meanwhile, and its watchdog                  killed the command's job"
+            ));
+        }
+        // The command has exited; processes it left behind are part of
+        // the job and must not outlive the lock.
+        if exited.is_ok() && lost.is_none() && !job.is_empty() {
+            eprintln!(
+                "pidguard: the command (PID {pid}) exited, leaving {} processes of its job \
+                 running; stopping them with {schedule} before releasing the lock {key}",
+                job.count()
+            );
+            stop_job(&job, &schedule, &monitor, &mut || {
+                feed(&mut watchdog, &monitor);
+                false
+            });
+        }
         handle.close();
         let _ = forwarder.join();
+        let gone = job.is_empty();
+        watchdog.disarm();
+        let status = child.wait();
+        job.reap_adopted();
         let released = guard.release();
         let status = status.map_err(|e| {
             Failure::new(Exit::Software, format!("cannot wait for the command: {e}"))
         })?;
+        if !gone {
+            eprintln!(
+                "pidguard: warning: {} processes of the command's job could not be killed \
+                 (uninterruptible sleep?)",
+                job.count()
+            );
+        }
         if let Some(why) = lost {
             return Err(Failure::new(
                 Exit::Unavailable,
                 format!(
-                    "lost the lock {key} while the command ran ({why}); the command was stopped \
-                     (exit status {})",
+                    "lost the lock {key} while the command ran ({why}); the command and its \
+                     processes were stopped (exit status {})",
                     exit_code(status)
                 ),
             ));
@@ -301,31 +529,45 @@ mod imp {
         Ok(Exit::Child(exit_code(status)))
     }
 
-    /// The command must not outlive its supervisor: nobody would renew the
-    /// lease, and another host would start a second instance. On Linux the
-    /// kernel kills it (SIGKILL) when the supervisor dies.
-    #[cfg(target_os = "linux")]
-    fn die_with_supervisor(cmd: &mut Command) {
-        use std::os::unix::process::CommandExt;
-        let parent = rustix::process::getpid();
-        // SAFETY: the closure runs in the child between fork and exec and
-        // only makes two system calls (prctl, getppid); it allocates nothing
-        // (an Errno converts to io::Error without allocating).
-        unsafe {
-            cmd.pre_exec(move || {
-                let kill = rustix::process::Signal::KILL;
-                rustix::process::set_parent_process_death_signal(Some(kill))?;
-                if rustix::process::getppid() != Some(parent) {
-                    // The supervisor died before the prctl took effect.
-                    return Err(rustix::io::Errno::SRCH.into());
-                }
-                Ok(())
-            });
+    /// Why a guard no longer counts as held.
+    fn loss_reason(guard: &pidguard::etcd::Guard) -> String {
+        match guard.wait_event(Some(Duration::ZERO)) {
+            Some(Event::Lost(why)) => why,
+            _ => "its lease was not renewed in time".to_string(),
         }
     }
 
-    #[cfg(not(target_os = "linux"))]
-    fn die_with_supervisor(_cmd: &mut Command) {}
+    /// How often the supervisor moves the watchdog's deadline on.
+    const WATCHDOG_FEED: Duration = Duration::from_millis(50);
+
+    /// How often the supervisor tells the watchdog about processes of the
+    /// job outside its process group.
+    const TELL_OUTSIDE: Duration = Duration::from_millis(500);
+
+    /// Runs the lost-lock (or leftovers) schedule on the whole job, then
+    /// makes sure it is gone: SIGKILL again until the lock's deadline (and
+    /// a little after: nothing else can be done).
+    fn stop_job(
+        job: &Job,
+        schedule: &Schedule,
+        monitor: &pidguard::etcd::Monitor,
+        interrupt: &mut dyn FnMut() -> bool,
+    ) {
+        if run_schedule(job, schedule, interrupt) == ScheduleEnd::Exited {
+            return;
+        }
+        let until = monitor
+            .deadline()
+            .unwrap_or_else(Instant::now)
+            .max(Instant::now())
+            + Duration::from_secs(1);
+        while Instant::now() < until {
+            job.signal(Signal::KILL);
+            if job.wait_empty(Duration::from_millis(50)) {
+                return;
+            }
+        }
+    }
 
     /// How often a schedule's waits look for a reason to stop following it.
     const SCHEDULE_POLL: Duration = Duration::from_millis(100);
@@ -333,19 +575,19 @@ mod imp {
     /// How [`run_schedule`] ended.
     #[derive(Debug, PartialEq, Eq)]
     enum ScheduleEnd {
-        /// The process exited.
+        /// The whole job exited.
         Exited,
-        /// The schedule ran out with the process still running.
+        /// The schedule ran out with processes of the job still running.
         Running,
         /// `interrupt` asked to stop following the schedule.
         Interrupted,
     }
 
-    /// Follows `schedule` on the process, calling `interrupt` between steps
-    /// and every [`SCHEDULE_POLL`] of a wait; it returns `true` to give up
-    /// the schedule at once.
+    /// Follows `schedule` on the whole job, calling `interrupt` between
+    /// steps and every [`SCHEDULE_POLL`] of a wait; it returns `true` to
+    /// give up the schedule at once.
     fn run_schedule(
-        process: &Process,
+        job: &Job,
         schedule: &Schedule,
         interrupt: &mut dyn FnMut() -> bool,
     ) -> ScheduleEnd {
@@ -355,7 +597,7 @@ mod imp {
             if i == steps.len() {
                 match schedule.repeat_from() {
                     Some(r) => i = r,
-                    None if process.has_exited() => return ScheduleEnd::Exited,
+                    None if job.is_empty() => return ScheduleEnd::Exited,
                     None => return ScheduleEnd::Running,
                 }
             }
@@ -364,9 +606,9 @@ mod imp {
             }
             match steps[i] {
                 Step::Signal(sig) => {
-                    let _ = process.signal(sig);
+                    job.signal(sig);
                     if sig == Signal::TERM {
-                        let _ = process.signal(Signal::CONT);
+                        job.signal(Signal::CONT);
                     }
                 }
                 Step::Wait(d) => {
@@ -375,7 +617,7 @@ mod imp {
                         let left = end.map_or(Duration::MAX, |e| {
                             e.saturating_duration_since(Instant::now())
                         });
-                        if process.wait_timeout(left.min(SCHEDULE_POLL)) {
+                        if job.wait_empty(left.min(SCHEDULE_POLL)) {
                             return ScheduleEnd::Exited;
                         }
                         if left <= SCHEDULE_POLL {
@@ -435,13 +677,14 @@ mod imp {
     }
 
     fn holding_json(url: &str, h: &Holding) -> serde_json::Value {
+        let starting = h.holder.starting;
         json!({
             "backend": url,
             "key": h.key,
-            "state": "running",
+            "state": if starting { "starting" } else { "running" },
             "host": h.holder.host,
             "boot_id": h.holder.boot_id,
-            "pid": h.holder.pid,
+            "pid": (!starting).then_some(h.holder.pid),
             "supervisor_pid": h.holder.supervisor_pid,
             "start_time": unix_secs(h.holder.start_time),
             "since": unix_secs(h.holder.since),
@@ -461,21 +704,39 @@ mod imp {
             .lease_ttl
             .map(|d| format!(", lease {} s left", d.as_secs()))
             .unwrap_or_default();
+        let pid = if h.holder.starting {
+            format!(
+                "supervisor PID {}, command not started yet",
+                h.holder.supervisor_pid
+            )
+        } else {
+            format!("PID {}", h.holder.pid)
+        };
         format!(
-            "host {} (PID {}{since}, fence {}{ttl})",
-            h.holder.host, h.holder.pid, h.fence
+            "host {} ({pid}{since}, fence {}{ttl})",
+            h.holder.host, h.fence
         )
     }
 
     pub fn status(args: &StatusArgs, url: &str) -> Result<Exit, Failure> {
-        let lock = lock(&args.file, url)?;
+        let lock = lock(
+            &args.file,
+            url,
+            &args.backend,
+            args.etcd_user.user.as_deref(),
+        )?;
         let key = lock.key().map_err(failure)?;
         match lock.status() {
             Ok(Some(h)) => {
                 if args.file.json {
                     println!("{}", holding_json(url, &h));
                 } else {
-                    println!("{key}: running on {}", describe(&h));
+                    let state = if h.holder.starting {
+                        "starting"
+                    } else {
+                        "running"
+                    };
+                    println!("{key}: {state} on {}", describe(&h));
                 }
                 Ok(Exit::Success)
             }
@@ -508,12 +769,13 @@ mod imp {
 
     pub fn stop(args: &StopArgs, url: &str, schedule: &Schedule) -> Result<Exit, Failure> {
         let f = &args.filters;
-        if f.exe.is_some() || f.user.is_some() || f.comm.is_some() {
+        if f.exe.is_some() || f.comm.is_some() {
             return Err(usage(
-                "--exe, --user and --comm check a local process; they do not apply with --backend",
+                "--exe and --comm check a local process; they do not apply with --backend",
             ));
         }
-        let lock = lock(&args.file, url)?;
+        // With --backend, --user is the etcd user.
+        let lock = lock(&args.file, url, &args.backend, f.user.as_deref())?;
         let key = lock.key().map_err(failure)?;
         let timeout = schedule_length(schedule).map(|d| d + STOP_SLACK);
         let outcome = lock
@@ -565,26 +827,25 @@ mod imp {
         fn a_schedule_gives_way_to_an_interrupt_between_steps() {
             // A child that ignores TERM: only the interrupt ends the wait early.
             use std::io::BufRead;
-            let mut child = Command::new("sh")
-                .args(["-c", "trap '' TERM; echo ready; exec sleep 30"])
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn sh");
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "trap '' TERM; echo ready; exec sleep 30"])
+                .stdout(std::process::Stdio::piped());
+            job::contain(&mut cmd);
+            let mut child = cmd.spawn().expect("spawn sh");
             let mut line = String::new();
             let out = child.stdout.take().unwrap();
             std::io::BufReader::new(out).read_line(&mut line).unwrap();
             assert_eq!(line, "ready\n");
-            let pid = Pid::from_u32(child.id()).unwrap();
-            let process = Process::open(pid).expect("pin the child");
+            let job = Job::new(Pid::from_u32(child.id()).unwrap());
             let s: Schedule = "TERM/20/KILL/1".parse().unwrap();
             let started = Instant::now();
             let mut calls = 0;
-            let end = run_schedule(&process, &s, &mut || {
+            let end = run_schedule(&job, &s, &mut || {
                 calls += 1;
                 started.elapsed() >= Duration::from_millis(300)
             });
             let took = started.elapsed();
-            let still_running = !process.has_exited();
+            let still_running = !job.is_empty();
             let _ = child.kill();
             let _ = child.wait();
             assert_eq!(end, ScheduleEnd::Interrupted);
@@ -592,16 +853,48 @@ mod imp {
             assert!(calls >= 2, "interrupt polled {calls} times");
             assert!(still_running, "TERM is ignored, KILL never sent");
 
-            // Without an interrupt the schedule runs to the end.
-            let mut child = Command::new("sleep")
-                .arg("30")
-                .spawn()
-                .expect("spawn sleep");
-            let pid = Pid::from_u32(child.id()).unwrap();
-            let process = Process::open(pid).expect("pin the child");
-            let end = run_schedule(&process, &"TERM/5/KILL/1".parse().unwrap(), &mut || false);
-            let _ = child.wait();
+            // Without an interrupt the schedule runs to the end; a job of
+            // a shell and its child (in the shell's own group) ends whole.
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "sleep 30 & wait"]);
+            job::contain(&mut cmd);
+            let mut child = cmd.spawn().expect("spawn sh");
+            let job = Job::new(Pid::from_u32(child.id()).unwrap());
+            let t = Instant::now();
+            while job.count() < 2 {
+                assert!(t.elapsed() < Duration::from_secs(10), "sleep never started");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let end = run_schedule(&job, &"TERM/5/KILL/1".parse().unwrap(), &mut || false);
             assert_eq!(end, ScheduleEnd::Exited);
+            assert_eq!(job.count(), 0);
+            let _ = child.wait();
+        }
+
+        #[test]
+        fn lost_lock_schedules_fit_in_the_lease() {
+            let ttl = |s| Duration::from_secs(s);
+            let (s, need) = loss_schedule(None, ttl(10)).unwrap();
+            assert_eq!(s.to_string(), "TERM/2333ms/KILL/1");
+            assert_eq!(need, Duration::from_millis(3333));
+            let (s, need) = loss_schedule(None, ttl(3)).unwrap();
+            assert_eq!(s.to_string(), "TERM/700ms/KILL/300ms");
+            assert_eq!(need, Duration::from_secs(1));
+            let ok: Schedule = "TERM/3/KILL/1".parse().unwrap();
+            assert_eq!(loss_schedule(Some(&ok), ttl(10)).unwrap().1, ttl(4));
+            // KILL last without a wait: the confirmation is added.
+            let bare: Schedule = "TERM/3/KILL".parse().unwrap();
+            assert_eq!(loss_schedule(Some(&bare), ttl(10)).unwrap().1, ttl(4));
+            for (bad, why) in [
+                ("TERM/10/KILL/5", "--ttl 32s or more"),
+                ("TERM/2", "does not end with KILL"),
+                ("TERM/1/forever/KILL/1", "repeats forever"),
+            ] {
+                let s: Schedule = bad.parse().unwrap();
+                let e = loss_schedule(Some(&s), ttl(10)).unwrap_err();
+                assert!(e.message.contains(why), "{bad}: {}", e.message);
+                assert!(e.message.contains("TERM/2333ms/KILL/1"), "{}", e.message);
+            }
         }
 
         #[test]

@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod ensure;
 pub mod etcd;
 pub mod gate;
+pub mod job;
 pub mod list;
 pub mod man;
 pub mod path;
