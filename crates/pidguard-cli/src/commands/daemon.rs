@@ -133,9 +133,10 @@ pub fn start(
     } else {
         // A command that forks itself into the background exits right
         // away, leaving a descendant with the lock: name that one.
+        let deadline = Instant::now() + opts.settle();
         loop {
             let exited = match &target {
-                Some(p) => p.wait_timeout(opts.settle()),
+                Some(p) => p.wait_timeout(deadline.saturating_duration_since(Instant::now())),
                 None => false,
             };
             let status = match exited.then(|| reap(pid)).flatten() {
