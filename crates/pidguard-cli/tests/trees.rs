@@ -526,7 +526,7 @@ fn at_a_low_descriptor_limit_no_signal_is_lost_silently() {
         let marker = dir.path().join(format!("started{limit}"));
         let p = dir.path().join(format!("{limit}.pid"));
         let script = format!(
-            "touch {}; trap \"exit 3\" TERM; while :; do sleep 0.05; done",
+            "trap \"exit 3\" TERM; touch {}; while :; do sleep 0.05; done",
             marker.display()
         );
         let mut sup = at_fd_limit(limit, &p, &script);

@@ -261,21 +261,7 @@ impl Forwarder {
 fn follow(target: &Mutex<Target>, guard: &mut Guard) -> Result<(ExitStatus, tree::Next), Failure> {
     use rustix::io::Errno;
     use rustix::process::{wait, waitid, WaitId, WaitIdOptions, WaitOptions};
-    let locked =
-        std::fs::File::from(guard.as_fd().try_clone_to_owned().map_err(|e| {
-            Failure::new(Exit::Software, format!("cannot duplicate the lock: {e}"))
-        })?)
-        .metadata()
-        .map_err(|e| {
-            Failure::new(
-                Exit::IoErr,
-                format!("cannot stat {}: {e}", guard.path().display()),
-            )
-        })?;
-    let (dev, ino) = {
-        use std::os::unix::fs::MetadataExt;
-        (locked.dev(), locked.ino())
-    };
+    let (dev, ino) = daemon::inode_of(guard)?;
     loop {
         // Block until some child is a zombie, without reaping it: the
         // reaping happens below, under the target's mutex.
