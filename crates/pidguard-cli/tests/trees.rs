@@ -809,3 +809,31 @@ fn log_files_are_opened_with_a_pid_files_care() {
     });
     drop(reap);
 }
+
+#[test]
+fn a_sigchld_inherited_as_ignored_does_not_reap_the_command_behind_our_back() {
+    // With SIGCHLD ignored the kernel reaps children at once: the
+    // supervisor could not wait for the command, and a PID it signals could
+    // be reused. pidguard replaces the disposition before it forks.
+    if Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("skipped: python3 is needed to exec pidguard with SIGCHLD ignored");
+        return;
+    }
+    let dir = tmp();
+    let p = dir.path().join("ign.pid");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import os,signal,sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])",
+        ])
+        .arg(bin())
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "sh", "-c", "sleep 0.2; exit 5"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(!p.exists());
+}

@@ -162,10 +162,16 @@ fn finish(guard: Guard, status: ExitStatus, next: tree::Next) -> Result<Exit, Fa
     Ok(Exit::Child(exit_code(status)))
 }
 
-/// Makes this process a child subreaper (Linux); elsewhere a no-op.
+/// Makes this process a child subreaper (Linux; elsewhere a no-op), and
+/// makes sure its children are not reaped behind its back: a SIGCHLD
+/// inherited as ignored would have the kernel reap them at once (and their
+/// PIDs be reused while we still signal them by PID). A handler (that does
+/// nothing) replaces it; unlike "ignored", it does not survive exec.
 pub(crate) fn become_subreaper() {
     #[cfg(target_os = "linux")]
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    static CHILD_EXITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGCHLD, &CHILD_EXITED);
 }
 
 /// The process signals are forwarded to: the command, or the daemon it
