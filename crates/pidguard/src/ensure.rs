@@ -34,8 +34,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::pid::Pid;
-use crate::pidfile::Pidfile;
-use crate::process::{liveness, Liveness};
+use crate::pidfile::{remove_unlocked, Pidfile, Removal};
+use crate::process::{liveness, Liveness, Process};
+use crate::signal::Signal;
 use crate::status::status;
 
 /// Options for [`ensure`].
@@ -129,7 +130,12 @@ pub fn ensure<E: From<Error>>(
     }
     let pid = spawn()?;
     if let Some(sock) = &options.socket {
-        wait_for_socket(&path, sock, pid, options.ready_timeout)?;
+        if let Err(e) = wait_for_socket(&path, sock, pid, options.ready_timeout) {
+            // A daemon that never answers is no daemon: stop it and remove
+            // its file, so that a later call starts a fresh one.
+            give_up(&path, pid);
+            return Err(e.into());
+        }
     }
     Ok(Ensured::Started(pid))
 }
@@ -146,6 +152,28 @@ fn probe(path: &Path, socket: Option<&Path>) -> Option<Pid> {
     match socket {
         Some(s) if !socket_answers(s) => None,
         _ => Some(pid),
+    }
+}
+
+/// Stops the daemon this call started (TERM, up to 5 s, then KILL), if the
+/// file still names it as running, and removes its file once unlocked.
+fn give_up(pidfile: &Path, pid: Pid) {
+    if let Ok(p) = Process::open(pid) {
+        if status(pidfile).running_pid() == Some(pid) {
+            let _ = p.signal(Signal::TERM);
+            let _ = p.signal(Signal::CONT);
+            if !p.wait_timeout(Duration::from_secs(5)) {
+                let _ = p.signal(Signal::KILL);
+                p.wait_timeout(Duration::from_secs(5));
+            }
+        }
+    }
+    // Its lock goes with its last descriptor, a moment after it exits.
+    for _ in 0..100 {
+        match remove_unlocked(pidfile, Some(pid)) {
+            Ok(Removal::Locked) => std::thread::sleep(Duration::from_millis(10)),
+            _ => return,
+        }
     }
 }
 
@@ -180,7 +208,8 @@ fn wait_for_socket(pidfile: &Path, sock: &Path, pid: Pid, timeout: Duration) -> 
                 io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!(
-                        "the daemon (PID {pid}) did not accept connections on {} within {:?}",
+                        "the daemon (PID {pid}) did not accept connections on {} within {:?}; \
+                         it was stopped and its PID file removed",
                         sock.display(),
                         timeout
                     ),

@@ -105,12 +105,8 @@ pub fn start(
             }
             Readiness::Exited(status) => {
                 let _ = guard.release();
-                let code = match exit_code(status) {
-                    0 => 1,
-                    c => c,
-                };
                 return Err(Failure::new(
-                    Exit::Child(code),
+                    Exit::Child(failed_code(status)),
                     format!("the daemon exited ({status}) before it reported READY=1; nothing left running"),
                 ));
             }
@@ -133,9 +129,10 @@ pub fn start(
     } else {
         // A command that forks itself into the background exits right
         // away, leaving a descendant with the lock: name that one.
+        let deadline = Instant::now() + opts.settle();
         loop {
             let exited = match &target {
-                Some(p) => p.wait_timeout(opts.settle()),
+                Some(p) => p.wait_timeout(deadline.saturating_duration_since(Instant::now())),
                 None => false,
             };
             let status = match exited.then(|| reap(pid)).flatten() {
@@ -150,12 +147,8 @@ pub fn start(
                 }
                 tree::Next::Done { .. } => {
                     let _ = guard.release();
-                    let code = match exit_code(status) {
-                        0 => 1,
-                        c => c,
-                    };
                     return Err(Failure::new(
-                        Exit::Child(code),
+                        Exit::Child(failed_code(status)),
                         format!(
                             "the daemon (PID {pid}) exited ({status}) right after it started; nothing left running"
                         ),
@@ -174,20 +167,24 @@ pub fn start(
     Ok(pid)
 }
 
-/// The locked file's `(dev, ino)`.
+/// The exit status for a daemon that exited early: its own, or 1 if it
+/// exited 0 (it is still a failure to start).
+fn failed_code(status: std::process::ExitStatus) -> u8 {
+    match exit_code(status) {
+        0 => 1,
+        c => c,
+    }
+}
+
+/// The locked file's `(dev, ino)` (fstat: no descriptor needed).
 pub(crate) fn inode_of(guard: &Guard) -> Result<(u64, u64), Failure> {
-    use std::os::unix::fs::MetadataExt;
-    let copy = guard
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| Failure::new(Exit::Software, format!("cannot duplicate the lock: {e}")))?;
-    let md = File::from(copy).metadata().map_err(|e| {
+    let st = rustix::fs::fstat(guard.as_fd()).map_err(|e| {
         Failure::new(
             Exit::IoErr,
             format!("cannot stat {}: {e}", guard.path().display()),
         )
     })?;
-    Ok((md.dev(), md.ino()))
+    Ok((st.st_dev as u64, st.st_ino as u64))
 }
 
 /// Reaps our child `pid` if it has exited.

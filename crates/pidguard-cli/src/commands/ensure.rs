@@ -14,7 +14,18 @@ pub fn run(args: EnsureArgs) -> Result<Exit, Failure> {
         options.socket(s);
     }
     let found = pidguard::ensure::ensure(&pf, &options, || {
-        daemon::start(pf.clone(), &args.command, &args.detach, None)
+        daemon::start(pf.clone(), &args.command, &args.detach, None).map_err(Failed::Start)
+    })
+    .map_err(|f| match f {
+        Failed::Start(f) => f,
+        // A daemon that never accepted a connection was stopped and its
+        // file removed: as with --notify's timeout, exit 1.
+        Failed::Ensure(e)
+            if e.io_error().map(|io| io.kind()) == Some(std::io::ErrorKind::TimedOut) =>
+        {
+            Failure::new(Exit::Stale, Failure::from(e).message)
+        }
+        Failed::Ensure(e) => e.into(),
     })?;
     if args.file.json {
         let started = matches!(found, Ensured::Started(_));
@@ -26,4 +37,16 @@ pub fn run(args: EnsureArgs) -> Result<Exit, Failure> {
         println!("{}", found.pid());
     }
     Ok(Exit::Success)
+}
+
+/// Why `ensure` failed: starting the daemon, or the library's part.
+enum Failed {
+    Start(Failure),
+    Ensure(pidguard::Error),
+}
+
+impl From<pidguard::Error> for Failed {
+    fn from(e: pidguard::Error) -> Failed {
+        Failed::Ensure(e)
+    }
 }

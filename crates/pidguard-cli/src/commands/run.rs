@@ -81,10 +81,6 @@ fn supervise(mut pf: Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
     become_subreaper();
     let gated = Gated::spawn(&args.command, |_| {})?;
     let child = gated.pid;
-    // Pinned before anything that can fail (at a low descriptor limit the
-    // pidfd is the first thing we need); without one, signals go by PID,
-    // and only while the child is known unreaped (see `Target`).
-    let pinned = Process::open(child).ok();
     pf.pid(child);
     let mut guard = match acquire(&pf, args.wait) {
         Ok(g) => g,
@@ -93,9 +89,11 @@ fn supervise(mut pf: Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
             return Err(f);
         }
     };
+    // The target is pinned (below) once the forwarder exists; until the
+    // command runs, nothing is sent (the mutex is held across the exec).
     let target = Arc::new(Mutex::new(Target {
         pid: child,
-        pinned,
+        pinned: None,
         reaped: false,
     }));
     // From here on the supervisor outlives signals and passes them on.
@@ -106,6 +104,10 @@ fn supervise(mut pf: Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
             return Err(f);
         }
     };
+    // A pidfd if one can be had; at a low descriptor limit (or without
+    // pidfd support) signals go by PID instead, which is as safe here: the
+    // child is ours and is sent nothing once reaped (see `Target`).
+    lock(&target).pinned = Process::open(child).ok();
     // The forwarder waits while the command execs: if exec fails, the
     // child is reaped by the spawning thread, and nothing may be sent to
     // its PID after that.
@@ -160,10 +162,16 @@ fn finish(guard: Guard, status: ExitStatus, next: tree::Next) -> Result<Exit, Fa
     Ok(Exit::Child(exit_code(status)))
 }
 
-/// Makes this process a child subreaper (Linux); elsewhere a no-op.
+/// Makes this process a child subreaper (Linux; elsewhere a no-op), and
+/// makes sure its children are not reaped behind its back: a SIGCHLD
+/// inherited as ignored would have the kernel reap them at once (and their
+/// PIDs be reused while we still signal them by PID). A handler (that does
+/// nothing) replaces it; unlike "ignored", it does not survive exec.
 pub(crate) fn become_subreaper() {
     #[cfg(target_os = "linux")]
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    static CHILD_EXITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGCHLD, &CHILD_EXITED);
 }
 
 /// The process signals are forwarded to: the command, or the daemon it
@@ -212,7 +220,10 @@ impl Forwarder {
         let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
             Failure::new(
                 Exit::Software,
-                format!("cannot install signal handlers: {e}"),
+                format!(
+                    "cannot install signal handlers: {e}; the command was not started \
+                     (at a low descriptor limit, raise it: ulimit -n 16)"
+                ),
             )
         })?;
         let handle = signals.handle();
@@ -255,22 +266,8 @@ impl Forwarder {
 /// status and why supervision ended.
 fn follow(target: &Mutex<Target>, guard: &mut Guard) -> Result<(ExitStatus, tree::Next), Failure> {
     use rustix::io::Errno;
-    use rustix::process::{waitid, waitpid, WaitId, WaitIdOptions, WaitOptions};
-    let locked =
-        std::fs::File::from(guard.as_fd().try_clone_to_owned().map_err(|e| {
-            Failure::new(Exit::Software, format!("cannot duplicate the lock: {e}"))
-        })?)
-        .metadata()
-        .map_err(|e| {
-            Failure::new(
-                Exit::IoErr,
-                format!("cannot stat {}: {e}", guard.path().display()),
-            )
-        })?;
-    let (dev, ino) = {
-        use std::os::unix::fs::MetadataExt;
-        (locked.dev(), locked.ino())
-    };
+    use rustix::process::{wait, waitid, WaitId, WaitIdOptions, WaitOptions};
+    let (dev, ino) = daemon::inode_of(guard)?;
     loop {
         // Block until some child is a zombie, without reaping it: the
         // reaping happens below, under the target's mutex.
@@ -288,7 +285,7 @@ fn follow(target: &Mutex<Target>, guard: &mut Guard) -> Result<(ExitStatus, tree
         let mut status = None;
         let mut has_children = true;
         loop {
-            match waitpid(None, WaitOptions::NOHANG) {
+            match wait(WaitOptions::NOHANG) {
                 Ok(Some((pid, st))) => {
                     if pid.as_raw_nonzero().get() == t.pid.get() {
                         t.reaped = true;

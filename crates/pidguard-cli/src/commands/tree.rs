@@ -97,6 +97,8 @@ fn list(pids: &[Pid]) -> String {
 /// Every process below `root` as `(pid, parent)`, parents first; `None`
 /// when `/proc` cannot be read.
 pub fn descendants(root: Pid) -> Option<Vec<(Pid, Pid)>> {
+    // An empty /proc (not mounted) lists nothing: that is not "no children".
+    parent_of(Pid::current())?;
     let mut parents = Vec::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let name = entry.file_name();
