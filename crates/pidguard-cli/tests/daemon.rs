@@ -414,8 +414,14 @@ fn a_command_failing_before_its_gate_does_not_hang_run() {
         Duration::from_secs(20),
     );
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("--chdir /nonexistent/dir"),
+        "{}",
+        text(&out)
+    );
     assert!(!p.exists(), "no file for a command that never ran");
-    // spawn's own pipe cannot be had at ulimit -n 5 and 6.
+    // The child itself fails before the gate: spawn's own pipe cannot be
+    // had at ulimit -n 5 and 6.
     for limit in [5, 6] {
         let p = dir.path().join(format!("y{limit}.pid"));
         let out = finishes_within(

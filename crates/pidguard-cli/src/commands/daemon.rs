@@ -43,6 +43,26 @@ pub fn start(
     let stdout = log_file(opts.stdout.as_deref())?;
     let stderr = log_file(opts.stderr.as_deref())?;
     let dir = opts.chdir.clone().unwrap_or_else(|| PathBuf::from("/"));
+    // Checked here for a clear message (the child's chdir failure reads
+    // as "not found" for the command); the child still reports a race.
+    match std::fs::metadata(&dir) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!("--chdir {}: not a directory", dir.display()),
+            ))
+        }
+        Err(e) => {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "--chdir {}: {e}; create it or name an existing directory",
+                    dir.display()
+                ),
+            ))
+        }
+    }
     let umask = opts.umask;
     // A forking daemon's background process becomes our child, so we can
     // tell it holds the lock and name it.
