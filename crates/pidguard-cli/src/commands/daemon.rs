@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use pidguard::{Guard, Pid, Pidfile, Process, Signal};
+use pidguard::{Guard, Pid, Pidfile, Process};
 
 use crate::cli::DaemonArgs;
 use crate::commands::gate::Gated;
@@ -33,6 +33,7 @@ pub fn start(
     command: &[std::ffi::OsString],
     opts: &DaemonArgs,
     wait: Option<Duration>,
+    socket: Option<&Path>,
 ) -> Result<Pid, Failure> {
     let notify = if opts.notify {
         Some(NotifySocket::new()?)
@@ -42,6 +43,26 @@ pub fn start(
     let stdout = log_file(opts.stdout.as_deref())?;
     let stderr = log_file(opts.stderr.as_deref())?;
     let dir = opts.chdir.clone().unwrap_or_else(|| PathBuf::from("/"));
+    // Checked here for a clear message (the child's chdir failure reads
+    // as "not found" for the command); the child still reports a race.
+    match std::fs::metadata(&dir) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!("--chdir {}: not a directory", dir.display()),
+            ))
+        }
+        Err(e) => {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "--chdir {}: {e}; create it or name an existing directory",
+                    dir.display()
+                ),
+            ))
+        }
+    }
     let umask = opts.umask;
     // A forking daemon's background process becomes our child, so we can
     // tell it holds the lock and name it.
@@ -88,18 +109,43 @@ pub fn start(
         }
     };
     drop(child);
-    let inode = inode_of(&guard)?;
-    if let Some(n) = notify {
-        match n.wait_ready(
-            &mut pid,
-            &mut target,
-            &mut guard,
-            inode,
-            opts.ready_timeout(),
-        ) {
+    let inode = match inode_of(&guard) {
+        Ok(i) => i,
+        Err(f) => {
+            // The daemon runs and holds the lock: the file is its own.
+            drop(guard.into_fd());
+            return Err(f);
+        }
+    };
+    if notify.is_none() {
+        // A command that forks itself into the background exits right
+        // away, leaving a descendant with the lock: name that one.
+        if let Err(end) = settle(&mut pid, &mut target, &mut guard, inode, opts) {
+            match end {
+                End::Release(_) => {
+                    let _ = guard.release();
+                }
+                // Someone may hold the lock: the file stays theirs.
+                End::Keep(_) => drop(guard.into_fd()),
+            }
+            return Err(end.failure());
+        }
+    }
+    let probe = match (&notify, socket) {
+        (Some(n), _) => Some(Probe::Notify(n)),
+        (None, Some(s)) => Some(Probe::Socket(s)),
+        (None, None) => None,
+    };
+    if let Some(probe) = probe {
+        let timeout = opts.ready_timeout();
+        match wait_ready(&probe, &mut pid, &mut target, &mut guard, inode, timeout) {
             Readiness::Ready { mainpid } => {
                 if let Some(main) = mainpid.filter(|m| *m != pid) {
-                    guard.set_pid(main)?;
+                    if let Err(e) = guard.set_pid(main) {
+                        // The daemon runs and holds the lock: keep its file.
+                        drop(guard.into_fd());
+                        return Err(e.into());
+                    }
                     pid = main;
                 }
             }
@@ -107,7 +153,10 @@ pub fn start(
                 let _ = guard.release();
                 return Err(Failure::new(
                     Exit::Child(failed_code(status)),
-                    format!("the daemon exited ({status}) before it reported READY=1; nothing left running"),
+                    format!(
+                        "the daemon exited ({status}) before {}; nothing left running",
+                        probe.became_ready()
+                    ),
                 ));
             }
             Readiness::Undecidable(why) => {
@@ -115,49 +164,11 @@ pub fn start(
                 return Err(Failure::new(Exit::Unavailable, why));
             }
             Readiness::TimedOut => {
-                stop_child(pid, target.as_ref());
-                let _ = guard.release();
-                return Err(Failure::new(
-                    Exit::Stale,
-                    format!(
-                        "the daemon did not report READY=1 within {:?}; it was stopped and the PID file removed",
-                        opts.ready_timeout()
-                    ),
-                ));
-            }
-        }
-    } else {
-        // A command that forks itself into the background exits right
-        // away, leaving a descendant with the lock: name that one.
-        let deadline = Instant::now() + opts.settle();
-        loop {
-            let exited = match &target {
-                Some(p) => p.wait_timeout(deadline.saturating_duration_since(Instant::now())),
-                None => false,
-            };
-            let status = match exited.then(|| reap(pid)).flatten() {
-                Some(st) => st,
-                None => break,
-            };
-            match tree::successor(has_children(), inode.0, inode.1) {
-                tree::Next::Follow(next) => {
-                    target = Process::open(next).ok();
-                    guard.set_pid(next)?;
-                    pid = next;
-                }
-                tree::Next::Done { .. } => {
-                    let _ = guard.release();
-                    return Err(Failure::new(
-                        Exit::Child(failed_code(status)),
-                        format!(
-                            "the daemon (PID {pid}) exited ({status}) right after it started; nothing left running"
-                        ),
-                    ));
-                }
-                tree::Next::Undecidable(why) => {
-                    drop(guard.into_fd());
-                    return Err(Failure::new(Exit::Unavailable, why));
-                }
+                let what = format!(
+                    "the daemon (PID {pid}) did not {} within {timeout:?}",
+                    probe.get_ready()
+                );
+                return Err(give_up(guard, pid, inode, what));
             }
         }
     }
@@ -165,6 +176,162 @@ pub fn start(
     // file. The daemon is not waited for: once we exit, it is reparented.
     drop(guard.into_fd());
     Ok(pid)
+}
+
+/// Watches the new daemon's first process for `--settle`: if it exits
+/// leaving a descendant with the lock, that one is the daemon (`pid`,
+/// `target` and the file name it). Returns only once the named process is
+/// still running after the settle time and holds the lock itself (or that
+/// cannot be read), waiting up to `--ready-timeout` more for a process that
+/// runs without the lock (it may be handing it to a child). A process that
+/// exits after this returns is not followed: the limit of a daemon that
+/// forks itself later than `--settle`.
+fn settle(
+    pid: &mut Pid,
+    target: &mut Option<Process>,
+    guard: &mut Guard,
+    inode: (u64, u64),
+    opts: &DaemonArgs,
+) -> Result<(), End> {
+    let deadline = Instant::now() + opts.settle();
+    let bound = deadline + opts.ready_timeout();
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let exited = match target {
+            Some(p) => p.wait_timeout(remaining).then(|| reap(*pid)).flatten(),
+            // No pidfd (a low descriptor limit): poll.
+            None => poll_reap(*pid, remaining),
+        };
+        // A process that exited just after the wait is not reported.
+        let exited = exited.or_else(|| reap(*pid));
+        let Some(status) = exited else {
+            match tree::holds_inode(*pid, inode.0, inode.1) {
+                Some(true) | None => return Ok(()),
+                Some(false) if Instant::now() < bound => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                Some(false) => {
+                    return Err(End::Keep(Failure::new(
+                        Exit::Unavailable,
+                        format!(
+                            "the daemon (PID {pid}) runs but does not hold the lock of {}; \
+                             the PID file is kept; {}",
+                            guard.path().display(),
+                            tree::FOREGROUND_HINT
+                        ),
+                    )));
+                }
+            }
+        };
+        match tree::successor(has_children(), inode.0, inode.1) {
+            tree::Next::Follow(next) => {
+                *target = Process::open(next).ok();
+                guard
+                    .set_pid(next)
+                    .map_err(|e| End::Keep(Failure::from(e)))?;
+                *pid = next;
+            }
+            tree::Next::Done { .. } => {
+                return Err(End::Release(Failure::new(
+                    Exit::Child(failed_code(status)),
+                    format!(
+                        "the daemon (PID {pid}) exited ({status}) right after it started; nothing left running"
+                    ),
+                )));
+            }
+            tree::Next::Undecidable(why) => {
+                return Err(End::Keep(Failure::new(Exit::Unavailable, why)))
+            }
+        }
+    }
+}
+
+/// How starting a daemon failed: with the PID file to remove (nothing
+/// holds the lock but us) or to keep (someone may hold it).
+enum End {
+    Release(Failure),
+    Keep(Failure),
+}
+
+impl End {
+    fn failure(self) -> Failure {
+        match self {
+            End::Release(f) | End::Keep(f) => f,
+        }
+    }
+}
+
+/// Polls our child `pid` until it exits (its status) or `timeout` passes.
+fn poll_reap(pid: Pid, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(st) = reap(pid) {
+            return Some(st);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(5)));
+    }
+}
+
+/// After a readiness timeout: stops the daemon's whole tree (TERM, 5 s,
+/// KILL), then removes the file only if nothing below us holds the lock any
+/// more. `what` says what timed out.
+fn give_up(guard: Guard, pid: Pid, inode: (u64, u64), what: String) -> Failure {
+    tree::stop_below(pid, Duration::from_secs(5));
+    match tree::successor(has_children(), inode.0, inode.1) {
+        tree::Next::Done { .. } => match guard.release() {
+            Ok(()) => Failure::new(
+                Exit::Stale,
+                format!("{what}; it was stopped and the PID file removed"),
+            ),
+            Err(e) => Failure::new(Exit::Stale, format!("{what}; it was stopped, but {e}")),
+        },
+        tree::Next::Follow(holder) => {
+            drop(guard.into_fd());
+            Failure::new(
+                Exit::Unavailable,
+                format!(
+                    "{what}; stopping it failed: PID {holder} still holds the lock, so the PID \
+                     file is kept; stop it with `kill -KILL {holder}` once you are sure it is the daemon"
+                ),
+            )
+        }
+        tree::Next::Undecidable(why) => {
+            drop(guard.into_fd());
+            Failure::new(
+                Exit::Unavailable,
+                format!("{what}; stopping it failed: {why}"),
+            )
+        }
+    }
+}
+
+/// What a new daemon's readiness is judged by.
+enum Probe<'a> {
+    /// READY=1 on the notification socket.
+    Notify(&'a NotifySocket),
+    /// A connection accepted on this Unix socket (`ensure --socket`).
+    Socket(&'a Path),
+}
+
+impl Probe<'_> {
+    fn get_ready(&self) -> String {
+        match self {
+            Probe::Notify(_) => "report READY=1".into(),
+            Probe::Socket(s) => format!("accept connections on {}", s.display()),
+        }
+    }
+
+    fn became_ready(&self) -> String {
+        match self {
+            Probe::Notify(_) => "it reported READY=1".into(),
+            Probe::Socket(s) => format!("its socket {} accepted a connection", s.display()),
+        }
+    }
 }
 
 /// The exit status for a daemon that exited early: its own, or 1 if it
@@ -241,19 +408,6 @@ fn close_on_exec_above_stdio() {
             let _ = fcntl_setfd(fd, flags | FdFlags::CLOEXEC);
         }
     }
-}
-
-/// TERM, up to 5 s, then KILL; reaps it (it is our child).
-fn stop_child(pid: Pid, target: Option<&Process>) {
-    if let Some(p) = target {
-        let _ = p.signal(Signal::TERM);
-        let _ = p.signal(Signal::CONT);
-        if !p.wait_timeout(Duration::from_secs(5)) {
-            let _ = p.signal(Signal::KILL);
-            p.wait_timeout(Duration::from_secs(5));
-        }
-    }
-    let _ = reap(pid);
 }
 
 /// Where a daemon's output goes: appended to a file, or /dev/null. The
@@ -342,6 +496,68 @@ enum Readiness {
     TimedOut,
 }
 
+/// Waits for the daemon to be ready (`probe`), to exit, or the timeout. A
+/// daemon whose process exits leaving a descendant with the lock (it
+/// forked before it was ready) is followed: `pid`, `target` and the file
+/// name that one.
+fn wait_ready(
+    probe: &Probe<'_>,
+    pid: &mut Pid,
+    target: &mut Option<Process>,
+    guard: &mut Guard,
+    inode: (u64, u64),
+    timeout: Duration,
+) -> Readiness {
+    let deadline = Instant::now() + timeout;
+    let mut mainpid = None;
+    let mut buf = [0u8; 4096];
+    loop {
+        // Exited? Read what it sent before it went (a daemon may report
+        // READY=1 with MAINPID= of a child and exit).
+        let exited = reap(*pid);
+        let now = Instant::now();
+        if exited.is_none() && now >= deadline {
+            return Readiness::TimedOut;
+        }
+        let slice = match exited {
+            Some(_) => Duration::from_millis(1),
+            None => (deadline - now).min(Duration::from_millis(5)),
+        };
+        match probe {
+            Probe::Notify(n) => {
+                let _ = n.sock.set_read_timeout(Some(slice));
+                while let Ok(len) = n.sock.recv(&mut buf) {
+                    if NotifySocket::parse(&buf[..len], &mut mainpid) {
+                        return Readiness::Ready { mainpid };
+                    }
+                    let _ = n.sock.set_read_timeout(Some(Duration::from_millis(1)));
+                }
+            }
+            // Judged only while the process the file names runs.
+            Probe::Socket(path) if exited.is_none() => {
+                if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                    return Readiness::Ready { mainpid: None };
+                }
+                std::thread::sleep(slice);
+            }
+            Probe::Socket(_) => {}
+        }
+        if let Some(status) = exited {
+            match tree::successor(has_children(), inode.0, inode.1) {
+                tree::Next::Follow(next) => {
+                    *target = Process::open(next).ok();
+                    if let Err(e) = guard.set_pid(next) {
+                        return Readiness::Undecidable(e.to_string());
+                    }
+                    *pid = next;
+                }
+                tree::Next::Done { .. } => return Readiness::Exited(status),
+                tree::Next::Undecidable(why) => return Readiness::Undecidable(why),
+            }
+        }
+    }
+}
+
 /// A private datagram socket for the systemd notification protocol, in a
 /// directory only this user can enter; removed on drop.
 struct NotifySocket {
@@ -380,55 +596,6 @@ impl NotifySocket {
             )
         })?;
         Ok(NotifySocket { dir, path, sock })
-    }
-
-    /// Waits for READY=1, the daemon's exit, or the timeout. A daemon whose
-    /// process exits leaving a descendant with the lock (it forked before
-    /// READY=1) is followed: `pid`, `target` and the file name that one.
-    fn wait_ready(
-        &self,
-        pid: &mut Pid,
-        target: &mut Option<Process>,
-        guard: &mut Guard,
-        inode: (u64, u64),
-        timeout: Duration,
-    ) -> Readiness {
-        let deadline = Instant::now() + timeout;
-        let mut mainpid = None;
-        let mut buf = [0u8; 4096];
-        loop {
-            // Exited? Read what it sent before it went (a daemon may report
-            // READY=1 with MAINPID= of a child and exit).
-            let exited = reap(*pid);
-            let now = Instant::now();
-            if exited.is_none() && now >= deadline {
-                return Readiness::TimedOut;
-            }
-            let slice = match exited {
-                Some(_) => Duration::from_millis(1),
-                None => (deadline - now).min(Duration::from_millis(5)),
-            };
-            let _ = self.sock.set_read_timeout(Some(slice));
-            while let Ok(n) = self.sock.recv(&mut buf) {
-                if Self::parse(&buf[..n], &mut mainpid) {
-                    return Readiness::Ready { mainpid };
-                }
-                let _ = self.sock.set_read_timeout(Some(Duration::from_millis(1)));
-            }
-            if let Some(status) = exited {
-                match tree::successor(has_children(), inode.0, inode.1) {
-                    tree::Next::Follow(next) => {
-                        *target = Process::open(next).ok();
-                        if let Err(e) = guard.set_pid(next) {
-                            return Readiness::Undecidable(e.to_string());
-                        }
-                        *pid = next;
-                    }
-                    tree::Next::Done { .. } => return Readiness::Exited(status),
-                    tree::Next::Undecidable(why) => return Readiness::Undecidable(why),
-                }
-            }
-        }
     }
 
     /// Reads one notification; `true` on READY=1.

@@ -14,7 +14,14 @@ pub fn run(args: EnsureArgs) -> Result<Exit, Failure> {
         options.socket(s);
     }
     let found = pidguard::ensure::ensure(&pf, &options, || {
-        daemon::start(pf.clone(), &args.command, &args.detach, None).map_err(Failed::Start)
+        daemon::start(
+            pf.clone(),
+            &args.command,
+            &args.detach,
+            None,
+            args.socket.as_deref(),
+        )
+        .map_err(Failed::Start)
     })
     .map_err(|f| match f {
         Failed::Start(f) => f,

@@ -69,15 +69,32 @@ impl Gated {
         unsafe {
             cmd.pre_exec(move || hold(our_raw, their_raw));
         }
+        // Our copy of the child's end is closed by whichever comes first:
+        // the spawning thread once `spawn` returns (the child failed before
+        // the gate, or never existed: then the read below sees EOF instead
+        // of waiting forever), or this thread once the child sent its PID
+        // (it has its own copy then; at a low descriptor limit the lock's
+        // descriptor needs the slot).
+        let theirs = std::sync::Arc::new(std::sync::Mutex::new(Some(theirs)));
+        let close_theirs = {
+            let theirs = std::sync::Arc::clone(&theirs);
+            move || drop(theirs.lock().unwrap_or_else(|e| e.into_inner()).take())
+        };
         let spawner = std::thread::Builder::new()
             .name("pidguard-spawn".into())
-            .spawn(move || cmd.spawn())
+            .spawn({
+                let close_theirs = close_theirs.clone();
+                move || {
+                    let spawned = cmd.spawn();
+                    close_theirs();
+                    spawned
+                }
+            })
             .map_err(|e| internal("cannot start a thread", e))?;
         // The child's first word is its PID; EOF means it never got there.
         let mut word = [0u8; 4];
         let got = read_exact(&ours, &mut word);
-        // The child has its own copy now (or is gone).
-        drop(theirs);
+        close_theirs();
         match got.ok().and_then(|()| Pid::new(i32::from_ne_bytes(word))) {
             Some(pid) => Ok(Gated {
                 pid,

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pidguard::{Guard, Pidfile, Process, Signal};
@@ -28,7 +29,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     if args.exec {
         exec_in_place(&pf, &args)
     } else if args.daemon {
-        let pid = daemon::start(pf, &args.command, &args.detach, args.wait)?;
+        let pid = daemon::start(pf, &args.command, &args.detach, args.wait, None)?;
         if args.file.json {
             println!("{}", serde_json::json!({ "pid": pid.get() }));
         }
@@ -123,8 +124,16 @@ fn supervise(mut pf: Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
     };
     let (status, next) = match outcome {
         Ok(Ok(done)) => done,
-        Ok(Err(f)) | Err(f) => {
+        // The command never ran: nobody else holds the lock.
+        Err(f) => {
             let _ = guard.release();
+            forwarder.stop();
+            return Err(f);
+        }
+        // Supervision failed while the command (or the daemon it forked
+        // into) may run and hold the lock: the file stays theirs.
+        Ok(Err(f)) => {
+            drop(guard.into_fd());
             forwarder.stop();
             return Err(f);
         }
@@ -211,21 +220,33 @@ pub(crate) fn lock(t: &Mutex<Target>) -> std::sync::MutexGuard<'_, Target> {
 
 /// The thread passing FORWARDED signals on to the target.
 pub(crate) struct Forwarder {
-    handle: signal_hook::iterator::Handle,
+    stop: Stop,
     thread: std::thread::JoinHandle<()>,
+}
+
+/// How the forwarding thread is told to finish.
+enum Stop {
+    /// The signal iterator's handle (its self-pipe wakes the thread).
+    Handle(signal_hook::iterator::Handle),
+    /// Without descriptors for a self-pipe (a low descriptor limit): the
+    /// handlers only set flags, the thread polls them.
+    Flag(Arc<AtomicBool>, Vec<signal_hook::SigId>),
 }
 
 impl Forwarder {
     pub fn start(target: Arc<Mutex<Target>>) -> Result<Forwarder, Failure> {
-        let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
-            Failure::new(
-                Exit::Software,
-                format!(
-                    "cannot install signal handlers: {e}; the command was not started \
-                     (at a low descriptor limit, raise it: ulimit -n 16)"
-                ),
-            )
-        })?;
+        let mut signals = match SignalsInfo::<WithOrigin>::new(FORWARDED) {
+            Ok(s) => s,
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => {
+                return Forwarder::polling(target)
+            }
+            Err(e) => {
+                return Err(Failure::new(
+                    Exit::Software,
+                    format!("cannot install signal handlers: {e}; the command was not started"),
+                ))
+            }
+        };
         let handle = signals.handle();
         let thread = std::thread::spawn(move || {
             for origin in signals.forever() {
@@ -233,30 +254,90 @@ impl Forwarder {
                 if reached_the_child_too(&origin, t.pid) {
                     continue;
                 }
-                let Some(sig) = Signal::from_raw(origin.signal) else {
-                    continue;
-                };
-                match t.send(sig) {
-                    Ok(true) => {}
-                    Ok(false) => eprintln!(
-                        "pidguard: {} not forwarded: PID {} has already exited",
-                        sig.name(),
-                        t.pid
-                    ),
-                    Err(e) => eprintln!(
-                        "pidguard: cannot forward {} to PID {}: {e}",
-                        sig.name(),
-                        t.pid
-                    ),
-                }
+                forward(&t, origin.signal);
             }
         });
-        Ok(Forwarder { handle, thread })
+        Ok(Forwarder {
+            stop: Stop::Handle(handle),
+            thread,
+        })
+    }
+
+    /// The fallback needing no descriptor: each handler sets a flag (all
+    /// it does, async-signal-safe), a thread forwards the flagged signals
+    /// every 10 ms. The sender is not known here, so a signal the terminal
+    /// sent to the whole process group (the command got its own) is
+    /// forwarded too.
+    fn polling(target: Arc<Mutex<Target>>) -> Result<Forwarder, Failure> {
+        let mut flags = Vec::new();
+        let mut ids = Vec::new();
+        for sig in FORWARDED {
+            let flag = Arc::new(AtomicBool::new(false));
+            let id = signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(|e| {
+                Failure::new(
+                    Exit::Software,
+                    format!("cannot install signal handlers: {e}; the command was not started"),
+                )
+            })?;
+            ids.push(id);
+            flags.push((sig, flag));
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || loop {
+                let last = done.load(Ordering::SeqCst);
+                for (sig, flag) in &flags {
+                    if flag.swap(false, Ordering::SeqCst) {
+                        forward(&lock(&target), *sig);
+                    }
+                }
+                if last {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            })
+        };
+        Ok(Forwarder {
+            stop: Stop::Flag(done, ids),
+            thread,
+        })
     }
 
     pub fn stop(self) {
-        self.handle.close();
-        let _ = self.thread.join();
+        match self.stop {
+            Stop::Handle(handle) => {
+                handle.close();
+                let _ = self.thread.join();
+            }
+            Stop::Flag(done, ids) => {
+                done.store(true, Ordering::SeqCst);
+                let _ = self.thread.join();
+                for id in ids {
+                    signal_hook::low_level::unregister(id);
+                }
+            }
+        }
+    }
+}
+
+/// Passes `raw` on to the target, reporting what could not be sent.
+fn forward(t: &Target, raw: i32) {
+    let Some(sig) = Signal::from_raw(raw) else {
+        return;
+    };
+    match t.send(sig) {
+        Ok(true) => {}
+        Ok(false) => eprintln!(
+            "pidguard: {} not forwarded: PID {} has already exited",
+            sig.name(),
+            t.pid
+        ),
+        Err(e) => eprintln!(
+            "pidguard: cannot forward {} to PID {}: {e}",
+            sig.name(),
+            t.pid
+        ),
     }
 }
 

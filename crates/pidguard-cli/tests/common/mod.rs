@@ -316,3 +316,34 @@ pub fn signals_in(calls: &[String]) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// Waits for a file a test command writes a PID into.
+pub fn pid_in(path: &Path) -> i32 {
+    let mut pid = 0;
+    wait_for(
+        &format!("{}", path.display()),
+        || match std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            Some(p) => {
+                pid = p;
+                true
+            }
+            None => false,
+        },
+    );
+    pid
+}
+
+/// Whether `flock -n` can take the file's lock (nobody holds it).
+pub fn lock_free(path: &Path) -> bool {
+    Command::new("flock")
+        .args(["-n", "-E", "99"])
+        .arg(path)
+        .arg("true")
+        .status()
+        .unwrap()
+        .code()
+        == Some(0)
+}
