@@ -151,6 +151,10 @@ impl Unproved {
                  not mounted, or of another PID namespace)"
                     .to_string()
             }
+            Some(Errno::XDEV) => "/proc is of another PID namespace (/proc/self does not name \
+                 pidguard's own PID, so its numbers are other processes'): mount a /proc for \
+                 this namespace (unshare --mount-proc)"
+                .to_string(),
             Some(Errno::ACCESS | Errno::PERM) => {
                 "permission denied (another user's process: run as root or as its user)".to_string()
             }
@@ -446,6 +450,11 @@ pub(crate) fn identify(
         Ok(_) => {}
         Err(e) => unread.note(Unproved::new(Fact::ThreadGroup, pid, Some(e))),
     }
+    match proc::same_pid_namespace_result(pid) {
+        Ok(true) => {}
+        Ok(false) => return Identity::Mismatched(Mismatch::OtherNamespace),
+        Err(e) => unread.note(Unproved::new(Fact::Namespace, pid, Some(e))),
+    }
     if locked {
         match proc::holds_flock(pid, dev, ino) {
             Ok(true) => {
@@ -479,11 +488,6 @@ pub(crate) fn identify(
     };
     if pstat.as_ref().is_some_and(proc::is_kernel_thread_of) {
         return Identity::Mismatched(Mismatch::KernelThread);
-    }
-    match proc::same_pid_namespace_result(pid) {
-        Ok(true) => {}
-        Ok(false) => return Identity::Mismatched(Mismatch::OtherNamespace),
-        Err(e) => unread.note(Unproved::new(Fact::Namespace, pid, Some(e))),
     }
     let written = mtime(file);
     let started = pstat.as_ref().and_then(proc::start_time_of);

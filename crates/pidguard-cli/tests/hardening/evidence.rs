@@ -1091,3 +1091,69 @@ fn inheritor_holds_the_lock() {
          read its descriptors saw running, holder unidentified",
     );
 }
+
+/// Review finding 1: a PID namespace that kept the host's `/proc`
+/// (`unshare --pid --fork` without `--mount-proc`). The file names its
+/// holder's host PID H; inside, a bystander gets PID H too (ns_last_pid).
+/// `/proc/H` there describes the host holder (it holds the lock) while
+/// `pidfd_open(H)` reaches the bystander: every `/proc` fact is unproved
+/// there, so stop refuses (77) and attempts no signal, status names no
+/// PID, run refuses (75), and both processes live on.
+#[test]
+fn foreign_proc_proves_nothing() {
+    const NAME: &str = "foreign-proc";
+    if let Some(why) = Namespace::unavailable().or_else(no_strace) {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let (_holder, h) = locked_holder(&p);
+    let b = Namespace::start_sharing_proc();
+    b.next_pid(h);
+    let bystander_cmd = Owned::spawn(b.command("sleep").arg("60"));
+    let bystander = Namespace::child_of(bystander_cmd.pid());
+    assert_eq!(b.ns_pid(bystander), Some(h), "the bystander's PID inside");
+    let what = format!("a namespace on the host's /proc whose PID {h} is a bystander");
+    for args in [&["stop", "--json", "-p"][..], &["signal", "TERM", "-p"][..]] {
+        let mut cmd = b.command(bin());
+        cmd.args(args).arg(&p);
+        let (out, signals) = under_strace(&cmd).unwrap();
+        assert!(
+            signals.is_empty(),
+            "{what}: {args:?} signalled: {signals:?}"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(77),
+            "{what}: {args:?}: {}",
+            text(&out)
+        );
+        assert!(p.exists(), "{what}: {args:?} removed the file");
+    }
+    let mut status = b.command(bin());
+    status.args(["status", "--json", "-p"]).arg(&p);
+    let out = status.output().unwrap();
+    held_unidentified(&what, &out);
+    assert!(
+        text(&out).contains("/proc is of another PID namespace"),
+        "{what}: the reason: {}",
+        text(&out)
+    );
+    let out = b
+        .command(bin())
+        .args(["run", "-p"])
+        .arg(&p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{what}: run: {}", text(&out));
+    assert!(alive(h) && alive(bystander));
+    drop(bystander_cmd);
+    drop(b);
+    summary::passed(
+        NAME,
+        "a namespace sharing the host's /proc, with a bystander of the holder's PID: \
+         stop and signal refused (77) with no signal attempted, status running with no PID \
+         named (/proc is of another PID namespace), run refused (75)",
+    );
+}

@@ -102,6 +102,45 @@ pub(crate) mod proc {
 
     use crate::pid::Pid;
 
+    /// Whether `/proc` is this process's: mounted for its PID namespace, so
+    /// that a PID read there is the process `kill(2)` and `pidfd_open(2)`
+    /// reach by that number (`/proc/self` names our own PID). A `/proc` of
+    /// another PID namespace (`unshare --pid` without `--mount-proc`)
+    /// numbers other processes: every fact read there is then unproved
+    /// (`EXDEV`), never evidence about the PID a file names. `ENOENT` when
+    /// `/proc/self` cannot be read (no `/proc`, or one in which this
+    /// process is not visible). Looked up once.
+    pub(crate) fn ours() -> Result<(), Errno> {
+        static OURS: OnceLock<Result<(), Errno>> = OnceLock::new();
+        *OURS.get_or_init(|| {
+            let link = rustix::fs::readlink("/proc/self", Vec::new())?;
+            let me = rustix::process::getpid().as_raw_nonzero().get();
+            if link.to_bytes() == me.to_string().as_bytes() {
+                Ok(())
+            } else {
+                Err(Errno::XDEV)
+            }
+        })
+    }
+
+    /// The PID `pidfd` refers to, as this `/proc` numbers it (the `Pid:`
+    /// line of `/proc/self/fdinfo/<pidfd>`, Linux 5.10 and later): `None`
+    /// when the line is absent or unreadable; 0 when the process is not
+    /// visible in `/proc`'s namespace, -1 when it has exited.
+    pub(crate) fn pidfd_pid(pidfd: &std::os::fd::OwnedFd) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 512];
+        let path = format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd());
+        let data = read_small(path.as_str(), &mut buf).ok()?;
+        std::str::from_utf8(data)
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("Pid:"))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// Reads a small file (a `/proc` entry) into `buf` with one `read`:
     /// open, read, close, and nothing else.
     pub(crate) fn read_small<P: rustix::path::Arg>(
@@ -157,6 +196,7 @@ pub(crate) mod proc {
     /// Reads `/proc/<pid>/stat`. The command name may contain anything,
     /// including ") "; the fields after it start after the last ')'.
     pub(crate) fn stat_result(pid: Pid) -> Result<ProcStat, Errno> {
+        ours()?;
         let mut buf = [0u8; 1024];
         let data = read_small(ProcPath::new(pid, "stat").get()?, &mut buf)?;
         let parse = || {
@@ -220,6 +260,7 @@ pub(crate) mod proc {
     /// (`sleep 30 < app.pid`) is not a lock. `Err` when its descriptors
     /// cannot be read (another user's process, `hidepid`, no `/proc`).
     pub(crate) fn holds_flock(pid: Pid, dev: u64, ino: u64) -> Result<bool, Errno> {
+        ours()?;
         let dir = std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
             .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
         let ino_line = format!("ino:\t{ino}\n");
@@ -273,6 +314,7 @@ pub(crate) mod proc {
 
     /// Reads `/proc/<pid>/status`.
     pub(crate) fn status_result(pid: Pid) -> Result<ProcStatus, Errno> {
+        ours()?;
         let mut buf = [0u8; 4096];
         let data = read_small(ProcPath::new(pid, "status").get()?, &mut buf)?;
         let text = std::str::from_utf8(data).map_err(|_| Errno::INVAL)?;
@@ -304,6 +346,7 @@ pub(crate) mod proc {
     /// sees it, ending in ` (deleted)` when the file was removed or
     /// replaced since it started (a package upgrade).
     pub(crate) fn exe_link(pid: Pid) -> Result<std::path::PathBuf, Errno> {
+        ours()?;
         let target = rustix::fs::readlink(ProcPath::new(pid, "exe").get()?, Vec::new())?;
         use std::os::unix::ffi::OsStringExt;
         Ok(std::ffi::OsString::from_vec(target.into_bytes()).into())
@@ -312,6 +355,9 @@ pub(crate) mod proc {
     /// Every PID listed in `/proc` (thread-group leaders), for the rare
     /// search for a lock's holder that the lock table does not name.
     pub(crate) fn all_pids() -> Vec<Pid> {
+        if ours().is_err() {
+            return Vec::new();
+        }
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return Vec::new();
         };
@@ -326,6 +372,9 @@ pub(crate) mod proc {
     /// proof: the number is the process that took the lock, which may have
     /// exited since (its descriptor inherited) and the number reused.
     pub(crate) fn flock_pids(ino: u64) -> Vec<Pid> {
+        if ours().is_err() {
+            return Vec::new();
+        }
         let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
             return Vec::new();
         };
@@ -363,18 +412,23 @@ pub(crate) mod proc {
 
     /// The process's command name (`comm`, at most 15 bytes).
     pub(crate) fn comm(pid: Pid) -> Option<String> {
+        ours().ok()?;
         let s = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
         Some(s.trim_end_matches('\n').to_owned())
     }
 
     /// Why [`comm`] could not be read.
     pub(crate) fn comm_errno(pid: Pid) -> Option<Errno> {
+        if let Err(e) = ours() {
+            return Some(e);
+        }
         let e = std::fs::read(format!("/proc/{pid}/comm")).err()?;
         Errno::from_io_error(&e)
     }
 
     /// The process's command line, arguments joined by spaces.
     pub(crate) fn cmdline(pid: Pid) -> Option<String> {
+        ours().ok()?;
         // The first 4 KiB are enough to show.
         let mut buf = [0u8; 4096];
         let raw = read_small(ProcPath::new(pid, "cmdline").get().ok()?, &mut buf).ok()?;
@@ -391,6 +445,7 @@ pub(crate) mod proc {
     /// The visible `flock` locks on inode `ino`: (any exclusive, any shared).
     /// `None` when `/proc/locks` cannot be read.
     pub(crate) fn flocks_on(ino: u64) -> Option<(bool, bool)> {
+        ours().ok()?;
         let locks = std::fs::read_to_string("/proc/locks").ok()?;
         let (mut exclusive, mut shared) = (false, false);
         for (write, _) in locks.lines().filter_map(|l| flock_on(l, ino)) {
@@ -409,6 +464,7 @@ pub(crate) mod proc {
         // The link's text ("pid:[4026531836]") names the namespace; reading
         // it costs half of a `stat` through it, which instantiates the
         // namespace's inode.
+        ours()?;
         static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
         let ours = OURS
             .get_or_init(|| ns_link("/proc/self/ns/pid").ok())
@@ -426,9 +482,23 @@ pub(crate) mod proc {
 }
 
 /// `pidfd_open(2)`; `Ok(None)` where the kernel has no pidfds.
+///
+/// The pidfd is tied to the `/proc` facts read about `pid`: its `Pid:`
+/// line (as `/proc` numbers it) must be `pid`, or the process pinned is
+/// not the one `/proc/<pid>` described (a `/proc` of another PID
+/// namespace) and nothing is pinned.
 pub(crate) fn pidfd_open(pid: Pid) -> io::Result<Option<std::os::fd::OwnedFd>> {
     match rustix::process::pidfd_open(pid.to_rustix(), rustix::process::PidfdFlags::empty()) {
-        Ok(fd) => Ok(Some(fd)),
+        Ok(fd) => match proc::pidfd_pid(&fd) {
+            None => Ok(Some(fd)),
+            Some(n) if n == pid.get() => Ok(Some(fd)),
+            Some(-1) => Err(io::ErrorKind::NotFound.into()),
+            Some(n) => Err(io::Error::other(format!(
+                "PID {pid} here is PID {n} in /proc's numbering: /proc is of another PID \
+                 namespace, so what it says about PID {pid} is not about this process; \
+                 nothing was signalled (mount a /proc for this namespace)"
+            ))),
+        },
         Err(Errno::NOSYS) => Ok(None),
         Err(Errno::SRCH) => Err(io::ErrorKind::NotFound.into()),
         Err(e) => Err(e.into()),
@@ -524,6 +594,17 @@ mod tests {
             proc::ProcPath::new(max, &exact).get().unwrap_err(),
             Errno::NAMETOOLONG
         );
+    }
+
+    #[test]
+    fn this_proc_is_ours_and_a_pidfd_names_its_pid() {
+        assert_eq!(proc::ours(), Ok(()));
+        let me = Pid::current();
+        let fd = pidfd_open(me).unwrap().expect("pidfds on the test machine");
+        // Linux 5.10 and later show the line.
+        if let Some(n) = proc::pidfd_pid(&fd) {
+            assert_eq!(n, me.get());
+        }
     }
 
     #[test]
