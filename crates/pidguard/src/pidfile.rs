@@ -537,18 +537,30 @@ fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
 }
 
 /// The refusal to take over an unlocked file naming `pid`, unless `pid` is
-/// proved not to be its owner: dead, or mismatched (a reused PID, a
-/// thread, PID 1, ourselves…). A live process that passes every check is
+/// proved gone: dead, or its PID a thread's (a TID). A live process
+/// proved not the owner only by timing, or being PID 1, our parent or in
+/// another namespace, keeps its file. A live process that passes every check is
 /// a daemon that does not lock its file (nginx, sshd), as Python's `pid`
 /// and `start-stop-daemon --start` judge it; one that cannot be judged
 /// (a fact could not be read) is not taken over either.
 fn live_unlocked_owner(path: &Path, pid: Pid, file: &rustix::fs::Stat) -> Option<Error> {
-    use crate::identity::{identify, Identity, Me};
+    use crate::identity::{identify, Identity, Me, Mismatch};
     if liveness(pid) == Liveness::Dead {
         return None;
     }
     match identify(pid, file, false, None, Me::now()) {
-        Identity::Mismatched(_) => None,
+        // A TID names no process: the owner is gone.
+        Identity::Mismatched(Mismatch::Thread { .. }) => None,
+        // Timing, PID 1, our parent, another namespace…: evidence that it
+        // is not the owner, not proof that the owner is gone.
+        Identity::Mismatched(m) => Some(Error::running_unlocked(
+            path,
+            pid,
+            &format!(
+                "it looks unrelated ({m}), but a live process's file is only taken over \
+                 when its owner is proved gone (dead, or the PID a thread's)"
+            ),
+        )),
         Identity::Verified | Identity::Consistent => Some(Error::running_unlocked(
             path,
             pid,

@@ -1157,3 +1157,67 @@ fn foreign_proc_proves_nothing() {
          named (/proc is of another PID namespace), run refused (75)",
     );
 }
+
+/// `pidguard run -p P -- true` in `cmd`'s place: refused with 75 (the file
+/// not taken over), the file's bytes unchanged.
+fn run_refused(what: &str, mut cmd: Command, p: &Path) {
+    let before = std::fs::read(p).unwrap();
+    let out = cmd
+        .args(["run", "-p"])
+        .arg(p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{what}: {}", text(&out));
+    assert!(
+        text(&out).contains("not taken over"),
+        "{what}: the reason: {}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read(p).unwrap(),
+        before,
+        "{what}: the file changed"
+    );
+}
+
+/// Review finding 4: an unlocked file naming a live process is taken over
+/// only when its owner is proved gone (dead, a TID). Timing evidence (the
+/// file older than the process) and PID 1 in a container are not proof:
+/// `run` refuses (75) and the file is untouched.
+#[test]
+fn unlocked_file_of_a_live_process_is_taken_over_only_when_proved_gone() {
+    const NAME: &str = "takeover-proof";
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let daemon = Owned::spawn(Command::new("sleep").arg("60"));
+    write_pidfile(&p, &format!("{}\n", daemon.pid()));
+    backdate(&p, Duration::from_secs(3600));
+    run_refused(
+        "a file older than its live process",
+        Command::new(bin()),
+        &p,
+    );
+    assert!(alive(daemon.pid()));
+    drop(daemon);
+    if let Some(why) = Namespace::unavailable() {
+        return summary::skipped(NAME, &format!("the container case: {why}"));
+    }
+    let nginx = dir.path().join("nginx.pid");
+    let script = format!("echo 1 > '{}'; exec sleep 1000", nginx.display());
+    let b = Namespace::start_with(&["sh", "-c", &script]);
+    wait_for("PID 1's file", || {
+        std::fs::read_to_string(&nginx).is_ok_and(|s| s == "1\n")
+    });
+    run_refused(
+        "a container's PID 1 naming itself",
+        b.command(bin()),
+        &nginx,
+    );
+    drop(b);
+    summary::passed(
+        NAME,
+        "an unlocked file older than its live process, and a container's PID 1 naming \
+         itself: run refused (75, the reason named), the file unchanged",
+    );
+}
