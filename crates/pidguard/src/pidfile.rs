@@ -537,7 +537,8 @@ fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
 }
 
 /// The refusal to take over an unlocked file naming `pid`, unless `pid` is
-/// proved gone: dead, or its PID a thread's (a TID). A live process
+/// proved gone: dead, or its PID a thread's (a TID, a kernel thread), or
+/// our own (the file is ours). A live process
 /// proved not the owner only by timing, or being PID 1, our parent or in
 /// another namespace, keeps its file. A live process that passes every check is
 /// a daemon that does not lock its file (nginx, sshd), as Python's `pid`
@@ -549,8 +550,12 @@ fn live_unlocked_owner(path: &Path, pid: Pid, file: &rustix::fs::Stat) -> Option
         return None;
     }
     match identify(pid, file, false, None, Me::now()) {
-        // A TID names no process: the owner is gone.
-        Identity::Mismatched(Mismatch::Thread { .. }) => None,
+        // A TID or a kernel thread is no process that could own a file:
+        // no process has the PID here, the owner is gone. Our own PID: the
+        // file is ours (its lock closed), to take again.
+        Identity::Mismatched(
+            Mismatch::Thread { .. } | Mismatch::KernelThread | Mismatch::Ourselves,
+        ) => None,
         // Timing, PID 1, our parent, another namespace…: evidence that it
         // is not the owner, not proof that the owner is gone.
         Identity::Mismatched(m) => Some(Error::running_unlocked(
