@@ -221,11 +221,13 @@ pub enum Mismatch {
         /// The process's executable (`/proc/P/exe`).
         actual: PathBuf,
     },
-    /// The `user` filter does not match the process's real user.
+    /// The `user` filter does not match the process's real, effective and
+    /// saved user IDs (all three must be it).
     User {
         /// The filter.
         wanted: u32,
-        /// The process's real UID.
+        /// The first of the process's real, effective and saved UIDs that
+        /// is not the filter's.
         actual: u32,
     },
     /// The `name` filter does not match the process's command name.
@@ -305,7 +307,8 @@ pub struct Filters {
     /// daemon whose binary was replaced by a package upgrade since it
     /// started (`/proc/P/exe` reads `PATH (deleted)`).
     pub exe: Option<PathBuf>,
-    /// The process's real user ID.
+    /// The process's user ID: its real, effective and saved UIDs must all
+    /// be this one (a setuid program another user started is not theirs).
     pub user: Option<u32>,
     /// The process's command name (`comm`, compared on its first 15 bytes).
     pub name: Option<String>,
@@ -337,25 +340,28 @@ impl Filters {
             }
         }
         if let Some(uid) = self.user {
+            // Real, effective and saved: a setuid program another user
+            // started is not that user's.
             match proc::status_result(pid) {
-                Ok(st) if st.uid == uid => {}
+                Ok(st) if st.uids.iter().all(|&u| u == uid) => {}
                 Ok(st) => {
+                    let actual = st.uids.into_iter().find(|&u| u != uid).unwrap_or(st.uid);
                     return Some(Identity::Mismatched(Mismatch::User {
                         wanted: uid,
-                        actual: st.uid,
-                    }))
+                        actual,
+                    }));
                 }
                 Err(e) => unread = unread.or(Some(Unproved::new(Fact::User, pid, Some(e)))),
             }
         }
         if let Some(name) = &self.name {
-            let want: String = name.bytes().take(15).map(char::from).collect();
+            let want = &name.as_bytes()[..name.len().min(15)];
             match proc::comm(pid) {
                 Some(c) if c == want => {}
                 Some(c) => {
                     return Some(Identity::Mismatched(Mismatch::Name {
-                        wanted: want,
-                        actual: c,
+                        wanted: String::from_utf8_lossy(want).into_owned(),
+                        actual: String::from_utf8_lossy(&c).into_owned(),
                     }))
                 }
                 None => {

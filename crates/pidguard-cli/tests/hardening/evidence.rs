@@ -1221,3 +1221,89 @@ fn unlocked_file_of_a_live_process_is_taken_over_only_when_proved_gone() {
          itself: run refused (75, the reason named), the file unchanged",
     );
 }
+
+/// Review finding 13: `--user` needs the real, effective and saved UIDs to
+/// be the user's. As root, a setuid-root program started by nobody (real
+/// UID 65534, effective and saved 0) is not nobody's, nor root's: `stop
+/// --user` with either exits 1 under the seam, nothing signalled, the
+/// file kept.
+#[test]
+fn user_filter_needs_real_effective_and_saved_uids() {
+    const NAME: &str = "user-all-uids";
+    if let Some(why) = not_root_or_no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let prog = dir.path().join("suid-sleep");
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let daemon = Owned::spawn(as_user(65534, 65534).arg(&prog).arg("60"));
+    let pid = daemon.pid();
+    let uids = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:").map(str::to_owned))
+            .unwrap_or_default()
+    };
+    wait_for("the setuid program to run", || {
+        uids().split_whitespace().take(3).collect::<Vec<_>>() == ["65534", "0", "0"]
+    });
+    let p = dir.path().join("app.pid");
+    write_pidfile(&p, &format!("{pid}\n"));
+    for user in ["65534", "0"] {
+        let (out, signals) = seam(&["stop", "--user", user, "-p", p.to_str().unwrap()]);
+        assert!(signals.is_empty(), "--user {user}: {signals:?}");
+        assert_eq!(out.status.code(), Some(1), "--user {user}: {}", text(&out));
+        assert!(
+            text(&out).contains("--user"),
+            "--user {user}: {}",
+            text(&out)
+        );
+        assert!(p.exists() && alive(pid), "--user {user}");
+    }
+    drop(daemon);
+    summary::passed(
+        NAME,
+        "a setuid-root sleep started by nobody: stop --user 65534 and --user 0 exit 1 \
+         naming --user, nothing signalled, the file kept",
+    );
+}
+
+/// Review finding 14: a command name that is not UTF-8 (an executable
+/// named with byte 0xff) is read as bytes: the holder is verified and
+/// `stop` stops it.
+#[test]
+fn a_command_name_that_is_not_utf8_is_read() {
+    use std::os::unix::ffi::OsStrExt;
+    const NAME: &str = "comm-bytes";
+    let dir = tmp();
+    let prog = dir.path().join(std::ffi::OsStr::from_bytes(b"\xffsleep"));
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    let p = dir.path().join("app.pid");
+    let holder = Owned::spawn(
+        Command::new(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(&p)
+            .arg("--")
+            .arg(&prog)
+            .arg("60"),
+    );
+    let pid = wait_verified(&p);
+    assert_eq!(pid, holder.pid());
+    let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
+    assert!(std::str::from_utf8(&comm).is_err(), "comm {comm:?}");
+    let out = Command::new(bin())
+        .args(["stop", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    wait_for("the holder to exit", || !alive(pid));
+    assert!(!p.exists());
+    summary::passed(
+        NAME,
+        "a holder whose comm is not UTF-8: verified, stopped (0), its file removed",
+    );
+}

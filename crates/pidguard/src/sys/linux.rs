@@ -307,6 +307,9 @@ pub(crate) mod proc {
         pub(crate) ppid: i32,
         /// The real user ID (`Uid`, first field).
         pub(crate) uid: u32,
+        /// The real, effective and saved user IDs (`Uid`'s first three
+        /// fields).
+        pub(crate) uids: [u32; 3],
         /// `NSpid`: the PID in each nested PID namespace, from the reader's
         /// down to the process's own (innermost last).
         pub(crate) nspid: Vec<i32>,
@@ -317,7 +320,8 @@ pub(crate) mod proc {
         ours()?;
         let mut buf = [0u8; 4096];
         let data = read_small(ProcPath::new(pid, "status").get()?, &mut buf)?;
-        let text = std::str::from_utf8(data).map_err(|_| Errno::INVAL)?;
+        // `Name:` is the command name, any bytes: the other lines are ASCII.
+        let text = String::from_utf8_lossy(data);
         let field = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(name))
@@ -331,6 +335,9 @@ pub(crate) mod proc {
         ) else {
             return Err(Errno::INVAL);
         };
+        let mut ids = field("Uid:").ok_or(Errno::INVAL)?.map(|v| v.parse::<u32>());
+        let mut id = || ids.next().and_then(Result::ok).ok_or(Errno::INVAL);
+        let uids = [id()?, id()?, id()?];
         let nspid = field("NSpid:")
             .map(|f| f.filter_map(|p| p.parse().ok()).collect())
             .unwrap_or_default();
@@ -338,6 +345,7 @@ pub(crate) mod proc {
             tgid,
             ppid,
             uid,
+            uids,
             nspid,
         })
     }
@@ -410,11 +418,15 @@ pub(crate) mod proc {
         status_result(pid).ok().map(|s| s.uid)
     }
 
-    /// The process's command name (`comm`, at most 15 bytes).
-    pub(crate) fn comm(pid: Pid) -> Option<String> {
+    /// The process's command name (`comm`, at most 15 bytes, any bytes but
+    /// NUL: not necessarily UTF-8).
+    pub(crate) fn comm(pid: Pid) -> Option<Vec<u8>> {
         ours().ok()?;
-        let s = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        Some(s.trim_end_matches('\n').to_owned())
+        let mut s = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+        if s.last() == Some(&b'\n') {
+            s.pop();
+        }
+        Some(s)
     }
 
     /// Why [`comm`] could not be read.
