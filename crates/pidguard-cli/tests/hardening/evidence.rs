@@ -1307,3 +1307,77 @@ fn a_command_name_that_is_not_utf8_is_read() {
         "a holder whose comm is not UTF-8: verified, stopped (0), its file removed",
     );
 }
+
+/// Review finding 7: issue 13's case 6 with a locked file. The command
+/// (a C program compiled here) holds the lock `run --exec` handed it; its
+/// main thread calls `pthread_exit` while another thread runs on, so
+/// `/proc/PID/fdinfo` is empty (the leader is a zombie): the lock is read
+/// through a live thread's `/proc/PID/task/TID/fdinfo`. status: verified;
+/// stop: stops it (0), the file removed.
+#[test]
+fn a_locked_holder_whose_main_thread_exited_is_verified() {
+    const NAME: &str = "zombie-leader-locked";
+    if Command::new("gcc").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "gcc is not installed: .ci/run should have installed it"
+        );
+        return summary::skipped(NAME, "gcc is not installed (a pthread_exit program)");
+    }
+    let dir = tmp();
+    let src = dir.path().join("zl.c");
+    std::fs::write(
+        &src,
+        "#include <pthread.h>\n#include <unistd.h>\n\
+         static void *run(void *a) { (void)a; sleep(60); return 0; }\n\
+         int main(void) { pthread_t t; pthread_create(&t, 0, run, 0); pthread_exit(0); }\n",
+    )
+    .unwrap();
+    let zl = dir.path().join("zl");
+    let out = Command::new("gcc")
+        .args(["-pthread", "-o"])
+        .arg(&zl)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gcc: {}", text(&out));
+    let p = dir.path().join("app.pid");
+    let holder = Owned::spawn(
+        Command::new(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(&p)
+            .arg("--")
+            .arg(&zl),
+    );
+    let pid = holder.pid();
+    wait_for("the leader to exit (state Z, a thread left)", || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    });
+    assert_eq!(
+        std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+            .unwrap()
+            .count(),
+        0,
+        "the zombie leader's fdinfo is empty"
+    );
+    assert_eq!(wait_verified(&p), pid);
+    let out = status_json(&p);
+    let v = json(&out);
+    assert_eq!(v["identity"], "verified", "{v}");
+    assert_eq!(v["pid"], pid, "{v}");
+    let out = Command::new(bin())
+        .args(["stop", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    wait_for("the holder to exit", || !alive(pid));
+    assert!(!p.exists());
+    summary::passed(
+        NAME,
+        "a locked holder whose main thread called pthread_exit: verified through \
+         task/TID/fdinfo, stop 0, file removed",
+    );
+}

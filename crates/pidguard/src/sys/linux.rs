@@ -259,9 +259,46 @@ pub(crate) mod proc {
     /// of that open file description). A descriptor merely open on the file
     /// (`sleep 30 < app.pid`) is not a lock. `Err` when its descriptors
     /// cannot be read (another user's process, `hidepid`, no `/proc`).
+    ///
+    /// A process whose main thread exited (`pthread_exit`, the leader a
+    /// zombie while other threads run) shows no descriptors under
+    /// `/proc/<pid>`: they are read through one of its live threads
+    /// (`/proc/<pid>/task/<tid>`).
     pub(crate) fn holds_flock(pid: Pid, dev: u64, ino: u64) -> Result<bool, Errno> {
         ours()?;
-        let dir = std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        let io = |e: std::io::Error| Errno::from_io_error(&e).unwrap_or(Errno::IO);
+        let leader = format!("/proc/{pid}");
+        if holds_flock_in(&leader, dev, ino)? {
+            return Ok(true);
+        }
+        if std::fs::read_dir(format!("{leader}/fd"))
+            .map_err(io)?
+            .next()
+            .is_some()
+        {
+            return Ok(false);
+        }
+        // No descriptors: the leader may have exited; its threads share
+        // the descriptor table.
+        for task in std::fs::read_dir(format!("{leader}/task"))
+            .map_err(io)?
+            .flatten()
+        {
+            if task.file_name().to_str() == Some(leader.trim_start_matches("/proc/")) {
+                continue;
+            }
+            let base = task.path();
+            if holds_flock_in(&base.to_string_lossy(), dev, ino).unwrap_or(false) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// [`holds_flock`] for the descriptors under `base` (`/proc/<pid>` or
+    /// `/proc/<pid>/task/<tid>`).
+    fn holds_flock_in(base: &str, dev: u64, ino: u64) -> Result<bool, Errno> {
+        let dir = std::fs::read_dir(format!("{base}/fdinfo"))
             .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
         let ino_line = format!("ino:\t{ino}\n");
         let lock_tail = format!(":{ino} ");
@@ -286,7 +323,7 @@ pub(crate) mod proc {
                 continue;
             }
             // The same inode number on the same device.
-            let fd = format!("/proc/{pid}/fd/{}", entry.file_name().to_string_lossy());
+            let fd = format!("{base}/fd/{}", entry.file_name().to_string_lossy());
             if let Ok(md) = std::fs::metadata(fd) {
                 if md.dev() == dev && md.ino() == ino {
                     return Ok(true);
