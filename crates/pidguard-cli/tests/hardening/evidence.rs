@@ -1381,3 +1381,59 @@ fn a_locked_holder_whose_main_thread_exited_is_verified() {
          task/TID/fdinfo, stop 0, file removed",
     );
 }
+
+/// Review finding 6 (the library's half): the file names a child of the
+/// lock's holder that merely has the file open (not at a gate: it has
+/// exec'd `sleep`). The child is not the owner: status names the holder,
+/// verified, and stop (under the seam) pins and signals only the holder,
+/// never the child.
+#[test]
+fn a_child_of_the_holder_with_the_file_open_is_not_the_owner() {
+    const NAME: &str = "holder-child";
+    if let Some(why) = no_strace_or_python() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let ready = dir.path().join("ready");
+    let script = "import fcntl, os, subprocess, sys, time\n\
+        p, ready = sys.argv[1], sys.argv[2]\n\
+        fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)\n\
+        fcntl.flock(fd, fcntl.LOCK_EX)\n\
+        c = subprocess.Popen(['sleep', '133'], stdin=open(p), close_fds=True)\n\
+        time.sleep(0.05)\n\
+        os.pwrite(fd, b'%d\\n' % c.pid, 0)\n\
+        open(ready, 'w').write(str(c.pid))\n\
+        time.sleep(120)\n";
+    let holder = Owned::spawn(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(&p)
+            .arg(&ready),
+    );
+    let h = holder.pid();
+    let mut child = 0;
+    wait_for("the child's PID", || {
+        child = std::fs::read_to_string(&ready)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        child > 0
+    });
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            signal(self.0, "KILL");
+        }
+    }
+    let _child = Kill(child);
+    let out = status_json(&p);
+    held_by("the child with the file open", &out, h, child);
+    stop_targets_only(&p, h, child);
+    assert!(alive(child) && alive(h));
+    summary::passed(
+        NAME,
+        "the file names a child of the holder that only has it open: status names the \
+         holder (verified), stop signals only the holder",
+    );
+}

@@ -397,6 +397,22 @@ pub(crate) mod proc {
         Ok(std::ffi::OsString::from_vec(target.into_bytes()).into())
     }
 
+    /// Whether two processes run the same executable (the same inode
+    /// behind `/proc/<pid>/exe`): a forked child that has not called
+    /// `exec` yet runs its parent's. `false` when either cannot be read.
+    pub(crate) fn same_exe(a: Pid, b: Pid) -> bool {
+        if ours().is_err() {
+            return false;
+        }
+        match (
+            std::fs::metadata(format!("/proc/{a}/exe")),
+            std::fs::metadata(format!("/proc/{b}/exe")),
+        ) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+
     /// Every PID listed in `/proc` (thread-group leaders), for the rare
     /// search for a lock's holder that the lock table does not name.
     pub(crate) fn all_pids() -> Vec<Pid> {
