@@ -408,6 +408,16 @@ fn resolve_holder(
                     return;
                 }
             }
+            // The child may have got the lock (and exec'd) since it was
+            // judged: it holds it now through its own descriptor.
+            if owner.is_some() && holds(file_pid) {
+                found.status = Status::Running {
+                    pid: file_pid,
+                    locked: true,
+                };
+                found.identity = Some(with_filters(Identity::Verified, filters, file_pid));
+                return;
+            }
             found.status = Status::Running {
                 pid: h,
                 locked: true,
