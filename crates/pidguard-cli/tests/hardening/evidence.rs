@@ -1437,3 +1437,49 @@ fn a_child_of_the_holder_with_the_file_open_is_not_the_owner() {
          holder (verified), stop signals only the holder",
     );
 }
+
+/// Review finding 16: a locked empty file (as `flock(1)` leaves it) is an
+/// instance starting or running: `wait` waits for the lock (a timeout
+/// runs out, exit 1), and returns 0 once the holder is gone.
+#[test]
+fn wait_on_a_locked_empty_file_waits_for_the_lock() {
+    const NAME: &str = "wait-locked-empty";
+    if Command::new("flock").arg("-V").output().is_err() {
+        return summary::skipped(NAME, "flock(1) is not installed (util-linux)");
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    // --no-fork: flock(1) execs sleep, which holds the lock: killing it frees it.
+    let holder = Owned::spawn(
+        Command::new("flock")
+            .arg("--no-fork")
+            .arg(&p)
+            .args(["sleep", "60"]),
+    );
+    wait_for("flock(1) to hold the lock", || {
+        matches!(pidguard::status(&p), pidguard::Status::Starting)
+    });
+    let started = std::time::Instant::now();
+    let out = Command::new(bin())
+        .args(["wait", "--timeout", "2s", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "wait returned after {:?} without waiting for the lock",
+        started.elapsed()
+    );
+    let waiter = Owned::spawn(Command::new(bin()).args(["wait", "-p"]).arg(&p));
+    std::thread::sleep(Duration::from_millis(200));
+    drop(holder);
+    let mut waiter = waiter;
+    let status = waiter.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "wait after the holder's exit");
+    summary::passed(
+        NAME,
+        "a file flock(1) holds empty: wait --timeout 2s waited 2 s (exit 1); wait returned 0 \
+         once the holder was gone",
+    );
+}
