@@ -434,6 +434,15 @@ impl Pidfile {
         if let Some(why) = sys::unsafe_reason(&now) {
             return Err(Error::unsafe_file(path, why));
         }
+        // A POSIX or OFD lock on it: a holder runs (flock does not see it).
+        if sys::record_locked(&fd) {
+            let pid = read_fd(&fd, path, Rule::Lenient).ok();
+            return Err(Error::already_running(path, pid).with_detail(
+                "it holds a POSIX or OFD lock (fcntl, lockf) on the file, which flock does not \
+                 see"
+                .to_string(),
+            ));
+        }
         // Nobody else holds the lock. An unlocked file is only taken over
         // when its owner is proved not running (dropping `fd` on refusal
         // unlocks it again).
@@ -822,7 +831,7 @@ pub(crate) fn remove_unlocked(path: &Path, expected: Option<Pid>) -> Result<Remo
     if !sys::same_inode(&st, &opened) {
         return Ok(Removal::Changed);
     }
-    if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? {
+    if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? || sys::record_locked(&fd) {
         return Ok(Removal::Locked);
     }
     match sys::lstat(path) {

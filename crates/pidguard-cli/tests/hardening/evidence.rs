@@ -1483,3 +1483,55 @@ fn wait_on_a_locked_empty_file_waits_for_the_lock() {
          once the holder was gone",
     );
 }
+
+/// Review finding 15: a POSIX lock (python's `fcntl.lockf`, which `flock`
+/// does not see) on a file naming a dead PID: the file is held, never
+/// stale: status says running, `run` refuses (75), `sweep` keeps it.
+#[test]
+fn a_posix_lock_counts_as_held() {
+    const NAME: &str = "posix-lock-held";
+    if let Some(why) = no_strace_or_python() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let ready = dir.path().join("ready");
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    write_pidfile(&p, &format!("{dead_pid}\n"));
+    let script = "import fcntl, os, sys, time\n\
+        fd = os.open(sys.argv[1], os.O_RDWR)\n\
+        fcntl.lockf(fd, fcntl.LOCK_EX)\n\
+        open(sys.argv[2], 'w').write('1')\n\
+        time.sleep(120)\n";
+    let _holder = Owned::spawn(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(&p)
+            .arg(&ready),
+    );
+    wait_for("the POSIX lock", || ready.exists());
+    let out = status_json(&p);
+    assert_eq!(json(&out)["state"], "running", "{}", text(&out));
+    let out = Command::new(bin())
+        .args(["run", "-p"])
+        .arg(&p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "run: {}", text(&out));
+    let mut sweep = Command::new(bin());
+    sweep.args(["sweep", "--kill"]).arg(dir.path());
+    let (out, signals) = under_strace(&sweep).unwrap();
+    assert!(signals.is_empty(), "sweep: {signals:?}");
+    assert!(p.exists(), "sweep removed the held file: {}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        format!("{dead_pid}\n")
+    );
+    summary::passed(
+        NAME,
+        "a POSIX-locked file naming a dead PID: running, run refused (75), sweep kept it",
+    );
+}

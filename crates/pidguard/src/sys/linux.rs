@@ -466,6 +466,25 @@ pub(crate) mod proc {
         })
     }
 
+    /// Whether `/proc/locks` shows a POSIX (`fcntl`/`lockf`) or OFD lock
+    /// held on inode `ino` (any device: a collision only makes a file look
+    /// held, never free). `flock` does not see those locks, but a holder
+    /// that took one (or inherited an OFD lock) runs: its file is never
+    /// stale, removed or taken over.
+    pub(crate) fn record_locks_on(ino: u64) -> bool {
+        let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+            return false;
+        };
+        locks.lines().any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            matches!(f.get(1), Some(&"POSIX" | &"OFDLCK"))
+                && f.get(5)
+                    .and_then(|d| d.rsplit(':').next())
+                    .and_then(|i| i.parse::<u64>().ok())
+                    == Some(ino)
+        })
+    }
+
     /// The process's real user ID.
     pub(crate) fn uid(pid: Pid) -> Option<u32> {
         status_result(pid).ok().map(|s| s.uid)
