@@ -151,6 +151,10 @@ impl Unproved {
                  not mounted, or of another PID namespace)"
                     .to_string()
             }
+            Some(Errno::XDEV) => "/proc is of another PID namespace (/proc/self does not name \
+                 pidguard's own PID, so its numbers are other processes'): mount a /proc for \
+                 this namespace (unshare --mount-proc)"
+                .to_string(),
             Some(Errno::ACCESS | Errno::PERM) => {
                 "permission denied (another user's process: run as root or as its user)".to_string()
             }
@@ -217,11 +221,13 @@ pub enum Mismatch {
         /// The process's executable (`/proc/P/exe`).
         actual: PathBuf,
     },
-    /// The `user` filter does not match the process's real user.
+    /// The `user` filter does not match the process's real, effective and
+    /// saved user IDs (all three must be it).
     User {
         /// The filter.
         wanted: u32,
-        /// The process's real UID.
+        /// The first of the process's real, effective and saved UIDs that
+        /// is not the filter's.
         actual: u32,
     },
     /// The `name` filter does not match the process's command name.
@@ -301,7 +307,8 @@ pub struct Filters {
     /// daemon whose binary was replaced by a package upgrade since it
     /// started (`/proc/P/exe` reads `PATH (deleted)`).
     pub exe: Option<PathBuf>,
-    /// The process's real user ID.
+    /// The process's user ID: its real, effective and saved UIDs must all
+    /// be this one (a setuid program another user started is not theirs).
     pub user: Option<u32>,
     /// The process's command name (`comm`, compared on its first 15 bytes).
     pub name: Option<String>,
@@ -333,25 +340,28 @@ impl Filters {
             }
         }
         if let Some(uid) = self.user {
+            // Real, effective and saved: a setuid program another user
+            // started is not that user's.
             match proc::status_result(pid) {
-                Ok(st) if st.uid == uid => {}
+                Ok(st) if st.uids.iter().all(|&u| u == uid) => {}
                 Ok(st) => {
+                    let actual = st.uids.into_iter().find(|&u| u != uid).unwrap_or(st.uid);
                     return Some(Identity::Mismatched(Mismatch::User {
                         wanted: uid,
-                        actual: st.uid,
-                    }))
+                        actual,
+                    }));
                 }
                 Err(e) => unread = unread.or(Some(Unproved::new(Fact::User, pid, Some(e)))),
             }
         }
         if let Some(name) = &self.name {
-            let want: String = name.bytes().take(15).map(char::from).collect();
+            let want = &name.as_bytes()[..name.len().min(15)];
             match proc::comm(pid) {
                 Some(c) if c == want => {}
                 Some(c) => {
                     return Some(Identity::Mismatched(Mismatch::Name {
-                        wanted: want,
-                        actual: c,
+                        wanted: String::from_utf8_lossy(want).into_owned(),
+                        actual: String::from_utf8_lossy(&c).into_owned(),
                     }))
                 }
                 None => {
@@ -446,6 +456,11 @@ pub(crate) fn identify(
         Ok(_) => {}
         Err(e) => unread.note(Unproved::new(Fact::ThreadGroup, pid, Some(e))),
     }
+    match proc::same_pid_namespace_result(pid) {
+        Ok(true) => {}
+        Ok(false) => return Identity::Mismatched(Mismatch::OtherNamespace),
+        Err(e) => unread.note(Unproved::new(Fact::Namespace, pid, Some(e))),
+    }
     if locked {
         match proc::holds_flock(pid, dev, ino) {
             Ok(true) => {
@@ -479,11 +494,6 @@ pub(crate) fn identify(
     };
     if pstat.as_ref().is_some_and(proc::is_kernel_thread_of) {
         return Identity::Mismatched(Mismatch::KernelThread);
-    }
-    match proc::same_pid_namespace_result(pid) {
-        Ok(true) => {}
-        Ok(false) => return Identity::Mismatched(Mismatch::OtherNamespace),
-        Err(e) => unread.note(Unproved::new(Fact::Namespace, pid, Some(e))),
     }
     let written = mtime(file);
     let started = pstat.as_ref().and_then(proc::start_time_of);

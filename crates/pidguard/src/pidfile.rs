@@ -434,6 +434,15 @@ impl Pidfile {
         if let Some(why) = sys::unsafe_reason(&now) {
             return Err(Error::unsafe_file(path, why));
         }
+        // A POSIX or OFD lock on it: a holder runs (flock does not see it).
+        if sys::record_locked(&fd) {
+            let pid = read_fd(&fd, path, Rule::Lenient).ok();
+            return Err(Error::already_running(path, pid).with_detail(
+                "it holds a POSIX or OFD lock (fcntl, lockf) on the file, which flock does not \
+                 see"
+                .to_string(),
+            ));
+        }
         // Nobody else holds the lock. An unlocked file is only taken over
         // when its owner is proved not running (dropping `fd` on refusal
         // unlocks it again).
@@ -544,18 +553,35 @@ fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
 }
 
 /// The refusal to take over an unlocked file naming `pid`, unless `pid` is
-/// proved not to be its owner: dead, or mismatched (a reused PID, a
-/// thread, PID 1, ourselves…). A live process that passes every check is
+/// proved gone: dead, or its PID a thread's (a TID, a kernel thread), or
+/// our own (the file is ours). A live process
+/// proved not the owner only by timing, or being PID 1, our parent or in
+/// another namespace, keeps its file. A live process that passes every check is
 /// a daemon that does not lock its file (nginx, sshd), as Python's `pid`
 /// and `start-stop-daemon --start` judge it; one that cannot be judged
 /// (a fact could not be read) is not taken over either.
 fn live_unlocked_owner(path: &Path, pid: Pid, file: &rustix::fs::Stat) -> Option<Error> {
-    use crate::identity::{identify, Identity, Me};
+    use crate::identity::{identify, Identity, Me, Mismatch};
     if liveness(pid) == Liveness::Dead {
         return None;
     }
     match identify(pid, file, false, None, Me::now()) {
-        Identity::Mismatched(_) => None,
+        // A TID or a kernel thread is no process that could own a file:
+        // no process has the PID here, the owner is gone. Our own PID: the
+        // file is ours (its lock closed), to take again.
+        Identity::Mismatched(
+            Mismatch::Thread { .. } | Mismatch::KernelThread | Mismatch::Ourselves,
+        ) => None,
+        // Timing, PID 1, our parent, another namespace…: evidence that it
+        // is not the owner, not proof that the owner is gone.
+        Identity::Mismatched(m) => Some(Error::running_unlocked(
+            path,
+            pid,
+            &format!(
+                "it looks unrelated ({m}), but a live process's file is only taken over \
+                 when its owner is proved gone (dead, or the PID a thread's)"
+            ),
+        )),
         Identity::Verified | Identity::Consistent => Some(Error::running_unlocked(
             path,
             pid,
@@ -812,7 +838,7 @@ pub(crate) fn remove_unlocked(path: &Path, expected: Option<Pid>) -> Result<Remo
     if !sys::same_inode(&st, &opened) {
         return Ok(Removal::Changed);
     }
-    if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? {
+    if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? || sys::record_locked(&fd) {
         return Ok(Removal::Locked);
     }
     match sys::lstat(path) {

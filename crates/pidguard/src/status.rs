@@ -388,11 +388,16 @@ fn resolve_holder(
     let file_pid_status = sys::proc::status_result(file_pid).ok();
     match (holder, owner) {
         (Some(h), owner) => {
-            // The file names the holder's child, which is about to get the
-            // lock (a supervisor hands the lock to its command a moment
-            // after writing the command's PID): that child is the owner if
-            // it is consistent in every other way.
-            if owner.is_some() && file_pid_status.as_ref().is_some_and(|s| s.ppid == h.get()) {
+            // The file names the holder's child still at its gate, about
+            // to get the lock (a supervisor hands the lock to its command a
+            // moment after writing the command's PID; until it execs, the
+            // child runs the supervisor's executable): that child is the
+            // owner if it is consistent in every other way. Any other child
+            // of the holder (one that merely has the file open) is not.
+            if owner.is_some()
+                && file_pid_status.as_ref().is_some_and(|s| s.ppid == h.get())
+                && sys::proc::same_exe(file_pid, h)
+            {
                 let child = identify(file_pid, st, false, None, me);
                 if child.may_signal() {
                     found.status = Status::Running {
@@ -402,6 +407,16 @@ fn resolve_holder(
                     found.identity = Some(with_filters(child, filters, file_pid));
                     return;
                 }
+            }
+            // The child may have got the lock (and exec'd) since it was
+            // judged: it holds it now through its own descriptor.
+            if owner.is_some() && holds(file_pid) {
+                found.status = Status::Running {
+                    pid: file_pid,
+                    locked: true,
+                };
+                found.identity = Some(with_filters(Identity::Verified, filters, file_pid));
+                return;
             }
             found.status = Status::Running {
                 pid: h,

@@ -122,6 +122,11 @@ fn pin(path: &Path, filters: &Filters, purpose: Purpose) -> Result<Pinned> {
                     true,
                 )))
             }
+            // Locked, no PID yet (or never: flock(1) writes nothing): wait
+            // waits for the lock.
+            Status::Starting if purpose == Purpose::Wait => {
+                return Ok(Pinned::LockOnly(None, None));
+            }
             Status::Starting => {
                 return Ok(Pinned::Done(Report::new(
                     Outcome::Starting,

@@ -485,16 +485,29 @@ fn named_locations() {
 
 /// Readers (`status`, `list`) probe the lock with a shared lock held for an
 /// instant. An acquire that meets such a probe on an unlocked file naming a
-/// live process that is not its owner (here PID 1, which never is without
-/// holding the lock; an unlocked file naming a live process that passes
-/// every check is refused, see `unlocked_file_of_a_live_daemon_is_not_taken_over`)
+/// live PID whose owner is proved gone (here a thread's TID, which names no
+/// process; an unlocked file naming a live process is refused unless its
+/// owner is proved gone, see `unlocked_file_of_a_live_daemon_is_not_taken_over`)
 /// must not mistake the reader for a running instance.
 #[test]
 fn readers_probing_the_lock_never_make_a_free_file_look_held() {
     let dir = tmp();
     let path = dir.path().join("app.pid");
-    let live = 1;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // "/proc/thread-self" reads "PID/task/TID".
+            let link = std::fs::read_link("/proc/thread-self").unwrap();
+            let tid: i32 = link.file_name().unwrap().to_str().unwrap().parse().unwrap();
+            tx.send(tid).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let live = rx.recv().unwrap();
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let (path, stop) = (path.clone(), stop.clone());
@@ -517,6 +530,7 @@ fn readers_probing_the_lock_never_make_a_free_file_look_held() {
         }
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    thread.join().unwrap();
     let looks: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
     assert!(looks > 1000, "the readers hardly ran ({looks} looks)");
     assert!(

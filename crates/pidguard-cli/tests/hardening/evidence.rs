@@ -1091,3 +1091,447 @@ fn inheritor_holds_the_lock() {
          read its descriptors saw running, holder unidentified",
     );
 }
+
+/// Review finding 1: a PID namespace that kept the host's `/proc`
+/// (`unshare --pid --fork` without `--mount-proc`). The file names its
+/// holder's host PID H; inside, a bystander gets PID H too (ns_last_pid).
+/// `/proc/H` there describes the host holder (it holds the lock) while
+/// `pidfd_open(H)` reaches the bystander: every `/proc` fact is unproved
+/// there, so stop refuses (77) and attempts no signal, status names no
+/// PID, run refuses (75), and both processes live on.
+#[test]
+fn foreign_proc_proves_nothing() {
+    const NAME: &str = "foreign-proc";
+    if let Some(why) = Namespace::unavailable().or_else(no_strace) {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let (_holder, h) = locked_holder(&p);
+    let b = Namespace::start_sharing_proc();
+    b.next_pid(h);
+    let bystander_cmd = Owned::spawn(b.command("sleep").arg("60"));
+    let bystander = Namespace::child_of(bystander_cmd.pid());
+    assert_eq!(b.ns_pid(bystander), Some(h), "the bystander's PID inside");
+    let what = format!("a namespace on the host's /proc whose PID {h} is a bystander");
+    for args in [&["stop", "--json", "-p"][..], &["signal", "TERM", "-p"][..]] {
+        let mut cmd = b.command(bin());
+        cmd.args(args).arg(&p);
+        let (out, signals) = under_strace(&cmd).unwrap();
+        assert!(
+            signals.is_empty(),
+            "{what}: {args:?} signalled: {signals:?}"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(77),
+            "{what}: {args:?}: {}",
+            text(&out)
+        );
+        assert!(p.exists(), "{what}: {args:?} removed the file");
+    }
+    let mut status = b.command(bin());
+    status.args(["status", "--json", "-p"]).arg(&p);
+    let out = status.output().unwrap();
+    held_unidentified(&what, &out);
+    assert!(
+        text(&out).contains("/proc is of another PID namespace"),
+        "{what}: the reason: {}",
+        text(&out)
+    );
+    let out = b
+        .command(bin())
+        .args(["run", "-p"])
+        .arg(&p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{what}: run: {}", text(&out));
+    assert!(alive(h) && alive(bystander));
+    drop(bystander_cmd);
+    drop(b);
+    summary::passed(
+        NAME,
+        "a namespace sharing the host's /proc, with a bystander of the holder's PID: \
+         stop and signal refused (77) with no signal attempted, status running with no PID \
+         named (/proc is of another PID namespace), run refused (75)",
+    );
+}
+
+/// `pidguard run -p P -- true` in `cmd`'s place: refused with 75 (the file
+/// not taken over), the file's bytes unchanged.
+fn run_refused(what: &str, mut cmd: Command, p: &Path) {
+    let before = std::fs::read(p).unwrap();
+    let out = cmd
+        .args(["run", "-p"])
+        .arg(p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{what}: {}", text(&out));
+    assert!(
+        text(&out).contains("not taken over"),
+        "{what}: the reason: {}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read(p).unwrap(),
+        before,
+        "{what}: the file changed"
+    );
+}
+
+/// Review finding 4: an unlocked file naming a live process is taken over
+/// only when its owner is proved gone (dead, a TID). Timing evidence (the
+/// file older than the process) and PID 1 in a container are not proof:
+/// `run` refuses (75) and the file is untouched.
+#[test]
+fn unlocked_file_of_a_live_process_is_taken_over_only_when_proved_gone() {
+    const NAME: &str = "takeover-proof";
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let daemon = Owned::spawn(Command::new("sleep").arg("60"));
+    write_pidfile(&p, &format!("{}\n", daemon.pid()));
+    backdate(&p, Duration::from_secs(3600));
+    run_refused(
+        "a file older than its live process",
+        Command::new(bin()),
+        &p,
+    );
+    assert!(alive(daemon.pid()));
+    drop(daemon);
+    if let Some(why) = Namespace::unavailable() {
+        return summary::skipped(NAME, &format!("the container case: {why}"));
+    }
+    let nginx = dir.path().join("nginx.pid");
+    let script = format!("echo 1 > '{}'; exec sleep 1000", nginx.display());
+    let b = Namespace::start_with(&["sh", "-c", &script]);
+    wait_for("PID 1's file", || {
+        std::fs::read_to_string(&nginx).is_ok_and(|s| s == "1\n")
+    });
+    run_refused(
+        "a container's PID 1 naming itself",
+        b.command(bin()),
+        &nginx,
+    );
+    drop(b);
+    summary::passed(
+        NAME,
+        "an unlocked file older than its live process, and a container's PID 1 naming \
+         itself: run refused (75, the reason named), the file unchanged",
+    );
+}
+
+/// Review finding 13: `--user` needs the real, effective and saved UIDs to
+/// be the user's. As root, a setuid-root program started by nobody (real
+/// UID 65534, effective and saved 0) is not nobody's, nor root's: `stop
+/// --user` with either exits 1 under the seam, nothing signalled, the
+/// file kept.
+#[test]
+fn user_filter_needs_real_effective_and_saved_uids() {
+    const NAME: &str = "user-all-uids";
+    if let Some(why) = not_root_or_no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let prog = dir.path().join("suid-sleep");
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let daemon = Owned::spawn(as_user(65534, 65534).arg(&prog).arg("60"));
+    let pid = daemon.pid();
+    let uids = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:").map(str::to_owned))
+            .unwrap_or_default()
+    };
+    wait_for("the setuid program to run", || {
+        uids().split_whitespace().take(3).collect::<Vec<_>>() == ["65534", "0", "0"]
+    });
+    let p = dir.path().join("app.pid");
+    write_pidfile(&p, &format!("{pid}\n"));
+    for user in ["65534", "0"] {
+        let (out, signals) = seam(&["stop", "--user", user, "-p", p.to_str().unwrap()]);
+        assert!(signals.is_empty(), "--user {user}: {signals:?}");
+        assert_eq!(out.status.code(), Some(1), "--user {user}: {}", text(&out));
+        assert!(
+            text(&out).contains("--user"),
+            "--user {user}: {}",
+            text(&out)
+        );
+        assert!(p.exists() && alive(pid), "--user {user}");
+    }
+    drop(daemon);
+    summary::passed(
+        NAME,
+        "a setuid-root sleep started by nobody: stop --user 65534 and --user 0 exit 1 \
+         naming --user, nothing signalled, the file kept",
+    );
+}
+
+/// Review finding 14: a command name that is not UTF-8 (an executable
+/// named with byte 0xff) is read as bytes: the holder is verified and
+/// `stop` stops it.
+#[test]
+fn a_command_name_that_is_not_utf8_is_read() {
+    use std::os::unix::ffi::OsStrExt;
+    const NAME: &str = "comm-bytes";
+    let dir = tmp();
+    let prog = dir.path().join(std::ffi::OsStr::from_bytes(b"\xffsleep"));
+    std::fs::copy("/bin/sleep", &prog).unwrap();
+    let p = dir.path().join("app.pid");
+    let holder = Owned::spawn(
+        Command::new(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(&p)
+            .arg("--")
+            .arg(&prog)
+            .arg("60"),
+    );
+    let pid = wait_verified(&p);
+    assert_eq!(pid, holder.pid());
+    let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
+    assert!(std::str::from_utf8(&comm).is_err(), "comm {comm:?}");
+    let out = Command::new(bin())
+        .args(["stop", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    wait_for("the holder to exit", || !alive(pid));
+    assert!(!p.exists());
+    summary::passed(
+        NAME,
+        "a holder whose comm is not UTF-8: verified, stopped (0), its file removed",
+    );
+}
+
+/// Review finding 7: issue 13's case 6 with a locked file. The command
+/// (a C program compiled here) holds the lock `run --exec` handed it; its
+/// main thread calls `pthread_exit` while another thread runs on, so
+/// `/proc/PID/fdinfo` is empty (the leader is a zombie): the lock is read
+/// through a live thread's `/proc/PID/task/TID/fdinfo`. status: verified;
+/// stop: stops it (0), the file removed.
+#[test]
+fn a_locked_holder_whose_main_thread_exited_is_verified() {
+    const NAME: &str = "zombie-leader-locked";
+    if Command::new("gcc").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "gcc is not installed: .ci/run should have installed it"
+        );
+        return summary::skipped(NAME, "gcc is not installed (a pthread_exit program)");
+    }
+    let dir = tmp();
+    let src = dir.path().join("zl.c");
+    std::fs::write(
+        &src,
+        "#include <pthread.h>\n#include <unistd.h>\n\
+         static void *run(void *a) { (void)a; sleep(60); return 0; }\n\
+         int main(void) { pthread_t t; pthread_create(&t, 0, run, 0); pthread_exit(0); }\n",
+    )
+    .unwrap();
+    let zl = dir.path().join("zl");
+    let out = Command::new("gcc")
+        .args(["-pthread", "-o"])
+        .arg(&zl)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gcc: {}", text(&out));
+    let p = dir.path().join("app.pid");
+    let holder = Owned::spawn(
+        Command::new(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(&p)
+            .arg("--")
+            .arg(&zl),
+    );
+    let pid = holder.pid();
+    wait_for("the leader to exit (state Z, a thread left)", || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    });
+    assert_eq!(
+        std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+            .unwrap()
+            .count(),
+        0,
+        "the zombie leader's fdinfo is empty"
+    );
+    assert_eq!(wait_verified(&p), pid);
+    let out = status_json(&p);
+    let v = json(&out);
+    assert_eq!(v["identity"], "verified", "{v}");
+    assert_eq!(v["pid"], pid, "{v}");
+    let out = Command::new(bin())
+        .args(["stop", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    wait_for("the holder to exit", || !alive(pid));
+    assert!(!p.exists());
+    summary::passed(
+        NAME,
+        "a locked holder whose main thread called pthread_exit: verified through \
+         task/TID/fdinfo, stop 0, file removed",
+    );
+}
+
+/// Review finding 6 (the library's half): the file names a child of the
+/// lock's holder that merely has the file open (not at a gate: it has
+/// exec'd `sleep`). The child is not the owner: status names the holder,
+/// verified, and stop (under the seam) pins and signals only the holder,
+/// never the child.
+#[test]
+fn a_child_of_the_holder_with_the_file_open_is_not_the_owner() {
+    const NAME: &str = "holder-child";
+    if let Some(why) = no_strace_or_python() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let ready = dir.path().join("ready");
+    let script = "import fcntl, os, subprocess, sys, time\n\
+        p, ready = sys.argv[1], sys.argv[2]\n\
+        fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)\n\
+        fcntl.flock(fd, fcntl.LOCK_EX)\n\
+        c = subprocess.Popen(['sleep', '133'], stdin=open(p), close_fds=True)\n\
+        time.sleep(0.05)\n\
+        os.pwrite(fd, b'%d\\n' % c.pid, 0)\n\
+        open(ready, 'w').write(str(c.pid))\n\
+        time.sleep(120)\n";
+    let holder = Owned::spawn(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(&p)
+            .arg(&ready),
+    );
+    let h = holder.pid();
+    let mut child = 0;
+    wait_for("the child's PID", || {
+        child = std::fs::read_to_string(&ready)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        child > 0
+    });
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            signal(self.0, "KILL");
+        }
+    }
+    let _child = Kill(child);
+    let out = status_json(&p);
+    held_by("the child with the file open", &out, h, child);
+    stop_targets_only(&p, h, child);
+    assert!(alive(child) && alive(h));
+    summary::passed(
+        NAME,
+        "the file names a child of the holder that only has it open: status names the \
+         holder (verified), stop signals only the holder",
+    );
+}
+
+/// Review finding 16: a locked empty file (as `flock(1)` leaves it) is an
+/// instance starting or running: `wait` waits for the lock (a timeout
+/// runs out, exit 1), and returns 0 once the holder is gone.
+#[test]
+fn wait_on_a_locked_empty_file_waits_for_the_lock() {
+    const NAME: &str = "wait-locked-empty";
+    if Command::new("flock").arg("-V").output().is_err() {
+        return summary::skipped(NAME, "flock(1) is not installed (util-linux)");
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    // --no-fork: flock(1) execs sleep, which holds the lock: killing it frees it.
+    let holder = Owned::spawn(
+        Command::new("flock")
+            .arg("--no-fork")
+            .arg(&p)
+            .args(["sleep", "60"]),
+    );
+    wait_for("flock(1) to hold the lock", || {
+        matches!(pidguard::status(&p), pidguard::Status::Starting)
+    });
+    let started = std::time::Instant::now();
+    let out = Command::new(bin())
+        .args(["wait", "--timeout", "2s", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "wait returned after {:?} without waiting for the lock",
+        started.elapsed()
+    );
+    let waiter = Owned::spawn(Command::new(bin()).args(["wait", "-p"]).arg(&p));
+    std::thread::sleep(Duration::from_millis(200));
+    drop(holder);
+    let mut waiter = waiter;
+    let status = waiter.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "wait after the holder's exit");
+    summary::passed(
+        NAME,
+        "a file flock(1) holds empty: wait --timeout 2s waited 2 s (exit 1); wait returned 0 \
+         once the holder was gone",
+    );
+}
+
+/// Review finding 15: a POSIX lock (python's `fcntl.lockf`, which `flock`
+/// does not see) on a file naming a dead PID: the file is held, never
+/// stale: status says running, `run` refuses (75), `sweep` keeps it.
+#[test]
+fn a_posix_lock_counts_as_held() {
+    const NAME: &str = "posix-lock-held";
+    if let Some(why) = no_strace_or_python() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let ready = dir.path().join("ready");
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    write_pidfile(&p, &format!("{dead_pid}\n"));
+    let script = "import fcntl, os, sys, time\n\
+        fd = os.open(sys.argv[1], os.O_RDWR)\n\
+        fcntl.lockf(fd, fcntl.LOCK_EX)\n\
+        open(sys.argv[2], 'w').write('1')\n\
+        time.sleep(120)\n";
+    let _holder = Owned::spawn(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(&p)
+            .arg(&ready),
+    );
+    wait_for("the POSIX lock", || ready.exists());
+    let out = status_json(&p);
+    assert_eq!(json(&out)["state"], "running", "{}", text(&out));
+    let out = Command::new(bin())
+        .args(["run", "-p"])
+        .arg(&p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "run: {}", text(&out));
+    let mut sweep = Command::new(bin());
+    sweep.args(["sweep", "--kill"]).arg(dir.path());
+    let (out, signals) = under_strace(&sweep).unwrap();
+    assert!(signals.is_empty(), "sweep: {signals:?}");
+    assert!(p.exists(), "sweep removed the held file: {}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        format!("{dead_pid}\n")
+    );
+    summary::passed(
+        NAME,
+        "a POSIX-locked file naming a dead PID: running, run refused (75), sweep kept it",
+    );
+}

@@ -121,7 +121,7 @@ fn attack(case: &Case, victims_dir: &Path, bait: &Owned) -> bool {
         let code = out.status.code();
         if args[0] == "status" || args[0] == "pid" {
             // Unknown (4; `pid` says 65 for invalid contents), stale (1:
-            // "1\n2\n" names PID 1, never ours), or, once a sweep took a
+            // "DEAD\n2\n" names a dead PID), or, once a sweep took a
             // stale file away, not running (3); never running.
             assert!(
                 matches!(code, Some(1 | 3 | 4 | 65)),
@@ -414,10 +414,14 @@ fn hostile_special_files_are_never_opened_or_blocked_on() {
 fn hostile_contents_are_rejected_never_signalled_and_taken_over_by_run() {
     // (Outlives the longest run under load: killed on drop.)
     let bait = Owned::spawn(Command::new("sleep").arg("600"));
-    // Rejected by every rule, plus two lines (the first, PID 1, is read
-    // and never signalled).
+    // Rejected by every rule, plus two lines (the first, a dead PID, is
+    // read and never signalled; a live one such as PID 1 keeps its file:
+    // evidence::unlocked_file_of_a_live_process_is_taken_over_only_when_proved_gone).
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
     let mut contents = rejected_contents();
-    contents.push("1\n2\n".into());
+    contents.push(format!("{dead_pid}\n2\n"));
     for content in &contents {
         let s = scene();
         let path = s.here.join("app.pid");

@@ -54,8 +54,23 @@ impl Namespace {
     /// Starts a namespace whose PID 1 is `init` (a program and its
     /// arguments); `None` as init means `sleep 1000`.
     pub fn start_with(init: &[&str]) -> Namespace {
+        Namespace::spawn(true, init)
+    }
+
+    /// A namespace (PID 1 `sleep 1000`) that keeps the host's `/proc`
+    /// (`unshare --pid --fork` without `--mount-proc`): there `/proc`
+    /// numbers the host's processes, not the namespace's.
+    pub fn start_sharing_proc() -> Namespace {
+        Namespace::spawn(false, &[])
+    }
+
+    fn spawn(mount_proc: bool, init: &[&str]) -> Namespace {
         let mut cmd = Command::new("unshare");
-        cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", "--"]);
+        cmd.args(["--pid", "--fork"]);
+        if mount_proc {
+            cmd.arg("--mount-proc");
+        }
+        cmd.args(["--kill-child", "--"]);
         if init.is_empty() {
             cmd.args(["sleep", "1000"]);
         } else {

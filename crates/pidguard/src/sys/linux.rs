@@ -102,6 +102,45 @@ pub(crate) mod proc {
 
     use crate::pid::Pid;
 
+    /// Whether `/proc` is this process's: mounted for its PID namespace, so
+    /// that a PID read there is the process `kill(2)` and `pidfd_open(2)`
+    /// reach by that number (`/proc/self` names our own PID). A `/proc` of
+    /// another PID namespace (`unshare --pid` without `--mount-proc`)
+    /// numbers other processes: every fact read there is then unproved
+    /// (`EXDEV`), never evidence about the PID a file names. `ENOENT` when
+    /// `/proc/self` cannot be read (no `/proc`, or one in which this
+    /// process is not visible). Looked up once.
+    pub(crate) fn ours() -> Result<(), Errno> {
+        static OURS: OnceLock<Result<(), Errno>> = OnceLock::new();
+        *OURS.get_or_init(|| {
+            let link = rustix::fs::readlink("/proc/self", Vec::new())?;
+            let me = rustix::process::getpid().as_raw_nonzero().get();
+            if link.to_bytes() == me.to_string().as_bytes() {
+                Ok(())
+            } else {
+                Err(Errno::XDEV)
+            }
+        })
+    }
+
+    /// The PID `pidfd` refers to, as this `/proc` numbers it (the `Pid:`
+    /// line of `/proc/self/fdinfo/<pidfd>`, Linux 5.10 and later): `None`
+    /// when the line is absent or unreadable; 0 when the process is not
+    /// visible in `/proc`'s namespace, -1 when it has exited.
+    pub(crate) fn pidfd_pid(pidfd: &std::os::fd::OwnedFd) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 512];
+        let path = format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd());
+        let data = read_small(path.as_str(), &mut buf).ok()?;
+        std::str::from_utf8(data)
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("Pid:"))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// Reads a small file (a `/proc` entry) into `buf` with one `read`:
     /// open, read, close, and nothing else.
     pub(crate) fn read_small<P: rustix::path::Arg>(
@@ -157,6 +196,7 @@ pub(crate) mod proc {
     /// Reads `/proc/<pid>/stat`. The command name may contain anything,
     /// including ") "; the fields after it start after the last ')'.
     pub(crate) fn stat_result(pid: Pid) -> Result<ProcStat, Errno> {
+        ours()?;
         let mut buf = [0u8; 1024];
         let data = read_small(ProcPath::new(pid, "stat").get()?, &mut buf)?;
         let parse = || {
@@ -219,8 +259,46 @@ pub(crate) mod proc {
     /// of that open file description). A descriptor merely open on the file
     /// (`sleep 30 < app.pid`) is not a lock. `Err` when its descriptors
     /// cannot be read (another user's process, `hidepid`, no `/proc`).
+    ///
+    /// A process whose main thread exited (`pthread_exit`, the leader a
+    /// zombie while other threads run) shows no descriptors under
+    /// `/proc/<pid>`: they are read through one of its live threads
+    /// (`/proc/<pid>/task/<tid>`).
     pub(crate) fn holds_flock(pid: Pid, dev: u64, ino: u64) -> Result<bool, Errno> {
-        let dir = std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        ours()?;
+        let io = |e: std::io::Error| Errno::from_io_error(&e).unwrap_or(Errno::IO);
+        let leader = format!("/proc/{pid}");
+        if holds_flock_in(&leader, dev, ino)? {
+            return Ok(true);
+        }
+        if std::fs::read_dir(format!("{leader}/fd"))
+            .map_err(io)?
+            .next()
+            .is_some()
+        {
+            return Ok(false);
+        }
+        // No descriptors: the leader may have exited; its threads share
+        // the descriptor table.
+        for task in std::fs::read_dir(format!("{leader}/task"))
+            .map_err(io)?
+            .flatten()
+        {
+            if task.file_name().to_str() == Some(leader.trim_start_matches("/proc/")) {
+                continue;
+            }
+            let base = task.path();
+            if holds_flock_in(&base.to_string_lossy(), dev, ino).unwrap_or(false) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// [`holds_flock`] for the descriptors under `base` (`/proc/<pid>` or
+    /// `/proc/<pid>/task/<tid>`).
+    fn holds_flock_in(base: &str, dev: u64, ino: u64) -> Result<bool, Errno> {
+        let dir = std::fs::read_dir(format!("{base}/fdinfo"))
             .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
         let ino_line = format!("ino:\t{ino}\n");
         let lock_tail = format!(":{ino} ");
@@ -245,7 +323,7 @@ pub(crate) mod proc {
                 continue;
             }
             // The same inode number on the same device.
-            let fd = format!("/proc/{pid}/fd/{}", entry.file_name().to_string_lossy());
+            let fd = format!("{base}/fd/{}", entry.file_name().to_string_lossy());
             if let Ok(md) = std::fs::metadata(fd) {
                 if md.dev() == dev && md.ino() == ino {
                     return Ok(true);
@@ -266,6 +344,9 @@ pub(crate) mod proc {
         pub(crate) ppid: i32,
         /// The real user ID (`Uid`, first field).
         pub(crate) uid: u32,
+        /// The real, effective and saved user IDs (`Uid`'s first three
+        /// fields).
+        pub(crate) uids: [u32; 3],
         /// `NSpid`: the PID in each nested PID namespace, from the reader's
         /// down to the process's own (innermost last).
         pub(crate) nspid: Vec<i32>,
@@ -273,9 +354,11 @@ pub(crate) mod proc {
 
     /// Reads `/proc/<pid>/status`.
     pub(crate) fn status_result(pid: Pid) -> Result<ProcStatus, Errno> {
+        ours()?;
         let mut buf = [0u8; 4096];
         let data = read_small(ProcPath::new(pid, "status").get()?, &mut buf)?;
-        let text = std::str::from_utf8(data).map_err(|_| Errno::INVAL)?;
+        // `Name:` is the command name, any bytes: the other lines are ASCII.
+        let text = String::from_utf8_lossy(data);
         let field = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(name))
@@ -289,6 +372,9 @@ pub(crate) mod proc {
         ) else {
             return Err(Errno::INVAL);
         };
+        let mut ids = field("Uid:").ok_or(Errno::INVAL)?.map(|v| v.parse::<u32>());
+        let mut id = || ids.next().and_then(Result::ok).ok_or(Errno::INVAL);
+        let uids = [id()?, id()?, id()?];
         let nspid = field("NSpid:")
             .map(|f| f.filter_map(|p| p.parse().ok()).collect())
             .unwrap_or_default();
@@ -296,6 +382,7 @@ pub(crate) mod proc {
             tgid,
             ppid,
             uid,
+            uids,
             nspid,
         })
     }
@@ -304,14 +391,34 @@ pub(crate) mod proc {
     /// sees it, ending in ` (deleted)` when the file was removed or
     /// replaced since it started (a package upgrade).
     pub(crate) fn exe_link(pid: Pid) -> Result<std::path::PathBuf, Errno> {
+        ours()?;
         let target = rustix::fs::readlink(ProcPath::new(pid, "exe").get()?, Vec::new())?;
         use std::os::unix::ffi::OsStringExt;
         Ok(std::ffi::OsString::from_vec(target.into_bytes()).into())
     }
 
+    /// Whether two processes run the same executable (the same inode
+    /// behind `/proc/<pid>/exe`): a forked child that has not called
+    /// `exec` yet runs its parent's. `false` when either cannot be read.
+    pub(crate) fn same_exe(a: Pid, b: Pid) -> bool {
+        if ours().is_err() {
+            return false;
+        }
+        match (
+            std::fs::metadata(format!("/proc/{a}/exe")),
+            std::fs::metadata(format!("/proc/{b}/exe")),
+        ) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+
     /// Every PID listed in `/proc` (thread-group leaders), for the rare
     /// search for a lock's holder that the lock table does not name.
     pub(crate) fn all_pids() -> Vec<Pid> {
+        if ours().is_err() {
+            return Vec::new();
+        }
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return Vec::new();
         };
@@ -326,6 +433,9 @@ pub(crate) mod proc {
     /// proof: the number is the process that took the lock, which may have
     /// exited since (its descriptor inherited) and the number reused.
     pub(crate) fn flock_pids(ino: u64) -> Vec<Pid> {
+        if ours().is_err() {
+            return Vec::new();
+        }
         let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
             return Vec::new();
         };
@@ -356,25 +466,53 @@ pub(crate) mod proc {
         })
     }
 
+    /// Whether `/proc/locks` shows a POSIX (`fcntl`/`lockf`) or OFD lock
+    /// held on inode `ino` (any device: a collision only makes a file look
+    /// held, never free). `flock` does not see those locks, but a holder
+    /// that took one (or inherited an OFD lock) runs: its file is never
+    /// stale, removed or taken over.
+    pub(crate) fn record_locks_on(ino: u64) -> bool {
+        let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+            return false;
+        };
+        locks.lines().any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            matches!(f.get(1), Some(&"POSIX" | &"OFDLCK"))
+                && f.get(5)
+                    .and_then(|d| d.rsplit(':').next())
+                    .and_then(|i| i.parse::<u64>().ok())
+                    == Some(ino)
+        })
+    }
+
     /// The process's real user ID.
     pub(crate) fn uid(pid: Pid) -> Option<u32> {
         status_result(pid).ok().map(|s| s.uid)
     }
 
-    /// The process's command name (`comm`, at most 15 bytes).
-    pub(crate) fn comm(pid: Pid) -> Option<String> {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        Some(s.trim_end_matches('\n').to_owned())
+    /// The process's command name (`comm`, at most 15 bytes, any bytes but
+    /// NUL: not necessarily UTF-8).
+    pub(crate) fn comm(pid: Pid) -> Option<Vec<u8>> {
+        ours().ok()?;
+        let mut s = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+        if s.last() == Some(&b'\n') {
+            s.pop();
+        }
+        Some(s)
     }
 
     /// Why [`comm`] could not be read.
     pub(crate) fn comm_errno(pid: Pid) -> Option<Errno> {
+        if let Err(e) = ours() {
+            return Some(e);
+        }
         let e = std::fs::read(format!("/proc/{pid}/comm")).err()?;
         Errno::from_io_error(&e)
     }
 
     /// The process's command line, arguments joined by spaces.
     pub(crate) fn cmdline(pid: Pid) -> Option<String> {
+        ours().ok()?;
         // The first 4 KiB are enough to show.
         let mut buf = [0u8; 4096];
         let raw = read_small(ProcPath::new(pid, "cmdline").get().ok()?, &mut buf).ok()?;
@@ -391,6 +529,7 @@ pub(crate) mod proc {
     /// The visible `flock` locks on inode `ino`: (any exclusive, any shared).
     /// `None` when `/proc/locks` cannot be read.
     pub(crate) fn flocks_on(ino: u64) -> Option<(bool, bool)> {
+        ours().ok()?;
         let locks = std::fs::read_to_string("/proc/locks").ok()?;
         let (mut exclusive, mut shared) = (false, false);
         for (write, _) in locks.lines().filter_map(|l| flock_on(l, ino)) {
@@ -409,6 +548,7 @@ pub(crate) mod proc {
         // The link's text ("pid:[4026531836]") names the namespace; reading
         // it costs half of a `stat` through it, which instantiates the
         // namespace's inode.
+        ours()?;
         static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
         let ours = OURS
             .get_or_init(|| ns_link("/proc/self/ns/pid").ok())
@@ -426,9 +566,23 @@ pub(crate) mod proc {
 }
 
 /// `pidfd_open(2)`; `Ok(None)` where the kernel has no pidfds.
+///
+/// The pidfd is tied to the `/proc` facts read about `pid`: its `Pid:`
+/// line (as `/proc` numbers it) must be `pid`, or the process pinned is
+/// not the one `/proc/<pid>` described (a `/proc` of another PID
+/// namespace) and nothing is pinned.
 pub(crate) fn pidfd_open(pid: Pid) -> io::Result<Option<std::os::fd::OwnedFd>> {
     match rustix::process::pidfd_open(pid.to_rustix(), rustix::process::PidfdFlags::empty()) {
-        Ok(fd) => Ok(Some(fd)),
+        Ok(fd) => match proc::pidfd_pid(&fd) {
+            None => Ok(Some(fd)),
+            Some(n) if n == pid.get() => Ok(Some(fd)),
+            Some(-1) => Err(io::ErrorKind::NotFound.into()),
+            Some(n) => Err(io::Error::other(format!(
+                "PID {pid} here is PID {n} in /proc's numbering: /proc is of another PID \
+                 namespace, so what it says about PID {pid} is not about this process; \
+                 nothing was signalled (mount a /proc for this namespace)"
+            ))),
+        },
         Err(Errno::NOSYS) => Ok(None),
         Err(Errno::SRCH) => Err(io::ErrorKind::NotFound.into()),
         Err(e) => Err(e.into()),
@@ -524,6 +678,17 @@ mod tests {
             proc::ProcPath::new(max, &exact).get().unwrap_err(),
             Errno::NAMETOOLONG
         );
+    }
+
+    #[test]
+    fn this_proc_is_ours_and_a_pidfd_names_its_pid() {
+        assert_eq!(proc::ours(), Ok(()));
+        let me = Pid::current();
+        let fd = pidfd_open(me).unwrap().expect("pidfds on the test machine");
+        // Linux 5.10 and later show the line.
+        if let Some(n) = proc::pidfd_pid(&fd) {
+            assert_eq!(n, me.get());
+        }
     }
 
     #[test]

@@ -194,17 +194,26 @@ pub(crate) fn try_lock_exclusive(fd: impl AsFd) -> io::Result<bool> {
 }
 
 /// Whether some other open file description holds an exclusive lock on the
-/// inode. Takes a shared lock for an instant and drops it.
+/// inode. Takes a shared lock for an instant and drops it. A POSIX or OFD
+/// lock on the inode (`/proc/locks`, which `flock` does not see) counts as
+/// held too.
 pub(crate) fn is_locked(fd: impl AsFd) -> io::Result<bool> {
     let fd = fd.as_fd();
     match rustix::fs::flock(fd, FlockOperation::NonBlockingLockShared) {
         Ok(()) => {
             let _ = rustix::fs::flock(fd, FlockOperation::Unlock);
-            Ok(false)
+            Ok(record_locked(fd))
         }
         Err(Errno::WOULDBLOCK) => Ok(true),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the file has a POSIX or OFD lock on it (see [`is_locked`]).
+pub(crate) fn record_locked(fd: impl AsFd) -> bool {
+    // st_ino's width differs between platforms.
+    #[allow(clippy::unnecessary_cast)]
+    fstat(fd).is_ok_and(|st| proc::record_locks_on(st.st_ino as u64))
 }
 
 /// Reads at most `MAX_READ + 1` bytes from the start of the file.

@@ -42,6 +42,9 @@ pub(crate) mod proc {
     pub(crate) fn flocks_on(_ino: u64) -> Option<(bool, bool)> {
         None
     }
+    pub(crate) fn record_locks_on(_ino: u64) -> bool {
+        false
+    }
 }
 
 /// No pidfds here.
