@@ -118,9 +118,12 @@ pub enum Command {
     /// and command line.
     ///
     /// One row per *.pid file; symlinks, directories and other files are
-    /// reported as skipped and never followed. Identity: verified (locked,
-    /// the process holds the file), unverified (consistent, not proved),
-    /// mismatched (a reused PID…).
+    /// reported as skipped and never followed (with --recursive or
+    /// --max-depth N, subdirectories are listed too, never through a
+    /// symlink). Identity: verified (locked, the process holds the file),
+    /// consistent (not proved, nothing against), mismatched (a reused
+    /// PID…); COMMAND is what the PID runs now. Names and command lines are
+    /// printed with control characters escaped (\n, \xHH).
     ///
     /// Example: pidguard list /run/myapp/servers
     List(DirArgs),
@@ -163,6 +166,32 @@ pub enum Command {
     /// the command.
     #[command(name = "__gate", hide = true)]
     Gate(GateArgs),
+}
+
+impl Command {
+    /// Whether `--json` was given: the command prints exactly one JSON
+    /// object, on success and on failure.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Run(a) => a.file.json,
+            Command::Ensure(a) => a.file.json,
+            Command::Status(a) => a.file.json,
+            Command::Pid(a) | Command::Path(a) => a.file.json,
+            Command::Stop(a) => a.file.json,
+            Command::Signal(a) => a.file.json,
+            Command::Wait(a) => a.file.json,
+            Command::List(a) => a.json,
+            Command::Sweep(a) => a.dir.json,
+            Command::Man(_) | Command::Completions(_) | Command::Gate(_) => false,
+        }
+    }
+
+    /// Whether the command prints no object of its own when it succeeds
+    /// (a supervised `run`: the command's output is its output), so that
+    /// `--json` adds `{"exit": N}` at the end.
+    pub fn prints_nothing_on_success(&self) -> bool {
+        matches!(self, Command::Run(a) if !a.daemon && !a.exec && a.backend.backend.is_none())
+    }
 }
 
 // Which PID file: an explicit path or an application name.
@@ -382,9 +411,29 @@ pub struct SignalArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
 
-    /// The signal: a name with or without SIG (HUP, SIGHUP) or a number (1).
-    #[arg(value_name = "SIG", value_parser = parse_signal)]
-    pub signal: Signal,
+    /// The signal: a name with or without SIG (HUP, SIGHUP), RTMIN+N or
+    /// RTMAX-N, or a number from 1 to the real-time maximum (64 on Linux).
+    /// 0 sends nothing: it reports whether the process could be signalled
+    /// (exit 0 yes, 77 no).
+    #[arg(value_name = "SIG", value_parser = parse_signal_arg, allow_hyphen_values = true)]
+    pub signal: SignalArg,
+}
+
+/// `signal`'s argument: a signal to send, or 0 to probe.
+#[derive(Debug, Clone, Copy)]
+pub enum SignalArg {
+    /// Signal 0: check, send nothing.
+    Probe,
+    /// A signal to send.
+    Send(Signal),
+}
+
+fn parse_signal_arg(s: &str) -> Result<SignalArg, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b == b'0') {
+        return Ok(SignalArg::Probe);
+    }
+    parse_signal(s).map(SignalArg::Send)
 }
 
 #[derive(Debug, Args)]
@@ -406,9 +455,32 @@ pub struct DirArgs {
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 
-    /// Machine-readable output (one JSON object per file).
+    /// Machine-readable output: one JSON object, its entries in an array.
     #[arg(long)]
     pub json: bool,
+
+    /// Also descend into subdirectories (up to 64 levels; symlinked
+    /// directories are never followed).
+    #[arg(short = 'r', long, conflicts_with = "max_depth")]
+    pub recursive: bool,
+
+    /// Descend at most N levels into subdirectories (0: the directory only).
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<usize>,
+}
+
+/// How deep `--recursive` goes.
+pub const RECURSIVE_DEPTH: usize = 64;
+
+impl DirArgs {
+    /// How many levels of subdirectories to descend into.
+    pub fn depth(&self) -> usize {
+        match (self.recursive, self.max_depth) {
+            (true, _) => RECURSIVE_DEPTH,
+            (false, Some(n)) => n.min(RECURSIVE_DEPTH),
+            (false, None) => 0,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -88,6 +88,8 @@ impl From<Exit> for ExitCode {
 pub struct Failure {
     pub exit: Exit,
     pub message: String,
+    /// The file or directory concerned, when known (for `--json`).
+    pub path: Option<std::path::PathBuf>,
 }
 
 impl Failure {
@@ -95,12 +97,35 @@ impl Failure {
         Failure {
             exit,
             message: message.into(),
+            path: None,
         }
+    }
+
+    /// A failure for a library error, with its exit code chosen by the
+    /// caller.
+    pub fn of(exit: Exit, e: &pidguard::Error) -> Failure {
+        Failure {
+            path: e.path().map(std::path::Path::to_path_buf),
+            ..Failure::new(exit, e.to_string())
+        }
+    }
+
+    /// The object `--json` prints for it: `error`, `exit`, and `path` when
+    /// known.
+    pub fn to_json(&self) -> serde_json::Value {
+        let obj = crate::output::Obj::new()
+            .set("error", self.message.as_str())
+            .set("exit", self.exit.code());
+        match &self.path {
+            Some(p) => obj.path("path", p),
+            None => obj,
+        }
+        .value()
     }
 }
 
 impl From<pidguard::Error> for Failure {
     fn from(e: pidguard::Error) -> Failure {
-        Failure::new(Exit::for_error(&e), e.to_string())
+        Failure::of(Exit::for_error(&e), &e)
     }
 }

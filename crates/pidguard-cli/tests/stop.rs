@@ -486,7 +486,7 @@ fn usage_and_schedule_errors() {
         vec!["stop", "-p", "x.pid", "--schedule", "5"],
         vec!["stop", "-p", "x.pid", "--signal", "NOPE"],
         vec!["stop", "-p", "x.pid", "--timeout", "soon"],
-        vec!["signal", "-p", "x.pid", "0"],
+        vec!["signal", "-p", "x.pid", "65"],
         vec!["signal", "-p", "x.pid"],
     ] {
         pidguard().args(&bad).assert_usage();

@@ -1,11 +1,11 @@
 //! `pidguard status`: one line about the file's state.
 
-use pidguard::Status;
-use serde_json::json;
+use pidguard::{Identity, Status};
 
 use crate::cli::StatusArgs;
-use crate::commands::resolved_path;
+use crate::commands::{resolved_path, stale_kind, stale_words, with_identity};
 use crate::exit::{Exit, Failure};
+use crate::output::{escape, print_json, Obj};
 
 /// The exit code `status` uses for a state.
 pub fn exit_for(status: &Status) -> Exit {
@@ -17,20 +17,29 @@ pub fn exit_for(status: &Status) -> Exit {
     }
 }
 
-/// The JSON object describing a state.
-pub fn to_json(path: &std::path::Path, status: &Status) -> serde_json::Value {
-    let mut v = json!({ "path": path, "state": status.name() });
-    match status {
-        Status::Running { pid, locked } => {
-            v["pid"] = json!(pid.get());
-            v["locked"] = json!(locked);
-        }
-        Status::Stale(pid) => v["pid"] = json!(pid.get()),
-        Status::Starting => v["locked"] = json!(true),
-        Status::Unknown(e) => v["error"] = json!(e.to_string()),
-        Status::NotRunning => {}
+/// The JSON object describing a state (and the verdict on its PID, when it
+/// names a live process).
+pub fn to_json(path: &std::path::Path, status: &Status, identity: Option<&Identity>) -> Obj {
+    let v = Obj::new().path("path", path).set("state", status.name());
+    let v = match status {
+        Status::Running { pid, locked } => v.set("pid", pid.get()).set("locked", *locked),
+        Status::Stale(pid) => v
+            .set("pid", pid.get())
+            .set("stale_kind", stale_kind(identity)),
+        Status::Starting => v.set("locked", true),
+        Status::Unknown(e) => v.set("problem", e.to_string()),
+        Status::NotRunning => v,
+    };
+    with_identity(v, identity)
+}
+
+/// The state in words; a stale file says which kind it is.
+pub fn describe(status: &Status, identity: Option<&Identity>) -> String {
+    match (status, identity) {
+        (Status::Stale(pid), _) => stale_words(Some(*pid), identity),
+        (_, Some(id)) => format!("{status}; identity: {id}"),
+        (_, None) => status.to_string(),
     }
-    v
 }
 
 pub fn run(args: StatusArgs) -> Result<Exit, Failure> {
@@ -40,18 +49,12 @@ pub fn run(args: StatusArgs) -> Result<Exit, Failure> {
     let path = resolved_path(&args.file)?;
     let found = pidguard::inspect(&path, &Default::default());
     let status = &found.status;
+    let identity = found.identity.as_ref();
     if args.file.json {
-        let mut v = to_json(&path, status);
-        if let Some(id) = &found.identity {
-            v["identity"] = json!(id.name());
-            v["identity_detail"] = json!(id.to_string());
-        }
-        println!("{v}");
+        print_json(&to_json(&path, status, identity).value());
     } else {
-        match &found.identity {
-            Some(id) => println!("{}: {status}; identity: {id}", path.display()),
-            None => println!("{}: {status}", path.display()),
-        }
+        let p = escape(path.as_os_str().as_encoded_bytes());
+        println!("{p}: {}", describe(status, identity));
     }
     Ok(exit_for(status))
 }

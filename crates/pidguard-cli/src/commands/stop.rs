@@ -5,7 +5,7 @@ use std::time::Duration;
 use pidguard::{Outcome, Schedule, Signal};
 
 use crate::cli::StopArgs;
-use crate::commands::{filters, pidfile, print_report, signalling_failure};
+use crate::commands::{filters, pidfile, print_report, signalling_failure, Doing};
 use crate::exit::{Exit, Failure};
 
 /// The default: TERM, 10 s, KILL, 5 s.
@@ -25,7 +25,7 @@ pub fn run(args: StopArgs) -> Result<Exit, Failure> {
     let path = pidfile(&args.file).path()?;
     let filters = filters(&args.filters)?;
     let report = pidguard::stop(&path, &schedule, &filters).map_err(signalling_failure)?;
-    print_report(&path, &report, args.file.json, "stopped");
+    print_report(&path, &report, args.file.json, Doing::Stop);
     Ok(match report.outcome {
         Outcome::StillRunning | Outcome::Starting => Exit::Stale,
         _ => Exit::Success,

@@ -273,8 +273,9 @@ fn pid_reuse_in_a_namespace_is_reported_stale_and_never_signalled() {
         "sweep --kill tried to signal: {signals:?}"
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let v = json(&out);
+    let v = json(&out)["actions"][0].clone();
     assert_eq!(v["action"], "remove-stale", "{v}");
+    assert_eq!(v["stale_kind"], "other-process", "{v}");
     assert_eq!(v["pid"], n, "{v}");
     assert!(!pb.exists(), "sweep removes the stale file");
     assert!(

@@ -60,7 +60,7 @@ pub(crate) mod proc {
     pub(crate) fn comm(_pid: Pid) -> Option<String> {
         None
     }
-    pub(crate) fn cmdline(_pid: Pid) -> Option<String> {
+    pub(crate) fn cmdline(_pid: Pid) -> Option<std::ffi::OsString> {
         None
     }
     pub(crate) fn same_pid_namespace(_pid: Pid) -> Option<bool> {
