@@ -384,18 +384,23 @@ pub struct StopArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
 
-    /// The first signal to send [default: TERM].
+    /// The first signal to send [default: TERM]; with --schedule N, the
+    /// signal of its SIG/N/KILL/N.
     #[arg(long, value_name = "SIG", value_parser = parse_signal)]
     pub signal: Option<Signal>,
 
-    /// Shorthand for the schedule SIG/DURATION/KILL/5.
+    /// Shorthand for the schedule SIG/DURATION/KILL/5 (pidguard's own; note
+    /// that start-stop-daemon's --retry N, which is --schedule N here, waits
+    /// N after KILL too).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "schedule")]
     pub timeout: Option<Duration>,
 
-    /// A start-stop-daemon schedule: SIG/SECONDS/SIG/SECONDS…, with
-    /// `forever` marking where the rest repeats (e.g. TERM/30/forever/KILL/5).
-    #[arg(long, value_name = "SCHEDULE", value_parser = parse_schedule, conflicts_with = "signal")]
-    pub schedule: Option<Schedule>,
+    /// A start-stop-daemon schedule: SIG/TIME/SIG/TIME…, with `forever`
+    /// marking where the rest repeats (e.g. TERM/30/forever/KILL/5), or
+    /// its shorthand N for SIG/N/KILL/N (as `--retry N`). Times take the
+    /// same units as every option (30, 500ms, 2m).
+    #[arg(long, value_name = "SCHEDULE", value_parser = parse_stop_schedule)]
+    pub schedule: Option<StopSchedule>,
 
     // With --backend: the cluster-wide holder's supervisor (on any host)
     // is asked to stop its command with the schedule.
@@ -503,6 +508,25 @@ pub struct SweepArgs {
 
 fn parse_signal(s: &str) -> Result<Signal, String> {
     s.parse().map_err(|e: pidguard::SyntaxError| e.to_string())
+}
+
+/// `stop --schedule`: a full schedule, or the shorthand N whose first
+/// signal `--signal` chooses.
+#[derive(Debug, Clone)]
+pub enum StopSchedule {
+    /// A lone duration N: SIG/N/KILL/N.
+    Retry(Duration),
+    /// SIG/TIME/…
+    Full(Schedule),
+}
+
+fn parse_stop_schedule(s: &str) -> Result<StopSchedule, String> {
+    if !s.contains('/') {
+        if let Ok(d) = pidguard::signal::parse_duration(s) {
+            return Ok(StopSchedule::Retry(d));
+        }
+    }
+    parse_schedule(s).map(StopSchedule::Full)
 }
 
 fn parse_schedule(s: &str) -> Result<Schedule, String> {
