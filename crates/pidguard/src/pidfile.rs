@@ -76,7 +76,7 @@ pub enum NetworkFs {
 /// use pidguard::Pidfile;
 ///
 /// let guard = Pidfile::new(&path).acquire()?;
-/// assert_eq!(std::fs::read_to_string(&path)?, format!("{}\n", std::process::id()));
+/// assert_eq!(std::fs::read_to_string(&path)?, std::process::id().to_string());
 /// // A second acquire, even from the same process, is refused.
 /// let err = Pidfile::new(&path).acquire().unwrap_err();
 /// assert_eq!(err.kind(), pidguard::ErrorKind::AlreadyRunning);

@@ -204,9 +204,9 @@ fn pid_reuse_in_a_namespace_is_reported_stale_and_never_signalled() {
     let holder_host = Namespace::child_of(holder_cmd.pid());
     let n = ns.ns_pid(holder_host).unwrap();
     wait_for("the holder's second file", || {
-        std::fs::read_to_string(&pb).ok() == Some(format!("{n}\n"))
+        std::fs::read_to_string(&pb).ok() == Some(format!("{n}"))
     });
-    assert_eq!(std::fs::read_to_string(&pa).unwrap(), format!("{n}\n"));
+    assert_eq!(std::fs::read_to_string(&pa).unwrap(), format!("{n}"));
     // It crashes: SIGKILL (our grandchild, not yet reaped by nsenter, our
     // child), then nsenter reaps it and exits. Its files stay, unlocked.
     let mut holder_cmd = holder_cmd;
