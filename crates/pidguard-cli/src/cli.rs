@@ -230,6 +230,40 @@ pub struct QueryArgs {
     pub file: FileArgs,
 }
 
+// The created file's owner, group and mode (for a daemon that drops
+// privileges; owner needs root).
+#[derive(Debug, Args, Clone, Default)]
+pub struct CreateArgs {
+    /// Give the PID file to this user (name or numeric UID; needs root).
+    /// Note: as root, stop/signal/wait refuse an unverified file another
+    /// user owns.
+    #[arg(long, value_name = "USER")]
+    pub owner: Option<String>,
+
+    /// Give the PID file to this group (name or numeric GID).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+
+    /// The PID file's mode, in octal, exactly (the umask does not apply)
+    /// [default: 644 less the umask].
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub mode: Option<u32>,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    parse_octal(s, "mode", "644 or 0640")
+}
+
+/// Permission bits in octal, at most 0777.
+fn parse_octal(s: &str, what: &str, examples: &str) -> Result<u32, String> {
+    match u32::from_str_radix(s, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!(
+            "invalid {what} {s:?}: use an octal mode such as {examples}"
+        )),
+    }
+}
+
 // A cluster-wide lock on etcd instead of a PID file.
 #[derive(Debug, Args, Clone, Default)]
 pub struct BackendArgs {
@@ -253,6 +287,9 @@ pub struct StatusArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub file: FileArgs,
+
+    #[command(flatten)]
+    pub create: CreateArgs,
 
     /// Wait up to DURATION for the lock instead of failing at once (e.g.
     /// 10s, 500ms, 2m).
@@ -337,6 +374,9 @@ pub struct EnsureArgs {
     #[command(flatten)]
     pub file: FileArgs,
 
+    #[command(flatten)]
+    pub create: CreateArgs,
+
     /// A Unix socket the daemon listens on: it counts as running (and a new
     /// one as ready) only when the socket accepts a connection.
     #[arg(long, value_name = "PATH")]
@@ -351,12 +391,7 @@ pub struct EnsureArgs {
 }
 
 fn parse_umask(s: &str) -> Result<u32, String> {
-    match u32::from_str_radix(s, 8) {
-        Ok(m) if m <= 0o777 => Ok(m),
-        _ => Err(format!(
-            "invalid umask {s:?}: use an octal mode such as 022 or 0077"
-        )),
-    }
+    parse_octal(s, "umask", "022 or 0077")
 }
 
 // Conditions the process must also meet (as start-stop-daemon's).

@@ -3,12 +3,13 @@
 use pidguard::ensure::{EnsureOptions, Ensured};
 
 use crate::cli::EnsureArgs;
-use crate::commands::{daemon, pidfile};
+use crate::commands::{creation, daemon, pidfile};
 use crate::exit::{Exit, Failure};
 use crate::output::{print_json, Obj};
 
 pub fn run(args: EnsureArgs) -> Result<Exit, Failure> {
-    let pf = pidfile(&args.file);
+    let mut pf = pidfile(&args.file);
+    creation(&mut pf, &args.create)?;
     let mut options = EnsureOptions::new();
     options.ready_timeout(args.detach.ready_timeout());
     if let Some(s) = &args.socket {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use pidguard::{ErrorKind, Filters, Identity, Outcome, Pid, Pidfile, Report};
 
-use crate::cli::{FileArgs, FilterArgs};
+use crate::cli::{CreateArgs, FileArgs, FilterArgs};
 use crate::exit::{Exit, Failure};
 use crate::output::Obj;
 
@@ -57,25 +57,48 @@ pub fn filters(args: &FilterArgs) -> Result<Filters, Failure> {
 
 /// A user name or numeric UID, looked up in /etc/passwd.
 fn resolve_user(user: &str) -> Result<u32, Failure> {
-    if let Ok(uid) = user.parse::<u32>() {
-        return Ok(uid);
+    resolve_id(user, "/etc/passwd", "user", "UID")
+}
+
+/// A group name or numeric GID, looked up in /etc/group.
+fn resolve_group(group: &str) -> Result<u32, Failure> {
+    resolve_id(group, "/etc/group", "group", "GID")
+}
+
+/// A name in `file` (`name:x:ID:…` lines) or a number.
+fn resolve_id(name: &str, file: &str, what: &str, id: &str) -> Result<u32, Failure> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Ok(n);
     }
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
+    let table = std::fs::read_to_string(file).unwrap_or_default();
+    table
         .lines()
         .filter_map(|l| {
             let mut f = l.split(':');
-            let name = f.next()?;
-            let uid = f.nth(1)?.parse::<u32>().ok()?;
-            (name == user).then_some(uid)
+            let entry = f.next()?;
+            let n = f.nth(1)?.parse::<u32>().ok()?;
+            (entry == name).then_some(n)
         })
         .next()
         .ok_or_else(|| {
             Failure::new(
                 Exit::Usage,
-                format!("unknown user {user:?}: give a name from /etc/passwd or a numeric UID"),
+                format!("unknown {what} {name:?}: give a name from {file} or a numeric {id}"),
             )
         })
+}
+
+/// `--owner`, `--group` and `--mode` on the builder of a file to create.
+pub fn creation(pf: &mut Pidfile, args: &CreateArgs) -> Result<(), Failure> {
+    let uid = args.owner.as_deref().map(resolve_user).transpose()?;
+    let gid = args.group.as_deref().map(resolve_group).transpose()?;
+    if uid.is_some() || gid.is_some() {
+        pf.owner(uid, gid);
+    }
+    if let Some(mode) = args.mode {
+        pf.mode(mode);
+    }
+    Ok(())
 }
 
 /// The exit code for an error from `stop`, `signal` or `wait`: they refuse
