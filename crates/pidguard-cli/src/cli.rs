@@ -11,12 +11,13 @@ use crate::duration::parse_duration;
 
 /// PID files that get the hard cases right: run a program once, find it,
 /// stop it.
-///
-/// Exit codes: 0 ok, 1 stale, 2 usage, 3 not running, 4 unknown, 65 invalid
-/// PID file content, 73 cannot create or use the file, 75 held by another
-/// process, 77 permission denied, 126/127 command not executable/not found.
 #[derive(Debug, Parser)]
-#[command(name = "pidguard", version, propagate_version = true)]
+#[command(
+    name = "pidguard",
+    version,
+    propagate_version = true,
+    after_help = crate::exit::summary()
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -102,14 +103,16 @@ pub enum Command {
     /// Send one signal to the file's owner, with the same checks as `stop`.
     ///
     /// Exit 0 when sent, 1 when the file is stale (nothing is sent), 3 when
-    /// there is no file, 77 and 65 as for `stop`.
+    /// there is no file, 77 and 65 as for `stop`. Signal 0 sends nothing:
+    /// exit 0 when the process could be signalled, 77 when not.
     ///
     /// Example: pidguard signal -p /run/nginx.pid HUP
     Signal(SignalArgs),
 
     /// Wait for the file's owner to exit.
     ///
-    /// Exit 0 when it exits (or was not running), 1 at the timeout.
+    /// Exit 0 when it exits (or was not running), 1 at the timeout, 77 and
+    /// 65 as for `stop`.
     ///
     /// Example: pidguard wait -p /run/app.pid --timeout 30s
     Wait(WaitArgs),
@@ -125,6 +128,9 @@ pub enum Command {
     /// PID…); COMMAND is what the PID runs now. Names and command lines are
     /// printed with control characters escaped (\n, \xHH).
     ///
+    /// Exit 0 when listed, 73 when the directory is behind a symlink
+    /// someone else owns, 74 when it cannot be read.
+    ///
     /// Example: pidguard list /run/myapp/servers
     List(DirArgs),
 
@@ -135,6 +141,10 @@ pub enum Command {
     /// before the file was written and matches its recorded executable) is
     /// stopped with --kill, else reported. When a live process cannot be
     /// verified, only its file is removed. Every action is printed.
+    ///
+    /// Exit 0 when every action was done (or, with --dry-run, printed), 74
+    /// when one failed (the others were done), 73 and 74 as for `list` when
+    /// the directory cannot be swept.
     ///
     /// Example: pidguard sweep --kill --schedule TERM/5/KILL/5 /run/myapp/servers
     Sweep(SweepArgs),
