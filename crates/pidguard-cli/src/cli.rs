@@ -171,11 +171,6 @@ pub enum Command {
     ///
     /// Example: pidguard completions bash > /etc/bash_completion.d/pidguard
     Completions(CompletionsArgs),
-
-    /// (internal) Wait for the lock descriptor from the supervisor, then exec
-    /// the command.
-    #[command(name = "__gate", hide = true)]
-    Gate(GateArgs),
 }
 
 impl Command {
@@ -192,7 +187,7 @@ impl Command {
             Command::Wait(a) => a.file.json,
             Command::List(a) => a.json,
             Command::Sweep(a) => a.dir.json,
-            Command::Man(_) | Command::Completions(_) | Command::Gate(_) => false,
+            Command::Man(_) | Command::Completions(_) => false,
         }
     }
 
@@ -370,12 +365,25 @@ pub struct DaemonArgs {
     /// How long the daemon may take to become ready [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub ready_timeout: Option<Duration>,
+
+    /// Without --notify: how long to watch a new daemon's first process
+    /// before returning. If it exits meanwhile leaving a descendant with
+    /// the lock (a command that forks itself into the background, as nginx
+    /// does), that descendant is the daemon: the file names it and its PID
+    /// is printed [default: 100ms].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "notify")]
+    pub settle: Option<Duration>,
 }
 
 impl DaemonArgs {
     /// The readiness timeout, with its default.
     pub fn ready_timeout(&self) -> Duration {
         self.ready_timeout.unwrap_or(Duration::from_secs(10))
+    }
+
+    /// The settle time, with its default.
+    pub fn settle(&self) -> Duration {
+        self.settle.unwrap_or(Duration::from_millis(100))
     }
 }
 
@@ -591,15 +599,6 @@ pub struct CompletionsArgs {
     /// The shell to generate the script for.
     #[arg(value_name = "SHELL")]
     pub shell: clap_complete::Shell,
-}
-
-#[derive(Debug, Args)]
-pub struct GateArgs {
-    /// The socket descriptor the lock arrives on.
-    pub fd: i32,
-    /// The command and its arguments.
-    #[arg(required = true, last = true)]
-    pub command: Vec<OsString>,
 }
 
 #[cfg(test)]

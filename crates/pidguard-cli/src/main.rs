@@ -72,6 +72,5 @@ fn run(cli: cli::Cli) -> Result<Exit, Failure> {
         C::Wait(args) => commands::wait::run(args),
         C::Man(args) => commands::man::run(args),
         C::Completions(args) => commands::completions::run(args),
-        C::Gate(args) => commands::gate::run(args),
     }
 }

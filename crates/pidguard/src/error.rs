@@ -41,6 +41,12 @@ pub enum ErrorKind {
     /// or because it names pidguard itself or its parent. The message says
     /// which check failed.
     Untrusted,
+    /// Nothing was signalled (or concluded) because a fact needed to prove
+    /// the process is the file's owner could not be read (`/proc` hidden
+    /// or missing, another user's process), or because the lock's holder
+    /// cannot be identified or reached from here (another PID namespace).
+    /// The message names the fact.
+    Unproved,
     /// The operation is not supported on this platform or filesystem.
     Unsupported,
     /// Any other I/O error. [`Error::io_error`] has it.
@@ -133,6 +139,21 @@ impl Error {
         e
     }
 
+    /// The file is not locked but names a running process that is not
+    /// proved not to be its owner (a daemon that does not lock, as nginx):
+    /// it is not taken over. `why` says what was found.
+    pub(crate) fn running_unlocked(path: &Path, pid: Pid, why: &str) -> Error {
+        let mut e = Error::already_running(path, Some(pid));
+        e.inner.message = Some(format!(
+            "{} is not locked, but it names PID {pid}, which is running: {why}; it is \
+             not taken over: stop that process first (pidguard stop -p {}), or remove \
+             the file if PID {pid} is not its owner",
+            path.display(),
+            path.display()
+        ));
+        e
+    }
+
     pub(crate) fn invalid_contents(path: &Path, parse: ParseError) -> Error {
         let mut e = Error::new(ErrorKind::InvalidContents, Some(path));
         e.inner.parse = Some(parse);
@@ -171,6 +192,36 @@ impl Error {
         e.inner.message = Some(format!(
             "not permitted to signal process {pid} named in {}: it belongs to {owner}; \
              run as that user or as root",
+            path.display()
+        ));
+        e
+    }
+
+    /// The file names a live process whose ownership could not be proved.
+    pub(crate) fn unproved(path: &Path, pid: Pid, why: &crate::identity::Unproved) -> Error {
+        let mut e = Error::new(ErrorKind::Unproved, Some(path));
+        e.inner.holder = Some(pid);
+        let owner = crate::sys::proc::uid(pid)
+            .map(|u| format!(" (it belongs to UID {u})"))
+            .unwrap_or_default();
+        e.inner.message = Some(format!(
+            "{} names PID {pid}{owner}, which is alive, but it could not be proved to be \
+             the file's owner: {why}; nothing was signalled and the file is kept: run as \
+             root (or as the process's user) where /proc shows the process",
+            path.display()
+        ));
+        e
+    }
+
+    /// The file is locked by a process that cannot be identified or reached
+    /// from here.
+    pub(crate) fn holder_unreachable(path: &Path, file_pid: Pid) -> Error {
+        let mut e = Error::new(ErrorKind::Unproved, Some(path));
+        e.inner.message = Some(format!(
+            "{} is locked by a process that could not be identified from here (it names \
+             PID {file_pid}, which does not hold the lock: the holder lives in another PID \
+             namespace, or inherited the lock); nothing was signalled and the file is kept: \
+             stop it from where the holder runs",
             path.display()
         ));
         e
@@ -331,6 +382,10 @@ impl fmt::Display for Error {
             }
             ErrorKind::InvalidName => f.write_str("invalid PID file name")?,
             ErrorKind::Untrusted => write!(f, "refusing to signal the process named in {path}")?,
+            ErrorKind::Unproved => write!(
+                f,
+                "refusing to signal the process named in {path}: its ownership is unproved"
+            )?,
             ErrorKind::Unsupported => {
                 write!(f, "unsupported operation on {path}")?;
                 if let Some(e) = &i.io {
@@ -369,7 +424,9 @@ impl From<Error> for io::Error {
             ErrorKind::AlreadyRunning => io::ErrorKind::WouldBlock,
             ErrorKind::InvalidContents => io::ErrorKind::InvalidData,
             ErrorKind::InvalidName => io::ErrorKind::InvalidInput,
-            ErrorKind::PermissionDenied | ErrorKind::Untrusted => io::ErrorKind::PermissionDenied,
+            ErrorKind::PermissionDenied | ErrorKind::Untrusted | ErrorKind::Unproved => {
+                io::ErrorKind::PermissionDenied
+            }
             ErrorKind::Unsupported => io::ErrorKind::Unsupported,
             ErrorKind::UnsafeFile | ErrorKind::CannotCreate | ErrorKind::Io => e
                 .io_error()

@@ -1,25 +1,35 @@
-//! Is the PID in a file really the file's owner?
+//! Is the PID in a file really the file's owner? Evidence, not guesses.
 //!
-//! Every PID read from a file is classified before anything signals it:
+//! For "PID P owns file F" pidguard gathers facts (each one either read or
+//! unreadable, see [`Unproved`]) and reaches one verdict:
 //!
-//! * [`Identity::Verified`]: proved. The file is locked and the process holds
-//!   an open descriptor on the file's inode (Linux: `/proc/<pid>/fd`).
-//! * [`Identity::Consistent`]: no proof, no evidence against. The process
-//!   started before the file was last written, the file is newer than the
-//!   current boot, and the optional [`Filters`] match.
-//! * [`Identity::Mismatched`]: proved not the owner: the process started
-//!   after the file was written (a reused PID), the file is older than the
-//!   boot, a filter does not match, or (unless verified) the PID is 1, our
-//!   own or our parent's, the process lives in another PID namespace, or
-//!   the file is locked by a process this namespace cannot see.
+//! * [`Identity::Verified`]: proved. P is a process (a thread-group
+//!   leader, not a thread's TID) and holds the `flock` on F's inode
+//!   through a descriptor of its own (Linux: a `lock:` line in
+//!   `/proc/P/fdinfo/N`). A descriptor merely open on F is not a lock.
+//! * [`Identity::Consistent`]: every consistency check was made and
+//!   passed: P is a process, not PID 1, a kernel thread, pidguard or its
+//!   parent; it is in this PID namespace; it started before F was last
+//!   written; F was written after the current boot.
+//! * [`Identity::Unproved`]: a fact a check rests on could not be read
+//!   (`/proc` hidden by `hidepid=2` or `subset=pid`, not mounted, another
+//!   user's process): it decides nothing, either way. The verdict names
+//!   the fact.
+//! * [`Identity::Mismatched`]: proved not the owner: P is a thread of
+//!   another process, does not hold F's lock although F is locked, is PID
+//!   1, a kernel thread, pidguard or its parent, lives in another PID
+//!   namespace, started after F was written (its PID was reused), F
+//!   predates the boot, or one of the user's [`Filters`] does not match.
 //!
-//! Only verified and consistent PIDs are ever signalled.
+//! Only verified and consistent PIDs are ever signalled. What each verdict
+//! allows (signal, delete, take over) is in `docs/GUARANTEES.md`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rustix::fs::Stat;
+use rustix::io::Errno;
 
 use crate::pid::Pid;
 use crate::sys::proc::{self, ProcStat};
@@ -32,26 +42,33 @@ pub const START_TOLERANCE: Duration = Duration::from_secs(1);
 /// The verdict on a PID read from a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Identity {
-    /// Proved to be the file's owner.
+    /// Proved to be the file's owner: it holds the file's lock.
     Verified,
-    /// Not proved, but nothing speaks against it.
+    /// Not proved, but every check was made and nothing speaks against it.
     Consistent,
+    /// A fact needed to decide could not be read: nothing may be concluded.
+    Unproved(Unproved),
     /// Proved not to be the file's owner.
     Mismatched(Mismatch),
 }
 
 impl Identity {
+    /// Every name [`Identity::name`] returns, in order of strength.
+    pub const NAMES: [&'static str; 4] = ["verified", "consistent", "unproved", "mismatched"];
+
     /// Whether the process may be signalled (verified or consistent).
     pub fn may_signal(&self) -> bool {
-        !matches!(self, Identity::Mismatched(_))
+        matches!(self, Identity::Verified | Identity::Consistent)
     }
 
-    /// `verified`, `consistent` or `mismatched`.
+    /// `verified`, `consistent`, `unproved` or `mismatched`: the one
+    /// vocabulary for identity verdicts (CLI output, JSON, `list`).
     pub fn name(&self) -> &'static str {
         match self {
-            Identity::Verified => "verified",
-            Identity::Consistent => "consistent",
-            Identity::Mismatched(_) => "mismatched",
+            Identity::Verified => Identity::NAMES[0],
+            Identity::Consistent => Identity::NAMES[1],
+            Identity::Unproved(_) => Identity::NAMES[2],
+            Identity::Mismatched(_) => Identity::NAMES[3],
         }
     }
 }
@@ -60,8 +77,105 @@ impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Identity::Mismatched(m) => write!(f, "mismatched: {m}"),
+            Identity::Unproved(u) => write!(f, "unproved: {u}"),
             other => f.write_str(other.name()),
         }
+    }
+}
+
+/// A fact about a process that pidguard needs and could not read.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fact {
+    /// Whether the PID is a process or a thread (`/proc/P/status`).
+    ThreadGroup,
+    /// Whether it holds the file's lock (`/proc/P/fdinfo`).
+    Lock,
+    /// Its state, flags and start time (`/proc/P/stat`).
+    ProcessStat,
+    /// Its PID namespace (`/proc/P/ns/pid`).
+    Namespace,
+    /// When it started (its start time, or the boot time).
+    StartTime,
+    /// Its executable, for `exe` (`/proc/P/exe`).
+    Executable,
+    /// Its user, for `user` (`/proc/P/status`).
+    User,
+    /// Its command name, for `name` (`/proc/P/comm`).
+    CommandName,
+}
+
+impl Fact {
+    /// Where the fact is read from, for messages.
+    fn source(self, pid: Pid) -> String {
+        match self {
+            Fact::ThreadGroup | Fact::User => format!("/proc/{pid}/status"),
+            Fact::Lock => format!("/proc/{pid}/fdinfo"),
+            Fact::ProcessStat => format!("/proc/{pid}/stat"),
+            Fact::Namespace => format!("/proc/{pid}/ns/pid"),
+            Fact::StartTime => format!("the start time of PID {pid}"),
+            Fact::Executable => format!("/proc/{pid}/exe"),
+            Fact::CommandName => format!("/proc/{pid}/comm"),
+        }
+    }
+
+    /// What the fact would have told.
+    fn meaning(self) -> &'static str {
+        match self {
+            Fact::ThreadGroup => "whether it is a process or a thread",
+            Fact::Lock => "whether it holds the file's lock",
+            Fact::ProcessStat => "its state and start time",
+            Fact::Namespace => "its PID namespace",
+            Fact::StartTime => "whether it started before the file was written",
+            Fact::Executable => "its executable",
+            Fact::User => "its user",
+            Fact::CommandName => "its command name",
+        }
+    }
+}
+
+/// Why a verdict is [`Identity::Unproved`]: the fact that could not be
+/// read, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unproved {
+    fact: Fact,
+    pid: Pid,
+    why: String,
+}
+
+impl Unproved {
+    pub(crate) fn new(fact: Fact, pid: Pid, errno: Option<Errno>) -> Unproved {
+        let why = match errno {
+            Some(Errno::NOENT | Errno::SRCH) => {
+                "it is not visible here (/proc hidden by hidepid or subset=pid, \
+                 not mounted, or of another PID namespace)"
+                    .to_string()
+            }
+            Some(Errno::ACCESS | Errno::PERM) => {
+                "permission denied (another user's process: run as root or as its user)".to_string()
+            }
+            Some(e) => e.to_string(),
+            None => "this platform does not provide it".to_string(),
+        };
+        Unproved { fact, pid, why }
+    }
+
+    /// The fact that could not be read.
+    pub fn fact(&self) -> Fact {
+        self.fact
+    }
+}
+
+impl fmt::Display for Unproved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} could not be read ({}): {} of PID {} is unknown, so nothing is concluded",
+            self.fact.source(self.pid),
+            self.why,
+            self.fact.meaning(),
+            self.pid
+        )
     }
 }
 
@@ -70,13 +184,22 @@ impl fmt::Display for Identity {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mismatch {
     /// The process started after the file was last written: the PID was
-    /// reused by an unrelated process.
+    /// reused by an unrelated process (timing evidence: a clock step can
+    /// cause it too).
     StartedAfterFile {
         /// How long after the file's last write the process started.
         by: Duration,
     },
-    /// The file was written before the current boot.
+    /// The file was written before the current boot (timing evidence).
     FileBeforeBoot,
+    /// The PID is a thread's (a TID), not a process's: `tgid` is the
+    /// process it belongs to.
+    Thread {
+        /// The thread group (process) the TID belongs to.
+        tgid: i32,
+    },
+    /// The file is locked, and this process does not hold the lock.
+    NotLockHolder,
     /// PID 1 (init, or a container's main process) without proof.
     Init,
     /// The PID is this process's own.
@@ -85,42 +208,86 @@ pub enum Mismatch {
     OurParent,
     /// The process lives in another PID namespace.
     OtherNamespace,
-    /// The file is locked by a process this PID namespace cannot see
-    /// (another container sharing the directory): the PID in the file is
-    /// the holder's in its own namespace, and names an unrelated process
-    /// here.
-    LockedElsewhere,
     /// The PID is a kernel thread's.
     KernelThread,
     /// The `exe` filter does not match the process's executable.
-    Exe,
-    /// The `user` filter does not match the process's user.
-    User,
+    Exe {
+        /// The filter.
+        wanted: PathBuf,
+        /// The process's executable (`/proc/P/exe`).
+        actual: PathBuf,
+    },
+    /// The `user` filter does not match the process's real user.
+    User {
+        /// The filter.
+        wanted: u32,
+        /// The process's real UID.
+        actual: u32,
+    },
     /// The `name` filter does not match the process's command name.
-    Name,
+    Name {
+        /// The filter (its first 15 bytes).
+        wanted: String,
+        /// The process's `comm`.
+        actual: String,
+    },
+}
+
+impl Mismatch {
+    /// Whether this is a filter the user gave that does not match.
+    pub fn is_filter(&self) -> bool {
+        matches!(
+            self,
+            Mismatch::Exe { .. } | Mismatch::User { .. } | Mismatch::Name { .. }
+        )
+    }
+
+    /// Whether the only evidence is timing (start time against the file's
+    /// modification time and the boot): a clock step can cause it.
+    pub fn is_timing(&self) -> bool {
+        matches!(
+            self,
+            Mismatch::StartedAfterFile { .. } | Mismatch::FileBeforeBoot
+        )
+    }
 }
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const CLOCK: &str =
+            " (or the clock was stepped since: then remove the file yourself if its process is gone)";
         match self {
             Mismatch::StartedAfterFile { by } => write!(
                 f,
-                "the process started {:.1}s after the file was written (its PID was reused)",
+                "the process started {:.1}s after the file was written (its PID was reused){CLOCK}",
                 by.as_secs_f64()
             ),
-            Mismatch::FileBeforeBoot => f.write_str("the file was written before the last boot"),
+            Mismatch::FileBeforeBoot => {
+                write!(f, "the file was written before the last boot{CLOCK}")
+            }
+            Mismatch::Thread { tgid } => {
+                write!(f, "the PID is a thread of process {tgid}, not a process")
+            }
+            Mismatch::NotLockHolder => {
+                f.write_str("the file is locked and this process does not hold the lock")
+            }
             Mismatch::Init => f.write_str("PID 1 is never signalled unless it holds the lock"),
             Mismatch::Ourselves => f.write_str("the PID is pidguard's own"),
             Mismatch::OurParent => f.write_str("the PID is pidguard's parent's"),
             Mismatch::OtherNamespace => f.write_str("the process is in another PID namespace"),
-            Mismatch::LockedElsewhere => f.write_str(
-                "the file is locked by a process in another PID namespace; the PID here \
-                 is not its holder",
-            ),
             Mismatch::KernelThread => f.write_str("the PID is a kernel thread's"),
-            Mismatch::Exe => f.write_str("its executable does not match --exe"),
-            Mismatch::User => f.write_str("its user does not match --user"),
-            Mismatch::Name => f.write_str("its command name does not match --name"),
+            Mismatch::Exe { wanted, actual } => write!(
+                f,
+                "its executable is {}, not {} (--exe)",
+                actual.display(),
+                wanted.display()
+            ),
+            Mismatch::User { wanted, actual } => {
+                write!(f, "its user is UID {actual}, not UID {wanted} (--user)")
+            }
+            Mismatch::Name { wanted, actual } => {
+                write!(f, "its command name is {actual:?}, not {wanted:?} (--comm)")
+            }
         }
     }
 }
@@ -129,8 +296,10 @@ impl fmt::Display for Mismatch {
 /// `--user` and `--name`). Default: none.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filters {
-    /// The process's executable must be this file (compared by device and
-    /// inode, so a path through a symlink matches).
+    /// The process's executable must be this file: the same inode, or (as
+    /// start-stop-daemon compares) the same path, which also matches a
+    /// daemon whose binary was replaced by a package upgrade since it
+    /// started (`/proc/P/exe` reads `PATH (deleted)`).
     pub exe: Option<PathBuf>,
     /// The process's real user ID.
     pub user: Option<u32>,
@@ -144,31 +313,86 @@ impl Filters {
         self.exe.is_none() && self.user.is_none() && self.name.is_none()
     }
 
-    fn check(&self, pid: Pid) -> Option<Mismatch> {
+    /// Whether the process is pinned by `exe` or `user` (which, as root,
+    /// lets a file others could have written be used).
+    pub(crate) fn pins_process(&self) -> bool {
+        self.exe.is_some() || self.user.is_some()
+    }
+
+    /// The filters' verdict: `None` when every filter set matches; a
+    /// mismatch as soon as one does not; otherwise [`Identity::Unproved`]
+    /// when one could not be checked.
+    pub(crate) fn check(&self, pid: Pid) -> Option<Identity> {
+        let mut unread = None;
         if let Some(exe) = &self.exe {
-            use std::os::unix::fs::MetadataExt;
-            let want = std::fs::metadata(exe).ok().map(|m| (m.dev(), m.ino()));
-            if want.is_none() || want != proc::exe_id(pid) {
-                return Some(Mismatch::Exe);
+            match exe_matches(exe, pid) {
+                Ok(None) => {}
+                Ok(Some(m)) => return Some(Identity::Mismatched(m)),
+                Err(u) => unread = unread.or(Some(u)),
             }
         }
         if let Some(uid) = self.user {
-            if proc::uid(pid) != Some(uid) {
-                return Some(Mismatch::User);
+            match proc::status_result(pid) {
+                Ok(st) if st.uid == uid => {}
+                Ok(st) => {
+                    return Some(Identity::Mismatched(Mismatch::User {
+                        wanted: uid,
+                        actual: st.uid,
+                    }))
+                }
+                Err(e) => unread = unread.or(Some(Unproved::new(Fact::User, pid, Some(e)))),
             }
         }
         if let Some(name) = &self.name {
             let want: String = name.bytes().take(15).map(char::from).collect();
-            if proc::comm(pid).as_deref() != Some(want.as_str()) {
-                return Some(Mismatch::Name);
+            match proc::comm(pid) {
+                Some(c) if c == want => {}
+                Some(c) => {
+                    return Some(Identity::Mismatched(Mismatch::Name {
+                        wanted: want,
+                        actual: c,
+                    }))
+                }
+                None => {
+                    let errno = proc::comm_errno(pid);
+                    unread = unread.or(Some(Unproved::new(Fact::CommandName, pid, errno)));
+                }
             }
         }
-        None
+        unread.map(Identity::Unproved)
     }
 }
 
-/// Classifies `pid`, read from the file described by `file` (its `fstat`),
-/// whose lock is (`locked`) or is not held.
+/// Whether the process's executable is `wanted`: the same inode, or the
+/// same path as `/proc/P/exe` reads it (without a ` (deleted)` suffix:
+/// the binary was replaced or removed since the process started).
+fn exe_matches(wanted: &Path, pid: Pid) -> Result<Option<Mismatch>, Unproved> {
+    use std::os::unix::fs::MetadataExt;
+    let actual = proc::exe_link(pid).map_err(|e| Unproved::new(Fact::Executable, pid, Some(e)))?;
+    let mismatch = || {
+        Some(Mismatch::Exe {
+            wanted: wanted.to_path_buf(),
+            actual: actual.clone(),
+        })
+    };
+    let Ok(canonical) = std::fs::canonicalize(wanted) else {
+        return Ok(mismatch());
+    };
+    let running = actual.as_os_str().as_encoded_bytes();
+    let running = running.strip_suffix(b" (deleted)").unwrap_or(running);
+    if running == canonical.as_os_str().as_encoded_bytes() {
+        return Ok(None);
+    }
+    let same_inode = match (
+        std::fs::metadata(format!("/proc/{pid}/exe")),
+        std::fs::metadata(&canonical),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    Ok(if same_inode { None } else { mismatch() })
+}
+
 /// The calling process and its parent, looked up once for a batch of
 /// checks (`list` over many files).
 #[derive(Clone, Copy, Debug)]
@@ -186,29 +410,52 @@ impl Me {
     }
 }
 
-/// `pstat` is `/proc/<pid>/stat` if the caller already read it.
+/// The first fact that could not be read, while the checks go on (a later
+/// one may still prove a mismatch, which is decisive).
+#[derive(Default)]
+struct Unread(Option<Unproved>);
+
+impl Unread {
+    fn note(&mut self, u: Unproved) {
+        self.0.get_or_insert(u);
+    }
+}
+
+/// The verdict on `pid` as the owner of the file described by `file` (its
+/// `fstat`), whose lock is (`locked`) or is not held; filters are applied
+/// separately ([`Filters::check`]). `pstat` is `/proc/<pid>/stat` if the
+/// caller already read it.
 pub(crate) fn identify(
     pid: Pid,
     file: &Stat,
     locked: bool,
-    filters: &Filters,
     pstat: Option<ProcStat>,
     me: Me,
 ) -> Identity {
     // The stat field types differ between platforms.
     #[allow(clippy::unnecessary_cast)]
     let (dev, ino) = (file.st_dev as u64, file.st_ino as u64);
-    let holds = if locked {
-        proc::holds_inode(pid, dev, ino)
-    } else {
-        None
-    };
-    let verified = holds == Some(true);
-    if let Some(m) = filters.check(pid) {
-        return Identity::Mismatched(m);
+    let mut unread = Unread::default();
+    // A process, not a thread: a TID answers kill(2) and has a (hidden)
+    // /proc entry, but names no process.
+    match proc::status_result(pid) {
+        Ok(st) if st.tgid != pid.get() => {
+            return Identity::Mismatched(Mismatch::Thread { tgid: st.tgid })
+        }
+        Ok(_) => {}
+        Err(e) => unread.note(Unproved::new(Fact::ThreadGroup, pid, Some(e))),
     }
-    if verified {
-        return Identity::Verified;
+    if locked {
+        match proc::holds_flock(pid, dev, ino) {
+            Ok(true) => {
+                return match unread.0 {
+                    None => Identity::Verified,
+                    Some(u) => Identity::Unproved(u),
+                }
+            }
+            Ok(false) => return Identity::Mismatched(Mismatch::NotLockHolder),
+            Err(e) => unread.note(Unproved::new(Fact::Lock, pid, Some(e))),
+        }
     }
     if pid == me.pid {
         return Identity::Mismatched(Mismatch::Ourselves);
@@ -219,34 +466,48 @@ pub(crate) fn identify(
     if pid.get() == 1 {
         return Identity::Mismatched(Mismatch::Init);
     }
-    let pstat = pstat.or_else(|| proc::stat(pid));
+    let pstat = match pstat {
+        Some(st) => Some(st),
+        None => match proc::stat_result(pid) {
+            Ok(st) => Some(st),
+            Err(e) => {
+                unread.note(Unproved::new(Fact::ProcessStat, pid, Some(e)));
+                None
+            }
+        },
+    };
     if pstat.as_ref().is_some_and(proc::is_kernel_thread_of) {
         return Identity::Mismatched(Mismatch::KernelThread);
     }
-    if proc::same_pid_namespace(pid) == Some(false) {
-        return Identity::Mismatched(Mismatch::OtherNamespace);
+    match proc::same_pid_namespace_result(pid) {
+        Ok(true) => {}
+        Ok(false) => return Identity::Mismatched(Mismatch::OtherNamespace),
+        Err(e) => unread.note(Unproved::new(Fact::Namespace, pid, Some(e))),
     }
-    // Only where the process could be looked at and holds no descriptor on
-    // the file: a process we may not inspect (another user's, for a user)
-    // whose lock was taken by a supervisor that died keeps "consistent".
-    if holds == Some(false) && proc::flock_visible(ino) == Some(false) {
-        return Identity::Mismatched(Mismatch::LockedElsewhere);
-    }
-    let mtime = mtime(file);
+    let written = mtime(file);
     let started = pstat.as_ref().and_then(proc::start_time_of);
-    if let (Some(started), Some(written)) = (started, mtime) {
-        if let Ok(by) = started.duration_since(written) {
-            if by > START_TOLERANCE {
-                return Identity::Mismatched(Mismatch::StartedAfterFile { by });
+    match (started, written) {
+        (Some(started), Some(written)) => {
+            if let Ok(by) = started.duration_since(written) {
+                if by > START_TOLERANCE {
+                    return Identity::Mismatched(Mismatch::StartedAfterFile { by });
+                }
             }
         }
+        _ => unread.note(Unproved::new(Fact::StartTime, pid, None)),
     }
-    if let (Some(boot), Some(written)) = (proc::boot_time(), mtime) {
-        if written + START_TOLERANCE < boot {
-            return Identity::Mismatched(Mismatch::FileBeforeBoot);
+    match (proc::boot_time(), written) {
+        (Some(boot), Some(written)) => {
+            if written + START_TOLERANCE < boot {
+                return Identity::Mismatched(Mismatch::FileBeforeBoot);
+            }
         }
+        _ => unread.note(Unproved::new(Fact::StartTime, pid, None)),
     }
-    Identity::Consistent
+    match unread.0 {
+        None => Identity::Consistent,
+        Some(u) => Identity::Unproved(u),
+    }
 }
 
 /// The file's modification time.
@@ -256,27 +517,40 @@ pub(crate) fn mtime(st: &Stat) -> Option<SystemTime> {
     SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
-/// When running as root: why a file that is not verified may not be trusted
-/// to name a process to signal (as systemd and start-stop-daemon harden
-/// this). `None` when it may be trusted, or when not running as root.
+/// When running as root: why a file may not be trusted to name a process
+/// to signal (as systemd and start-stop-daemon harden this). `None` when
+/// it may be trusted, or when not running as root.
 ///
-/// Refused: a file owned by someone other than root or the caller, a file
-/// that is group- or world-writable, and a file reached through a directory
-/// a non-root user can write (except a sticky directory such as `/tmp`
-/// whose entry on the way is owned by root, which others cannot replace).
-pub(crate) fn trust_problem(path: &std::path::Path, file: &Stat) -> Option<String> {
+/// Always refused: a file with more than one hard link (another name,
+/// perhaps planted by someone else, reaches the same inode), and a file
+/// reached through a directory a non-root user can write (who could rename
+/// another file over it), except a sticky directory owned by root (such as
+/// `/tmp`) whose entry is owned by root: others can neither replace that
+/// entry nor own the directory. A file that is not `verified` is also
+/// refused when owned by someone other than root or the caller, or group-
+/// or world-writable.
+pub(crate) fn trust_problem(path: &Path, file: &Stat, verified: bool) -> Option<String> {
     let me = rustix::process::geteuid();
     if !me.is_root() {
         return None;
     }
-    if file.st_uid != 0 && file.st_uid != me.as_raw() {
+    // st_nlink's width differs between platforms.
+    #[allow(clippy::unnecessary_cast)]
+    let links = file.st_nlink as u64;
+    if links > 1 {
+        return Some(format!(
+            "{} has {links} hard links: another name for the same file may have been              planted by someone else",
+            path.display()
+        ));
+    }
+    if !verified && file.st_uid != 0 && file.st_uid != me.as_raw() {
         return Some(format!(
             "{} is owned by UID {}, not by root",
             path.display(),
             file.st_uid
         ));
     }
-    if file.st_mode & 0o022 != 0 {
+    if !verified && file.st_mode & 0o022 != 0 {
         return Some(format!(
             "{} is group- or world-writable (mode {:o})",
             path.display(),
@@ -293,7 +567,8 @@ pub(crate) fn trust_problem(path: &std::path::Path, file: &Stat) -> Option<Strin
         let writable_by_others =
             (st.st_uid != 0 && st.st_mode & 0o200 != 0) || st.st_mode & 0o022 != 0;
         let sticky = st.st_mode & 0o1000 != 0;
-        if writable_by_others && !(sticky && child_uid == 0) {
+        let protected = sticky && st.st_uid == 0 && child_uid == 0;
+        if writable_by_others && !protected {
             return Some(format!(
                 "{} is reached through {}, which a non-root user can write (owner UID {}, mode {:o})",
                 path.display(),

@@ -667,6 +667,30 @@ fn read_pid_max() -> Option<u32> {
     None
 }
 
+/// The largest PID the kernel can ever hand out (inclusive): the limit for
+/// reading a PID from an existing file. Today's [`pid_max`] is not: it may
+/// have been lowered after the holder started, and a holder above it still
+/// runs and must still be named and stoppable. On 64-bit Linux this is
+/// 4,194,303 (`PID_MAX_LIMIT - 1`; 32-bit Linux: 32,767), elsewhere
+/// `i32::MAX`. Never below [`pid_max`].
+///
+/// ```
+/// assert!(pidguard::pid::largest_possible_pid() >= pidguard::pid::pid_max());
+/// ```
+pub fn largest_possible_pid() -> u32 {
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        target_pointer_width = "32"
+    ))]
+    const LIMIT: u32 = 32_767;
+    #[cfg(not(all(
+        any(target_os = "linux", target_os = "android"),
+        target_pointer_width = "32"
+    )))]
+    const LIMIT: u32 = FALLBACK_PID_MAX;
+    LIMIT.max(pid_max())
+}
+
 /// Converts the content of `/proc/sys/kernel/pid_max` (one more than the
 /// largest PID) into the largest PID, clamped to `i32::MAX`.
 #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]

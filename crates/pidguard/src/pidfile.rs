@@ -489,6 +489,14 @@ impl Pidfile {
         if let Some(why) = sys::unsafe_reason(&now) {
             return Err(Error::unsafe_file(path, why));
         }
+        // Nobody else holds the lock. An unlocked file is only taken over
+        // when its owner is proved not running (dropping `fd` on refusal
+        // unlocks it again).
+        if let Ok(old) = read_fd(&fd, path, Rule::Lenient) {
+            if let Some(refusal) = live_unlocked_owner(path, old, &now) {
+                return Err(refusal);
+            }
+        }
         sys::write_whole(&fd, content, now.st_size as u64).map_err(|e| Error::create(path, e))?;
         if self.fsync {
             rustix::fs::fsync(&fd).map_err(|e| Error::create(path, e.into()))?;
@@ -583,6 +591,33 @@ fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
     })
 }
 
+/// The refusal to take over an unlocked file naming `pid`, unless `pid` is
+/// proved not to be its owner: dead, or mismatched (a reused PID, a
+/// thread, PID 1, ourselves…). A live process that passes every check is
+/// a daemon that does not lock its file (nginx, sshd), as Python's `pid`
+/// and `start-stop-daemon --start` judge it; one that cannot be judged
+/// (a fact could not be read) is not taken over either.
+fn live_unlocked_owner(path: &Path, pid: Pid, file: &rustix::fs::Stat) -> Option<Error> {
+    use crate::identity::{identify, Identity, Me};
+    if liveness(pid) == Liveness::Dead {
+        return None;
+    }
+    match identify(pid, file, false, None, Me::now()) {
+        Identity::Mismatched(_) => None,
+        Identity::Verified | Identity::Consistent => Some(Error::running_unlocked(
+            path,
+            pid,
+            "it passes every check (a process, started before the file was written, in \
+             this PID namespace), so it is taken for a daemon that does not lock its PID file",
+        )),
+        Identity::Unproved(u) => Some(Error::running_unlocked(
+            path,
+            pid,
+            &format!("it could not be proved not to be the file's owner: {u}"),
+        )),
+    }
+}
+
 /// `open(O_RDWR)` was refused: if the file is locked by someone, say so
 /// (that is the more useful answer); otherwise it is a permission problem.
 fn held_or_denied(path: &Path, denied: io::Error) -> Error {
@@ -602,6 +637,13 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// Refuses `path` when its directory is reached through a symbolic link
+/// that neither root nor the caller owns: the check a PID file's path gets,
+/// for other files opened with the same care (the CLI's daemon log files).
+pub fn check_directory_links(path: &Path) -> Result<()> {
+    refuse_foreign_links(path)
+}
+
 /// Refuses a path whose directory is reached through a symbolic link that
 /// neither root nor the caller owns (see [`sys::foreign_symlink`]).
 pub(crate) fn refuse_foreign_links(path: &Path) -> Result<()> {
@@ -614,7 +656,10 @@ pub(crate) fn refuse_foreign_links(path: &Path) -> Result<()> {
 /// Reads and parses the PID in an open file.
 pub(crate) fn read_fd(fd: impl AsFd, path: &Path, rule: Rule) -> Result<Pid> {
     let (buf, n) = sys::read_head(fd).map_err(|e| Error::open(path, e))?;
-    pid::parse(&buf[..n], rule, pid::pid_max()).map_err(|e| Error::invalid_contents(path, e))
+    // An existing file may name a holder above today's pid_max (lowered
+    // after it started): the limit is the largest PID there can be.
+    pid::parse(&buf[..n], rule, pid::largest_possible_pid())
+        .map_err(|e| Error::invalid_contents(path, e))
 }
 
 /// Creates missing directories with `mode`, refusing a symlink or non-directory

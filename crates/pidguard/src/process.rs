@@ -56,7 +56,12 @@ pub(crate) fn liveness_with_stat(pid: Pid) -> (Liveness, Option<ProcStat>) {
     let base = match probe {
         Ok(()) => Liveness::Alive,
         Err(Errno::SRCH) => return (Liveness::Dead, None),
-        Err(Errno::PERM) => Liveness::AliveNotOurs,
+        // Another user's process, or a probe refused for another reason:
+        // ask the kernel without a permission check.
+        Err(Errno::PERM) => match sys::exists(pid) {
+            Some(false) => return (Liveness::Dead, None),
+            _ => Liveness::AliveNotOurs,
+        },
         // Anything else: be conservative and treat it as alive.
         Err(_) => Liveness::Alive,
     };

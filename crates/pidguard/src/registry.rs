@@ -86,11 +86,15 @@ pub struct Row {
     pub command: Option<std::ffi::OsString>,
     /// Why the state is unknown.
     pub problem: Option<String>,
+    /// Whether the file's owner is proved gone (see
+    /// [`Inspection::owner_gone`](crate::Inspection::owner_gone)): only
+    /// then is a stale file removed.
+    pub owner_gone: bool,
 }
 
 impl Row {
-    /// The identity's name ([`Identity::name`]: the same word everywhere);
-    /// `None` when no live process is named.
+    /// [`Identity::name`]: `verified`, `consistent`, `unproved` or
+    /// `mismatched`; `None` when no live process is named.
     pub fn identity_label(&self) -> Option<&'static str> {
         self.identity.as_ref().map(Identity::name)
     }
@@ -385,15 +389,18 @@ fn row(target: Target<'_>, file_name: &str, has_meta: bool, me: Me) -> Option<Ro
     let (state, pid, locked, problem) = match &found.status {
         Status::NotRunning => return None,
         Status::Running { pid, locked } => (State::Running, Some(*pid), *locked, None),
+        Status::Held(pid) => (State::Running, Some(*pid), true, None),
         Status::Starting => (State::Starting, None, true, None),
         Status::Stale(pid) => (State::Stale, Some(*pid), false, None),
         Status::Unknown(e) => (State::Unknown, None, false, Some(e.to_string())),
     };
     let locked = locked || found.locked;
-    // What the PID runs now: for a mismatched PID too (it names a live
-    // process, not the file's owner).
-    let command = match (state, &found.identity) {
-        (State::Running, _) | (_, Some(_)) => pid.and_then(sys::proc::cmdline),
+    let owner_gone = found.owner_gone();
+    // What the PID runs now: for a PID proved not to be the owner too (it
+    // names a live process).
+    let command = match (&found.status, &found.identity) {
+        (Status::Running { pid, .. }, _) => sys::proc::cmdline(*pid),
+        (_, Some(_)) => pid.and_then(sys::proc::cmdline),
         _ => None,
     };
     Some(Row {
@@ -406,6 +413,7 @@ fn row(target: Target<'_>, file_name: &str, has_meta: bool, me: Me) -> Option<Ro
         age,
         command,
         problem,
+        owner_gone,
     })
 }
 
@@ -514,8 +522,8 @@ pub enum Action {
     RemovedStale,
     /// An orphan was stopped and its file removed.
     StoppedOrphan,
-    /// A live, unlocked process could not be verified: only its file was
-    /// removed; the process was left alone.
+    /// No longer produced: a live process that cannot be verified keeps
+    /// its file ([`Action::Kept`]). Kept for compatibility.
     RemovedFileOnly,
     /// Left alone, with the reason.
     Kept(String),
@@ -582,6 +590,14 @@ fn sweep_one(row: &Row, policy: &SweepPolicy, orphan_if_locked: bool) -> Action 
     };
     match row.state {
         State::Stale if row.locked => Action::Kept("stale PID but the lock is held".into()),
+        State::Stale if !row.owner_gone => Action::Kept(format!(
+            "PID {} is alive and not proved gone ({}): the file is kept",
+            row.pid.map(|p| p.to_string()).unwrap_or_default(),
+            row.identity
+                .as_ref()
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "no verdict".into())
+        )),
         State::Stale => remove(Action::RemovedStale),
         State::Starting => Action::Kept("starting: locked, no PID yet".into()),
         State::Unknown => Action::Kept(format!(
@@ -592,26 +608,34 @@ fn sweep_one(row: &Row, policy: &SweepPolicy, orphan_if_locked: bool) -> Action 
             Action::Kept("running: its lock is held".into())
         }
         State::Running => {
-            let pid = row.pid.expect("a running row has a PID");
-            let verifiable = sys::proc::start_time(pid).is_some();
-            if !verifiable {
-                return remove(Action::RemovedFileOnly);
-            }
             if !policy.kill {
                 return Action::Kept(
                     "orphan: alive and unlocked (sweep with kill to stop it)".into(),
                 );
             }
+            // An orphan is only ever signalled when its recorded executable
+            // matches: without one, nothing proves it is the file's.
+            let filters = filters_from_meta(&row.path);
+            if filters.exe.is_none() {
+                return Action::Kept(format!(
+                    "orphan: {} records no executable, so it is never signalled \
+                     (stop it with pidguard stop --exe PATH)",
+                    meta_path(&row.path).display()
+                ));
+            }
             if policy.dry_run {
                 return Action::StoppedOrphan;
             }
-            match stop(&row.path, &policy.schedule, &filters_from_meta(&row.path)) {
+            match stop(&row.path, &policy.schedule, &filters) {
                 Ok(r) if r.outcome == Outcome::Stopped => Action::StoppedOrphan,
-                Ok(r) if r.outcome == Outcome::Stale => Action::RemovedStale,
+                Ok(r) if r.outcome == Outcome::Stale && r.file_gone => Action::RemovedStale,
                 Ok(r) if r.outcome == Outcome::StillRunning => {
                     Action::Kept("still running at the end of the schedule".into())
                 }
-                Ok(r) => Action::Kept(format!("{:?}", r.outcome)),
+                Ok(r) => Action::Kept(match &r.identity {
+                    Some(i) => format!("not signalled: {i}"),
+                    None => format!("{:?}", r.outcome),
+                }),
                 Err(e) => Action::Failed(e.to_string()),
             }
         }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rustix::fs::Stat;
 
 use crate::error::{Error, Result, UnsafeFile};
-use crate::identity::{identify, Filters, Identity, Me};
+use crate::identity::{identify, Filters, Identity, Me, Mismatch};
 use crate::pid::{ParseErrorKind, Pid, Rule};
 use crate::pidfile::{read_fd, refuse_foreign_links, MID_WRITE_BACKOFF_US};
 use crate::process::{liveness_with_stat, Liveness};
@@ -38,7 +38,16 @@ pub enum Status {
     /// example between BSD `pidfile_open` and `pidfile_write`, or a file
     /// locked by `flock(1)`, which writes nothing).
     Starting,
-    /// The file exists but its process is gone.
+    /// The file is locked, so an instance runs, but its holder could not
+    /// be identified from here: the PID in the file (given) does not hold
+    /// the lock (it exited and a process that inherited the lock holds it,
+    /// or the holder lives in another PID namespace and the PID names an
+    /// unrelated process here). A held lock is never stale.
+    Held(Pid),
+    /// The file is not locked and names no live owner: its process is gone,
+    /// or the PID now names a process proved not to be its owner (see the
+    /// [identity](crate::identity) verdict; such a live process's file is
+    /// only removed when the process is gone, see `docs/GUARANTEES.md`).
     Stale(Pid),
     /// There is no file.
     NotRunning,
@@ -56,17 +65,20 @@ impl Status {
         }
     }
 
-    /// Whether an instance holds or owns the file ([`Status::Running`] or
-    /// [`Status::Starting`]).
+    /// Whether an instance holds or owns the file ([`Status::Running`],
+    /// [`Status::Starting`] or [`Status::Held`]).
     pub fn is_running(&self) -> bool {
-        matches!(self, Status::Running { .. } | Status::Starting)
+        matches!(
+            self,
+            Status::Running { .. } | Status::Starting | Status::Held(_)
+        )
     }
 
-    /// A short lowercase name: `running`, `starting`, `stale`, `not-running`,
-    /// `unknown`.
+    /// A short lowercase name: `running` (also for [`Status::Held`]),
+    /// `starting`, `stale`, `not-running`, `unknown`.
     pub fn name(&self) -> &'static str {
         match self {
-            Status::Running { .. } => "running",
+            Status::Running { .. } | Status::Held(_) => "running",
             Status::Starting => "starting",
             Status::Stale(_) => "stale",
             Status::NotRunning => "not-running",
@@ -83,6 +95,11 @@ impl fmt::Display for Status {
                 write!(f, "running (PID {pid}; the file is not locked)")
             }
             Status::Starting => f.write_str("starting (the file is locked but holds no PID yet)"),
+            Status::Held(pid) => write!(
+                f,
+                "running (locked, held by a process that could not be identified; \
+                 the file names PID {pid}, which does not hold the lock)"
+            ),
             Status::Stale(pid) => write!(f, "stale (PID {pid} is gone or is not the file's owner)"),
             Status::NotRunning => f.write_str("not running (no PID file)"),
             Status::Unknown(e) => write!(f, "unknown: {e}"),
@@ -198,10 +215,16 @@ fn open_target(target: Target<'_>) -> Result<(OwnedFd, Stat)> {
 
 /// The state of the PID file at `path`.
 ///
-/// A file naming a live process whose [identity](crate::identity) is
-/// mismatched (a reused PID, PID 1, a process in another namespace…) is
-/// reported [`Status::Stale`]: its real owner is gone. Use [`inspect`] for
-/// the identity verdict and filters.
+/// A locked file is always running: [`Status::Running`] names the lock's
+/// holder as this PID namespace numbers it (the process that holds the
+/// lock, wherever the file's PID came from), [`Status::Held`] says it
+/// could not be identified. An unlocked file naming a live process whose
+/// [identity](crate::identity) is mismatched (a reused PID, a thread, PID
+/// 1, a process in another namespace…) is [`Status::Stale`]; one whose
+/// identity is unproved (a fact could not be read) is
+/// [`Status::Unknown`] with an [`ErrorKind::Unproved`](crate::ErrorKind)
+/// error naming the fact. Use [`inspect`] for the identity verdict and
+/// filters.
 ///
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
@@ -222,14 +245,34 @@ pub fn status(path: impl AsRef<Path>) -> Status {
 /// A PID file's state together with the identity verdict on its PID.
 #[derive(Debug)]
 pub struct Inspection {
-    /// The state, with mismatched PIDs reported as [`Status::Stale`].
+    /// The state, without the filters (see [`status`]).
     pub status: Status,
-    /// The verdict on the PID in the file, when it names a live process.
+    /// The verdict on the owner named by [`Status::Running`] (or, for other
+    /// states, on the PID in the file when it names a live process), with
+    /// the filters applied.
     pub identity: Option<Identity>,
     /// Whether the file's lock was held when it was read.
     pub locked: bool,
+    /// The PID written in the file, when one was read. It differs from
+    /// [`Status::Running`]'s when the lock's holder is another process
+    /// (a holder in a container, whose file holds its PID in its own
+    /// namespace, or a process that inherited the lock).
+    pub file_pid: Option<Pid>,
     /// The file's metadata (from the open descriptor), when it was opened.
     pub(crate) file: Option<Stat>,
+    /// Whether the file's owner is proved gone: not locked, and the PID is
+    /// dead or names no process (a thread). Only then may the file be
+    /// removed.
+    pub(crate) owner_gone: bool,
+}
+
+impl Inspection {
+    /// Whether the file may be removed as stale: nobody holds its lock and
+    /// the PID in it is dead (not merely hidden) or is a thread's, not a
+    /// process's. A live process that is mismatched keeps its file.
+    pub fn owner_gone(&self) -> bool {
+        self.owner_gone
+    }
 }
 
 /// Reads the file at `path`, decides its state and classifies its PID
@@ -243,7 +286,7 @@ pub(crate) fn inspect_as(path: &Path, filters: &Filters, me: Me) -> Inspection {
     inspect_target(Target::Path(path), filters, me)
 }
 
-/// [`inspect_as`] for a [`Target`].
+/// [`inspect_as`] for a [`Target`]: the evidence model applied to one file.
 pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> Inspection {
     let Classified {
         status,
@@ -251,31 +294,143 @@ pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> I
         pstat,
         locked,
     } = classify(target);
-    let mut identity = None;
-    let status = match status {
-        Status::Running { pid, locked } => {
-            let st = file.as_ref().expect("a running file was opened");
-            let id = identify(pid, st, locked, filters, pstat, me);
-            let stale = !id.may_signal();
-            identity = Some(id);
-            if stale {
-                Status::Stale(pid)
-            } else {
-                Status::Running { pid, locked }
-            }
-        }
-        other => other,
-    };
-    Inspection {
+    let mut found = Inspection {
+        file_pid: match &status {
+            Status::Running { pid, .. } | Status::Stale(pid) | Status::Held(pid) => Some(*pid),
+            _ => None,
+        },
         status,
-        identity,
+        identity: None,
         locked,
         file,
+        owner_gone: false,
+    };
+    let Some(st) = found.file else {
+        return found;
+    };
+    match std::mem::replace(&mut found.status, Status::NotRunning) {
+        // Unlocked, and the PID is dead: the owner is proved gone.
+        Status::Stale(pid) => {
+            found.owner_gone = true;
+            found.status = Status::Stale(pid);
+        }
+        // Unlocked, naming a live process: it is the owner only if every
+        // consistency check was made and passed.
+        Status::Running { pid, locked: false } => {
+            let owner = identify(pid, &st, false, pstat, me);
+            found.status = match &owner {
+                Identity::Verified | Identity::Consistent => Status::Running { pid, locked: false },
+                Identity::Unproved(u) => Status::Unknown(Error::unproved(target.path(), pid, u)),
+                Identity::Mismatched(m) => {
+                    // A thread's TID names no process: the owner is gone.
+                    found.owner_gone = matches!(m, Mismatch::Thread { .. });
+                    Status::Stale(pid)
+                }
+            };
+            found.identity = Some(with_filters(owner, filters, pid));
+        }
+        // Locked: an instance runs. Who holds the lock?
+        Status::Running { pid, locked: true } => {
+            let owner = identify(pid, &st, true, pstat, me);
+            if owner.may_signal() {
+                found.status = Status::Running { pid, locked: true };
+                found.identity = Some(with_filters(owner, filters, pid));
+            } else {
+                resolve_holder(&mut found, &st, pid, Some(owner), filters, me);
+            }
+        }
+        Status::Held(pid) => resolve_holder(&mut found, &st, pid, None, filters, me),
+        other => found.status = other,
+    }
+    found
+}
+
+/// The owner verdict with the user's filters applied: a filter that does
+/// not match (or could not be checked) overrides a verified or consistent
+/// verdict; a mismatch or unproved verdict stays what it is.
+fn with_filters(owner: Identity, filters: &Filters, pid: Pid) -> Identity {
+    if !owner.may_signal() || filters.is_empty() {
+        return owner;
+    }
+    filters.check(pid).unwrap_or(owner)
+}
+
+/// The file is locked, and the PID it names (`file_pid`, judged `owner`;
+/// `None` when it is dead) is not proved to hold the lock: find the
+/// process that does. The lock table (`/proc/locks`) names the process
+/// that took the lock, numbered for this PID namespace (a holder in a
+/// container appears under its PID here); it is only a candidate, proved
+/// by its own descriptor. Failing that (the locker exited and a process
+/// that inherited the lock holds it) every process is looked at.
+fn resolve_holder(
+    found: &mut Inspection,
+    st: &Stat,
+    file_pid: Pid,
+    owner: Option<Identity>,
+    filters: &Filters,
+    me: Me,
+) {
+    // The stat field types differ between platforms.
+    #[allow(clippy::unnecessary_cast)]
+    let (dev, ino) = (st.st_dev as u64, st.st_ino as u64);
+    let holds = |p: Pid| {
+        sys::proc::holds_flock(p, dev, ino) == Ok(true)
+            && sys::proc::status_result(p).is_ok_and(|s| s.tgid == p.get())
+    };
+    let lockers = sys::proc::flock_pids(ino);
+    let holder = lockers
+        .iter()
+        .copied()
+        .find(|&p| p != file_pid && holds(p))
+        .or_else(|| {
+            sys::proc::all_pids()
+                .into_iter()
+                .find(|&p| p != file_pid && p != me.pid && holds(p))
+        })
+        .or_else(|| holds(me.pid).then_some(me.pid));
+    let file_pid_status = sys::proc::status_result(file_pid).ok();
+    match (holder, owner) {
+        (Some(h), owner) => {
+            // The file names the holder's child, which is about to get the
+            // lock (a supervisor hands the lock to its command a moment
+            // after writing the command's PID): that child is the owner if
+            // it is consistent in every other way.
+            if owner.is_some() && file_pid_status.as_ref().is_some_and(|s| s.ppid == h.get()) {
+                let child = identify(file_pid, st, false, None, me);
+                if child.may_signal() {
+                    found.status = Status::Running {
+                        pid: file_pid,
+                        locked: true,
+                    };
+                    found.identity = Some(with_filters(child, filters, file_pid));
+                    return;
+                }
+            }
+            found.status = Status::Running {
+                pid: h,
+                locked: true,
+            };
+            found.identity = Some(with_filters(Identity::Verified, filters, h));
+        }
+        // The file's PID may hold the lock, but that could not be read;
+        // the lock table says it took the lock: name it, unproved.
+        (None, Some(Identity::Unproved(u))) if lockers.contains(&file_pid) => {
+            found.status = Status::Running {
+                pid: file_pid,
+                locked: true,
+            };
+            found.identity = Some(Identity::Unproved(u));
+        }
+        (None, owner) => {
+            found.status = Status::Held(file_pid);
+            found.identity = owner;
+        }
     }
 }
 
 /// The state from the lock and liveness alone (and, for a running file,
-/// what `/proc/<pid>/stat` said).
+/// what `/proc/<pid>/stat` said). A locked file whose PID is dead is
+/// [`Status::Held`] here, never stale.
 fn classify(target: Target<'_>) -> Classified {
     let path = target.path();
     let (fd, st) = match open_target(target) {
@@ -324,7 +479,9 @@ fn classify(target: Target<'_>) -> Classified {
             Some(us) => std::thread::sleep(Duration::from_micros(*us)),
             None => {
                 let status = match content {
-                    Ok(pid) => Status::Stale(pid),
+                    // Locked, its PID dead: a process that inherited the
+                    // lock (or one in another namespace) holds it.
+                    Ok(pid) => Status::Held(pid),
                     Err(e) if e.parse_error().map(|p| p.kind()) == Some(ParseErrorKind::Empty) => {
                         Status::Starting
                     }

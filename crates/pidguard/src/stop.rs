@@ -2,14 +2,25 @@
 //!
 //! Every operation reads the file, pins the process it names (a pidfd on
 //! Linux), classifies it (see [`identity`](crate::identity)) with the
-//! process pinned, and acts only on a verified or consistent PID. A
-//! mismatched PID means the file's real owner is gone: the file is stale and
-//! the process is left alone. When running as root, a file that is not
-//! verified must also pass the trust checks (not writable by others).
+//! process pinned, and signals only a verified or consistent owner:
+//!
+//! * an unproved verdict (a fact could not be read) or a lock held by a
+//!   process that cannot be identified from here is an error
+//!   ([`ErrorKind::Unproved`]): nothing is signalled, the file is kept;
+//! * a live process proved not to be the owner (a filter does not match,
+//!   timing evidence, a thread's TID…) is left alone and its file kept
+//!   ([`Outcome::Mismatched`]);
+//! * a file is removed only when its owner is proved gone (the PID is dead
+//!   and nobody holds the lock).
+//!
+//! When running as root, the file must also pass the trust checks (see
+//! `trust_problem`), unless the process is pinned by an `exe` or `user`
+//! filter (as start-stop-daemon's `--exec`/`--user`). [`wait`] sends
+//! nothing and never refuses for trust.
 
 use std::io;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{trust_problem, Filters, Identity};
@@ -28,13 +39,19 @@ pub enum Outcome {
     NotRunning,
     /// The file is locked but names no PID yet: nothing to signal.
     Starting,
-    /// The file was stale (its process is gone, or the PID now belongs to
-    /// an unrelated process, which was left alone).
+    /// The file was stale: its process is gone (dead, or the PID names a
+    /// thread, not a process). Nothing was signalled; [`stop`] removes it.
     Stale,
+    /// The file names a live process proved not to be its owner: a filter
+    /// does not match, it started after the file was written or the file
+    /// predates the boot (a clock step can cause these), it is PID 1, in
+    /// another PID namespace… Nothing was signalled and the file was kept.
+    /// [`Report::identity`] says why.
+    Mismatched,
     /// The process exited.
     Stopped,
-    /// The schedule ended (or the wait timed out) with the process still
-    /// running.
+    /// The schedule ended (or the wait timed out) with the process, or
+    /// another holder of the file's lock, still running.
     StillRunning,
     /// The signal was sent.
     Signalled,
@@ -45,7 +62,8 @@ pub enum Outcome {
 pub struct Report {
     /// What happened.
     pub outcome: Outcome,
-    /// The PID named in the file, if one was read.
+    /// The PID of the owner acted on (the lock's holder as this namespace
+    /// numbers it), or else the PID named in the file, if one was read.
     pub pid: Option<Pid>,
     /// The verdict on that PID, when it named a live process.
     pub identity: Option<Identity>,
@@ -70,13 +88,28 @@ impl Report {
     }
 }
 
+/// What the operation is for: what it may do with what it finds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// `stop`: signals, and removes a file whose owner is proved gone.
+    Stop,
+    /// `signal`: signals; removes nothing.
+    Signal,
+    /// `wait`: sends nothing, removes nothing, never refuses for trust.
+    Wait,
+}
+
 enum Pinned {
     Done(Report),
-    Live(Process, Identity),
+    /// The owner, pinned, its verdict, and the PID the file names.
+    Live(Process, Identity, Option<Pid>),
+    /// (`wait` only) The lock is held by a process that cannot be
+    /// identified (or whose ownership is unproved): wait for the lock.
+    LockOnly(Option<Pid>, Option<Identity>),
 }
 
 /// Finds the file's owner and pins it, or says why there is none.
-fn pin(path: &Path, filters: &Filters, clean_stale: bool) -> Result<Pinned> {
+fn pin(path: &Path, filters: &Filters, purpose: Purpose) -> Result<Pinned> {
     for _ in 0..3 {
         let first = inspect(path, filters);
         let pid = match first.status {
@@ -97,8 +130,14 @@ fn pin(path: &Path, filters: &Filters, clean_stale: bool) -> Result<Pinned> {
                 )))
             }
             Status::Unknown(e) => return Err(e),
-            Status::Stale(pid) => {
-                let gone = clean_stale && cleanup(path, pid);
+            Status::Held(file_pid) => {
+                if purpose == Purpose::Wait {
+                    return Ok(Pinned::LockOnly(Some(file_pid), first.identity));
+                }
+                return Err(Error::holder_unreachable(path, file_pid));
+            }
+            Status::Stale(pid) if first.owner_gone() => {
+                let gone = purpose == Purpose::Stop && cleanup(path, pid);
                 return Ok(Pinned::Done(Report::new(
                     Outcome::Stale,
                     Some(pid),
@@ -106,37 +145,85 @@ fn pin(path: &Path, filters: &Filters, clean_stale: bool) -> Result<Pinned> {
                     gone,
                 )));
             }
-            Status::Running { pid, .. } => pid,
+            // Alive, proved not the owner: left alone, the file kept.
+            Status::Stale(pid) => {
+                return Ok(Pinned::Done(Report::new(
+                    Outcome::Mismatched,
+                    Some(pid),
+                    first.identity,
+                    false,
+                )))
+            }
+            Status::Running { pid, .. } => match &first.identity {
+                Some(Identity::Mismatched(_)) => {
+                    return Ok(Pinned::Done(Report::new(
+                        Outcome::Mismatched,
+                        Some(pid),
+                        first.identity,
+                        false,
+                    )))
+                }
+                Some(Identity::Unproved(u)) => {
+                    if purpose == Purpose::Wait && first.locked {
+                        return Ok(Pinned::LockOnly(Some(pid), first.identity));
+                    }
+                    if purpose != Purpose::Wait {
+                        return Err(Error::unproved(path, pid, u));
+                    }
+                    pid
+                }
+                _ => pid,
+            },
         };
         let process = match Process::open(pid) {
             Ok(p) => p,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            // Gone, or a thread's TID (pidfd_open refuses those): look again.
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.kind() == io::ErrorKind::InvalidInput =>
+            {
+                continue
+            }
             Err(e) => return Err(Error::with_io(ErrorKind::Io, path, e)),
         };
         // Classify again with the process pinned: if it is still alive
         // afterwards, /proc described this very process.
         let second = inspect(path, filters);
         match (&second.status, second.identity) {
-            (Status::Running { pid: p, .. }, Some(identity)) if *p == pid => {
+            (Status::Running { pid: p, .. }, Some(identity))
+                if *p == pid && (identity.may_signal() || purpose == Purpose::Wait) =>
+            {
                 if process.has_exited() {
                     continue;
                 }
-                if identity != Identity::Verified {
+                if purpose != Purpose::Wait {
                     let st = second.file.as_ref().expect("a running file was opened");
-                    if let Some(why) = trust_problem(path, st) {
-                        return Err(Error::untrusted(path, why));
+                    let verified = identity == Identity::Verified;
+                    if let Some(why) = trust_problem(path, st, verified) {
+                        // As start-stop-daemon: a process pinned by a
+                        // matching --exe/--user may be signalled anyway.
+                        if !filters.pins_process() {
+                            return Err(Error::untrusted(
+                                path,
+                                format!(
+                                    "{why}; pin the process with a matching executable or \
+                                     user filter (pidguard --exe PATH and/or --user USER) \
+                                     to signal it anyway"
+                                ),
+                            ));
+                        }
+                    }
+                    let me = Pid::current();
+                    let parent =
+                        rustix::process::getppid().and_then(|p| Pid::new(p.as_raw_nonzero().get()));
+                    if pid == me || Some(pid) == parent {
+                        return Err(Error::untrusted(
+                            path,
+                            format!("PID {pid} is pidguard itself or its parent"),
+                        ));
                     }
                 }
-                let me = Pid::current();
-                let parent =
-                    rustix::process::getppid().and_then(|p| Pid::new(p.as_raw_nonzero().get()));
-                if pid == me || Some(pid) == parent {
-                    return Err(Error::untrusted(
-                        path,
-                        format!("PID {pid} is pidguard itself or its parent"),
-                    ));
-                }
-                return Ok(Pinned::Live(process, identity));
+                return Ok(Pinned::Live(process, identity, second.file_pid));
             }
             _ => continue,
         }
@@ -165,6 +252,38 @@ fn cleanup(path: &Path, pid: Pid) -> bool {
     }
 }
 
+/// Waits until nobody holds the file's lock (or the file is gone), up to
+/// `deadline` (forever with `None`). `true` when the lock was free.
+fn wait_unlocked(path: &Path, deadline: Option<Instant>) -> bool {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let free = match sys::open_existing(path, false) {
+            Ok(fd) => !sys::is_locked(&fd).unwrap_or(true),
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        };
+        if free {
+            return true;
+        }
+        let now = Instant::now();
+        let mut sleep = pause;
+        if let Some(d) = deadline {
+            if now >= d {
+                return false;
+            }
+            sleep = sleep.min(d - now);
+        }
+        std::thread::sleep(sleep);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Whether the file is still locked although the process that was its
+/// owner has exited: a process that inherited the lock holds it. Gives
+/// a supervisor that is releasing it a moment.
+fn still_held(path: &Path) -> bool {
+    !wait_unlocked(path, Some(Instant::now() + Duration::from_millis(200)))
+}
+
 fn signal_error(path: &Path, pid: Pid, e: io::Error) -> Error {
     if e.kind() == io::ErrorKind::PermissionDenied {
         let owner = sys::proc::uid(pid)
@@ -187,9 +306,10 @@ fn signal_error(path: &Path, pid: Pid, e: io::Error) -> Error {
 /// [`ErrorKind::Untrusted`], [`ErrorKind::InvalidContents`], …
 pub fn stop(path: impl AsRef<Path>, schedule: &Schedule, filters: &Filters) -> Result<Report> {
     let path = path.as_ref();
-    let (process, identity) = match pin(path, filters, true)? {
+    let (process, identity, file_pid) = match pin(path, filters, Purpose::Stop)? {
         Pinned::Done(r) => return Ok(r),
-        Pinned::Live(p, i) => (p, i),
+        Pinned::Live(p, i, f) => (p, i, f),
+        Pinned::LockOnly(..) => unreachable!("only wait waits for the lock alone"),
     };
     let pid = process.pid();
     let steps = schedule.steps();
@@ -225,12 +345,22 @@ pub fn stop(path: impl AsRef<Path>, schedule: &Schedule, filters: &Filters) -> R
             false,
         ));
     }
-    let gone = cleanup(path, pid);
+    let gone = cleanup(path, file_pid.unwrap_or(pid));
+    // The owner exited, but a process that inherited the lock still holds
+    // it: an instance still runs.
+    if !gone && still_held(path) {
+        return Ok(Report::new(
+            Outcome::StillRunning,
+            Some(pid),
+            Some(identity),
+            false,
+        ));
+    }
     Ok(Report::new(
         Outcome::Stopped,
         Some(pid),
         Some(identity),
-        gone,
+        gone || sys::lstat(path).is_err(),
     ))
 }
 
@@ -239,9 +369,9 @@ pub fn stop(path: impl AsRef<Path>, schedule: &Schedule, filters: &Filters) -> R
 /// left in place; nothing is signalled.
 pub fn send_signal(path: impl AsRef<Path>, signal: Signal, filters: &Filters) -> Result<Report> {
     let path = path.as_ref();
-    match pin(path, filters, false)? {
+    match pin(path, filters, Purpose::Signal)? {
         Pinned::Done(r) => Ok(r),
-        Pinned::Live(process, identity) => {
+        Pinned::Live(process, identity, _) => {
             let pid = process.pid();
             process
                 .signal(signal)
@@ -253,42 +383,53 @@ pub fn send_signal(path: impl AsRef<Path>, signal: Signal, filters: &Filters) ->
                 false,
             ))
         }
+        Pinned::LockOnly(..) => unreachable!("only wait waits for the lock alone"),
     }
 }
 
 /// Waits for the owner of the PID file at `path` to exit, up to `timeout`
-/// (forever with `None`). Nothing is signalled or removed.
+/// (forever with `None`), and for the file's lock to be free: a lock held
+/// by a process that cannot be identified (another PID namespace, an
+/// inheritor) is waited for too. Nothing is signalled or removed, and
+/// nothing is refused for trust reasons.
 pub fn wait(
     path: impl AsRef<Path>,
     timeout: Option<Duration>,
     filters: &Filters,
 ) -> Result<Report> {
     let path = path.as_ref();
-    match pin(path, filters, false)? {
-        Pinned::Done(r) => Ok(r),
-        Pinned::Live(process, identity) => {
-            let pid = process.pid();
-            let exited = match timeout {
-                Some(t) => process.wait_timeout(t),
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let (pid, identity, exited) = match pin(path, filters, Purpose::Wait)? {
+        Pinned::Done(r) => return Ok(r),
+        Pinned::LockOnly(pid, identity) => (pid, identity, wait_unlocked(path, deadline)),
+        Pinned::Live(process, identity, _) => {
+            let exited = match deadline {
+                Some(d) => process.wait_timeout(d.saturating_duration_since(Instant::now())),
                 None => loop {
                     if process.wait_timeout(Duration::from_secs(3600)) {
                         break true;
                     }
                 },
             };
-            let outcome = if exited {
-                Outcome::Stopped
-            } else {
-                Outcome::StillRunning
-            };
-            Ok(Report::new(
-                outcome,
-                Some(pid),
-                Some(identity),
-                sys::lstat(path).is_err(),
-            ))
+            // Its exit ends the wait only once nobody holds the lock.
+            // (A supervisor releasing it is given a moment past the deadline.)
+            let lock_deadline =
+                deadline.map(|d| d.max(Instant::now() + Duration::from_millis(200)));
+            let free = exited && wait_unlocked(path, lock_deadline);
+            (Some(process.pid()), Some(identity), free)
         }
-    }
+    };
+    let outcome = if exited {
+        Outcome::Stopped
+    } else {
+        Outcome::StillRunning
+    };
+    Ok(Report::new(
+        outcome,
+        pid,
+        identity,
+        sys::lstat(path).is_err(),
+    ))
 }
 
 /// Whether the owner of the PID file at `path` could be signalled, with the
@@ -298,9 +439,9 @@ pub fn wait(
 /// kernel would refuse a signal.
 pub fn probe_signal(path: impl AsRef<Path>, filters: &Filters) -> Result<Report> {
     let path = path.as_ref();
-    match pin(path, filters, false)? {
+    match pin(path, filters, Purpose::Signal)? {
         Pinned::Done(r) => Ok(r),
-        Pinned::Live(process, identity) => {
+        Pinned::Live(process, identity, _) => {
             let pid = process.pid();
             match rustix::process::test_kill_process(pid.to_rustix()) {
                 Ok(()) | Err(rustix::io::Errno::SRCH) => {}
@@ -313,5 +454,6 @@ pub fn probe_signal(path: impl AsRef<Path>, filters: &Filters) -> Result<Report>
                 false,
             ))
         }
+        Pinned::LockOnly(..) => unreachable!("only wait waits for the lock alone"),
     }
 }

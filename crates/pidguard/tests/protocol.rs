@@ -485,17 +485,15 @@ fn named_locations() {
 
 /// Readers (`status`, `list`) probe the lock with a shared lock held for an
 /// instant. An acquire that meets such a probe on an unlocked file naming a
-/// live process (written by a tool that does not lock) must not mistake the
-/// reader for a running instance.
+/// live process that is not its owner (here PID 1, which never is without
+/// holding the lock; an unlocked file naming a live process that passes
+/// every check is refused, see `unlocked_file_of_a_live_daemon_is_not_taken_over`)
+/// must not mistake the reader for a running instance.
 #[test]
 fn readers_probing_the_lock_never_make_a_free_file_look_held() {
     let dir = tmp();
     let path = dir.path().join("app.pid");
-    let mut other = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    let live = other.id();
+    let live = 1;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
         .map(|_| {
@@ -520,8 +518,6 @@ fn readers_probing_the_lock_never_make_a_free_file_look_held() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let looks: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-    other.kill().unwrap();
-    other.wait().unwrap();
     assert!(looks > 1000, "the readers hardly ran ({looks} looks)");
     assert!(
         failures.is_empty(),
@@ -529,4 +525,32 @@ fn readers_probing_the_lock_never_make_a_free_file_look_held() {
         failures.len(),
         failures[0]
     );
+}
+
+/// An unlocked file naming a live process that passes every check (as
+/// nginx's or sshd's: they do not lock) is not taken over: AlreadyRunning,
+/// the holder named, the file untouched. Once the process is gone, it is.
+#[test]
+fn unlocked_file_of_a_live_daemon_is_not_taken_over() {
+    let dir = tmp();
+    let path = dir.path().join("daemon.pid");
+    let mut daemon = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = daemon.id();
+    std::fs::write(&path, format!("{pid}\n")).unwrap();
+    let err = Pidfile::new(&path).acquire().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning, "{err}");
+    assert_eq!(err.holder().map(|p| p.as_u32()), Some(pid), "{err}");
+    assert!(err.to_string().contains("not locked"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        std::process::id().to_string()
+    );
+    drop(guard);
 }

@@ -193,7 +193,7 @@ fn metadata_that_is_a_fifo_or_a_symlink_is_not_read() {
     let mut gone = Command::new("true").spawn().unwrap();
     let pid = gone.id();
     gone.wait().unwrap();
-    // A live process, started before its file: "unverified" (consistent).
+    // A live process, started before its file: consistent.
     // b.meta names another executable: if it were followed, b would be
     // "mismatched".
     let mut live = Command::new("sleep").arg("30").spawn().unwrap();

@@ -17,15 +17,17 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use pidguard::{Pid, Pidfile, Process, Signal};
+use pidguard::{Guard, Pid, Pidfile, Process, Signal};
 
 use crate::cli::DaemonArgs;
 use crate::commands::gate::Gated;
-use crate::commands::run::{acquire, exit_code};
+use crate::commands::run::{acquire, become_subreaper, exit_code};
+use crate::commands::tree;
 use crate::exit::{Exit, Failure};
 
 /// Starts `command` as a daemon holding `pf`'s lock; returns its PID (the
-/// `MAINPID` it reported, with `--notify`).
+/// `MAINPID` it reported, with `--notify`; the descendant left holding the
+/// lock, for a command that forks itself into the background).
 pub fn start(
     mut pf: Pidfile,
     command: &[std::ffi::OsString],
@@ -41,7 +43,13 @@ pub fn start(
     let stderr = log_file(opts.stderr.as_deref())?;
     let dir = opts.chdir.clone().unwrap_or_else(|| PathBuf::from("/"));
     let umask = opts.umask;
-    let mut gated = Gated::spawn(command, |cmd| {
+    // A forking daemon's background process becomes our child, so we can
+    // tell it holds the lock and name it.
+    become_subreaper();
+    // The daemon gets stdin, stdout, stderr and the lock, nothing else of
+    // ours (a pipe it kept open would hold up `pidguard … | cat`).
+    close_on_exec_above_stdio();
+    let gated = Gated::spawn(command, |cmd| {
         cmd.stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -62,7 +70,9 @@ pub fn start(
             });
         }
     })?;
-    pf.pid(gated.pid);
+    let mut target = Process::open(gated.pid).ok();
+    let mut pid = gated.pid;
+    pf.pid(pid);
     let mut guard = match acquire(&pf, wait) {
         Ok(g) => g,
         Err(f) => {
@@ -70,14 +80,23 @@ pub fn start(
             return Err(f);
         }
     };
-    if let Err(f) = gated.open(guard.as_fd()) {
-        let _ = gated.child.wait();
-        let _ = guard.release();
-        return Err(f);
-    }
-    let mut pid = gated.pid;
+    let child = match gated.open(guard.as_fd()) {
+        Ok(c) => c,
+        Err(f) => {
+            let _ = guard.release();
+            return Err(f);
+        }
+    };
+    drop(child);
+    let inode = inode_of(&guard)?;
     if let Some(n) = notify {
-        match n.wait_ready(&mut gated, opts.ready_timeout()) {
+        match n.wait_ready(
+            &mut pid,
+            &mut target,
+            &mut guard,
+            inode,
+            opts.ready_timeout(),
+        ) {
             Readiness::Ready { mainpid } => {
                 if let Some(main) = mainpid.filter(|m| *m != pid) {
                     guard.set_pid(main)?;
@@ -95,8 +114,12 @@ pub fn start(
                     format!("the daemon exited ({status}) before it reported READY=1; nothing left running"),
                 ));
             }
+            Readiness::Undecidable(why) => {
+                drop(guard.into_fd());
+                return Err(Failure::new(Exit::Unavailable, why));
+            }
             Readiness::TimedOut => {
-                stop_child(&mut gated);
+                stop_child(pid, target.as_ref());
                 let _ = guard.release();
                 return Err(Failure::new(
                     Exit::Stale,
@@ -107,6 +130,43 @@ pub fn start(
                 ));
             }
         }
+    } else {
+        // A command that forks itself into the background exits right
+        // away, leaving a descendant with the lock: name that one.
+        loop {
+            let exited = match &target {
+                Some(p) => p.wait_timeout(opts.settle()),
+                None => false,
+            };
+            let status = match exited.then(|| reap(pid)).flatten() {
+                Some(st) => st,
+                None => break,
+            };
+            match tree::successor(has_children(), inode.0, inode.1) {
+                tree::Next::Follow(next) => {
+                    target = Process::open(next).ok();
+                    guard.set_pid(next)?;
+                    pid = next;
+                }
+                tree::Next::Done { .. } => {
+                    let _ = guard.release();
+                    let code = match exit_code(status) {
+                        0 => 1,
+                        c => c,
+                    };
+                    return Err(Failure::new(
+                        Exit::Child(code),
+                        format!(
+                            "the daemon (PID {pid}) exited ({status}) right after it started; nothing left running"
+                        ),
+                    ));
+                }
+                tree::Next::Undecidable(why) => {
+                    drop(guard.into_fd());
+                    return Err(Failure::new(Exit::Unavailable, why));
+                }
+            }
+        }
     }
     // The daemon holds the lock now; close our copy without removing the
     // file. The daemon is not waited for: once we exit, it is reparented.
@@ -114,39 +174,174 @@ pub fn start(
     Ok(pid)
 }
 
-/// TERM, up to 5 s, then KILL; reaps the child.
-fn stop_child(gated: &mut Gated) {
-    if let Ok(p) = Process::open(gated.pid) {
+/// The locked file's `(dev, ino)`.
+pub(crate) fn inode_of(guard: &Guard) -> Result<(u64, u64), Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let copy = guard
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| Failure::new(Exit::Software, format!("cannot duplicate the lock: {e}")))?;
+    let md = File::from(copy).metadata().map_err(|e| {
+        Failure::new(
+            Exit::IoErr,
+            format!("cannot stat {}: {e}", guard.path().display()),
+        )
+    })?;
+    Ok((md.dev(), md.ino()))
+}
+
+/// Reaps our child `pid` if it has exited.
+fn reap(pid: Pid) -> Option<std::process::ExitStatus> {
+    use std::os::unix::process::ExitStatusExt;
+    loop {
+        match rustix::process::waitpid(Some(pid.to_rustix()), rustix::process::WaitOptions::NOHANG)
+        {
+            Ok(Some((_, st))) => return Some(std::process::ExitStatus::from_raw(st.as_raw())),
+            Ok(None) => return None,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Whether we still have any child (running or not yet reaped).
+pub(crate) fn has_children() -> bool {
+    use rustix::process::{waitid, WaitId, WaitIdOptions};
+    !matches!(
+        waitid(
+            WaitId::All,
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT
+        ),
+        Err(rustix::io::Errno::CHILD)
+    )
+}
+
+/// Marks every descriptor above 2 close-on-exec (the ones listed in
+/// `/proc/self/fd`, or every number below the descriptor limit without
+/// `/proc`), so a daemon started next inherits none of them. This process
+/// execs nothing else, so it loses nothing.
+fn close_on_exec_above_stdio() {
+    use rustix::io::{fcntl_getfd, fcntl_setfd, FdFlags};
+    use std::os::fd::BorrowedFd;
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .collect(),
+        Err(_) => {
+            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+                .current
+                .unwrap_or(1 << 16)
+                .min(1 << 16);
+            (3..limit as i32).collect()
+        }
+    };
+    for fd in fds.into_iter().filter(|&fd| fd > 2) {
+        // SAFETY: only the descriptor's flags are read and changed; a
+        // number that is not open (any more) fails with EBADF.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        if let Ok(flags) = fcntl_getfd(fd) {
+            let _ = fcntl_setfd(fd, flags | FdFlags::CLOEXEC);
+        }
+    }
+}
+
+/// TERM, up to 5 s, then KILL; reaps it (it is our child).
+fn stop_child(pid: Pid, target: Option<&Process>) {
+    if let Some(p) = target {
         let _ = p.signal(Signal::TERM);
         let _ = p.signal(Signal::CONT);
         if !p.wait_timeout(Duration::from_secs(5)) {
             let _ = p.signal(Signal::KILL);
+            p.wait_timeout(Duration::from_secs(5));
         }
     }
-    let _ = gated.child.wait();
+    let _ = reap(pid);
 }
 
-/// Where a daemon's output goes: appended to a file, or /dev/null.
+/// Where a daemon's output goes: appended to a file, or /dev/null. The
+/// file is opened with a PID file's care: no symbolic link someone else
+/// owns is followed (on the way or at the path), and it must be a regular
+/// file with one link (or a character device such as /dev/null); as root,
+/// never one another user owns.
 fn log_file(path: Option<&Path>) -> Result<Stdio, Failure> {
     match path {
         None => Ok(Stdio::null()),
-        Some(p) => File::options()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map(Stdio::from)
-            .map_err(|e| {
-                Failure::new(
-                    Exit::CantCreate,
-                    format!("cannot open log file {}: {e}", p.display()),
-                )
-            }),
+        Some(p) => open_log(p).map(Stdio::from),
     }
+}
+
+fn open_log(p: &Path) -> Result<File, Failure> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let refuse = |why: String| {
+        Failure::new(
+            Exit::CantCreate,
+            format!("refusing log file {}: {why}", p.display()),
+        )
+    };
+    pidguard::pidfile::check_directory_links(p)?;
+    let euid = rustix::process::geteuid().as_raw();
+    let mut flags =
+        rustix::fs::OFlags::NONBLOCK.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32;
+    match std::fs::symlink_metadata(p) {
+        Ok(md) if md.file_type().is_symlink() => {
+            if md.uid() != euid && md.uid() != 0 {
+                return Err(refuse(format!(
+                    "it is a symbolic link owned by UID {}, neither root nor us; remove it or \
+                     point --stdout/--stderr at the real file",
+                    md.uid()
+                )));
+            }
+        }
+        _ => flags |= rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+    }
+    let file = File::options()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .custom_flags(flags)
+        .open(p)
+        .map_err(|e| {
+            Failure::new(
+                Exit::CantCreate,
+                format!("cannot open log file {}: {e}", p.display()),
+            )
+        })?;
+    let md = file.metadata().map_err(|e| {
+        Failure::new(
+            Exit::CantCreate,
+            format!("cannot stat log file {}: {e}", p.display()),
+        )
+    })?;
+    let kind = md.file_type();
+    if kind.is_char_device() {
+        // /dev/null, /dev/console, a terminal.
+    } else if !kind.is_file() {
+        return Err(refuse("not a regular file".into()));
+    } else if md.nlink() > 1 {
+        return Err(refuse(format!(
+            "it has {} hard links (one may be a file you do not mean to write)",
+            md.nlink()
+        )));
+    } else if euid == 0 && md.uid() != 0 {
+        return Err(refuse(format!(
+            "running as root, and the file belongs to UID {}: remove it, or run as that user",
+            md.uid()
+        )));
+    }
+    let _ = rustix::fs::fcntl_setfl(
+        &file,
+        rustix::fs::fcntl_getfl(&file)
+            .map(|f| f - rustix::fs::OFlags::NONBLOCK)
+            .unwrap_or(rustix::fs::OFlags::APPEND),
+    );
+    Ok(file)
 }
 
 enum Readiness {
     Ready { mainpid: Option<Pid> },
     Exited(std::process::ExitStatus),
+    Undecidable(String),
     TimedOut,
 }
 
@@ -190,15 +385,24 @@ impl NotifySocket {
         Ok(NotifySocket { dir, path, sock })
     }
 
-    /// Waits for READY=1, the daemon's exit, or the timeout.
-    fn wait_ready(&self, gated: &mut Gated, timeout: Duration) -> Readiness {
+    /// Waits for READY=1, the daemon's exit, or the timeout. A daemon whose
+    /// process exits leaving a descendant with the lock (it forked before
+    /// READY=1) is followed: `pid`, `target` and the file name that one.
+    fn wait_ready(
+        &self,
+        pid: &mut Pid,
+        target: &mut Option<Process>,
+        guard: &mut Guard,
+        inode: (u64, u64),
+        timeout: Duration,
+    ) -> Readiness {
         let deadline = Instant::now() + timeout;
         let mut mainpid = None;
         let mut buf = [0u8; 4096];
         loop {
             // Exited? Read what it sent before it went (a daemon may report
             // READY=1 with MAINPID= of a child and exit).
-            let exited = gated.child.try_wait().ok().flatten();
+            let exited = reap(*pid);
             let now = Instant::now();
             if exited.is_none() && now >= deadline {
                 return Readiness::TimedOut;
@@ -215,7 +419,17 @@ impl NotifySocket {
                 let _ = self.sock.set_read_timeout(Some(Duration::from_millis(1)));
             }
             if let Some(status) = exited {
-                return Readiness::Exited(status);
+                match tree::successor(has_children(), inode.0, inode.1) {
+                    tree::Next::Follow(next) => {
+                        *target = Process::open(next).ok();
+                        if let Err(e) = guard.set_pid(next) {
+                            return Readiness::Undecidable(e.to_string());
+                        }
+                        *pid = next;
+                    }
+                    tree::Next::Done { .. } => return Readiness::Exited(status),
+                    tree::Next::Undecidable(why) => return Readiness::Undecidable(why),
+                }
             }
         }
     }

@@ -14,6 +14,7 @@ pub mod signal;
 pub mod status;
 pub mod stop;
 pub mod sweep;
+pub mod tree;
 pub mod wait;
 
 use std::path::PathBuf;
@@ -48,6 +49,18 @@ pub fn filters(args: &FilterArgs) -> Result<Filters, Failure> {
         None => None,
         Some(u) => Some(resolve_user(u)?),
     };
+    if let Some(exe) = &args.exe {
+        if let Err(e) = std::fs::metadata(exe) {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "--exe {}: {e}; give the path of the daemon's executable \
+                     (as /proc/PID/exe shows it)",
+                    exe.display()
+                ),
+            ));
+        }
+    }
     Ok(Filters {
         exe: args.exe.clone(),
         user,
@@ -106,7 +119,10 @@ pub fn creation(pf: &mut Pidfile, args: &CreateArgs) -> Result<(), Failure> {
 pub fn signalling_failure(e: pidguard::Error) -> Failure {
     let exit = match e.kind() {
         ErrorKind::InvalidContents => Exit::DataErr,
-        ErrorKind::PermissionDenied | ErrorKind::Untrusted | ErrorKind::UnsafeFile => Exit::NoPerm,
+        ErrorKind::PermissionDenied
+        | ErrorKind::Untrusted
+        | ErrorKind::Unproved
+        | ErrorKind::UnsafeFile => Exit::NoPerm,
         _ => Exit::for_error(&e),
     };
     Failure::of(exit, &e)
@@ -158,6 +174,7 @@ pub fn report_json(path: &std::path::Path, report: &Report) -> Obj {
         Outcome::NotRunning => "not-running",
         Outcome::Starting => "starting",
         Outcome::Stale => "stale",
+        Outcome::Mismatched => "mismatched",
         Outcome::Stopped => "stopped",
         Outcome::StillRunning => "still-running",
         Outcome::Signalled => "signalled",
@@ -206,6 +223,14 @@ pub fn print_report(path: &std::path::Path, report: &Report, json_out: bool, doi
         Outcome::Starting => println!("{p}: starting (locked, no PID yet): nothing to signal"),
         Outcome::Stale if doing == Doing::Wait => println!("{p}: {stale}: nothing to wait for"),
         Outcome::Stale => println!("{p}: {stale}: nothing was signalled{file}"),
+        Outcome::Mismatched if doing == Doing::Wait => println!(
+            "{p}: PID {pid} is running but is not proved to be the file's owner{id}: \
+             nothing to wait for"
+        ),
+        Outcome::Mismatched => println!(
+            "{p}: PID {pid} is running but is not proved to be the file's owner{id}: \
+             nothing was signalled{file}"
+        ),
         Outcome::Stopped => println!("{p}: PID {pid}{id} {did}{file}"),
         Outcome::StillRunning => println!("{p}: PID {pid}{id} is still running{file}"),
         Outcome::Signalled => println!("{p}: {did} PID {pid}{id}"),

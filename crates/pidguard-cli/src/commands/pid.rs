@@ -11,26 +11,25 @@ pub fn run(args: QueryArgs) -> Result<Exit, Failure> {
     let path = resolved_path(&args.file)?;
     let found = pidguard::inspect(&path, &Default::default());
     let st = &found.status;
-    let identity = found.identity.as_ref();
     let exit = match st {
         Status::Running { .. } => Exit::Success,
         Status::Unknown(e) if e.kind() == ErrorKind::InvalidContents => Exit::DataErr,
-        Status::Starting => Exit::Unknown,
+        Status::Starting | Status::Held(_) => Exit::Unknown,
         other => status::exit_for(other),
     };
     if let Status::Running { pid, .. } = st {
         if args.file.json {
-            print_json(&status::to_json(&path, st, identity).value());
+            print_json(&status::to_json(&path, &found).value());
         } else {
             println!("{pid}");
         }
         return Ok(exit);
     }
     let p = escape(path.as_os_str().as_encoded_bytes());
-    let message = format!("{p}: {}", status::describe(st, identity));
+    let message = format!("{p}: {}", status::describe(&found));
     if args.file.json {
         // The failure's object, with the state: `error` and `exit` too.
-        let obj = status::to_json(&path, st, identity)
+        let obj = status::to_json(&path, &found)
             .set("error", message.as_str())
             .set("exit", exit.code());
         print_json(&obj.value());

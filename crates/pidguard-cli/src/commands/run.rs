@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
+use std::sync::{Arc, Mutex};
 
 use pidguard::{Guard, Pidfile, Process, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
@@ -12,7 +13,7 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::low_level::siginfo::{Cause, Origin};
 
 use crate::cli::RunArgs;
-use crate::commands::{self, daemon, gate::Gated};
+use crate::commands::{self, daemon, gate::Gated, tree};
 use crate::exit::{Exit, Failure};
 
 /// The signals a supervisor passes on to its command.
@@ -73,55 +74,263 @@ pub(crate) fn exec_failure(program: &OsString, err: &std::io::Error) -> Failure 
     }
 }
 
-/// The default mode: stay as the command's parent.
+/// The default mode: stay as the command's parent, pass signals on, follow
+/// a command that daemonizes itself, remove the file when it is done.
 fn supervise(mut pf: Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
-    let mut gated = Gated::spawn(&args.command, |_| {})?;
-    pf.pid(gated.pid);
-    let guard = match acquire(&pf, args.wait) {
+    // Orphaned descendants (a daemon that forks into the background) become
+    // our children instead of init's, so we can tell who holds the lock.
+    become_subreaper();
+    let gated = Gated::spawn(&args.command, |_| {})?;
+    let child = gated.pid;
+    // Pinned before anything that can fail (at a low descriptor limit the
+    // pidfd is the first thing we need); without one, signals go by PID,
+    // and only while the child is known unreaped (see `Target`).
+    let pinned = Process::open(child).ok();
+    pf.pid(child);
+    let mut guard = match acquire(&pf, args.wait) {
         Ok(g) => g,
         Err(f) => {
             gated.abandon();
             return Err(f);
         }
     };
-
+    let target = Arc::new(Mutex::new(Target {
+        pid: child,
+        pinned,
+        reaped: false,
+    }));
     // From here on the supervisor outlives signals and passes them on.
-    let mut signals = match SignalsInfo::<WithOrigin>::new(FORWARDED) {
-        Ok(s) => s,
-        Err(e) => {
+    let forwarder = match Forwarder::start(Arc::clone(&target)) {
+        Ok(f) => f,
+        Err(f) => {
             gated.abandon();
-            return Err(Failure::new(
-                Exit::Software,
-                format!("cannot install signal handlers: {e}"),
-            ));
+            return Err(f);
         }
     };
-    let handle = signals.handle();
-    // The child is ours and not yet reaped, so its PID cannot be reused
-    // while the handle exists.
-    let target = Process::open(gated.pid).ok();
-    let child = gated.pid;
-    let forwarder = std::thread::spawn(move || {
-        for origin in signals.forever() {
-            if reached_the_child_too(&origin, child) {
-                continue;
-            }
-            if let (Some(p), Some(s)) = (&target, Signal::from_raw(origin.signal)) {
-                let _ = p.signal(s);
+    // The forwarder waits while the command execs: if exec fails, the
+    // child is reaped by the spawning thread, and nothing may be sent to
+    // its PID after that.
+    let started = {
+        let mut t = lock(&target);
+        let started = gated.open(guard.as_fd());
+        t.reaped = started.is_err();
+        started
+    };
+    let outcome = match started {
+        Ok(_child) => Ok(follow(&target, &mut guard)),
+        Err(f) => Err(f),
+    };
+    let (status, next) = match outcome {
+        Ok(Ok(done)) => done,
+        Ok(Err(f)) | Err(f) => {
+            let _ = guard.release();
+            forwarder.stop();
+            return Err(f);
+        }
+    };
+    // The file is dealt with before the signal thread is stopped: whoever
+    // waits for it to go (`stop`) need not wait for that thread.
+    let result = finish(guard, status, next);
+    forwarder.stop();
+    result
+}
+
+/// After the command (and any daemon it forked into) exited: remove the
+/// file, unless a descendant may still hold the lock.
+fn finish(guard: Guard, status: ExitStatus, next: tree::Next) -> Result<Exit, Failure> {
+    match next {
+        tree::Next::Undecidable(why) => {
+            // Someone below us may hold the lock: the file stays theirs.
+            drop(guard.into_fd());
+            return Err(Failure::new(Exit::Unavailable, why));
+        }
+        tree::Next::Done { left } if !left.is_empty() => eprintln!(
+            "pidguard: warning: the command exited and left PID {} running, without the lock",
+            left.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => {}
+    }
+    // The command's status is the result; a file that cannot be removed is
+    // worth a warning, not a different status.
+    if let Err(e) = guard.release() {
+        eprintln!("pidguard: warning: the command exited ({status}), but {e}");
+    }
+    Ok(Exit::Child(exit_code(status)))
+}
+
+/// Makes this process a child subreaper (Linux); elsewhere a no-op.
+pub(crate) fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+}
+
+/// The process signals are forwarded to: the command, or the daemon it
+/// forked into. `reaped` is set, under the mutex, in the same critical
+/// section that reaps it: while it is false the PID cannot have been
+/// reused, so sending by PID (no pidfd) is safe.
+pub(crate) struct Target {
+    pub pid: pidguard::Pid,
+    pub pinned: Option<Process>,
+    pub reaped: bool,
+}
+
+impl Target {
+    /// Sends `signal` if the target is known unreaped; `Ok(false)` if not.
+    pub fn send(&self, signal: Signal) -> std::io::Result<bool> {
+        if self.reaped {
+            return Ok(false);
+        }
+        match &self.pinned {
+            Some(p) => p.signal(signal)?,
+            None => {
+                let sig = rustix::process::Signal::from_named_raw(signal.as_raw())
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+                match rustix::process::kill_process(self.pid.to_rustix(), sig) {
+                    Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
-    });
+        Ok(true)
+    }
+}
 
-    let started = gated.open(guard.as_fd());
-    let status = gated.child.wait();
-    handle.close();
-    let _ = forwarder.join();
-    let released = guard.release();
-    started?;
-    let status = status
-        .map_err(|e| Failure::new(Exit::Software, format!("cannot wait for the command: {e}")))?;
-    released?;
-    Ok(Exit::Child(exit_code(status)))
+pub(crate) fn lock(t: &Mutex<Target>) -> std::sync::MutexGuard<'_, Target> {
+    t.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The thread passing FORWARDED signals on to the target.
+pub(crate) struct Forwarder {
+    handle: signal_hook::iterator::Handle,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Forwarder {
+    pub fn start(target: Arc<Mutex<Target>>) -> Result<Forwarder, Failure> {
+        let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
+            Failure::new(
+                Exit::Software,
+                format!("cannot install signal handlers: {e}"),
+            )
+        })?;
+        let handle = signals.handle();
+        let thread = std::thread::spawn(move || {
+            for origin in signals.forever() {
+                let t = lock(&target);
+                if reached_the_child_too(&origin, t.pid) {
+                    continue;
+                }
+                let Some(sig) = Signal::from_raw(origin.signal) else {
+                    continue;
+                };
+                match t.send(sig) {
+                    Ok(true) => {}
+                    Ok(false) => eprintln!(
+                        "pidguard: {} not forwarded: PID {} has already exited",
+                        sig.name(),
+                        t.pid
+                    ),
+                    Err(e) => eprintln!(
+                        "pidguard: cannot forward {} to PID {}: {e}",
+                        sig.name(),
+                        t.pid
+                    ),
+                }
+            }
+        });
+        Ok(Forwarder { handle, thread })
+    }
+
+    pub fn stop(self) {
+        self.handle.close();
+        let _ = self.thread.join();
+    }
+}
+
+/// Waits for the target, reaping every child of ours that exits (orphans
+/// reparented to us included); when the target exits, follows the
+/// descendant left holding the lock, if any. Returns the last target's
+/// status and why supervision ended.
+fn follow(target: &Mutex<Target>, guard: &mut Guard) -> Result<(ExitStatus, tree::Next), Failure> {
+    use rustix::io::Errno;
+    use rustix::process::{waitid, waitpid, WaitId, WaitIdOptions, WaitOptions};
+    let locked =
+        std::fs::File::from(guard.as_fd().try_clone_to_owned().map_err(|e| {
+            Failure::new(Exit::Software, format!("cannot duplicate the lock: {e}"))
+        })?)
+        .metadata()
+        .map_err(|e| {
+            Failure::new(
+                Exit::IoErr,
+                format!("cannot stat {}: {e}", guard.path().display()),
+            )
+        })?;
+    let (dev, ino) = {
+        use std::os::unix::fs::MetadataExt;
+        (locked.dev(), locked.ino())
+    };
+    loop {
+        // Block until some child is a zombie, without reaping it: the
+        // reaping happens below, under the target's mutex.
+        match waitid(WaitId::All, WaitIdOptions::EXITED | WaitIdOptions::NOWAIT) {
+            Ok(_) | Err(Errno::CHILD) => {}
+            Err(Errno::INTR) => continue,
+            Err(e) => {
+                return Err(Failure::new(
+                    Exit::Software,
+                    format!("cannot wait for the command: {e}"),
+                ))
+            }
+        }
+        let mut t = lock(target);
+        let mut status = None;
+        let mut has_children = true;
+        loop {
+            match waitpid(None, WaitOptions::NOHANG) {
+                Ok(Some((pid, st))) => {
+                    if pid.as_raw_nonzero().get() == t.pid.get() {
+                        t.reaped = true;
+                        status = Some(ExitStatus::from_raw(st.as_raw()));
+                    }
+                }
+                Ok(None) => break,
+                Err(Errno::INTR) => {}
+                Err(_) => {
+                    has_children = false;
+                    break;
+                }
+            }
+        }
+        let Some(status) = status else {
+            if !has_children && !t.reaped {
+                return Err(Failure::new(
+                    Exit::Software,
+                    format!("PID {} was reaped by someone else", t.pid),
+                ));
+            }
+            continue;
+        };
+        match tree::successor(has_children, dev, ino) {
+            tree::Next::Follow(pid) => {
+                let old = t.pid;
+                // Pinned before the file names it (it is our child and
+                // unreaped: the PID cannot be reused meanwhile).
+                t.pinned = Process::open(pid).ok();
+                t.pid = pid;
+                t.reaped = false;
+                drop(t);
+                guard.set_pid(pid)?;
+                eprintln!(
+                    "pidguard: PID {old} exited ({status}) and left PID {pid} holding the lock \
+                     (a daemon that forked itself): following it; the PID file names it now"
+                );
+            }
+            next => return Ok((status, next)),
+        }
+    }
 }
 
 /// Whether a signal was sent by the terminal to our whole foreground process

@@ -1,6 +1,6 @@
 //! `pidguard status`: one line about the file's state.
 
-use pidguard::{Identity, Status};
+use pidguard::{Inspection, Status};
 
 use crate::cli::StatusArgs;
 use crate::commands::{resolved_path, stale_kind, stale_words, with_identity};
@@ -10,19 +10,33 @@ use crate::output::{escape, print_json, Obj};
 /// The exit code `status` uses for a state.
 pub fn exit_for(status: &Status) -> Exit {
     match status {
-        Status::Running { .. } | Status::Starting => Exit::Success,
+        Status::Running { .. } | Status::Starting | Status::Held(_) => Exit::Success,
         Status::Stale(_) => Exit::Stale,
         Status::NotRunning => Exit::NotRunning,
         Status::Unknown(_) => Exit::Unknown,
     }
 }
 
-/// The JSON object describing a state (and the verdict on its PID, when it
-/// names a live process).
-pub fn to_json(path: &std::path::Path, status: &Status, identity: Option<&Identity>) -> Obj {
+/// The JSON object describing what was found: the state, and the verdict
+/// on its PID when it names a live process.
+pub fn to_json(path: &std::path::Path, found: &Inspection) -> Obj {
+    let status = &found.status;
+    let identity = found.identity.as_ref();
     let v = Obj::new().path("path", path).set("state", status.name());
     let v = match status {
-        Status::Running { pid, locked } => v.set("pid", pid.get()).set("locked", *locked),
+        Status::Running { pid, locked } => {
+            let v = v.set("pid", pid.get()).set("locked", *locked);
+            // The holder of a file written in another PID namespace (or
+            // that inherited the lock) is not the PID the file holds.
+            match found.file_pid {
+                Some(fp) => v.set("file_pid", fp.get()),
+                None => v,
+            }
+        }
+        Status::Held(pid) => v
+            .set("pid", serde_json::Value::Null)
+            .set("file_pid", pid.get())
+            .set("locked", true),
         Status::Stale(pid) => v
             .set("pid", pid.get())
             .set("stale_kind", stale_kind(identity)),
@@ -33,12 +47,22 @@ pub fn to_json(path: &std::path::Path, status: &Status, identity: Option<&Identi
     with_identity(v, identity)
 }
 
-/// The state in words; a stale file says which kind it is.
-pub fn describe(status: &Status, identity: Option<&Identity>) -> String {
+/// The state in words; a stale file says which kind it is, and a holder
+/// that is not the PID in the file says both.
+pub fn describe(found: &Inspection) -> String {
+    let status = &found.status;
+    let identity = found.identity.as_ref();
+    let other = match (found.file_pid, status.running_pid()) {
+        (Some(fp), Some(p)) if fp != p => format!(
+            "; the file holds PID {fp} (the holder's PID in its own PID namespace, \
+             or the process it inherited the lock from)"
+        ),
+        _ => String::new(),
+    };
     match (status, identity) {
         (Status::Stale(pid), _) => stale_words(Some(*pid), identity),
-        (_, Some(id)) => format!("{status}; identity: {id}"),
-        (_, None) => status.to_string(),
+        (_, Some(id)) => format!("{status}{other}; identity: {id}"),
+        (_, None) => format!("{status}{other}"),
     }
 }
 
@@ -48,13 +72,11 @@ pub fn run(args: StatusArgs) -> Result<Exit, Failure> {
     }
     let path = resolved_path(&args.file)?;
     let found = pidguard::inspect(&path, &Default::default());
-    let status = &found.status;
-    let identity = found.identity.as_ref();
     if args.file.json {
-        print_json(&to_json(&path, status, identity).value());
+        print_json(&to_json(&path, &found).value());
     } else {
         let p = escape(path.as_os_str().as_encoded_bytes());
-        println!("{p}: {}", describe(status, identity));
+        println!("{p}: {}", describe(&found));
     }
-    Ok(exit_for(status))
+    Ok(exit_for(&found.status))
 }

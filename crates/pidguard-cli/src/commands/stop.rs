@@ -34,7 +34,7 @@ pub fn run(args: StopArgs) -> Result<Exit, Failure> {
     let report = pidguard::stop(&path, &schedule, &filters).map_err(signalling_failure)?;
     print_report(&path, &report, args.file.json, Doing::Stop);
     Ok(match report.outcome {
-        Outcome::StillRunning | Outcome::Starting => Exit::Stale,
+        Outcome::StillRunning | Outcome::Starting | Outcome::Mismatched => Exit::Stale,
         _ => Exit::Success,
     })
 }

@@ -12,7 +12,7 @@ pub fn run(args: WaitArgs) -> Result<Exit, Failure> {
     let report = pidguard::wait(&path, args.timeout, &filters).map_err(signalling_failure)?;
     print_report(&path, &report, args.file.json, Doing::Wait);
     Ok(match report.outcome {
-        Outcome::StillRunning | Outcome::Starting => Exit::Stale,
+        Outcome::StillRunning | Outcome::Starting | Outcome::Mismatched => Exit::Stale,
         _ => Exit::Success,
     })
 }

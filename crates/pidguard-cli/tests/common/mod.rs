@@ -297,7 +297,13 @@ pub fn signals_in(calls: &[String]) -> Vec<String> {
                 _ => l.as_str(),
             };
             let name = call.split('(').next().unwrap_or_default().trim();
-            signalling.contains(&name) && !l.contains(", 0)")
+            // The signal argument: third for tgkill, second otherwise; 0 is
+            // a probe (pidfd_send_signal's trailing flags 0 is not).
+            let args = call.split_once('(').map(|(_, a)| a).unwrap_or_default();
+            let args = args.split(')').next().unwrap_or_default();
+            let sig_index = if name == "tgkill" { 2 } else { 1 };
+            let sig = args.split(", ").nth(sig_index).unwrap_or_default().trim();
+            signalling.contains(&name) && sig != "0"
         })
         .cloned()
         .collect()

@@ -1,15 +1,19 @@
 //! Containers: two PID namespaces share the directory of a PID file, each
 //! with a process of the same PID (PID 1, as every container's main
 //! process; or any equal PID). The second acquire is refused by the lock
-//! (exit 75), and `status` and `stop` from the other namespace or from the
-//! host never take the local process of that PID for the holder (`stop`
-//! runs under the strace EPERM seam: no signal can get through, and any
-//! attempt is seen).
+//! (exit 75). From the other namespace the file is running (a held lock is
+//! never stale) but its holder cannot be identified: `status` names no
+//! PID, `stop` refuses (77) and never takes the local process of that PID
+//! for the holder. From the host, `status` names the holder by its host
+//! PID (the lock proves it) and the file's PID as written in its
+//! namespace, and `stop` signals that real holder only (every `stop` runs
+//! under the strace EPERM seam: no signal can get through, and every
+//! attempt and every pidfd opened is seen).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{bin, text, tmp, wait_for};
+use crate::common::{bin, signals_in, text, tmp, wait_for, Seam};
 use crate::reuse::{started, under_strace, Namespace};
 use crate::summary;
 
@@ -32,28 +36,93 @@ fn as_pid_1(args: &[&str], p: &Path, tail: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Checks a `status --json` answer from a place where the file's PID is not
-/// the holder: never "running" (which would name a local process).
-fn not_running(where_: &str, out: &Output) {
+/// Checks a `status --json` answer from a namespace where the file's PID
+/// is not the holder and the holder cannot be seen: running (the lock is
+/// held: never stale), exit 0, but no PID named (never a local process).
+fn held_unidentified(where_: &str, out: &Output) {
     let v = json(out);
-    assert_ne!(
+    assert_eq!(out.status.code(), Some(0), "{where_}: {}", text(out));
+    assert_eq!(
         v["state"], "running",
+        "{where_}: a held lock is running: {v}"
+    );
+    assert!(
+        v["pid"].is_null(),
         "{where_}: status takes a local process for the holder: {v}"
     );
     assert_ne!(v["identity"], "verified", "{where_}: {v}");
     assert_ne!(v["identity"], "consistent", "{where_}: {v}");
 }
 
-/// `stop --json -p P` under the seam: attempts no signal.
-fn stop_signals_nothing(where_: &str, mut cmd: Command, p: &Path) -> Output {
+/// Checks a `status --json` answer from the host: running, naming the
+/// holder by its host PID, and the PID the file holds (in its namespace).
+fn held_by(where_: &str, out: &Output, holder: i32, file_pid: i32) {
+    let v = json(out);
+    assert_eq!(out.status.code(), Some(0), "{where_}: {}", text(out));
+    assert_eq!(v["state"], "running", "{where_}: {v}");
+    assert_eq!(v["pid"], holder, "{where_}: the holder's host PID: {v}");
+    assert_eq!(v["file_pid"], file_pid, "{where_}: {v}");
+    assert_eq!(v["identity"], "verified", "{where_}: {v}");
+}
+
+/// `stop --json -p P` from a namespace that cannot see the holder, under
+/// the seam: refused (77), no signal attempted, the file kept.
+fn stop_refuses(where_: &str, mut cmd: Command, p: &Path) -> Output {
     cmd.args(["stop", "--json", "-p"]).arg(p);
     let (out, signals) = under_strace(&cmd).unwrap();
     assert!(
         signals.is_empty(),
         "{where_}: stop tried to signal: {signals:?}"
     );
+    assert_eq!(out.status.code(), Some(77), "{where_}: {}", text(&out));
+    assert!(
+        text(&out).contains("could not be identified"),
+        "{where_}: {}",
+        text(&out)
+    );
     assert!(p.exists(), "{where_}: stop removed the holder's file");
     out
+}
+
+/// `stop -p P` from the host, under the seam with pidfd_open traced: the
+/// only process pinned is `holder` (by its host PID), the only signals
+/// attempted go through its pidfd (refused by the seam: exit 77), and the
+/// host process whose PID equals the file's is never touched.
+fn stop_targets_only(p: &Path, holder: i32, file_pid: i32) {
+    let mut cmd = Command::new(bin());
+    cmd.args(["stop", "--schedule", "TERM/1", "-p"]).arg(p);
+    let seam = Seam {
+        also_trace: "pidfd_open",
+        ..Seam::default()
+    };
+    let (out, calls) = seam.run(&cmd).unwrap();
+    // The descriptors of pidfds opened on the holder (others are opened
+    // only to ask whether a PID exists, and closed).
+    let holder_fds: Vec<String> = calls
+        .iter()
+        .filter(|l| l.contains(&format!("pidfd_open({holder},")))
+        .filter_map(|l| Some(l.rsplit_once("= ")?.1.trim().to_string()))
+        .collect();
+    assert!(
+        !holder_fds.is_empty(),
+        "the holder was never pinned: {calls:?}"
+    );
+    let signals = signals_in(&calls);
+    assert!(
+        !signals.is_empty()
+            && signals.iter().all(|l| holder_fds
+                .iter()
+                .any(|fd| l.contains(&format!("pidfd_send_signal({fd},")))),
+        "stop signalled otherwise than through the holder's pidfd {holder_fds:?}: {signals:?}"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|l| file_pid != holder && l.contains(&format!("kill({file_pid}, SIG"))),
+        "stop signalled the host's PID {file_pid}: {calls:?}"
+    );
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    assert!(p.exists(), "the holder's file is kept");
 }
 
 fn unavailable() -> Option<String> {
@@ -98,30 +167,44 @@ fn containers_pid_1_holders_in_two_namespaces() {
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
 
     // status from B, as PID 1 itself, and as another process (PID 1 a
-    // sleep); from the host.
-    not_running(
+    // sleep): running, the holder unidentified; from the host: running,
+    // the holder named by its host PID.
+    held_unidentified(
         "B (status is PID 1)",
         &as_pid_1(&["status", "--json", "-p"], &p, &[]),
     );
     let b = Namespace::start();
     let mut status = b.command(bin());
     status.args(["status", "--json", "-p"]).arg(&p);
-    not_running("B (PID 1 is a sleep)", &status.output().unwrap());
+    held_unidentified("B (PID 1 is a sleep)", &status.output().unwrap());
     let mut status = Command::new(bin());
     status.args(["status", "--json", "-p"]).arg(&p);
-    not_running("the host", &status.output().unwrap());
+    held_by("the host", &status.output().unwrap(), holder, 1);
+    let out = Command::new(bin())
+        .args(["pid", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out).trim(),
+        holder.to_string(),
+        "pid prints the host PID"
+    );
 
-    // stop from B and from the host: nothing signalled, the holder alive.
-    stop_signals_nothing("B", b.command(bin()), &p);
-    stop_signals_nothing("the host", Command::new(bin()), &p);
+    // stop from B refuses; from the host it targets the real holder only
+    // (never the host's PID 1).
+    stop_refuses("B", b.command(bin()), &p);
+    stop_targets_only(&p, holder, 1);
     assert_eq!(started(holder), Some(birth), "the holder still runs");
     drop(b);
     drop(a);
     summary::passed(
         "containers-pid1",
         "two PID namespaces sharing the directory, PID 1 holding in one: the other's \
-         PID 1 was refused (75); status from the other namespace (as PID 1 and not) and \
-         from the host never said running; stop attempted no signal",
+         PID 1 was refused (75); status from the other namespace (as PID 1 and not) said \
+         running without naming a local process, stop there refused (77) and attempted no \
+         signal; from the host status and pid named the holder's host PID and stop \
+         targeted only it",
     );
 }
 
@@ -167,20 +250,26 @@ fn containers_equal_pids_in_two_namespaces() {
         .unwrap();
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
 
-    // status from B: PID N there is the bystander, not the holder.
+    // status from B: PID N there is the bystander, not the holder; the
+    // file is running, its holder unidentified.
     let mut status = b.command(bin());
     status.args(["status", "--json", "-p"]).arg(&p);
     let out = status.output().unwrap();
-    not_running("B", &out);
+    held_unidentified("B", &out);
     let v = json(&out);
     assert!(
         v["identity_detail"]
             .as_str()
             .unwrap_or_default()
-            .contains("another PID namespace"),
+            .contains("does not hold the lock"),
         "{v}"
     );
-    stop_signals_nothing("B", b.command(bin()), &p);
+    stop_refuses("B", b.command(bin()), &p);
+    // From the host: the holder by its host PID; stop targets it only.
+    let mut status = Command::new(bin());
+    status.args(["status", "--json", "-p"]).arg(&p);
+    held_by("the host", &status.output().unwrap(), holder, N);
+    stop_targets_only(&p, holder, N);
     assert_eq!(started(bystander), Some(bystander_birth));
     assert_eq!(started(holder), Some(holder_birth));
     drop(holder_cmd);
@@ -189,8 +278,9 @@ fn containers_equal_pids_in_two_namespaces() {
         "containers-equal-pids",
         &format!(
             "two PID namespaces sharing the directory, PID {N} in each: the second acquire \
-             was refused (75); status from the other namespace did not take its own PID {N} \
-             for the holder; stop attempted no signal"
+             was refused (75); status from the other namespace said running without taking \
+             its own PID {N} for the holder, stop there refused (77) with no signal; from \
+             the host status named the holder's host PID and stop targeted only it"
         ),
     );
 }

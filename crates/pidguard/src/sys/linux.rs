@@ -57,20 +57,45 @@ pub(crate) fn link_unnamed(u: &mut Unnamed, path: &Path) -> io::Result<()> {
 
 /// The process's state from `/proc/<pid>/stat` (a zombie counts as exited),
 /// with the facts identity checks need, read in the same go.
+///
+/// A zombie *leader* whose other threads still run (its main thread called
+/// `pthread_exit`) is a live process. `/proc/<pid>` missing while
+/// `kill(pid, 0)` said the process exists means it is hidden from us
+/// (`hidepid=2`, a `/proc` of another namespace, none mounted): that is
+/// [`ProcState::Unknown`], never "gone".
 pub(crate) fn process_state(pid: Pid) -> (ProcState, Option<proc::ProcStat>) {
     match proc::stat_result(pid) {
-        Ok(st) if st.zombie => (ProcState::Zombie, Some(st)),
+        Ok(st) if st.zombie && st.threads <= 1 => (ProcState::Zombie, Some(st)),
         Ok(st) => (ProcState::Live, Some(st)),
-        Err(Errno::NOENT | Errno::SRCH) => (ProcState::Gone, None),
+        Err(Errno::NOENT | Errno::SRCH) => {
+            // Exited between the kill probe and now, or hidden: ask again.
+            match exists(pid) {
+                Some(false) => (ProcState::Gone, None),
+                _ => (ProcState::Unknown, None),
+            }
+        }
         Err(_) => (ProcState::Unknown, None),
+    }
+}
+
+/// Whether a process or thread with this PID exists, asked without
+/// `kill(2)` (whose `EPERM` cannot tell another user's process from a
+/// probe refused for any other reason): `pidfd_open(2)` needs no
+/// permission, fails with `ESRCH` for no such process and `EINVAL` for a
+/// thread that is not a leader. `None` without pidfds.
+pub(crate) fn exists(pid: Pid) -> Option<bool> {
+    match rustix::process::pidfd_open(pid.to_rustix(), rustix::process::PidfdFlags::empty()) {
+        Ok(_) | Err(Errno::INVAL) => Some(true),
+        Err(Errno::SRCH) => Some(false),
+        Err(_) => None,
     }
 }
 
 /// Facts about a process from `/proc`, for identity checks.
 pub(crate) mod proc {
     use std::os::unix::fs::MetadataExt;
-    use std::sync::{Mutex, OnceLock};
-    use std::time::{Duration, Instant, SystemTime};
+    use std::sync::OnceLock;
+    use std::time::{Duration, SystemTime};
 
     use rustix::fs::{Mode, OFlags};
     use rustix::io::Errno;
@@ -123,6 +148,8 @@ pub(crate) mod proc {
         pub(crate) zombie: bool,
         /// Field 9, `flags`.
         pub(crate) flags: u64,
+        /// Field 20, `num_threads`.
+        pub(crate) threads: u64,
         /// Field 22, `starttime`, in clock ticks since boot.
         pub(crate) start_ticks: u64,
     }
@@ -139,42 +166,30 @@ pub(crate) mod proc {
             // After the name: state is field 3; flags is field 9, starttime 22.
             let state = fields.next()?;
             let flags = fields.nth(5)?.parse().ok()?;
-            let start_ticks = fields.nth(12)?.parse().ok()?;
+            let threads = fields.nth(10)?.parse().ok()?;
+            let start_ticks = fields.nth(1)?.parse().ok()?;
             Some(ProcStat {
                 zombie: matches!(state, "Z" | "X" | "x"),
                 flags,
+                threads,
                 start_ticks,
             })
         };
         parse().ok_or(Errno::INVAL)
     }
 
-    /// [`stat_result`], when it can be read.
-    pub(crate) fn stat(pid: Pid) -> Option<ProcStat> {
-        stat_result(pid).ok()
-    }
-
-    /// When the system booted, on the wall clock: now minus `/proc/uptime`,
-    /// cached for ten seconds (the wall clock may be stepped).
+    /// When the system booted, on the wall clock: now minus the boot clock
+    /// (`CLOCK_BOOTTIME`, the clock `/proc/<pid>/stat`'s start times count
+    /// on). Needs no `/proc/uptime` (absent under `subset=pid`). `None`
+    /// only if the wall clock is before the boot clock's value.
     pub(crate) fn boot_time() -> Option<SystemTime> {
-        static CACHE: Mutex<Option<(Instant, SystemTime)>> = Mutex::new(None);
-        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, boot)) = *cache {
-            if at.elapsed() < Duration::from_secs(10) {
-                return Some(boot);
-            }
-        }
-        let mut buf = [0u8; 128];
-        let text = read_small("/proc/uptime", &mut buf).ok()?;
-        let secs: f64 = std::str::from_utf8(text)
-            .ok()?
-            .split_ascii_whitespace()
-            .next()?
-            .parse()
-            .ok()?;
-        let boot = SystemTime::now().checked_sub(Duration::from_secs_f64(secs))?;
-        *cache = Some((Instant::now(), boot));
-        Some(boot)
+        use rustix::time::{clock_gettime, ClockId};
+        let up = clock_gettime(ClockId::Boottime);
+        let up = Duration::new(
+            u64::try_from(up.tv_sec).ok()?,
+            u32::try_from(up.tv_nsec).ok()?,
+        );
+        SystemTime::now().checked_sub(up)
     }
 
     /// When the process started, on the wall clock (precise to a clock tick,
@@ -187,8 +202,9 @@ pub(crate) mod proc {
     }
 
     /// When the process started (see [`start_time_of`]).
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
     pub(crate) fn start_time(pid: Pid) -> Option<SystemTime> {
-        start_time_of(&stat(pid)?)
+        start_time_of(&stat_result(pid).ok()?)
     }
 
     /// Whether the process is a kernel thread (`PF_KTHREAD` in `flags`).
@@ -197,37 +213,164 @@ pub(crate) mod proc {
         st.flags & PF_KTHREAD != 0
     }
 
-    /// Whether the process has an open descriptor on the inode `(dev, ino)`.
-    /// `None` when its descriptors cannot be read (another user's process).
-    pub(crate) fn holds_inode(pid: Pid, dev: u64, ino: u64) -> Option<bool> {
-        let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-        for entry in dir.flatten() {
-            if let Ok(md) = std::fs::metadata(entry.path()) {
+    /// Whether the process holds a `flock` on the inode `(dev, ino)` through
+    /// a descriptor of its own: one of its descriptors on that inode shows
+    /// a `lock:` line for a `FLOCK` in `/proc/<pid>/fdinfo/<fd>` (the locks
+    /// of that open file description). A descriptor merely open on the file
+    /// (`sleep 30 < app.pid`) is not a lock. `Err` when its descriptors
+    /// cannot be read (another user's process, `hidepid`, no `/proc`).
+    pub(crate) fn holds_flock(pid: Pid, dev: u64, ino: u64) -> Result<bool, Errno> {
+        let dir = std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+            .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+        let ino_line = format!("ino:\t{ino}\n");
+        let lock_tail = format!(":{ino} ");
+        let mut buf = [0u8; 4096];
+        for entry in dir {
+            let entry = entry.map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+            let Ok(info) = read_small(entry.path().as_path(), &mut buf) else {
+                // Closed since the directory was read.
+                continue;
+            };
+            let info = String::from_utf8_lossy(info);
+            if !info.contains(&ino_line) {
+                continue;
+            }
+            let locked = info.lines().any(|l| {
+                l.starts_with("lock:")
+                    && l.contains(" FLOCK ")
+                    && !l.contains("->")
+                    && l.contains(&lock_tail)
+            });
+            if !locked {
+                continue;
+            }
+            // The same inode number on the same device.
+            let fd = format!("/proc/{pid}/fd/{}", entry.file_name().to_string_lossy());
+            if let Ok(md) = std::fs::metadata(fd) {
                 if md.dev() == dev && md.ino() == ino {
-                    return Some(true);
+                    return Ok(true);
                 }
             }
         }
-        Some(false)
+        Ok(false)
     }
 
-    /// The `(dev, ino)` of the process's executable.
-    pub(crate) fn exe_id(pid: Pid) -> Option<(u64, u64)> {
-        let md = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
-        Some((md.dev(), md.ino()))
+    /// What `/proc/<pid>/status` says about a process's place among
+    /// processes.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub(crate) struct ProcStatus {
+        /// `Tgid`: the thread group (process) this PID belongs to; equal to
+        /// the PID for a process, another for a thread (a TID).
+        pub(crate) tgid: i32,
+        /// `PPid`.
+        pub(crate) ppid: i32,
+        /// The real user ID (`Uid`, first field).
+        pub(crate) uid: u32,
+        /// `NSpid`: the PID in each nested PID namespace, from the reader's
+        /// down to the process's own (innermost last).
+        pub(crate) nspid: Vec<i32>,
+    }
+
+    /// Reads `/proc/<pid>/status`.
+    pub(crate) fn status_result(pid: Pid) -> Result<ProcStatus, Errno> {
+        let mut buf = [0u8; 4096];
+        let data = read_small(ProcPath::new(pid, "status").get()?, &mut buf)?;
+        let text = std::str::from_utf8(data).map_err(|_| Errno::INVAL)?;
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|rest| rest.split_ascii_whitespace())
+        };
+        let first = |name: &str| field(name).and_then(|mut f| f.next()?.parse::<i64>().ok());
+        let (Some(tgid), Some(ppid), Some(uid)) = (
+            first("Tgid:").and_then(|v| i32::try_from(v).ok()),
+            first("PPid:").and_then(|v| i32::try_from(v).ok()),
+            first("Uid:").and_then(|v| u32::try_from(v).ok()),
+        ) else {
+            return Err(Errno::INVAL);
+        };
+        let nspid = field("NSpid:")
+            .map(|f| f.filter_map(|p| p.parse().ok()).collect())
+            .unwrap_or_default();
+        Ok(ProcStatus {
+            tgid,
+            ppid,
+            uid,
+            nspid,
+        })
+    }
+
+    /// Where `/proc/<pid>/exe` points: the executable's path as the process
+    /// sees it, ending in ` (deleted)` when the file was removed or
+    /// replaced since it started (a package upgrade).
+    pub(crate) fn exe_link(pid: Pid) -> Result<std::path::PathBuf, Errno> {
+        let target = rustix::fs::readlink(ProcPath::new(pid, "exe").get()?, Vec::new())?;
+        use std::os::unix::ffi::OsStringExt;
+        Ok(std::ffi::OsString::from_vec(target.into_bytes()).into())
+    }
+
+    /// Every PID listed in `/proc` (thread-group leaders), for the rare
+    /// search for a lock's holder that the lock table does not name.
+    pub(crate) fn all_pids() -> Vec<Pid> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(Pid::new)
+            .collect()
+    }
+
+    /// The PIDs `/proc/locks` names as holding a `flock` (exclusive or
+    /// shared) on inode `ino`, as this PID namespace numbers them. Not
+    /// proof: the number is the process that took the lock, which may have
+    /// exited since (its descriptor inherited) and the number reused.
+    pub(crate) fn flock_pids(ino: u64) -> Vec<Pid> {
+        let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+            return Vec::new();
+        };
+        locks
+            .lines()
+            .filter_map(|line| flock_on(line, ino))
+            .filter_map(|(_, pid)| Pid::new(pid?))
+            .collect()
+    }
+
+    /// A `/proc/locks` line for a `flock` held on inode `ino` (any device:
+    /// `/proc/locks` and `stat` may number devices differently): whether
+    /// it is exclusive, and the PID shown. `None` for any other line.
+    /// "1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF"; waiters
+    /// ("1: -> FLOCK …") hold nothing.
+    fn flock_on(line: &str, ino: u64) -> Option<(bool, Option<i32>)> {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let on_ino = f
+            .get(5)
+            .and_then(|d| d.rsplit(':').next())
+            .and_then(|i| i.parse::<u64>().ok())
+            == Some(ino);
+        (f.get(1) == Some(&"FLOCK") && on_ino).then(|| {
+            (
+                f.get(3) == Some(&"WRITE"),
+                f.get(4).and_then(|p| p.parse().ok()),
+            )
+        })
     }
 
     /// The process's real user ID.
     pub(crate) fn uid(pid: Pid) -> Option<u32> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-        line.split_ascii_whitespace().nth(1)?.parse().ok()
+        status_result(pid).ok().map(|s| s.uid)
     }
 
     /// The process's command name (`comm`, at most 15 bytes).
     pub(crate) fn comm(pid: Pid) -> Option<String> {
         let s = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
         Some(s.trim_end_matches('\n').to_owned())
+    }
+
+    /// Why [`comm`] could not be read.
+    pub(crate) fn comm_errno(pid: Pid) -> Option<Errno> {
+        let e = std::fs::read(format!("/proc/{pid}/comm")).err()?;
+        Errno::from_io_error(&e)
     }
 
     /// The process's command line, arguments joined by spaces.
@@ -246,58 +389,40 @@ pub(crate) mod proc {
         Some(std::ffi::OsString::from_vec(line))
     }
 
-    /// Whether `/proc/locks` shows a `flock` lock held on inode `ino` (any
-    /// device: `/proc/locks` and `stat` may number devices differently).
-    /// The kernel leaves out locks whose owner this PID namespace cannot
-    /// see, so `Some(false)` on a locked file means its holder lives in
-    /// another PID namespace (or locked it and is gone, its descriptor
-    /// inherited). `None` when `/proc/locks` cannot be read.
-    pub(crate) fn flock_visible(ino: u64) -> Option<bool> {
-        flocks_on(ino).map(|(exclusive, shared)| exclusive || shared)
-    }
-
     /// The visible `flock` locks on inode `ino`: (any exclusive, any shared).
     /// `None` when `/proc/locks` cannot be read.
     pub(crate) fn flocks_on(ino: u64) -> Option<(bool, bool)> {
         let locks = std::fs::read_to_string("/proc/locks").ok()?;
         let (mut exclusive, mut shared) = (false, false);
-        for line in locks.lines() {
-            // "1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF"; waiters
-            // ("1: -> FLOCK …") hold nothing.
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let on_ino = f
-                .get(5)
-                .and_then(|d| d.rsplit(':').next())
-                .and_then(|i| i.parse::<u64>().ok())
-                == Some(ino);
-            if f.get(1) == Some(&"FLOCK") && on_ino {
-                match f.get(3) {
-                    Some(&"WRITE") => exclusive = true,
-                    _ => shared = true,
-                }
+        for (write, _) in locks.lines().filter_map(|l| flock_on(l, ino)) {
+            if write {
+                exclusive = true;
+            } else {
+                shared = true;
             }
         }
         Some((exclusive, shared))
     }
 
-    /// Whether the process is in this process's PID namespace. `None` when
+    /// Whether the process is in this process's PID namespace; `Err` when
     /// that cannot be read.
-    pub(crate) fn same_pid_namespace(pid: Pid) -> Option<bool> {
+    pub(crate) fn same_pid_namespace_result(pid: Pid) -> Result<bool, Errno> {
         // The link's text ("pid:[4026531836]") names the namespace; reading
         // it costs half of a `stat` through it, which instantiates the
         // namespace's inode.
         static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
         let ours = OURS
-            .get_or_init(|| ns_link("/proc/self/ns/pid"))
-            .as_deref()?;
-        let theirs = ns_link(ProcPath::new(pid, "ns/pid").get().ok()?)?;
-        Some(theirs == ours)
+            .get_or_init(|| ns_link("/proc/self/ns/pid").ok())
+            .as_deref()
+            .ok_or(Errno::NOENT)?;
+        let theirs = ns_link(ProcPath::new(pid, "ns/pid").get()?)?;
+        Ok(theirs == ours)
     }
 
     /// The target of a `/proc/…/ns/…` link.
-    fn ns_link<P: rustix::path::Arg>(path: P) -> Option<Vec<u8>> {
-        let target = rustix::fs::readlink(path, Vec::with_capacity(32)).ok()?;
-        Some(target.into_bytes())
+    fn ns_link<P: rustix::path::Arg>(path: P) -> Result<Vec<u8>, Errno> {
+        let target = rustix::fs::readlink(path, Vec::with_capacity(32))?;
+        Ok(target.into_bytes())
     }
 }
 

@@ -22,53 +22,23 @@ pub(crate) fn process_state(_pid: Pid) -> (ProcState, Option<proc::ProcStat>) {
     (ProcState::Unknown, None)
 }
 
+/// No pidfds here: existence is `kill(2)`'s answer.
+pub(crate) fn exists(_pid: Pid) -> Option<bool> {
+    None
+}
+
 /// Facts about a process: not available without `/proc`; every answer is
 /// "unknown".
 pub(crate) mod proc {
     use std::time::SystemTime;
+
+    use rustix::io::Errno;
 
     use crate::pid::Pid;
 
     /// Nothing is known of a process here.
     #[derive(Clone, Copy, Debug)]
     pub(crate) struct ProcStat;
-
-    pub(crate) fn stat(_pid: Pid) -> Option<ProcStat> {
-        None
-    }
-    pub(crate) fn boot_time() -> Option<SystemTime> {
-        None
-    }
-    pub(crate) fn start_time_of(_st: &ProcStat) -> Option<SystemTime> {
-        None
-    }
-    pub(crate) fn start_time(_pid: Pid) -> Option<SystemTime> {
-        None
-    }
-    pub(crate) fn is_kernel_thread_of(_st: &ProcStat) -> bool {
-        false
-    }
-    pub(crate) fn holds_inode(_pid: Pid, _dev: u64, _ino: u64) -> Option<bool> {
-        None
-    }
-    pub(crate) fn exe_id(_pid: Pid) -> Option<(u64, u64)> {
-        None
-    }
-    pub(crate) fn uid(_pid: Pid) -> Option<u32> {
-        None
-    }
-    pub(crate) fn comm(_pid: Pid) -> Option<String> {
-        None
-    }
-    pub(crate) fn cmdline(_pid: Pid) -> Option<std::ffi::OsString> {
-        None
-    }
-    pub(crate) fn same_pid_namespace(_pid: Pid) -> Option<bool> {
-        None
-    }
-    pub(crate) fn flock_visible(_ino: u64) -> Option<bool> {
-        None
-    }
     pub(crate) fn flocks_on(_ino: u64) -> Option<(bool, bool)> {
         None
     }
