@@ -38,7 +38,7 @@ pub const TABLE: &[(u8, &str, &str)] = &[
     (
         1,
         "stale",
-        "`status`/`pid`/`signal`: stale (the file exists, its process is gone or its PID names another process); `stop`/`wait`: still running at the end; `run --daemon`: not ready in time",
+        "`status`/`pid`/`signal`: stale (the file exists, its process is gone or its PID names another process); `stop`/`signal`/`wait`: the PID names a live process proved not to be the owner (nothing signalled, the file kept); `stop`/`wait`: still running at the end; `run --daemon`: not ready in time",
     ),
     (2, "usage", "usage error (bad arguments)"),
     (3, "not running", "`status`/`pid`/`signal`: not running (no file)"),
@@ -80,7 +80,7 @@ pub const TABLE: &[(u8, &str, &str)] = &[
     (
         77,
         "denied",
-        "permission denied; `stop`/`signal`/`wait`: may not or must not signal (EPERM, a failed trust check, an unsafe path)",
+        "permission denied; `stop`/`signal`/`wait`: may not or must not signal (EPERM, a failed trust check, an unproved verdict, an unsafe path)",
     ),
     (126, "cannot execute", "the command cannot be executed"),
     (127, "not found", "the command was not found"),
