@@ -123,10 +123,11 @@ pub enum Command {
     /// One row per *.pid file; symlinks, directories and other files are
     /// reported as skipped and never followed (with --recursive or
     /// --max-depth N, subdirectories are listed too, never through a
-    /// symlink). Identity: verified (locked, the process holds the file),
-    /// consistent (not proved, nothing against), mismatched (a reused
-    /// PID…); COMMAND is what the PID runs now. Names and command lines are
-    /// printed with control characters escaped (\n, \xHH).
+    /// symlink). Identity: verified (the process holds the file's lock),
+    /// consistent (every check passed), unproved (a fact could not be
+    /// read), mismatched (a reused PID…); COMMAND is what the PID runs now.
+    /// Names and command lines are printed with control characters escaped
+    /// (\n, \xHH).
     ///
     /// Exit 0 when listed, 73 when the directory is behind a symlink
     /// someone else owns, 74 when it cannot be read.
@@ -136,11 +137,12 @@ pub enum Command {
 
     /// Remove stale PID files in a directory; with --kill also stop orphans.
     ///
-    /// A stale file (nobody holds the lock; the PID is dead or reused) is
-    /// removed. An orphan (unlocked, naming a live process that started
-    /// before the file was written and matches its recorded executable) is
-    /// stopped with --kill, else reported. When a live process cannot be
-    /// verified, only its file is removed. Every action is printed.
+    /// A stale file (nobody holds the lock; the PID is dead) is removed. An
+    /// orphan (unlocked, naming a live process that started before the file
+    /// was written and matches the exe recorded in NAME.meta) is stopped
+    /// with --kill, else reported; without a recorded exe it is never
+    /// signalled. A live process that cannot be verified, or is not the
+    /// owner, keeps its file. Every action is printed.
     ///
     /// Exit 0 when every action was done (or, with --dry-run, printed), 74
     /// when one failed (the others were done), 73 and 74 as for `list` when
@@ -415,7 +417,9 @@ fn parse_umask(s: &str) -> Result<u32, String> {
 // Conditions the process must also meet (as start-stop-daemon's).
 #[derive(Debug, Args, Clone)]
 pub struct FilterArgs {
-    /// Only a process running this executable (compared by device and inode).
+    /// Only a process running this executable (compared by inode, or by path
+    /// as start-stop-daemon does, so a binary replaced by an upgrade still
+    /// matches). A path that does not exist is a usage error.
     #[arg(long, value_name = "PATH")]
     pub exe: Option<PathBuf>,
 

@@ -33,7 +33,7 @@ pub const TABLE: &[(u8, &str, &str)] = &[
     (
         0,
         "ok",
-        "success; `status`: running (or starting: locked, no PID yet); `stop`/`wait`: gone or not running; `signal 0`: could be signalled; `sweep`: every action done",
+        "success; `status`: running (or starting: locked, no PID yet; or locked by a holder that could not be identified); `stop`/`wait`: gone or not running; `signal 0`: could be signalled; `sweep`: every action done",
     ),
     (
         1,
@@ -45,7 +45,7 @@ pub const TABLE: &[(u8, &str, &str)] = &[
     (
         4,
         "unknown",
-        "`status`/`pid`: unknown (unreadable, invalid content, not a regular file); `pid`: starting (no PID yet)",
+        "`status`/`pid`: unknown (unreadable, invalid content, not a regular file, or a live process whose ownership is unproved); `pid`: starting (no PID yet), or locked by a holder that could not be identified",
     ),
     (
         65,
@@ -75,12 +75,12 @@ pub const TABLE: &[(u8, &str, &str)] = &[
     (
         75,
         "held",
-        "the lock is held by another live process (the message names its PID)",
+        "the lock is held by another live process, or the unlocked file names a running daemon that does not lock (the message names its PID)",
     ),
     (
         77,
         "denied",
-        "permission denied; `stop`/`signal`/`wait`: may not or must not signal (EPERM, a failed trust check, an unproved verdict, an unsafe path)",
+        "permission denied; `stop`/`signal`/`wait`: may not or must not signal (EPERM, a failed trust check, an unsafe path, an unproved identity naming the fact that could not be read, a holder that cannot be reached from here)",
     ),
     (126, "cannot execute", "the command cannot be executed"),
     (127, "not found", "the command was not found"),
