@@ -9,7 +9,7 @@
  *
  *   acquire: getpid()                                   the PID to write
  *            open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC)  an unnamed file
- *            pwrite(fd, "<pid>\n", 0)                   complete ...
+ *            pwrite(fd, "<pid>", 0)                     complete ...
  *            flock(fd, LOCK_EX | LOCK_NB)               ... and locked ...
  *            linkat(fd, "", AT_FDCWD, PATH, AT_EMPTY_PATH)  ... then named
  *   release: getpid()                                   not a forked child?
@@ -72,7 +72,7 @@ static void cycles(const char *path, uint64_t n)
 		char buf[32];
 		struct stat ours, at_path;
 		pid_t owner = getpid();
-		int len = snprintf(buf, sizeof buf, "%ld\n", (long)owner);
+		int len = snprintf(buf, sizeof buf, "%ld", (long)owner);
 		int fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0644);
 
 		if (fd < 0)

@@ -11,12 +11,13 @@ use crate::duration::parse_duration;
 
 /// PID files that get the hard cases right: run a program once, find it,
 /// stop it.
-///
-/// Exit codes: 0 ok, 1 stale, 2 usage, 3 not running, 4 unknown, 65 invalid
-/// PID file content, 73 cannot create or use the file, 75 held by another
-/// process, 77 permission denied, 126/127 command not executable/not found.
 #[derive(Debug, Parser)]
-#[command(name = "pidguard", version, propagate_version = true)]
+#[command(
+    name = "pidguard",
+    version,
+    propagate_version = true,
+    after_help = crate::exit::summary()
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -102,14 +103,16 @@ pub enum Command {
     /// Send one signal to the file's owner, with the same checks as `stop`.
     ///
     /// Exit 0 when sent, 1 when the file is stale (nothing is sent), 3 when
-    /// there is no file, 77 and 65 as for `stop`.
+    /// there is no file, 77 and 65 as for `stop`. Signal 0 sends nothing:
+    /// exit 0 when the process could be signalled, 77 when not.
     ///
     /// Example: pidguard signal -p /run/nginx.pid HUP
     Signal(SignalArgs),
 
     /// Wait for the file's owner to exit.
     ///
-    /// Exit 0 when it exits (or was not running), 1 at the timeout.
+    /// Exit 0 when it exits (or was not running), 1 at the timeout, 77 and
+    /// 65 as for `stop`.
     ///
     /// Example: pidguard wait -p /run/app.pid --timeout 30s
     Wait(WaitArgs),
@@ -118,9 +121,16 @@ pub enum Command {
     /// and command line.
     ///
     /// One row per *.pid file; symlinks, directories and other files are
-    /// reported as skipped and never followed. Identity: verified (the
-    /// process holds the file's lock), consistent (every check passed),
-    /// unproved (a fact could not be read), mismatched (a reused PID…).
+    /// reported as skipped and never followed (with --recursive or
+    /// --max-depth N, subdirectories are listed too, never through a
+    /// symlink). Identity: verified (the process holds the file's lock),
+    /// consistent (every check passed), unproved (a fact could not be
+    /// read), mismatched (a reused PID…); COMMAND is what the PID runs now.
+    /// Names and command lines are printed with control characters escaped
+    /// (\n, \xHH).
+    ///
+    /// Exit 0 when listed, 73 when the directory is behind a symlink
+    /// someone else owns, 74 when it cannot be read.
     ///
     /// Example: pidguard list /run/myapp/servers
     List(DirArgs),
@@ -133,6 +143,10 @@ pub enum Command {
     /// with --kill, else reported; without a recorded exe it is never
     /// signalled. A live process that cannot be verified, or is not the
     /// owner, keeps its file. Every action is printed.
+    ///
+    /// Exit 0 when every action was done (or, with --dry-run, printed), 74
+    /// when one failed (the others were done), 73 and 74 as for `list` when
+    /// the directory cannot be swept.
     ///
     /// Example: pidguard sweep --kill --schedule TERM/5/KILL/5 /run/myapp/servers
     Sweep(SweepArgs),
@@ -159,6 +173,32 @@ pub enum Command {
     ///
     /// Example: pidguard completions bash > /etc/bash_completion.d/pidguard
     Completions(CompletionsArgs),
+}
+
+impl Command {
+    /// Whether `--json` was given: the command prints exactly one JSON
+    /// object, on success and on failure.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Run(a) => a.file.json,
+            Command::Ensure(a) => a.file.json,
+            Command::Status(a) => a.file.json,
+            Command::Pid(a) | Command::Path(a) => a.file.json,
+            Command::Stop(a) => a.file.json,
+            Command::Signal(a) => a.file.json,
+            Command::Wait(a) => a.file.json,
+            Command::List(a) => a.json,
+            Command::Sweep(a) => a.dir.json,
+            Command::Man(_) | Command::Completions(_) => false,
+        }
+    }
+
+    /// Whether the command prints no object of its own when it succeeds
+    /// (a supervised `run`: the command's output is its output), so that
+    /// `--json` adds `{"exit": N}` at the end.
+    pub fn prints_nothing_on_success(&self) -> bool {
+        matches!(self, Command::Run(a) if !a.daemon && !a.exec && a.backend.backend.is_none())
+    }
 }
 
 // Which PID file: an explicit path or an application name.
@@ -195,6 +235,40 @@ pub struct FileArgs {
 pub struct QueryArgs {
     #[command(flatten)]
     pub file: FileArgs,
+}
+
+// The created file's owner, group and mode (for a daemon that drops
+// privileges; owner needs root).
+#[derive(Debug, Args, Clone, Default)]
+pub struct CreateArgs {
+    /// Give the PID file to this user (name or numeric UID; needs root).
+    /// Note: as root, stop/signal/wait refuse an unverified file another
+    /// user owns.
+    #[arg(long, value_name = "USER")]
+    pub owner: Option<String>,
+
+    /// Give the PID file to this group (name or numeric GID).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+
+    /// The PID file's mode, in octal, exactly (the umask does not apply)
+    /// [default: 644 less the umask].
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub mode: Option<u32>,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    parse_octal(s, "mode", "644 or 0640")
+}
+
+/// Permission bits in octal, at most 0777.
+fn parse_octal(s: &str, what: &str, examples: &str) -> Result<u32, String> {
+    match u32::from_str_radix(s, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!(
+            "invalid {what} {s:?}: use an octal mode such as {examples}"
+        )),
+    }
 }
 
 // A cluster-wide lock on etcd instead of a PID file.
@@ -253,6 +327,9 @@ pub struct StatusArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub file: FileArgs,
+
+    #[command(flatten)]
+    pub create: CreateArgs,
 
     /// Wait up to DURATION for the lock instead of failing at once (e.g.
     /// 10s, 500ms, 2m).
@@ -356,6 +433,9 @@ pub struct EnsureArgs {
     #[command(flatten)]
     pub file: FileArgs,
 
+    #[command(flatten)]
+    pub create: CreateArgs,
+
     /// A Unix socket the daemon listens on: it counts as running (and a new
     /// one as ready) only when the socket accepts a connection.
     #[arg(long, value_name = "PATH")]
@@ -370,12 +450,7 @@ pub struct EnsureArgs {
 }
 
 fn parse_umask(s: &str) -> Result<u32, String> {
-    match u32::from_str_radix(s, 8) {
-        Ok(m) if m <= 0o777 => Ok(m),
-        _ => Err(format!(
-            "invalid umask {s:?}: use an octal mode such as 022 or 0077"
-        )),
-    }
+    parse_octal(s, "umask", "022 or 0077")
 }
 
 // Conditions the process must also meet (as start-stop-daemon's).
@@ -407,18 +482,23 @@ pub struct StopArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
 
-    /// The first signal to send [default: TERM].
+    /// The first signal to send [default: TERM]; with --schedule N, the
+    /// signal of its SIG/N/KILL/N.
     #[arg(long, value_name = "SIG", value_parser = parse_signal)]
     pub signal: Option<Signal>,
 
-    /// Shorthand for the schedule SIG/DURATION/KILL/5.
+    /// Shorthand for the schedule SIG/DURATION/KILL/5 (pidguard's own; note
+    /// that start-stop-daemon's --retry N, which is --schedule N here, waits
+    /// N after KILL too).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "schedule")]
     pub timeout: Option<Duration>,
 
-    /// A start-stop-daemon schedule: SIG/SECONDS/SIG/SECONDS…, with
-    /// `forever` marking where the rest repeats (e.g. TERM/30/forever/KILL/5).
-    #[arg(long, value_name = "SCHEDULE", value_parser = parse_schedule, conflicts_with = "signal")]
-    pub schedule: Option<Schedule>,
+    /// A start-stop-daemon schedule: SIG/TIME/SIG/TIME…, with `forever`
+    /// marking where the rest repeats (e.g. TERM/30/forever/KILL/5), or
+    /// its shorthand N for SIG/N/KILL/N (as `--retry N`). Times take the
+    /// same units as every option (30, 500ms, 2m).
+    #[arg(long, value_name = "SCHEDULE", value_parser = parse_stop_schedule)]
+    pub schedule: Option<StopSchedule>,
 
     // With --backend: the cluster-wide holder's supervisor (on any host)
     // is asked to stop its command with the schedule.
@@ -434,9 +514,29 @@ pub struct SignalArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
 
-    /// The signal: a name with or without SIG (HUP, SIGHUP) or a number (1).
-    #[arg(value_name = "SIG", value_parser = parse_signal)]
-    pub signal: Signal,
+    /// The signal: a name with or without SIG (HUP, SIGHUP), RTMIN+N or
+    /// RTMAX-N, or a number from 1 to the real-time maximum (64 on Linux).
+    /// 0 sends nothing: it reports whether the process could be signalled
+    /// (exit 0 yes, 77 no).
+    #[arg(value_name = "SIG", value_parser = parse_signal_arg, allow_hyphen_values = true)]
+    pub signal: SignalArg,
+}
+
+/// `signal`'s argument: a signal to send, or 0 to probe.
+#[derive(Debug, Clone, Copy)]
+pub enum SignalArg {
+    /// Signal 0: check, send nothing.
+    Probe,
+    /// A signal to send.
+    Send(Signal),
+}
+
+fn parse_signal_arg(s: &str) -> Result<SignalArg, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b == b'0') {
+        return Ok(SignalArg::Probe);
+    }
+    parse_signal(s).map(SignalArg::Send)
 }
 
 #[derive(Debug, Args)]
@@ -458,9 +558,32 @@ pub struct DirArgs {
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 
-    /// Machine-readable output (one JSON object per file).
+    /// Machine-readable output: one JSON object, its entries in an array.
     #[arg(long)]
     pub json: bool,
+
+    /// Also descend into subdirectories (up to 64 levels; symlinked
+    /// directories are never followed).
+    #[arg(short = 'r', long, conflicts_with = "max_depth")]
+    pub recursive: bool,
+
+    /// Descend at most N levels into subdirectories (0: the directory only).
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<usize>,
+}
+
+/// How deep `--recursive` goes.
+pub const RECURSIVE_DEPTH: usize = 64;
+
+impl DirArgs {
+    /// How many levels of subdirectories to descend into.
+    pub fn depth(&self) -> usize {
+        match (self.recursive, self.max_depth) {
+            (true, _) => RECURSIVE_DEPTH,
+            (false, Some(n)) => n.min(RECURSIVE_DEPTH),
+            (false, None) => 0,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -483,6 +606,25 @@ pub struct SweepArgs {
 
 fn parse_signal(s: &str) -> Result<Signal, String> {
     s.parse().map_err(|e: pidguard::SyntaxError| e.to_string())
+}
+
+/// `stop --schedule`: a full schedule, or the shorthand N whose first
+/// signal `--signal` chooses.
+#[derive(Debug, Clone)]
+pub enum StopSchedule {
+    /// A lone duration N: SIG/N/KILL/N.
+    Retry(Duration),
+    /// SIG/TIME/…
+    Full(Schedule),
+}
+
+fn parse_stop_schedule(s: &str) -> Result<StopSchedule, String> {
+    if !s.contains('/') {
+        if let Ok(d) = pidguard::signal::parse_duration(s) {
+            return Ok(StopSchedule::Retry(d));
+        }
+    }
+    parse_schedule(s).map(StopSchedule::Full)
 }
 
 fn parse_schedule(s: &str) -> Result<Schedule, String> {

@@ -1,21 +1,6 @@
-//! Exit codes: one enum, one table.
-//!
-//! | code | meaning |
-//! |---|---|
-//! | 0 | success; `status`: running (or starting) |
-//! | 1 | `status`/`pid`: the file is stale (its process is gone or is not its owner); `stop`/`signal`/`wait`: a live process that is not the owner was left alone |
-//! | 2 | usage error (bad arguments) |
-//! | 3 | `status`/`pid`: not running (no file) |
-//! | 4 | `status`/`pid`: unknown (unreadable, invalid content, not a regular file, unproved identity) |
-//! | 65 | invalid PID file content |
-//! | 69 | unsupported on this platform or filesystem |
-//! | 70 | internal error |
-//! | 73 | cannot create or use the PID file (permissions, read-only or full filesystem, unsafe path) |
-//! | 74 | other I/O error |
-//! | 75 | the lock is held by another live process |
-//! | 77 | permission denied; refused to signal (untrusted file, unproved identity, unreachable holder) |
-//! | 126 | the command could not be executed |
-//! | 127 | the command was not found |
+//! Exit codes: one enum, one table ([`TABLE`]). The README's table, the
+//! help's summary ([`summary`]) and the codes the help texts name are
+//! checked against it by the tests below.
 
 use std::process::ExitCode;
 
@@ -41,7 +26,98 @@ pub enum Exit {
     Child(u8),
 }
 
+/// Every exit code pidguard itself produces: (code, short name, meaning).
+/// The README's "Exit codes" table is this table (a test compares them);
+/// `run` also passes its command's own status through.
+pub const TABLE: &[(u8, &str, &str)] = &[
+    (
+        0,
+        "ok",
+        "success; `status`: running (or starting: locked, no PID yet; or locked by a holder that could not be identified); `stop`/`wait`: gone or not running; `signal 0`: could be signalled; `sweep`: every action done",
+    ),
+    (
+        1,
+        "stale",
+        "`status`/`pid`/`signal`: stale (the file exists, its process is gone or its PID names another process); `stop`/`signal`/`wait`: the PID names a live process proved not to be the owner (nothing signalled, the file kept); `stop`/`wait`: still running at the end; `run --daemon`: not ready in time",
+    ),
+    (2, "usage", "usage error (bad arguments)"),
+    (3, "not running", "`status`/`pid`/`signal`: not running (no file)"),
+    (
+        4,
+        "unknown",
+        "`status`/`pid`: unknown (unreadable, invalid content, not a regular file, or a live process whose ownership is unproved); `pid`: starting (no PID yet), or locked by a holder that could not be identified",
+    ),
+    (
+        65,
+        "invalid content",
+        "invalid PID file content (`pid`, `stop`, `signal`, `wait`)",
+    ),
+    (
+        69,
+        "unavailable",
+        "unsupported on this platform or filesystem; `--backend`: etcd unreachable, or the lease was lost (the command was stopped)",
+    ),
+    (
+        70,
+        "internal",
+        "internal error (signal handlers, the lock hand-over to the command)",
+    ),
+    (
+        73,
+        "cannot create",
+        "cannot create or use the file or directory (permissions, read-only or full filesystem, unsafe path, a directory behind a foreign symlink, no standard location)",
+    ),
+    (
+        74,
+        "I/O error",
+        "other I/O error (`list`/`sweep`: the directory cannot be read); `sweep`: an action failed (the others were done)",
+    ),
+    (
+        75,
+        "held",
+        "the lock is held by another live process, or the unlocked file names a running daemon that does not lock (the message names its PID)",
+    ),
+    (
+        77,
+        "denied",
+        "permission denied; `stop`/`signal`/`wait`: may not or must not signal (EPERM, a failed trust check, an unsafe path, an unproved identity naming the fact that could not be read, a holder that cannot be reached from here)",
+    ),
+    (126, "cannot execute", "the command cannot be executed"),
+    (127, "not found", "the command was not found"),
+];
+
+/// The help's one-line summary of [`TABLE`]: "0 ok, 1 stale, …".
+pub fn summary() -> String {
+    let codes: Vec<String> = TABLE
+        .iter()
+        .map(|(code, name, _)| format!("{code} {name}"))
+        .collect();
+    format!(
+        "Exit codes: {}; `run` passes its command's own status through (128+N if killed by signal N).",
+        codes.join(", ")
+    )
+}
+
 impl Exit {
+    /// Every variant but [`Exit::Child`].
+    #[cfg(test)]
+    const ALL: [Exit; 14] = [
+        Exit::Success,
+        Exit::Stale,
+        Exit::Usage,
+        Exit::NotRunning,
+        Exit::Unknown,
+        Exit::DataErr,
+        Exit::Unavailable,
+        Exit::Software,
+        Exit::CantCreate,
+        Exit::IoErr,
+        Exit::TempFail,
+        Exit::NoPerm,
+        Exit::CannotExecute,
+        Exit::NotFound,
+    ];
+
     pub fn code(self) -> u8 {
         match self {
             Exit::Success => 0,
@@ -88,6 +164,8 @@ impl From<Exit> for ExitCode {
 pub struct Failure {
     pub exit: Exit,
     pub message: String,
+    /// The file or directory concerned, when known (for `--json`).
+    pub path: Option<std::path::PathBuf>,
 }
 
 impl Failure {
@@ -95,12 +173,123 @@ impl Failure {
         Failure {
             exit,
             message: message.into(),
+            path: None,
         }
+    }
+
+    /// A failure for a library error, with its exit code chosen by the
+    /// caller.
+    pub fn of(exit: Exit, e: &pidguard::Error) -> Failure {
+        Failure {
+            path: e.path().map(std::path::Path::to_path_buf),
+            ..Failure::new(exit, e.to_string())
+        }
+    }
+
+    /// The object `--json` prints for it: `error`, `exit`, and `path` when
+    /// known.
+    pub fn to_json(&self) -> serde_json::Value {
+        let obj = crate::output::Obj::new()
+            .set("error", self.message.as_str())
+            .set("exit", self.exit.code());
+        match &self.path {
+            Some(p) => obj.path("path", p),
+            None => obj,
+        }
+        .value()
     }
 }
 
 impl From<pidguard::Error> for Failure {
     fn from(e: pidguard::Error) -> Failure {
-        Failure::new(Exit::for_error(&e), e.to_string())
+        Failure::of(Exit::for_error(&e), &e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's "Exit codes" table: (code, meaning) rows.
+    fn readme_table() -> Vec<(u8, String)> {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("| exit | meaning |")
+            .expect("README has an exit code table");
+        readme[start..]
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let code = cells[1]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("README exit row {l:?}: not one code"));
+                (code, cells[2].to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_table_is_the_table() {
+        let ours: Vec<(u8, String)> = TABLE
+            .iter()
+            .map(|(c, _, m)| (*c, (*m).to_owned()))
+            .collect();
+        assert_eq!(
+            readme_table(),
+            ours,
+            "README.md's exit code table differs from exit::TABLE"
+        );
+    }
+
+    #[test]
+    fn every_exit_is_in_the_table_and_back() {
+        let codes: Vec<u8> = TABLE.iter().map(|(c, ..)| *c).collect();
+        let mut ours: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        ours.sort();
+        assert_eq!(ours, codes);
+    }
+
+    /// Every code a help text names ("Exit 0 …, 1 …", "(exit 69)") is in
+    /// the table, and the top-level help carries the summary.
+    #[test]
+    fn help_texts_name_only_codes_of_the_table() {
+        use clap::CommandFactory;
+        let codes: Vec<u8> = TABLE.iter().map(|(c, ..)| *c).collect();
+        let mut cli = crate::cli::Cli::command();
+        cli.build();
+        let flat = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        let top = flat(&cli.render_long_help().to_string());
+        assert!(top.contains(&summary()), "{top}");
+        let mut checked = 0;
+        for sub in cli.get_subcommands_mut() {
+            let help = sub.render_long_help().to_string();
+            for para in help.split("\n\n") {
+                let flat = flat(para);
+                let lower = flat.to_lowercase();
+                let Some(at) = lower.find("exit ") else {
+                    continue;
+                };
+                // The numbers from the first "exit" to the end of the
+                // paragraph, except parts of 128+N and durations.
+                for word in flat[at..].split(|c: char| !c.is_ascii_digit() && c != '+' && c != '/')
+                {
+                    for part in word.split('/') {
+                        if part.is_empty() || part.contains('+') {
+                            continue;
+                        }
+                        let n: u32 = part.parse().unwrap();
+                        assert!(
+                            n <= 255 && codes.contains(&(n as u8)),
+                            "{}: help names exit {n}, not in exit::TABLE: {flat}",
+                            sub.get_name()
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 20, "only {checked} codes found in the help texts");
     }
 }

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod duration;
 mod exit;
+mod output;
 
 use std::process::ExitCode;
 
@@ -19,14 +20,48 @@ fn main() -> ExitCode {
     {
         return commands::job::watchdog_main(&args[2..]);
     }
-    let cli = cli::Cli::parse_from(args);
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let json = cli.command.json();
+    // Only a supervised `run` prints no object of its own on success.
+    let silent = cli.command.prints_nothing_on_success();
     match run(cli) {
-        Ok(exit) => exit.into(),
+        Ok(exit) => {
+            if json && silent && !output::printed() {
+                output::print_json(&output::Obj::new().set("exit", exit.code()).value());
+            }
+            exit.into()
+        }
         Err(f) => {
             eprintln!("pidguard: {}", f.message);
+            // Every command prints exactly one object with --json: the
+            // error's, unless the command already printed its own.
+            if json && !output::printed() {
+                output::print_json(&f.to_json());
+            }
             f.exit.into()
         }
     }
+}
+
+/// clap's error (or help and version, which are not errors), as clap prints
+/// it; with `--json` among the arguments, also as one JSON object.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    let informational = matches!(
+        e.kind(),
+        K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !informational && std::env::args_os().any(|a| a == "--json") {
+        let message = e.render().to_string();
+        let first = message.lines().next().unwrap_or_default();
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let f = Failure::new(Exit::Usage, first);
+        output::print_json(&f.to_json());
+    }
+    e.exit()
 }
 
 fn run(cli: cli::Cli) -> Result<Exit, Failure> {

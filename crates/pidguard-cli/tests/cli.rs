@@ -33,7 +33,12 @@ fn run_supervises_and_the_file_names_the_command_not_pidguard() {
         .arg("run")
         .arg("-p")
         .arg(&p)
-        .args(["--", "sh", "-c", r#"cat "$0" > "$1"; echo $$ >> "$1""#])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            r#"echo "$(cat "$0")" > "$1"; echo $$ >> "$1""#,
+        ])
         .arg(&p)
         .arg(&out)
         .assert()
@@ -89,7 +94,7 @@ fn run_refuses_when_held_with_75_naming_the_holder() {
     assert!(!dir.path().join("ran").exists(), "the command never ran");
     assert_eq!(
         std::fs::read_to_string(&p).unwrap(),
-        format!("{}\n", std::process::id()),
+        format!("{}", std::process::id()),
         "the holder's file is untouched"
     );
 }
@@ -102,7 +107,12 @@ fn run_exec_writes_its_own_pid_and_becomes_the_command() {
     pidguard()
         .args(["run", "--exec", "-p"])
         .arg(&p)
-        .args(["--", "sh", "-c", r#"cat "$0" > "$1"; echo $$ >> "$1""#])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            r#"echo "$(cat "$0")" > "$1"; echo $$ >> "$1""#,
+        ])
         .arg(&p)
         .arg(&out)
         .assert()

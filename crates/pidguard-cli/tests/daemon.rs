@@ -122,7 +122,7 @@ fn run_daemon_when_held_exits_75() {
     assert_eq!(out.status.code(), Some(75), "{}", text(&out));
     assert_eq!(
         std::fs::read_to_string(&p).unwrap(),
-        format!("{}\n", std::process::id())
+        format!("{}", std::process::id())
     );
     drop(guard);
 }
@@ -184,7 +184,7 @@ fn notify_honours_mainpid() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let main = v["pid"].as_i64().unwrap() as i32;
     let daemon = Daemon(main);
-    assert_eq!(std::fs::read_to_string(&p).unwrap(), format!("{main}\n"));
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), format!("{main}"));
     // The shell has exited; the daemon it forked holds the lock.
     assert_eq!(running_locked(&p), main);
     drop(daemon);

@@ -488,10 +488,10 @@ fn a_start_stop_daemon_file_is_stopped() {
 fn usage_and_schedule_errors() {
     for bad in [
         vec!["stop", "-p", "x.pid", "--schedule", "TERM//5"],
-        vec!["stop", "-p", "x.pid", "--schedule", "5"],
+        vec!["stop", "-p", "x.pid", "--schedule", "5/10"],
         vec!["stop", "-p", "x.pid", "--signal", "NOPE"],
         vec!["stop", "-p", "x.pid", "--timeout", "soon"],
-        vec!["signal", "-p", "x.pid", "0"],
+        vec!["signal", "-p", "x.pid", "65"],
         vec!["signal", "-p", "x.pid"],
     ] {
         pidguard().args(&bad).assert_usage();

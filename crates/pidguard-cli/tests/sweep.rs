@@ -108,10 +108,10 @@ fn list_classifies_every_entry() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    // One object; its entries in an array.
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all["dir"], d.to_str().unwrap());
+    let rows = all["entries"].as_array().unwrap();
     let get = |name: &str| {
         rows.iter()
             .find(|r| r["name"] == name)
@@ -129,6 +129,10 @@ fn list_classifies_every_entry() {
     assert_eq!(get("reused")["identity"], "mismatched");
     assert_eq!(get("orphan")["state"], "running");
     assert_eq!(get("orphan")["identity"], "consistent");
+    assert_eq!(get("stale")["stale_kind"], "gone");
+    assert_eq!(get("reused")["stale_kind"], "other-process");
+    // What the reused PID runs now.
+    assert!(get("reused")["command"].as_str().unwrap().contains("sleep"));
     assert_eq!(get("orphan")["locked"], false);
     assert_eq!(get("garbage")["state"], "unknown");
     assert_eq!(get("link.pid")["skipped"], "symlink");
@@ -153,11 +157,15 @@ fn sweep_dry_run_then_sweep_then_kill() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(signals.is_empty(), "{signals:?}");
     let said = text(&out);
+    assert!(said.contains("is gone): would remove the file"), "{said}");
     assert!(
-        said.contains("stale (PID") && said.contains("would remove-stale"),
+        said.contains("orphan: would stop the process and remove the file"),
         "{said}"
     );
-    assert!(said.contains("would stop-orphan"), "{said}");
+    assert!(
+        !said.contains("file removed") && !said.contains("stopped,"),
+        "{said}"
+    );
     assert_eq!(names(d), before);
 
     // A plain sweep: only the stale file goes (its process is gone); the

@@ -233,6 +233,15 @@ impl Error {
         e
     }
 
+    /// No standard location for a named PID file (no private runtime
+    /// directory, no home directory): [`ErrorKind::CannotCreate`] without a
+    /// path; `detail` says what to set.
+    pub(crate) fn no_location(detail: String) -> Error {
+        let mut e = Error::new(ErrorKind::CannotCreate, None);
+        e.inner.detail = Some(detail);
+        e
+    }
+
     /// An I/O error while creating or writing the file: classified as
     /// [`ErrorKind::CannotCreate`] (or `Unsupported`).
     pub(crate) fn create(path: &Path, err: io::Error) -> Error {
@@ -350,6 +359,9 @@ impl fmt::Display for Error {
                      (a PID file must be a regular file with one link): \
                      remove it or choose another path"
                 )?
+            }
+            ErrorKind::CannotCreate if i.path.is_none() && i.io.is_none() => {
+                f.write_str("no standard location for the PID file")?
             }
             ErrorKind::CannotCreate => {
                 write!(f, "cannot create PID file {path}")?;

@@ -91,7 +91,7 @@ mod tests {
             assert_eq!(guard.path(), path);
             assert_eq!(
                 std::fs::read_to_string(&path).unwrap(),
-                format!("{}\n", std::process::id())
+                format!("{}", std::process::id())
             );
             "done"
         })

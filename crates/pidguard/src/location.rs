@@ -66,7 +66,7 @@ pub(crate) fn resolve(app: &str, instance: Option<&str>) -> Result<(PathBuf, u32
         return Ok((path, PUBLIC_DIR_MODE));
     }
     let base = user_base(euid.as_raw()).ok_or_else(|| {
-        Error::invalid_name(format!(
+        Error::no_location(format!(
             "no place for PID file {file:?}: $XDG_RUNTIME_DIR and /run/user/{} are \
              missing or not private, and no home directory is known; set \
              XDG_RUNTIME_DIR or give an explicit path",

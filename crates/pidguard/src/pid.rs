@@ -22,7 +22,7 @@
 //!
 //! let pid = parse(b"1234\n", Rule::Strict, 4_194_303)?;
 //! assert_eq!(pid.get(), 1234);
-//! assert_eq!(pid.encode().as_bytes(), b"1234\n");
+//! assert_eq!(pid.encode().as_bytes(), b"1234");
 //!
 //! // Another program's file: leading zeros are decimal, never octal.
 //! assert_eq!(parse(b" 010 \r\n", Rule::Lenient, 4_194_303)?.get(), 10);
@@ -142,19 +142,25 @@ impl Pid {
             .expect("a Pid is in 1..=i32::MAX, so it is a valid rustix Pid")
     }
 
-    /// The strict file form, without allocating: the decimal digits
-    /// followed by exactly one `\n`.
+    /// The file form, without allocating: the decimal digits, no newline.
+    ///
+    /// No trailing newline, as BSD `pidfile_write(3)` writes it: BSD
+    /// `pidfile_open(3)` (libbsd, FreeBSD) reads a held file's PID with
+    /// `strtol` and refuses anything after the digits, so a newline would
+    /// make it fail with `EINVAL` instead of reporting `EEXIST` and the
+    /// holder's PID. Every other reader accepts it (start-stop-daemon,
+    /// `pgrep -F`, systemd's `PIDFile=`, Python's `pid`, `kill $(cat F)`;
+    /// tested in the CLI's tests/interop.rs).
     ///
     /// ```
     /// use pidguard::pid::Pid;
     ///
-    /// assert_eq!(Pid::new(42).unwrap().encode().as_bytes(), b"42\n");
-    /// assert_eq!(Pid::new(i32::MAX).unwrap().encode().as_bytes(), b"2147483647\n");
+    /// assert_eq!(Pid::new(42).unwrap().encode().as_bytes(), b"42");
+    /// assert_eq!(Pid::new(i32::MAX).unwrap().encode().as_bytes(), b"2147483647");
     /// ```
     pub fn encode(self) -> EncodedPid {
         let mut buf = [0u8; ENCODED_LEN];
-        buf[ENCODED_LEN - 1] = b'\n';
-        let mut start = ENCODED_LEN - 1;
+        let mut start = ENCODED_LEN;
         let mut n = self.as_u32();
         // At most 10 digits (`i32::MAX` has 10), so `start` stays >= 0.
         loop {
@@ -218,10 +224,10 @@ impl FromStr for Pid {
 // EncodedPid
 // ---------------------------------------------------------------------------
 
-/// Ten digits (`i32::MAX`) and a newline.
-const ENCODED_LEN: usize = 11;
+/// Ten digits (`i32::MAX`).
+const ENCODED_LEN: usize = 10;
 
-/// A [`Pid`] in the strict file form (digits and one `\n`), on the stack.
+/// A [`Pid`] in the file form (digits only), on the stack.
 ///
 /// Returned by [`Pid::encode`].
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -232,7 +238,7 @@ pub struct EncodedPid {
 }
 
 impl EncodedPid {
-    /// The bytes to write: `^[1-9][0-9]*\n$`.
+    /// The bytes to write: `^[1-9][0-9]*$`.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[usize::from(self.start)..]
     }
@@ -744,15 +750,15 @@ mod tests {
 
     #[test]
     fn encode_forms() {
-        assert_eq!(Pid::new(1).unwrap().encode().as_bytes(), b"1\n");
-        assert_eq!(Pid::new(10).unwrap().encode().as_bytes(), b"10\n");
+        assert_eq!(Pid::new(1).unwrap().encode().as_bytes(), b"1");
+        assert_eq!(Pid::new(10).unwrap().encode().as_bytes(), b"10");
         assert_eq!(
             Pid::new(i32::MAX).unwrap().encode().as_bytes(),
-            b"2147483647\n"
+            b"2147483647"
         );
         let e = Pid::new(7).unwrap().encode();
-        assert_eq!(e.as_ref(), b"7\n");
-        assert_eq!(format!("{e:?}"), r#"EncodedPid("7\n")"#);
+        assert_eq!(e.as_ref(), b"7");
+        assert_eq!(format!("{e:?}"), r#"EncodedPid("7")"#);
     }
 
     #[test]
@@ -1021,10 +1027,10 @@ mod tests {
             let pid = Pid::new(raw).unwrap();
             let enc = pid.encode();
             prop_assert!(strict_form(enc.as_bytes()));
-            prop_assert!(enc.as_bytes().ends_with(b"\n"));
+            prop_assert!(!enc.as_bytes().ends_with(b"\n"));
             prop_assert_eq!(parse(enc.as_bytes(), Rule::Strict, I32_MAX), Ok(pid));
             prop_assert_eq!(parse(enc.as_bytes(), Rule::Lenient, I32_MAX), Ok(pid));
-            let text = format!("{pid}\n");
+            let text = format!("{pid}");
             prop_assert_eq!(enc.as_bytes(), text.as_bytes());
         }
 

@@ -76,7 +76,7 @@ pub enum NetworkFs {
 /// use pidguard::Pidfile;
 ///
 /// let guard = Pidfile::new(&path).acquire()?;
-/// assert_eq!(std::fs::read_to_string(&path)?, format!("{}\n", std::process::id()));
+/// assert_eq!(std::fs::read_to_string(&path)?, std::process::id().to_string());
 /// // A second acquire, even from the same process, is refused.
 /// let err = Pidfile::new(&path).acquire().unwrap_err();
 /// assert_eq!(err.kind(), pidguard::ErrorKind::AlreadyRunning);
@@ -91,6 +91,11 @@ pub struct Pidfile {
     fsync: bool,
     inheritable: bool,
     mode: u32,
+    /// Whether `mode` was set: then applied exactly (`fchmod`), umask or not.
+    mode_set: bool,
+    /// The owner and group to give a file pidguard creates or takes over.
+    owner: Option<u32>,
+    group: Option<u32>,
     /// Publish the file locked but empty ("starting"); the PID follows with
     /// [`Guard::set_pid`].
     reserve: bool,
@@ -136,6 +141,9 @@ impl Pidfile {
             fsync: false,
             inheritable: false,
             mode: 0o644,
+            mode_set: false,
+            owner: None,
+            group: None,
             reserve: false,
             network_fs: NetworkFs::Warn,
         }
@@ -174,11 +182,53 @@ impl Pidfile {
         self
     }
 
-    /// Permission bits of a newly created file (before the umask). Default:
-    /// `0o644`.
+    /// Permission bits of the file: when set, exactly these (`fchmod`, the
+    /// umask does not apply), on a new file and on a stale one taken over.
+    /// Default: a new file gets `0o644` less the umask; a taken-over file
+    /// keeps its mode.
     pub fn mode(&mut self, mode: u32) -> &mut Pidfile {
         self.mode = mode & 0o7777;
+        self.mode_set = true;
         self
+    }
+
+    /// The file's owner and group (numeric IDs; `None` leaves either as
+    /// the process's), set with `fchown` on a new file before it becomes
+    /// visible and on a stale file taken over, for a daemon that drops
+    /// privileges (as Python's `pid` has `gid`). Changing the owner needs
+    /// root (or `CAP_CHOWN`); a group the process belongs to does not.
+    /// Default: neither.
+    ///
+    /// Note that `stop`, `signal` and `wait` run as root refuse a file
+    /// that is not verified (locked and held by the process) when it is
+    /// owned by another user or group-writable: the daemon's own lock
+    /// keeps it verified while it runs.
+    pub fn owner(&mut self, uid: Option<u32>, gid: Option<u32>) -> &mut Pidfile {
+        self.owner = uid;
+        self.group = gid;
+        self
+    }
+
+    /// Applies [`owner`](Pidfile::owner) and [`mode`](Pidfile::mode) to
+    /// the file behind `fd`.
+    fn set_ownership(&self, fd: &OwnedFd, path: &Path) -> Result<()> {
+        if self.owner.is_some() || self.group.is_some() {
+            let uid = self.owner.map(rustix::process::Uid::from_raw);
+            let gid = self.group.map(rustix::process::Gid::from_raw);
+            rustix::fs::fchown(fd, uid, gid).map_err(|e| {
+                Error::create(path, e.into()).with_detail(format!(
+                    "cannot give it to {}:{} (changing the owner needs root; a group, \
+                     membership of it)",
+                    self.owner.map_or("-".into(), |u| u.to_string()),
+                    self.group.map_or("-".into(), |g| g.to_string()),
+                ))
+            })?;
+        }
+        if self.mode_set {
+            rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(self.mode as _))
+                .map_err(|e| Error::create(path, e.into()))?;
+        }
+        Ok(())
     }
 
     /// What to do on a network filesystem. Default: [`NetworkFs::Warn`].
@@ -317,7 +367,8 @@ impl Pidfile {
                     // and is held: report that, not the create error.
                     Err(e) => match self.take_over(&path, content)? {
                         Takeover::Acquired(fd) => {
-                            return Ok(self.guard(fd, path, pid, me).on(network))
+                            self.set_ownership(&fd, &path)?;
+                            return Ok(self.guard(fd, path, pid, me).on(network));
                         }
                         Takeover::Vanished => return Err(e),
                         Takeover::Changed => continue,
@@ -337,7 +388,10 @@ impl Pidfile {
                 Err(e) => return Err(Error::create(&path, e)),
             }
             match self.take_over(&path, content)? {
-                Takeover::Acquired(fd) => return Ok(self.guard(fd, path, pid, me).on(network)),
+                Takeover::Acquired(fd) => {
+                    self.set_ownership(&fd, &path)?;
+                    return Ok(self.guard(fd, path, pid, me).on(network));
+                }
                 Takeover::Vanished | Takeover::Changed => continue,
             }
         }
@@ -365,6 +419,7 @@ impl Pidfile {
             other => other,
         }
         .map_err(|e| Error::create(path, e))?;
+        self.set_ownership(&u.fd, path)?;
         sys::write_whole(&u.fd, content, 0).map_err(|e| Error::create(path, e))?;
         if !sys::try_lock_exclusive(&u.fd).map_err(|e| Error::create(path, e))? {
             // Only possible for a named temporary file someone else opened.

@@ -80,8 +80,10 @@ pub struct Row {
     pub locked: bool,
     /// Time since the file was last written.
     pub age: Option<Duration>,
-    /// The process's command line, when it runs.
-    pub command: Option<String>,
+    /// The command line of the process the PID names, when it is alive
+    /// (also when it is not the file's owner: what the PID runs now),
+    /// arguments separated by spaces, bytes as they are.
+    pub command: Option<std::ffi::OsString>,
     /// Why the state is unknown.
     pub problem: Option<String>,
     /// Whether the file's owner is proved gone (see
@@ -109,6 +111,10 @@ pub enum Skip {
     NotRegular,
     /// A regular file whose name does not end in `.pid`.
     NotPidFile,
+    /// A subdirectory that could not be opened (permissions).
+    Unreadable,
+    /// A subdirectory that is one of its own ancestors (a bind mount).
+    Loop,
 }
 
 impl Skip {
@@ -119,6 +125,8 @@ impl Skip {
             Skip::Directory => "directory",
             Skip::NotRegular => "not a regular file",
             Skip::NotPidFile => "not a PID file",
+            Skip::Unreadable => "unreadable directory",
+            Skip::Loop => "directory loop",
         }
     }
 }
@@ -130,8 +138,10 @@ pub enum Entry {
     File(Row),
     /// Anything else, never opened or followed.
     Skipped {
-        /// The entry's file name.
+        /// The entry's file name (relative to the listed directory).
         name: String,
+        /// The entry's path.
+        path: PathBuf,
         /// Why it was skipped.
         reason: Skip,
     },
@@ -140,17 +150,38 @@ pub enum Entry {
 /// Lists every entry of `dir`: a [`Row`] per `*.pid` regular file, sorted
 /// by name, and the rest as skipped.
 pub fn list(dir: impl AsRef<Path>) -> Result<Vec<Entry>> {
+    list_within(dir, 0)
+}
+
+/// [`list`], descending `max_depth` levels into subdirectories (0: `dir`
+/// only; see [`for_each_within`]).
+pub fn list_within(dir: impl AsRef<Path>, max_depth: usize) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
-    for_each(dir, |e| out.push(e))?;
+    for_each_within(dir, max_depth, |e| out.push(e))?;
     Ok(out)
 }
 
 /// What [`list`] returns, handed to `f` one entry at a time in the same
 /// order, each as soon as it is inspected: only the names are kept in
 /// memory, so a directory of any size is listed in little memory.
-pub fn for_each(dir: impl AsRef<Path>, mut f: impl FnMut(Entry)) -> Result<()> {
-    use rustix::fs::{FileType, OFlags};
-    use std::os::unix::ffi::OsStrExt;
+pub fn for_each(dir: impl AsRef<Path>, f: impl FnMut(Entry)) -> Result<()> {
+    for_each_within(dir, 0, f)
+}
+
+/// [`for_each`], descending up to `max_depth` levels into subdirectories
+/// (Debian's `/run/redis/redis-server.pid`): a subdirectory's entries come
+/// where the subdirectory sorts, named by their path relative to `dir`
+/// (`redis/redis-server`); one deeper than `max_depth` is skipped as a
+/// directory. A subdirectory is opened relative to its parent's descriptor
+/// and never through a symlink (a symlinked directory is skipped as a
+/// symlink); one that cannot be opened, or that is one of its own
+/// ancestors (a bind mount), is skipped with that reason.
+pub fn for_each_within(
+    dir: impl AsRef<Path>,
+    max_depth: usize,
+    mut f: impl FnMut(Entry),
+) -> Result<()> {
+    use rustix::fs::OFlags;
 
     let dir = dir.as_ref();
     if let Some(found) = sys::foreign_symlink(dir) {
@@ -166,73 +197,168 @@ pub fn for_each(dir: impl AsRef<Path>, mut f: impl FnMut(Entry)) -> Result<()> {
         rustix::fs::Mode::empty(),
     )
     .map_err(|e| Error::open(dir, e.into()))?;
-    let entries = rustix::fs::Dir::read_from(&dir_fd).map_err(|e| Error::open(dir, e.into()))?;
-    // (file name, why it is skipped); the type comes from readdir (an
-    // `lstat` only where the filesystem does not say), so nothing is opened
-    // or followed here.
-    let mut names: Vec<(std::ffi::OsString, Option<Skip>)> = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::open(dir, e.into()))?;
-        let bytes = entry.file_name().to_bytes();
-        if bytes == b"." || bytes == b".." {
-            continue;
+    let st = sys::fstat(&dir_fd).map_err(|e| Error::open(dir, e))?;
+    let mut walk = Walk {
+        me: Me::now(),
+        ancestors: vec![dir_id(&st)],
+        f: &mut f,
+    };
+    walk.dir(&dir_fd, dir, Path::new(""), max_depth)
+}
+
+/// A directory's (device, inode).
+#[allow(clippy::unnecessary_cast)]
+fn dir_id(st: &rustix::fs::Stat) -> (u64, u64) {
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
+/// One listing in progress, possibly across subdirectories.
+struct Walk<'f> {
+    me: Me,
+    /// The directories from the listed one down to the current one.
+    ancestors: Vec<(u64, u64)>,
+    f: &'f mut dyn FnMut(Entry),
+}
+
+impl Walk<'_> {
+    /// Lists the open directory `dir_fd` (at `dir`, `prefix` relative to
+    /// the listed directory), `depth` more levels down.
+    fn dir(
+        &mut self,
+        dir_fd: &std::os::fd::OwnedFd,
+        dir: &Path,
+        prefix: &Path,
+        depth: usize,
+    ) -> Result<()> {
+        use rustix::fs::FileType;
+        use std::os::unix::ffi::OsStrExt;
+
+        let entries = rustix::fs::Dir::read_from(dir_fd).map_err(|e| Error::open(dir, e.into()))?;
+        // (file name, why it is skipped); the type comes from readdir (an
+        // `lstat` only where the filesystem does not say), so nothing is
+        // opened or followed here.
+        let mut names: Vec<(std::ffi::OsString, Option<Skip>)> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::open(dir, e.into()))?;
+            let bytes = entry.file_name().to_bytes();
+            if bytes == b"." || bytes == b".." {
+                continue;
+            }
+            let file_name = std::ffi::OsStr::from_bytes(bytes).to_os_string();
+            let ft = match entry.file_type() {
+                FileType::Unknown => {
+                    let st = rustix::fs::statat(
+                        dir_fd,
+                        entry.file_name(),
+                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                    );
+                    match st {
+                        Ok(st) => FileType::from_raw_mode(st.st_mode as _),
+                        // Gone since readdir.
+                        Err(rustix::io::Errno::NOENT) => continue,
+                        Err(e) => return Err(Error::open(&dir.join(&file_name), e.into())),
+                    }
+                }
+                ft => ft,
+            };
+            let pid_file = bytes.ends_with(b".pid") && !bytes.starts_with(b".");
+            let skip = match ft {
+                FileType::Symlink => Some(Skip::Symlink),
+                FileType::Directory => Some(Skip::Directory),
+                FileType::RegularFile if pid_file => None,
+                FileType::RegularFile => Some(Skip::NotPidFile),
+                _ => Some(Skip::NotRegular),
+            };
+            names.push((file_name, skip));
         }
-        let file_name = std::ffi::OsStr::from_bytes(bytes).to_os_string();
-        let ft = match entry.file_type() {
-            FileType::Unknown => {
-                let st = rustix::fs::statat(
-                    &dir_fd,
-                    entry.file_name(),
-                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-                );
-                match st {
-                    Ok(st) => FileType::from_raw_mode(st.st_mode as _),
-                    // Gone since readdir.
-                    Err(rustix::io::Errno::NOENT) => continue,
-                    Err(e) => return Err(Error::open(&dir.join(&file_name), e.into())),
+        // Rows are named without ".pid" and sorted by that name (compared in
+        // place: no copy of the names for sorting).
+        names.sort_by(|a, b| sort_key(&a.0, a.1).cmp(&sort_key(&b.0, b.1)));
+        // Metadata files are looked for only where the listing shows one.
+        let metas: BTreeSet<String> = names
+            .iter()
+            .filter(|(_, skip)| *skip == Some(Skip::NotPidFile))
+            .filter_map(|(n, _)| n.to_str()?.strip_suffix(".meta").map(str::to_owned))
+            .collect();
+        for (file_name, skip) in names {
+            let rel = prefix.join(&file_name);
+            let path = dir.join(&file_name);
+            let name = rel.to_string_lossy().into_owned();
+            match skip {
+                Some(Skip::Directory) if depth > 0 => {
+                    self.subdir(dir_fd, &file_name, &path, &rel, depth - 1)?
+                }
+                Some(reason) => (self.f)(Entry::Skipped { name, path, reason }),
+                None => {
+                    let has_meta = file_name
+                        .to_str()
+                        .is_some_and(|n| metas.contains(n.trim_end_matches(".pid")));
+                    let target = Target::Entry {
+                        dir: dir_fd.as_fd(),
+                        name: &file_name,
+                        path: &path,
+                    };
+                    if let Some(row) = row(target, &name, has_meta, self.me) {
+                        (self.f)(Entry::File(row));
+                    }
                 }
             }
-            ft => ft,
-        };
-        let name = file_name.to_string_lossy();
-        let skip = match ft {
-            FileType::Symlink => Some(Skip::Symlink),
-            FileType::Directory => Some(Skip::Directory),
-            FileType::RegularFile if name.ends_with(".pid") && !name.starts_with('.') => None,
-            FileType::RegularFile => Some(Skip::NotPidFile),
-            _ => Some(Skip::NotRegular),
-        };
-        names.push((file_name, skip));
-    }
-    // Rows are named without ".pid" and sorted by that name (compared in
-    // place: no copy of the names for sorting).
-    names.sort_by(|a, b| sort_key(&a.0, a.1).cmp(&sort_key(&b.0, b.1)));
-    // Metadata files are looked for only where the listing shows one.
-    let metas: BTreeSet<String> = names
-        .iter()
-        .filter(|(_, skip)| *skip == Some(Skip::NotPidFile))
-        .filter_map(|(n, _)| n.to_str()?.strip_suffix(".meta").map(str::to_owned))
-        .collect();
-    let me = Me::now();
-    for (file_name, skip) in names {
-        let name = file_name.to_string_lossy().into_owned();
-        match skip {
-            Some(reason) => f(Entry::Skipped { name, reason }),
-            None => {
-                let has_meta = metas.contains(name.trim_end_matches(".pid"));
-                let path = dir.join(&file_name);
-                let target = Target::Entry {
-                    dir: dir_fd.as_fd(),
-                    name: &file_name,
-                    path: &path,
-                };
-                if let Some(row) = row(target, &name, has_meta, me) {
-                    f(Entry::File(row));
-                }
-            }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Opens the subdirectory `name` of `parent` (never through a symlink)
+    /// and lists it, or reports why not.
+    fn subdir(
+        &mut self,
+        parent: &std::os::fd::OwnedFd,
+        name: &std::ffi::OsStr,
+        path: &Path,
+        rel: &Path,
+        depth: usize,
+    ) -> Result<()> {
+        use rustix::fs::OFlags;
+        let skipped = |reason| Entry::Skipped {
+            name: rel.to_string_lossy().into_owned(),
+            path: path.to_path_buf(),
+            reason,
+        };
+        let opened = rustix::fs::openat(
+            parent,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        );
+        let fd = match opened {
+            Ok(fd) => fd,
+            // Gone since readdir.
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            // Replaced by a symlink (or something else) since readdir.
+            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+                (self.f)(skipped(Skip::Symlink));
+                return Ok(());
+            }
+            Err(_) => {
+                (self.f)(skipped(Skip::Unreadable));
+                return Ok(());
+            }
+        };
+        let id = match sys::fstat(&fd) {
+            Ok(st) => dir_id(&st),
+            Err(_) => {
+                (self.f)(skipped(Skip::Unreadable));
+                return Ok(());
+            }
+        };
+        if self.ancestors.contains(&id) {
+            (self.f)(skipped(Skip::Loop));
+            return Ok(());
+        }
+        self.ancestors.push(id);
+        let listed = self.dir(&fd, path, rel, depth);
+        self.ancestors.pop();
+        listed
+    }
 }
 
 /// The name an entry is listed and sorted by: a row's without ".pid".
@@ -270,8 +396,11 @@ fn row(target: Target<'_>, file_name: &str, has_meta: bool, me: Me) -> Option<Ro
     };
     let locked = locked || found.locked;
     let owner_gone = found.owner_gone();
-    let command = match found.status {
-        Status::Running { pid, .. } => sys::proc::cmdline(pid),
+    // What the PID runs now: for a PID proved not to be the owner too (it
+    // names a live process).
+    let command = match (&found.status, &found.identity) {
+        (Status::Running { pid, .. }, _) => sys::proc::cmdline(*pid),
+        (_, Some(_)) => pid.and_then(sys::proc::cmdline),
         _ => None,
     };
     Some(Row {
@@ -370,6 +499,9 @@ pub struct SweepPolicy {
     pub kill: bool,
     /// The stop schedule for orphans. Default: TERM/10/KILL/5.
     pub schedule: Schedule,
+    /// How many levels of subdirectories to sweep too (see
+    /// [`for_each_within`]). Default: 0, the directory only.
+    pub max_depth: usize,
 }
 
 impl Default for SweepPolicy {
@@ -378,6 +510,7 @@ impl Default for SweepPolicy {
             dry_run: false,
             kill: false,
             schedule: Schedule::timeout(crate::Signal::TERM, Duration::from_secs(10)),
+            max_depth: 0,
         }
     }
 }
@@ -407,6 +540,9 @@ pub struct Swept {
     pub path: PathBuf,
     /// The PID it named.
     pub pid: Option<Pid>,
+    /// The verdict on that PID, when it named a live process (for a stale
+    /// file: the PID now belongs to another process; `None`: it is gone).
+    pub identity: Option<Identity>,
     /// What was done, or would be done with `dry_run`.
     pub action: Action,
     /// Whether this was a dry run.
@@ -419,7 +555,7 @@ pub struct Swept {
 /// a symlink, never a successor's; only verified or consistent processes).
 pub fn sweep(dir: impl AsRef<Path>, policy: &SweepPolicy) -> Result<Vec<Swept>> {
     let mut out = Vec::new();
-    for entry in list(dir)? {
+    for entry in list_within(dir, policy.max_depth)? {
         let Entry::File(row) = entry else { continue };
         let action = sweep_one(&row, policy, false);
         out.push(Swept::new(row, action, policy));
@@ -433,6 +569,7 @@ impl Swept {
             name: row.name,
             path: row.path,
             pid: row.pid,
+            identity: row.identity,
             action,
             dry_run: policy.dry_run,
         }

@@ -53,6 +53,14 @@ const NAMES: &[(&str, i32)] = &[
     ("SYS", libc_consts::SIGSYS),
 ];
 
+/// Whether the platform's real-time signals may be named by number (Linux:
+/// 32 to 64).
+const REALTIME: bool = cfg!(any(target_os = "linux", target_os = "android"));
+/// glibc's `SIGRTMIN` (see [`Signal::RTMIN`]).
+const RTMIN: i32 = 34;
+/// `SIGRTMAX`.
+const RTMAX: i32 = 64;
+
 /// Signal numbers from rustix, so that no libc dependency is needed.
 mod libc_consts {
     use rustix::process::Signal as S;
@@ -107,10 +115,23 @@ impl Signal {
     /// `SIGSTOP`.
     pub const STOP: Signal = Signal(libc_consts::SIGSTOP);
 
-    /// The signal with this number, if the platform has it (never 0).
+    /// The signal with this number, if the platform has it (never 0): a
+    /// named one, or on Linux any number up to [`Signal::RTMAX`] (the
+    /// real-time signals).
     pub fn from_raw(n: i32) -> Option<Signal> {
-        rustix::process::Signal::from_named_raw(n).map(|s| Signal(s.as_raw()))
+        if let Some(s) = rustix::process::Signal::from_named_raw(n) {
+            return Some(Signal(s.as_raw()));
+        }
+        (REALTIME && n > 0 && n <= RTMAX).then_some(Signal(n))
     }
+
+    /// The first real-time signal as glibc and `kill -l` number it (34 on
+    /// Linux: the kernel's 32 and 33 are taken by the C library's threads,
+    /// but may still be sent by number).
+    pub const RTMIN: i32 = RTMIN;
+
+    /// The last real-time signal (64 on Linux).
+    pub const RTMAX: i32 = RTMAX;
 
     /// The signal's number.
     pub fn as_raw(self) -> i32 {
@@ -119,16 +140,31 @@ impl Signal {
 
     /// The signal's name without `SIG` (`"TERM"`), or its number as text for
     /// a signal without a name here.
+    ///
+    /// Real-time signals are named as `kill -l` names them: `RTMIN`,
+    /// `RTMIN+1`…, `RTMAX` (32 and 33, below `RTMIN`, by number).
     pub fn name(self) -> String {
-        NAMES
-            .iter()
-            .find(|(_, n)| *n == self.0)
-            .map(|(name, _)| (*name).to_string())
-            .unwrap_or_else(|| self.0.to_string())
+        if let Some((name, _)) = NAMES.iter().find(|(_, n)| *n == self.0) {
+            return (*name).to_string();
+        }
+        match self.0 {
+            RTMAX => "RTMAX".into(),
+            RTMIN => "RTMIN".into(),
+            n if REALTIME && n > RTMIN && n < RTMAX => format!("RTMIN+{}", n - RTMIN),
+            n => n.to_string(),
+        }
     }
 
     pub(crate) fn to_rustix(self) -> rustix::process::Signal {
-        rustix::process::Signal::from_named_raw(self.0).expect("constructed from a named signal")
+        if let Some(s) = rustix::process::Signal::from_named_raw(self.0) {
+            return s;
+        }
+        // SAFETY: only a number from 1 to RTMAX (checked by `from_raw`, the
+        // only way to make a `Signal` that is not named) gets here, and it
+        // is only ever sent to another process (kill, pidfd_send_signal):
+        // never blocked, consumed or handled in this one, which is what
+        // rustix reserves for the C library.
+        unsafe { rustix::process::Signal::from_raw_unchecked(self.0) }
     }
 }
 
@@ -159,8 +195,9 @@ impl std::error::Error for SyntaxError {}
 impl FromStr for Signal {
     type Err = SyntaxError;
 
-    /// `HUP`, `SIGHUP`, `hup` and `1` all name SIGHUP. `0` is refused (it
-    /// sends nothing), and so is any unknown name or number.
+    /// `HUP`, `SIGHUP`, `hup` and `1` all name SIGHUP; `RTMIN+2`,
+    /// `SIGRTMIN+2`, `RTMAX-1` and `36` real-time signals (Linux). `0` is
+    /// refused (it sends nothing), and so is any unknown name or number.
     fn from_str(s: &str) -> Result<Signal, SyntaxError> {
         let t = s.trim();
         if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
@@ -170,23 +207,53 @@ impl FromStr for Signal {
                 .filter(|n| *n > 0)
                 .and_then(Signal::from_raw)
                 .ok_or_else(|| {
+                    let range = if REALTIME {
+                        format!("1 to {RTMAX}")
+                    } else {
+                        "a signal number this system has".into()
+                    };
                     SyntaxError(format!(
-                        "{t:?} is not a signal number this system knows (use 1 to 64, or a name such as TERM)"
+                        "{t:?} is not a signal number this system knows (use {range}, or a name \
+                         such as TERM; 0, which sends nothing, only with `signal`)"
                     ))
                 });
         }
         let upper = t.to_ascii_uppercase();
         let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-        NAMES
-            .iter()
-            .find(|(name, _)| *name == bare)
-            .map(|(_, n)| Signal(*n))
-            .ok_or_else(|| {
-                SyntaxError(format!(
-                    "unknown signal {s:?}: use a name such as TERM, HUP, KILL, USR1 (with or \
-                     without SIG) or a number"
-                ))
-            })
+        if let Some(sig) = NAMES.iter().find(|(name, _)| *name == bare) {
+            return Ok(Signal(sig.1));
+        }
+        let realtime = |base: i32, rest: &str, sign: i32| -> Option<Signal> {
+            let off = match rest {
+                "" => 0,
+                r if r.len() > 1 && r.bytes().skip(1).all(|b| b.is_ascii_digit()) => {
+                    let (op, n) = r.split_at(1);
+                    let n: i32 = n.parse().ok()?;
+                    match op {
+                        "+" if sign > 0 => n,
+                        "-" if sign < 0 => -n,
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            };
+            let n = base.checked_add(off)?;
+            (REALTIME && (RTMIN..=RTMAX).contains(&n)).then_some(Signal(n))
+        };
+        let rt = if let Some(rest) = bare.strip_prefix("RTMIN") {
+            realtime(RTMIN, rest, 1)
+        } else if let Some(rest) = bare.strip_prefix("RTMAX") {
+            realtime(RTMAX, rest, -1)
+        } else {
+            None
+        };
+        rt.ok_or_else(|| {
+            SyntaxError(format!(
+                "unknown signal {s:?}: use a name such as TERM, HUP, KILL, USR1 (with or \
+                 without SIG), RTMIN+N or RTMAX-N (N up to {}), or a number",
+                RTMAX - RTMIN
+            ))
+        })
     }
 }
 
@@ -202,8 +269,9 @@ pub enum Step {
 /// A stop schedule in start-stop-daemon's syntax: `SIG/SECONDS/SIG/SECONDS…`,
 /// with `forever` marking where the rest of the schedule repeats forever.
 ///
-/// A number is a wait in seconds (fractions and `ms` allowed: `0.5`,
-/// `500ms`); a signal is a name (`TERM`, `SIGTERM`) or a number written with
+/// A number is a wait, in the duration grammar of every option
+/// ([`parse_duration`]: `30`, `0.5`, `500ms`, `2m`); a lone duration `N` is
+/// start-stop-daemon's shorthand for `TERM/N/KILL/N`. A signal is a name (`TERM`, `SIGTERM`) or a number written with
 /// a leading `-` (`-9`), as start-stop-daemon has it. The schedule fails if
 /// the process is still running when it ends.
 ///
@@ -235,6 +303,20 @@ impl Schedule {
         }
     }
 
+    /// `SIGNAL/TIMEOUT/KILL/TIMEOUT`: start-stop-daemon's `--retry
+    /// TIMEOUT`, and what a schedule of one duration (`"30"`) means.
+    pub fn retry(signal: Signal, timeout: Duration) -> Schedule {
+        Schedule {
+            steps: vec![
+                Step::Signal(signal),
+                Step::Wait(timeout),
+                Step::Signal(Signal::KILL),
+                Step::Wait(timeout),
+            ],
+            repeat_from: None,
+        }
+    }
+
     /// The steps, in order.
     pub fn steps(&self) -> &[Step] {
         &self.steps
@@ -249,7 +331,14 @@ impl Schedule {
 impl FromStr for Schedule {
     type Err = SyntaxError;
 
+    /// `SIG/TIME/SIG/TIME…` (see [`Schedule`]), or start-stop-daemon's
+    /// shorthand, a lone duration `N`: `TERM/N/KILL/N` (as its `--retry N`).
     fn from_str(s: &str) -> Result<Schedule, SyntaxError> {
+        if !s.contains('/') {
+            if let Ok(d) = parse_duration(s) {
+                return Ok(Schedule::retry(Signal::TERM, d));
+            }
+        }
         let mut steps = Vec::new();
         let mut repeat_from = None;
         for item in s.split('/') {
@@ -274,7 +363,7 @@ impl FromStr for Schedule {
                 })?)
             } else if item.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
                 Step::Wait(
-                    parse_seconds(item)
+                    parse_duration(item)
                         .map_err(|e| SyntaxError(format!("invalid schedule {s:?}: {e}")))?,
                 )
             } else {
@@ -329,18 +418,45 @@ impl fmt::Display for Schedule {
     }
 }
 
-/// Seconds as in a schedule: `10`, `0.5`, `250ms`.
-fn parse_seconds(item: &str) -> Result<Duration, String> {
-    let (num, scale) = match item.strip_suffix("ms") {
-        Some(n) => (n, 0.001),
-        None => (item.strip_suffix('s').unwrap_or(item), 1.0),
+/// A duration, in the one grammar every pidguard option and schedule
+/// uses: a number (fractions allowed) and an optional unit, `ms`, `us`/`µs`,
+/// `s`/`sec` (the default), `m`/`min` or `h`: `10`, `1.5s`, `250ms`, `2m`,
+/// `1h`. Surrounding whitespace is ignored; negative, non-finite and
+/// absurdly long (over 10⁹ s) durations are refused.
+///
+/// ```
+/// use std::time::Duration;
+/// use pidguard::signal::parse_duration;
+/// assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+/// assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+/// assert!(parse_duration("10x").is_err());
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, SyntaxError> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale = match unit {
+        "" | "s" | "sec" => 1.0,
+        "ms" => 0.001,
+        "us" | "µs" => 0.000_001,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(SyntaxError(format!(
+            "invalid duration {s:?}: unknown unit {unit:?} (use ms, s, m or h, e.g. 500ms or 10s)"
+        )))
+        }
     };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{item:?} is not a number of seconds"))?;
-    let secs = v * scale;
+    let value: f64 = num.parse().map_err(|_| {
+        SyntaxError(format!(
+            "invalid duration {s:?}: expected a number such as 10, 1.5s or 250ms"
+        ))
+    })?;
+    let secs = value * scale;
     if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(format!("{item:?} is out of range"));
+        return Err(SyntaxError(format!("invalid duration {s:?}: out of range")));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -357,9 +473,34 @@ mod tests {
         }
         assert_eq!("9".parse::<Signal>().unwrap(), Signal::KILL);
         assert_eq!("TERM".parse::<Signal>().unwrap().as_raw(), 15);
+        assert_eq!("34".parse::<Signal>().unwrap().name(), "RTMIN");
+        for (name, n) in [
+            ("RTMIN", 34),
+            ("SIGRTMIN+2", 36),
+            ("rtmin+30", 64),
+            ("RTMAX", 64),
+            ("SIGRTMAX-1", 63),
+            ("32", 32),
+            ("64", 64),
+        ] {
+            let sig: Signal = name.parse().unwrap();
+            assert_eq!(sig.as_raw(), n, "{name}");
+            assert_eq!(sig.name().parse::<Signal>().unwrap(), sig, "{name}");
+        }
+        for n in 1..=Signal::RTMAX {
+            let sig = n.to_string().parse::<Signal>().unwrap();
+            assert_eq!(sig.as_raw(), n);
+            assert_eq!(sig.to_rustix().as_raw(), n);
+        }
         for bad in [
             "",
             "0",
+            "65",
+            "RTMIN-1",
+            "RTMAX+1",
+            "RTMIN+31",
+            "RTMIN+",
+            "RTMIN+-1",
             "-1",
             "SIG",
             "NOPE",
@@ -390,6 +531,13 @@ mod tests {
         assert_eq!(s.steps()[1], Step::Wait(Duration::from_millis(500)));
         assert_eq!(s.steps()[2], Step::Signal(Signal::KILL));
         assert_eq!(s.to_string(), "TERM/500ms/KILL/250ms");
+        // start-stop-daemon's shorthand, and durations as every option has
+        // them.
+        let s: Schedule = "30".parse().unwrap();
+        assert_eq!(s, Schedule::retry(Signal::TERM, Duration::from_secs(30)));
+        assert_eq!(s.to_string(), "TERM/30/KILL/30");
+        let s: Schedule = "TERM/2m/KILL/1.5s".parse().unwrap();
+        assert_eq!(s.to_string(), "TERM/120/KILL/1500ms");
         let s: Schedule = "TERM/forever/5".parse().unwrap();
         assert_eq!(s.repeat_from(), Some(1));
         assert_eq!(s.to_string(), "TERM/forever/5");
@@ -397,7 +545,7 @@ mod tests {
             "",
             "/",
             "TERM//5",
-            "10",
+            "10/5",
             "TERM/forever",
             "TERM/forever/KILL",
             "TERM/x",

@@ -436,3 +436,29 @@ pub fn wait(
         sys::lstat(path).is_err(),
     ))
 }
+
+/// Whether the owner of the PID file at `path` could be signalled, with the
+/// same checks as [`send_signal`], sending nothing (signal 0: `kill(pid,
+/// 0)`): [`Outcome::Signalled`] when it could, the same outcomes as
+/// [`send_signal`] otherwise, and [`ErrorKind::PermissionDenied`] when the
+/// kernel would refuse a signal.
+pub fn probe_signal(path: impl AsRef<Path>, filters: &Filters) -> Result<Report> {
+    let path = path.as_ref();
+    match pin(path, filters, Purpose::Signal)? {
+        Pinned::Done(r) => Ok(r),
+        Pinned::Live(process, identity, _) => {
+            let pid = process.pid();
+            match rustix::process::test_kill_process(pid.to_rustix()) {
+                Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+                Err(e) => return Err(signal_error(path, pid, e.into())),
+            }
+            Ok(Report::new(
+                Outcome::Signalled,
+                Some(pid),
+                Some(identity),
+                false,
+            ))
+        }
+        Pinned::LockOnly(..) => unreachable!("only wait waits for the lock alone"),
+    }
+}

@@ -70,7 +70,7 @@ fn acquire_timeout_succeeds_once_the_holder_lets_go_without_blocking_the_thread(
     assert_eq!(guard.path(), path);
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", std::process::id())
+        format!("{}", std::process::id())
     );
     guard.release().unwrap();
     assert!(!path.exists());
@@ -101,7 +101,7 @@ fn acquire_timeout_gives_up_with_already_running() {
     // The holder's file is untouched.
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", std::process::id())
+        format!("{}", std::process::id())
     );
     held.release().unwrap();
 }
@@ -177,7 +177,7 @@ fn remove_on_shutdown_releases_the_file_on_sigterm_and_sigint() {
         assert_eq!(h.report(), "ready");
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            format!("{}\n", h.child.id())
+            format!("{}", h.child.id())
         );
         h.signal(sig);
         assert_eq!(h.report(), format!("stopped by {name}"));

@@ -73,7 +73,7 @@ fn uncontested_acquire_writes_pid_and_release_removes_file() {
     let dir = tmp();
     let path = dir.path().join("app.pid");
     let guard = Pidfile::new(&path).acquire().unwrap();
-    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    assert_eq!(content(&path), format!("{}", std::process::id()));
     assert_eq!(guard.pid(), Pid::current());
     assert_eq!(guard.path(), path);
     let md = std::fs::metadata(&path).unwrap();
@@ -114,7 +114,7 @@ fn contested_by_a_child_process() {
     holder.finish();
     assert!(!path.exists(), "the holder's release removes its file");
     let guard = Pidfile::new(&path).acquire().unwrap();
-    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    assert_eq!(content(&path), format!("{}", std::process::id()));
     drop(guard);
 }
 
@@ -128,12 +128,12 @@ fn sigkilled_holder_is_taken_over_at_once_in_place() {
     let ino = std::fs::metadata(&path).unwrap().ino();
     holder.kill();
     // The file is left behind, complete, naming the dead process.
-    assert_eq!(content(&path), format!("{dead}\n"));
+    assert_eq!(content(&path), format!("{dead}"));
     assert!(matches!(pidguard::status(&path), Status::Stale(p) if p.get() == dead));
     let started = Instant::now();
     let guard = Pidfile::new(&path).acquire().unwrap();
     assert!(started.elapsed() < Duration::from_millis(500));
-    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    assert_eq!(content(&path), format!("{}", std::process::id()));
     assert_eq!(
         std::fs::metadata(&path).unwrap().ino(),
         ino,
@@ -149,7 +149,7 @@ fn takeover_of_a_longer_stale_file_leaves_no_trailing_digits() {
     let path = dir.path().join("app.pid");
     std::fs::write(&path, "2147483647\n").unwrap();
     let _guard = Pidfile::new(&path).acquire().unwrap();
-    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    assert_eq!(content(&path), format!("{}", std::process::id()));
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn thirty_two_processes_race_and_exactly_one_wins_twenty_rounds() {
         }
         assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
         let winner_pid = helpers[winners[0]].pid();
-        assert_eq!(content(&path), format!("{winner_pid}\n"));
+        assert_eq!(content(&path), format!("{winner_pid}"));
         for h in helpers.drain(..) {
             h.finish();
         }
@@ -210,7 +210,7 @@ fn relative_paths_are_resolved_against_the_current_directory() {
     let mut holder = start_helper("hold", Path::new("rel.pid"), None, Some(dir.path()));
     assert!(holder.report().starts_with("acquired"));
     let abs = dir.path().join("rel.pid");
-    assert_eq!(content(&abs), format!("{}\n", holder.pid()));
+    assert_eq!(content(&abs), format!("{}", holder.pid()));
     holder.finish();
     assert!(!abs.exists());
 }
@@ -274,7 +274,7 @@ fn a_guard_dropped_in_a_forked_child_removes_and_unlocks_nothing() {
     let mut status = 0;
     // SAFETY: waiting for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    assert_eq!(content(&path), format!("{}", std::process::id()));
     let err = Pidfile::new(&path).acquire().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyRunning);
     drop(guard);
@@ -311,7 +311,7 @@ fn interop_with_flock1_when_flock_holds_the_file() {
     flock.kill().unwrap();
     flock.wait().unwrap();
     let guard = Pidfile::new(&path).acquire().unwrap();
-    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    assert_eq!(content(&path), format!("{}", std::process::id()));
     drop(guard);
 }
 
@@ -363,7 +363,7 @@ fn acquire_timeout_waits_for_the_holder() {
         .unwrap();
     closer.join().unwrap();
     holder.finish();
-    assert_eq!(content(&path), format!("{}\n", std::process::id()));
+    assert_eq!(content(&path), format!("{}", std::process::id()));
     drop(guard);
 }
 
@@ -564,7 +564,7 @@ fn unlocked_file_of_a_live_daemon_is_not_taken_over() {
     let guard = Pidfile::new(&path).acquire().unwrap();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
-        format!("{}\n", std::process::id())
+        std::process::id().to_string()
     );
     drop(guard);
 }

@@ -89,7 +89,7 @@ fn a_crashed_managers_orphans_are_stopped_by_the_next_manager() {
     // The children hold their own locks; the files name them.
     for (name, pid) in ["model-a", "model-b"].iter().zip(&pids) {
         let path = dir.path().join(format!("{name}.pid"));
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}"));
         assert!(dir.path().join(format!("{name}.meta")).exists());
     }
     // The manager crashes.

@@ -3,11 +3,13 @@
 use pidguard::ensure::{EnsureOptions, Ensured};
 
 use crate::cli::EnsureArgs;
-use crate::commands::{daemon, pidfile};
+use crate::commands::{creation, daemon, pidfile};
 use crate::exit::{Exit, Failure};
+use crate::output::{print_json, Obj};
 
 pub fn run(args: EnsureArgs) -> Result<Exit, Failure> {
-    let pf = pidfile(&args.file);
+    let mut pf = pidfile(&args.file);
+    creation(&mut pf, &args.create)?;
     let mut options = EnsureOptions::new();
     options.ready_timeout(args.detach.ready_timeout());
     if let Some(s) = &args.socket {
@@ -36,10 +38,14 @@ pub fn run(args: EnsureArgs) -> Result<Exit, Failure> {
     })?;
     if args.file.json {
         let started = matches!(found, Ensured::Started(_));
-        println!(
-            "{}",
-            serde_json::json!({ "pid": found.pid().get(), "started": started })
-        );
+        let obj = Obj::new()
+            .set("pid", found.pid().get())
+            .set("started", started);
+        let obj = match pf.path() {
+            Ok(p) => obj.path("path", &p),
+            Err(_) => obj,
+        };
+        print_json(&obj.value());
     } else {
         println!("{}", found.pid());
     }

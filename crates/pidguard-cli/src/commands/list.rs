@@ -1,82 +1,144 @@
 //! `pidguard list DIR`: one row per PID file.
 
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
 use pidguard::registry::{self, Entry, Row};
-use serde_json::json;
 
 use crate::cli::DirArgs;
+use crate::commands::{stale_kind, with_identity};
 use crate::exit::{Exit, Failure};
+use crate::output::{escape, mark_printed, Obj};
+
+/// An entry's name relative to the listed directory, as bytes: the path
+/// without `dir/` (and, for a row, without `.pid`). Lossless, unlike the
+/// library's display name.
+pub fn rel_name<'a>(dir: &Path, path: &'a Path, strip_pid: bool) -> &'a [u8] {
+    let rel = path
+        .strip_prefix(dir)
+        .unwrap_or(path)
+        .as_os_str()
+        .as_bytes();
+    match strip_pid {
+        true => rel.strip_suffix(b".pid").unwrap_or(rel),
+        false => rel,
+    }
+}
 
 /// A row as JSON.
-pub fn row_json(r: &Row) -> serde_json::Value {
-    json!({
-        "name": r.name,
-        "path": r.path,
-        "state": r.state.name(),
-        "pid": r.pid.map(|p| p.get()),
-        "identity": r.identity_label(),
-        "identity_detail": r.identity.as_ref().map(|i| i.to_string()),
-        "locked": r.locked,
-        "age_seconds": r.age.map(|a| a.as_secs_f64()),
-        "command": r.command,
-        "problem": r.problem,
-    })
+pub fn row_json(dir: &Path, r: &Row) -> Obj {
+    let obj = Obj::new()
+        .bytes("name", rel_name(dir, &r.path, true))
+        .path("path", &r.path)
+        .set("state", r.state.name())
+        .set("pid", r.pid.map(|p| p.get()));
+    let obj = with_identity(obj, r.identity.as_ref())
+        .set("locked", r.locked)
+        .set("age_seconds", r.age.map(|a| a.as_secs_f64()))
+        .opt_bytes("command", r.command.as_ref().map(|c| c.as_bytes()))
+        .set("problem", r.problem.clone());
+    match r.state {
+        registry::State::Stale => obj.set("stale_kind", stale_kind(r.identity.as_ref())),
+        _ => obj,
+    }
+}
+
+/// A skipped entry as JSON.
+pub fn skipped_json(dir: &Path, path: &Path, reason: registry::Skip) -> Obj {
+    Obj::new()
+        .bytes("name", rel_name(dir, path, false))
+        .path("path", path)
+        .set("skipped", reason.name())
 }
 
 pub fn run(args: DirArgs) -> Result<Exit, Failure> {
-    use std::io::Write;
     // Rows are printed as they are inspected, not collected: a directory of
-    // any size is listed in little memory.
+    // any size is listed in little memory. With --json the one object is
+    // streamed too: `{"dir": …, "entries": [` row, row… `]}`.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // A closed pipe (`pidguard list DIR | head`) just ends the output.
     let mut closed = false;
-    // The header goes out with the first row (or at the end of an empty
-    // listing), not before a directory that is refused.
-    let mut header = !args.json;
+    // The header (or the object's opening) goes out with the first row, or
+    // at the end of an empty listing, not before a directory that is
+    // refused (whose error is then the one object).
+    let mut header = true;
+    let json = args.json;
+    let dir = args.dir.as_path();
     let mut print_header = |out: &mut dyn Write| {
-        if std::mem::take(&mut header) {
+        if !std::mem::take(&mut header) {
+            return Ok(());
+        }
+        if json {
+            mark_printed();
+            let open = Obj::new().path("dir", dir).value().to_string();
+            // `{"dir":"…"}` without its closing brace, then the array.
+            write!(out, "{},\"entries\":[", &open[..open.len() - 1])
+        } else {
             writeln!(
                 out,
                 "{:<24} {:>8} {:<9} {:<11} {:>8}  COMMAND",
                 "NAME", "PID", "STATE", "IDENTITY", "AGE"
             )
-            .is_err()
-        } else {
-            false
         }
     };
-    registry::for_each(&args.dir, |e| {
-        closed |= print_header(&mut out);
+    let mut first = true;
+    let listed = registry::for_each_within(dir, args.depth(), |e| {
+        closed |= print_header(&mut out).is_err();
         if closed {
             return;
         }
+        let sep = if std::mem::take(&mut first) { "" } else { "," };
         // Written straight into the buffer: no string per row.
-        let written = match (&e, args.json) {
-            (Entry::File(r), true) => writeln!(out, "{}", row_json(r)),
-            (Entry::Skipped { name, reason }, true) => {
-                writeln!(out, "{}", json!({ "name": name, "skipped": reason.name() }))
+        let written = match (&e, json) {
+            (Entry::File(r), true) => write!(out, "{sep}{}", row_json(dir, r).value()),
+            (Entry::Skipped { path, reason, .. }, true) => {
+                write!(out, "{sep}{}", skipped_json(dir, path, *reason).value())
             }
             (Entry::File(r), false) => writeln!(
                 out,
                 "{:<24} {:>8} {:<9} {:<11} {:>8}  {}",
-                r.name,
+                escape(rel_name(dir, &r.path, true)),
                 Dash(r.pid),
                 r.state.name(),
                 r.identity_label().unwrap_or("-"),
                 Dash(r.age.map(HumanAge)),
-                r.command
-                    .as_deref()
-                    .or(r.problem.as_deref())
-                    .unwrap_or_default(),
+                match (&r.command, &r.problem) {
+                    (Some(c), _) => escape(c.as_bytes()),
+                    (None, Some(p)) => escape(p.as_bytes()),
+                    (None, None) => String::new(),
+                }
             ),
-            (Entry::Skipped { name, reason }, false) => {
+            (Entry::Skipped { path, reason, .. }, false) => {
+                let name = escape(rel_name(dir, path, false));
                 writeln!(out, "{name:<24} {:>8} skipped ({})", "-", reason.name())
             }
         };
         closed |= written.is_err();
-    })?;
-    print_header(&mut out);
-    let _ = out.flush();
-    Ok(Exit::Success)
+    });
+    match listed {
+        Ok(()) => {
+            let _ = print_header(&mut out);
+            if json {
+                let _ = writeln!(out, "]}}");
+            }
+            let _ = out.flush();
+            Ok(Exit::Success)
+        }
+        // Refused before any entry: the error is the one object.
+        Err(e) if header => Err(e.into()),
+        Err(e) => {
+            let f = Failure::from(e);
+            if json {
+                // Closes the object begun, with the error in it.
+                let err = f.to_json().to_string();
+                let _ = writeln!(out, "],{}", &err[1..]);
+            }
+            let _ = out.flush();
+            eprintln!("pidguard: {}", f.message);
+            Ok(f.exit)
+        }
+    }
 }
 
 /// A value, or "-" when there is none, padded as the column asks.

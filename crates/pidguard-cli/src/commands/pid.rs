@@ -5,26 +5,37 @@ use pidguard::{ErrorKind, Status};
 use crate::cli::QueryArgs;
 use crate::commands::{resolved_path, status};
 use crate::exit::{Exit, Failure};
+use crate::output::{escape, print_json};
 
 pub fn run(args: QueryArgs) -> Result<Exit, Failure> {
     let path = resolved_path(&args.file)?;
-    let st = pidguard::status(&path);
-    if let Status::Running { pid, .. } = st {
-        if args.file.json {
-            println!("{}", status::to_json(&path, &st));
-        } else {
-            println!("{pid}");
-        }
-        return Ok(Exit::Success);
-    }
-    let exit = match &st {
+    let found = pidguard::inspect(&path, &Default::default());
+    let st = &found.status;
+    let exit = match st {
+        Status::Running { .. } => Exit::Success,
         Status::Unknown(e) if e.kind() == ErrorKind::InvalidContents => Exit::DataErr,
         Status::Starting | Status::Held(_) => Exit::Unknown,
         other => status::exit_for(other),
     };
-    if args.file.json {
-        println!("{}", status::to_json(&path, &st));
+    if let Status::Running { pid, .. } = st {
+        if args.file.json {
+            print_json(&status::to_json(&path, &found).value());
+        } else {
+            println!("{pid}");
+        }
         return Ok(exit);
     }
-    Err(Failure::new(exit, format!("{}: {st}", path.display())))
+    let p = escape(path.as_os_str().as_encoded_bytes());
+    let message = format!("{p}: {}", status::describe(&found));
+    if args.file.json {
+        // The failure's object, with the state: `error` and `exit` too.
+        let obj = status::to_json(&path, &found)
+            .set("error", message.as_str())
+            .set("exit", exit.code());
+        print_json(&obj.value());
+    }
+    Err(Failure {
+        path: Some(path.clone()),
+        ..Failure::new(exit, message)
+    })
 }

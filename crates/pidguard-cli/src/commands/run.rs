@@ -26,6 +26,7 @@ pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     }
     let mut pf = commands::pidfile(&args.file);
     pf.fsync(args.fsync);
+    commands::creation(&mut pf, &args.create)?;
     if args.exec {
         exec_in_place(&pf, &args)
     } else if args.daemon {

@@ -1,17 +1,39 @@
-//! `pidguard signal`: send one signal to the file's owner.
+//! `pidguard signal`: send one signal to the file's owner, or probe it.
 
 use pidguard::Outcome;
 
-use crate::cli::SignalArgs;
-use crate::commands::{filters, pidfile, print_report, signalling_failure};
+use crate::cli::{SignalArg, SignalArgs};
+use crate::commands::{filters, pidfile, print_report, report_json, signalling_failure, Doing};
 use crate::exit::{Exit, Failure};
+use crate::output::print_json;
 
 pub fn run(args: SignalArgs) -> Result<Exit, Failure> {
     let path = pidfile(&args.file).path()?;
     let filters = filters(&args.filters)?;
-    let report = pidguard::send_signal(&path, args.signal, &filters).map_err(signalling_failure)?;
-    let did = format!("sent SIG{} to", args.signal);
-    print_report(&path, &report, args.file.json, &did);
+    let (report, did, name) = match args.signal {
+        SignalArg::Send(sig) => (
+            pidguard::send_signal(&path, sig, &filters),
+            format!("sent SIG{sig} to"),
+            sig.name(),
+        ),
+        // Signal 0: the same checks, nothing sent.
+        SignalArg::Probe => (
+            pidguard::stop::probe_signal(&path, &filters),
+            "could signal (signal 0: nothing was sent)".to_owned(),
+            "0".to_owned(),
+        ),
+    };
+    let report = report.map_err(signalling_failure)?;
+    if args.file.json {
+        let obj = report_json(&path, &report).set("signal", name);
+        let obj = match args.signal {
+            SignalArg::Probe => obj.set("probe", true),
+            SignalArg::Send(_) => obj.set("probe", false),
+        };
+        print_json(&obj.value());
+    } else {
+        print_report(&path, &report, false, Doing::Signal(&did));
+    }
     Ok(match report.outcome {
         Outcome::Signalled => Exit::Success,
         Outcome::NotRunning => Exit::NotRunning,

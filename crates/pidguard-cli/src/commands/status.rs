@@ -1,11 +1,11 @@
 //! `pidguard status`: one line about the file's state.
 
-use pidguard::Status;
-use serde_json::json;
+use pidguard::{Inspection, Status};
 
 use crate::cli::StatusArgs;
-use crate::commands::resolved_path;
+use crate::commands::{resolved_path, stale_kind, stale_words, with_identity};
 use crate::exit::{Exit, Failure};
+use crate::output::{escape, print_json, Obj};
 
 /// The exit code `status` uses for a state.
 pub fn exit_for(status: &Status) -> Exit {
@@ -17,25 +17,53 @@ pub fn exit_for(status: &Status) -> Exit {
     }
 }
 
-/// The JSON object describing a state.
-pub fn to_json(path: &std::path::Path, status: &Status) -> serde_json::Value {
-    let mut v = json!({ "path": path, "state": status.name() });
-    match status {
+/// The JSON object describing what was found: the state, and the verdict
+/// on its PID when it names a live process.
+pub fn to_json(path: &std::path::Path, found: &Inspection) -> Obj {
+    let status = &found.status;
+    let identity = found.identity.as_ref();
+    let v = Obj::new().path("path", path).set("state", status.name());
+    let v = match status {
         Status::Running { pid, locked } => {
-            v["pid"] = json!(pid.get());
-            v["locked"] = json!(locked);
+            let v = v.set("pid", pid.get()).set("locked", *locked);
+            // The holder of a file written in another PID namespace (or
+            // that inherited the lock) is not the PID the file holds.
+            match found.file_pid {
+                Some(fp) => v.set("file_pid", fp.get()),
+                None => v,
+            }
         }
-        Status::Stale(pid) => v["pid"] = json!(pid.get()),
-        Status::Held(pid) => {
-            v["pid"] = serde_json::Value::Null;
-            v["file_pid"] = json!(pid.get());
-            v["locked"] = json!(true);
-        }
-        Status::Starting => v["locked"] = json!(true),
-        Status::Unknown(e) => v["error"] = json!(e.to_string()),
-        Status::NotRunning => {}
+        Status::Held(pid) => v
+            .set("pid", serde_json::Value::Null)
+            .set("file_pid", pid.get())
+            .set("locked", true),
+        Status::Stale(pid) => v
+            .set("pid", pid.get())
+            .set("stale_kind", stale_kind(identity)),
+        Status::Starting => v.set("locked", true),
+        Status::Unknown(e) => v.set("problem", e.to_string()),
+        Status::NotRunning => v,
+    };
+    with_identity(v, identity)
+}
+
+/// The state in words; a stale file says which kind it is, and a holder
+/// that is not the PID in the file says both.
+pub fn describe(found: &Inspection) -> String {
+    let status = &found.status;
+    let identity = found.identity.as_ref();
+    let other = match (found.file_pid, status.running_pid()) {
+        (Some(fp), Some(p)) if fp != p => format!(
+            "; the file holds PID {fp} (the holder's PID in its own PID namespace, \
+             or the process it inherited the lock from)"
+        ),
+        _ => String::new(),
+    };
+    match (status, identity) {
+        (Status::Stale(pid), _) => stale_words(Some(*pid), identity),
+        (_, Some(id)) => format!("{status}{other}; identity: {id}"),
+        (_, None) => format!("{status}{other}"),
     }
-    v
 }
 
 pub fn run(args: StatusArgs) -> Result<Exit, Failure> {
@@ -44,31 +72,11 @@ pub fn run(args: StatusArgs) -> Result<Exit, Failure> {
     }
     let path = resolved_path(&args.file)?;
     let found = pidguard::inspect(&path, &Default::default());
-    let status = &found.status;
     if args.file.json {
-        let mut v = to_json(&path, status);
-        if let Some(id) = &found.identity {
-            v["identity"] = json!(id.name());
-            v["identity_detail"] = json!(id.to_string());
-        }
-        if let (Some(fp), Some(_)) = (found.file_pid, status.running_pid()) {
-            v["file_pid"] = json!(fp.get());
-        }
-        println!("{v}");
+        print_json(&to_json(&path, &found).value());
     } else {
-        // The holder of a file written in another PID namespace (or that
-        // inherited the lock) is not the PID the file holds: say both.
-        let other = match (found.file_pid, status.running_pid()) {
-            (Some(fp), Some(p)) if fp != p => format!(
-                "; the file holds PID {fp} (the holder's PID in its own PID namespace, \
-                 or the process it inherited the lock from)"
-            ),
-            _ => String::new(),
-        };
-        match &found.identity {
-            Some(id) => println!("{}: {status}{other}; identity: {id}", path.display()),
-            None => println!("{}: {status}{other}", path.display()),
-        }
+        let p = escape(path.as_os_str().as_encoded_bytes());
+        println!("{p}: {}", describe(&found));
     }
-    Ok(exit_for(status))
+    Ok(exit_for(&found.status))
 }

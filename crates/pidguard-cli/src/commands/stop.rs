@@ -4,20 +4,27 @@ use std::time::Duration;
 
 use pidguard::{Outcome, Schedule, Signal};
 
-use crate::cli::StopArgs;
-use crate::commands::{filters, pidfile, print_report, signalling_failure};
+use crate::cli::{StopArgs, StopSchedule};
+use crate::commands::{filters, pidfile, print_report, signalling_failure, Doing};
 use crate::exit::{Exit, Failure};
 
 /// The default: TERM, 10 s, KILL, 5 s.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(args: StopArgs) -> Result<Exit, Failure> {
+    let signal = args.signal.unwrap_or(Signal::TERM);
     let schedule = match (&args.schedule, args.timeout) {
-        (Some(s), _) => s.clone(),
-        (None, t) => Schedule::timeout(
-            args.signal.unwrap_or(Signal::TERM),
-            t.unwrap_or(DEFAULT_TIMEOUT),
-        ),
+        (Some(StopSchedule::Retry(d)), _) => Schedule::retry(signal, *d),
+        (Some(StopSchedule::Full(_)), _) if args.signal.is_some() => {
+            return Err(Failure::new(
+                Exit::Usage,
+                "--signal cannot be combined with a full --schedule (SIG/TIME/…), which \
+                 names its own signals; put the signal first in the schedule, or give \
+                 --schedule N for SIG/N/KILL/N",
+            ))
+        }
+        (Some(StopSchedule::Full(s)), _) => s.clone(),
+        (None, t) => Schedule::timeout(signal, t.unwrap_or(DEFAULT_TIMEOUT)),
     };
     if let Some(url) = &args.backend.backend {
         return crate::commands::etcd::stop(&args, url, &schedule);
@@ -25,7 +32,7 @@ pub fn run(args: StopArgs) -> Result<Exit, Failure> {
     let path = pidfile(&args.file).path()?;
     let filters = filters(&args.filters)?;
     let report = pidguard::stop(&path, &schedule, &filters).map_err(signalling_failure)?;
-    print_report(&path, &report, args.file.json, "stopped");
+    print_report(&path, &report, args.file.json, Doing::Stop);
     Ok(match report.outcome {
         Outcome::StillRunning | Outcome::Starting | Outcome::Mismatched => Exit::Stale,
         _ => Exit::Success,

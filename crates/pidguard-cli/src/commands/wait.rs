@@ -3,14 +3,14 @@
 use pidguard::Outcome;
 
 use crate::cli::WaitArgs;
-use crate::commands::{filters, pidfile, print_report, signalling_failure};
+use crate::commands::{filters, pidfile, print_report, signalling_failure, Doing};
 use crate::exit::{Exit, Failure};
 
 pub fn run(args: WaitArgs) -> Result<Exit, Failure> {
     let path = pidfile(&args.file).path()?;
     let filters = filters(&args.filters)?;
     let report = pidguard::wait(&path, args.timeout, &filters).map_err(signalling_failure)?;
-    print_report(&path, &report, args.file.json, "exited");
+    print_report(&path, &report, args.file.json, Doing::Wait);
     Ok(match report.outcome {
         Outcome::StillRunning | Outcome::Starting | Outcome::Mismatched => Exit::Stale,
         _ => Exit::Success,

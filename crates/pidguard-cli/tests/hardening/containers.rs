@@ -155,7 +155,7 @@ fn containers_pid_1_holders_in_two_namespaces() {
         "60",
     ]);
     wait_for("A's holder", || {
-        std::fs::read_to_string(&p).ok().as_deref() == Some("1\n")
+        std::fs::read_to_string(&p).ok().as_deref() == Some("1")
     });
     let holder = a.init();
     let birth = started(holder).unwrap();
@@ -185,7 +185,7 @@ fn containers_pid_1_holders_in_two_namespaces() {
         .arg(dir.path())
         .output()
         .unwrap();
-    let row = json(&out);
+    let row = json(&out)["entries"][0].clone();
     assert_eq!(row["state"], "running", "list from the host: {row}");
     assert_eq!(row["pid"], holder, "list names the host PID: {row}");
     let out = Command::new(bin())
@@ -244,7 +244,7 @@ fn containers_equal_pids_in_two_namespaces() {
     let holder = Namespace::child_of(holder_cmd.pid());
     assert_eq!(a.ns_pid(holder), Some(N));
     wait_for("A's holder", || {
-        std::fs::read_to_string(&p).ok() == Some(format!("{N}\n"))
+        std::fs::read_to_string(&p).ok() == Some(format!("{N}"))
     });
     let holder_birth = started(holder).unwrap();
 

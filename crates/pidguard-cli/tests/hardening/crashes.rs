@@ -182,7 +182,7 @@ fn crashes_sigkill_at_random_points_never_leave_a_partial_file() {
             .unwrap_or_else(|e| panic!("{ctx}: the next acquire failed: {e}"));
         assert_eq!(
             content(&p),
-            Some(format!("{}\n", std::process::id()).into_bytes()),
+            Some(format!("{}", std::process::id()).into_bytes()),
             "{ctx}"
         );
         // Leave the next holder no file, or (as a crash would) ours.

@@ -199,7 +199,7 @@ fn evidence_01_reused_pid_under_subset_pid() {
     let holder = Namespace::child_of(holder_cmd.pid());
     let n = ns.ns_pid(holder).unwrap();
     wait_for("the holder's file", || {
-        std::fs::read_to_string(&p).ok() == Some(format!("{n}\n"))
+        std::fs::read_to_string(&p).ok() == Some(format!("{n}"))
     });
     let mut holder_cmd = holder_cmd;
     signal(holder, "KILL");
@@ -580,7 +580,12 @@ fn evidence_07_a_hidden_process_is_never_stale() {
         let (out, signals) =
             under_strace(&hidden_view(uid, &["sweep", "--kill", "--json", ds])).unwrap();
         assert!(signals.is_empty(), "{who}: {signals:?}");
-        assert_eq!(json(&out)["action"], "keep", "{who}: {}", text(&out));
+        assert_eq!(
+            json(&out)["actions"][0]["action"],
+            "keep",
+            "{who}: {}",
+            text(&out)
+        );
         assert!(p.exists(), "{who}: sweep removed a live process's file");
         let (out, signals) = under_strace(&hidden_view(uid, &["stop", "-p", ps])).unwrap();
         assert!(signals.is_empty(), "{who}: {signals:?}");
@@ -628,7 +633,7 @@ fn evidence_08_holder_above_a_lowered_pid_max() {
             .args(["--", "sleep", "60"]),
     );
     wait_for("the holder's file", || {
-        std::fs::read_to_string(&p).ok() == Some(format!("{HIGH}\n"))
+        std::fs::read_to_string(&p).ok() == Some(format!("{HIGH}"))
     });
     let out = ns
         .command("sh")
@@ -997,7 +1002,12 @@ fn containers_host_holder_seen_from_a_namespace() {
         sweep.args(["sweep", "--kill", "--json"]).arg(dir.path());
         let (out, signals) = under_strace(&sweep).unwrap();
         assert!(signals.is_empty(), "{what}: {signals:?}");
-        assert_eq!(json(&out)["action"], "keep", "{what}: {}", text(&out));
+        assert_eq!(
+            json(&out)["actions"][0]["action"],
+            "keep",
+            "{what}: {}",
+            text(&out)
+        );
         assert!(p.exists(), "{what}");
     };
     check(&format!("a namespace without PID {h}"));

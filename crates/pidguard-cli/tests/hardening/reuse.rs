@@ -219,9 +219,9 @@ fn pid_reuse_in_a_namespace_is_reported_stale_and_never_signalled() {
     let holder_host = Namespace::child_of(holder_cmd.pid());
     let n = ns.ns_pid(holder_host).unwrap();
     wait_for("the holder's second file", || {
-        std::fs::read_to_string(&pb).ok() == Some(format!("{n}\n"))
+        std::fs::read_to_string(&pb).ok() == Some(format!("{n}"))
     });
-    assert_eq!(std::fs::read_to_string(&pa).unwrap(), format!("{n}\n"));
+    assert_eq!(std::fs::read_to_string(&pa).unwrap(), format!("{n}"));
     // It crashes: SIGKILL (our grandchild, not yet reaped by nsenter, our
     // child), then nsenter reaps it and exits. Its files stay, unlocked.
     let mut holder_cmd = holder_cmd;
@@ -277,7 +277,7 @@ fn pid_reuse_in_a_namespace_is_reported_stale_and_never_signalled() {
     assert_eq!(v["outcome"], "mismatched", "{v}");
     assert_eq!(v["identity"], "mismatched", "{v}");
     assert!(
-        v["reason"].as_str().unwrap().contains("clock"),
+        v["identity_detail"].as_str().unwrap().contains("clock"),
         "the message says a clock step can cause it: {v}"
     );
     assert!(pa.exists(), "stop keeps a live process's file");
@@ -293,7 +293,7 @@ fn pid_reuse_in_a_namespace_is_reported_stale_and_never_signalled() {
         "sweep --kill tried to signal: {signals:?}"
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let v = json(&out);
+    let v = json(&out)["actions"][0].clone();
     assert_eq!(v["action"], "keep", "{v}");
     assert_eq!(v["pid"], n, "{v}");
     assert!(pb.exists(), "sweep keeps a live process's file");

@@ -511,19 +511,20 @@ pub(crate) mod proc {
     }
 
     /// The process's command line, arguments joined by spaces.
-    pub(crate) fn cmdline(pid: Pid) -> Option<String> {
+    pub(crate) fn cmdline(pid: Pid) -> Option<std::ffi::OsString> {
+        use std::os::unix::ffi::OsStringExt;
         ours().ok()?;
         // The first 4 KiB are enough to show.
         let mut buf = [0u8; 4096];
         let raw = read_small(ProcPath::new(pid, "cmdline").get().ok()?, &mut buf).ok()?;
-        let mut line = String::with_capacity(raw.len());
+        let mut line = Vec::with_capacity(raw.len());
         for part in raw.split(|&b| b == 0).filter(|p| !p.is_empty()) {
             if !line.is_empty() {
-                line.push(' ');
+                line.push(b' ');
             }
-            line.push_str(&String::from_utf8_lossy(part));
+            line.extend_from_slice(part);
         }
-        Some(line)
+        Some(std::ffi::OsString::from_vec(line))
     }
 
     /// The visible `flock` locks on inode `ino`: (any exclusive, any shared).

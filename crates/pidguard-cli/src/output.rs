@@ -1,0 +1,236 @@
+//! What pidguard prints: one JSON object per command (`--json`), bytes that
+//! may not be UTF-8 encoded losslessly in it, and text escaped for a
+//! terminal.
+//!
+//! Paths, file names and command lines are bytes on Unix, not text. In JSON
+//! such a value is a string when the bytes are valid UTF-8 (JSON escapes
+//! control characters itself). When they are not, the string shows them with
+//! each invalid byte written as `\xHH`, and a second field, the key with
+//! `_hex` appended, holds every byte of the value as lowercase hex: the
+//! lossless form (`bytes.fromhex(obj["path_hex"])` in Python). The `_hex`
+//! field is present only then, so `"path" in obj and "path_hex" not in obj`
+//! means the string is exact. docs/JSON.md documents this for every command.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Map, Value};
+
+/// Whether a JSON object went to standard output.
+static PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Prints one JSON object (a line) on standard output.
+pub fn print_json(v: &Value) {
+    PRINTED.store(true, Ordering::Relaxed);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+}
+
+/// Whether [`print_json`] (or a streamed object, see [`mark_printed`]) has
+/// printed an object.
+pub fn printed() -> bool {
+    PRINTED.load(Ordering::Relaxed)
+}
+
+/// Records that a command streamed its object itself (`list`).
+pub fn mark_printed() {
+    PRINTED.store(true, Ordering::Relaxed);
+}
+
+/// A JSON object being built; bytes go in losslessly.
+#[derive(Debug, Default, Clone)]
+pub struct Obj(Map<String, Value>);
+
+impl Obj {
+    pub fn new() -> Obj {
+        Obj::default()
+    }
+
+    /// Any JSON value (numbers, booleans, words).
+    pub fn set(mut self, key: &str, v: impl Into<Value>) -> Obj {
+        self.0.insert(key.to_owned(), v.into());
+        self
+    }
+
+    /// Bytes that may not be UTF-8: see the module's documentation.
+    pub fn bytes(mut self, key: &str, b: &[u8]) -> Obj {
+        match std::str::from_utf8(b) {
+            Ok(s) => {
+                self.0.insert(key.to_owned(), Value::from(s));
+            }
+            Err(_) => {
+                self.0
+                    .insert(key.to_owned(), Value::from(escape_invalid(b)));
+                self.0.insert(format!("{key}_hex"), Value::from(hex(b)));
+            }
+        }
+        self
+    }
+
+    /// Optional bytes: `null` when absent.
+    pub fn opt_bytes(self, key: &str, b: Option<&[u8]>) -> Obj {
+        match b {
+            Some(b) => self.bytes(key, b),
+            None => self.set(key, Value::Null),
+        }
+    }
+
+    /// A path, losslessly.
+    pub fn path(self, key: &str, p: &Path) -> Obj {
+        self.bytes(key, p.as_os_str().as_bytes())
+    }
+
+    pub fn value(self) -> Value {
+        Value::Object(self.0)
+    }
+}
+
+/// Lowercase hex of every byte.
+pub fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for byte in b {
+        let _ = write!(s, "{byte:02x}");
+    }
+    s
+}
+
+/// The bytes as text with every byte that is not part of valid UTF-8
+/// written as `\xHH` (not reversible on its own: see [`Obj::bytes`]).
+pub fn escape_invalid(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        s.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            let _ = write!(s, "\\x{byte:02X}");
+        }
+    }
+    s
+}
+
+/// The bytes as one line of terminal-safe text: a backslash becomes `\\`,
+/// newline, carriage return and tab become `\n`, `\r`, `\t`, every other
+/// control character `\xHH` (C0 and DEL) or `\u{HHHH}` (C1, U+0080 to
+/// U+009F), and every byte that is not valid UTF-8 `\xHH`. Reversible: no
+/// two inputs give the same text, so a file name cannot pass for another
+/// row or column.
+pub fn escape(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => s.push_str("\\\\"),
+                '\n' => s.push_str("\\n"),
+                '\r' => s.push_str("\\r"),
+                '\t' => s.push_str("\\t"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    let _ = write!(s, "\\x{:02X}", c as u32);
+                }
+                c if c.is_control() => {
+                    let _ = write!(s, "\\u{{{:04X}}}", c as u32);
+                }
+                c => s.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(s, "\\x{byte:02X}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a script does to get the bytes back: the `_hex` field when
+    /// present, else the string.
+    fn decode(v: &Value, key: &str) -> Vec<u8> {
+        match v.get(format!("{key}_hex")) {
+            Some(Value::String(h)) => (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect(),
+            _ => v[key].as_str().unwrap().as_bytes().to_vec(),
+        }
+    }
+
+    /// [`escape`] undone, to prove it loses nothing.
+    fn unescape(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                continue;
+            }
+            match chars.next().unwrap() {
+                '\\' => out.push(b'\\'),
+                'n' => out.push(b'\n'),
+                'r' => out.push(b'\r'),
+                't' => out.push(b'\t'),
+                'x' => {
+                    let h: String = chars.by_ref().take(2).collect();
+                    out.push(u8::from_str_radix(&h, 16).unwrap());
+                }
+                'u' => {
+                    assert_eq!(chars.next(), Some('{'));
+                    let h: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                    let c = char::from_u32(u32::from_str_radix(&h, 16).unwrap()).unwrap();
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+                other => panic!("unknown escape \\{other}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn examples() {
+        let v = Obj::new().bytes("path", b"/run/a\xffb.pid").value();
+        assert_eq!(v["path"], "/run/a\\xFFb.pid");
+        assert_eq!(v["path_hex"], "2f72756e2f61ff622e706964");
+        let v = Obj::new().bytes("path", "/run/é\n.pid".as_bytes()).value();
+        assert_eq!(v["path"], "/run/é\n.pid");
+        assert!(v.get("path_hex").is_none());
+        assert_eq!(
+            escape(b"a\nsshd 1 running\t\\\x1b[31m\xc2\x85\xff"),
+            "a\\nsshd 1 running\\t\\\\\\x1B[31m\\u{0085}\\xFF"
+        );
+    }
+
+    proptest! {
+        /// Any bytes: the JSON text parses back, and the bytes come back
+        /// exactly; valid UTF-8 is the plain string, without `_hex`.
+        #[test]
+        fn json_encoding_of_any_bytes_is_lossless(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let text = Obj::new().bytes("name", &b).value().to_string();
+            let back: Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(decode(&back, "name"), b.clone());
+            if let Ok(s) = std::str::from_utf8(&b) {
+                prop_assert_eq!(back["name"].as_str(), Some(s));
+                prop_assert!(back.get("name_hex").is_none());
+            }
+        }
+
+        /// Mostly-text inputs (where mistakes hide) as well as any bytes:
+        /// the escaped text has no control character and undoes to the
+        /// input.
+        #[test]
+        fn escaped_text_is_one_safe_line_and_reversible(
+            b in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..64),
+                "[a-z\\\\\n\r\t\u{1b}\u{7f}\u{85}é ]{0,32}".prop_map(String::into_bytes),
+            ]
+        ) {
+            let e = escape(&b);
+            prop_assert!(!e.chars().any(char::is_control), "{:?}", e);
+            prop_assert_eq!(unescape(&e), b);
+        }
+    }
+}

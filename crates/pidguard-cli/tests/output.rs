@@ -1,0 +1,413 @@
+//! What scripts and sysadmins see: one JSON object per command on success
+//! and failure, non-UTF-8 names encoded losslessly, `list` escaping and
+//! descending into subdirectories, messages that say what happened.
+
+mod common;
+use common::*;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Exactly one JSON object on standard output, whatever the exit code.
+fn one_object(out: &Output) -> Value {
+    let s = std::str::from_utf8(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not UTF-8 ({e}): {}", text(out)));
+    assert_eq!(s.lines().count(), 1, "not one line: {}", text(out));
+    let v: Value = serde_json::from_str(s)
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", text(out)));
+    assert!(v.is_object(), "{v}");
+    v
+}
+
+/// The bytes a field stands for: its `_hex` twin when present.
+fn bytes_of(v: &Value, key: &str) -> Vec<u8> {
+    match v.get(format!("{key}_hex")) {
+        Some(Value::String(h)) => (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect(),
+        _ => v[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} in {v}"))
+            .as_bytes()
+            .to_vec(),
+    }
+}
+
+/// The PID of a process that has exited (and was reaped).
+fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().unwrap();
+    c.wait().unwrap();
+    c.id()
+}
+
+fn run(args: &[&OsStr]) -> Output {
+    pidguard().args(args).output().unwrap()
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// A directory whose name holds 0xff, and a file in it.
+fn non_utf8_dir(base: &Path) -> PathBuf {
+    let d = base.join(OsStr::from_bytes(b"bad\xffdir"));
+    std::fs::create_dir(&d).unwrap();
+    d
+}
+
+#[test]
+fn non_utf8_paths_never_panic_and_come_back_exactly() {
+    let dir = tmp();
+    let d = non_utf8_dir(dir.path());
+    let p = d.join(OsStr::from_bytes(b"app\xfe.pid"));
+    let target = sleeper();
+    write_pidfile(&p, &format!("{}\n", target.pid()));
+    for cmd in ["status", "pid", "path"] {
+        let out = run(&[os(cmd), os("--json"), os("-p"), p.as_os_str()]);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {}", text(&out));
+        let v = one_object(&out);
+        assert_eq!(bytes_of(&v, "path"), p.as_os_str().as_bytes(), "{cmd}: {v}");
+        assert!(v["path"].as_str().unwrap().contains("\\xFF"), "{v}");
+    }
+    for cmd in ["list", "sweep"] {
+        let out = run(&[os(cmd), os("--json"), d.as_os_str()]);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {}", text(&out));
+        let v = one_object(&out);
+        assert_eq!(bytes_of(&v, "dir"), d.as_os_str().as_bytes(), "{v}");
+        let key = if cmd == "list" { "entries" } else { "actions" };
+        let row = &v[key][0];
+        assert_eq!(bytes_of(row, "name"), b"app\xfe", "{cmd}: {v}");
+        assert_eq!(bytes_of(row, "path"), p.as_os_str().as_bytes(), "{v}");
+    }
+    // The human forms escape the bytes instead.
+    let out = run(&[os("status"), os("-p"), p.as_os_str()]);
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("bad\\xFFdir/app\\xFE.pid"));
+    // stop: stops the process, then prints its one object (it used to
+    // abort after stopping).
+    let out = run(&[
+        os("stop"),
+        os("--json"),
+        os("--timeout"),
+        os("5"),
+        os("-p"),
+        p.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = one_object(&out);
+    assert_eq!(v["outcome"], "stopped", "{v}");
+    assert_eq!(bytes_of(&v, "path"), p.as_os_str().as_bytes());
+    assert!(!alive(target.pid()));
+    assert!(!p.exists());
+}
+
+#[test]
+fn every_command_prints_one_object_on_failure() {
+    let dir = tmp();
+    let bad = dir.path().join("bad.pid");
+    write_pidfile(&bad, "banana\n");
+    // Invalid content: 65, for each of the signalling commands.
+    for args in [
+        vec!["stop", "--json", "-p"],
+        vec!["signal", "--json", "-p"],
+        vec!["wait", "--json", "--timeout", "1", "-p"],
+    ] {
+        let out = pidguard()
+            .args(&args)
+            .arg(&bad)
+            .arg_if_signal(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(65), "{args:?}: {}", text(&out));
+        let v = one_object(&out);
+        assert_eq!(v["exit"], 65, "{v}");
+        assert!(v["error"].as_str().unwrap().contains("banana"), "{v}");
+        assert_eq!(v["path"], bad.to_str().unwrap(), "{v}");
+    }
+    // run: the lock is held by another live process (75); the holder is
+    // ours.
+    let held = dir.path().join("held.pid");
+    let mut holder = Owned::spawn(
+        pidguard()
+            .arg("run")
+            .arg("-p")
+            .arg(&held)
+            .args(["--", "sleep", "30"]),
+    );
+    wait_running_locked(&held);
+    let out = pidguard()
+        .args(["run", "--json", "-p"])
+        .arg(&held)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    let v = one_object(&out);
+    assert_eq!(v["exit"], 75, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("locked"), "{v}");
+    signal(holder.pid(), "TERM");
+    let _ = holder.0.wait();
+    // run (supervised) on success: the command's status as one object.
+    let out = pidguard()
+        .args(["run", "--json", "-p"])
+        .arg(dir.path().join("ok.pid"))
+        .args(["--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(one_object(&out), serde_json::json!({ "exit": 3 }));
+    // ensure: the command is not found (127).
+    let out = pidguard()
+        .args(["ensure", "--json", "-p"])
+        .arg(dir.path().join("e.pid"))
+        .args(["--", "/nonexistent/daemon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out));
+    assert_eq!(one_object(&out)["exit"], 127);
+    // pid on a missing file: the state, with error and exit.
+    let out = pidguard()
+        .args(["pid", "--json", "-p"])
+        .arg(dir.path().join("none.pid"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let v = one_object(&out);
+    assert_eq!(
+        (v["state"].clone(), v["exit"].clone()),
+        ("not-running".into(), 3.into())
+    );
+    // A usage error, with --json among the arguments.
+    let out = pidguard()
+        .args(["signal", "--json", "-p", "x.pid", "NOPE"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let v = one_object(&out);
+    assert_eq!(v["exit"], 2);
+    assert!(v["error"].as_str().unwrap().contains("NOPE"), "{v}");
+    // list of a directory that does not exist.
+    let out = pidguard()
+        .args(["list", "--json"])
+        .arg(dir.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out));
+    assert_eq!(one_object(&out)["exit"], 74);
+}
+
+/// `signal` needs a signal after the path.
+trait ArgIfSignal {
+    fn arg_if_signal(&mut self, args: &[&str]) -> &mut Self;
+}
+
+impl ArgIfSignal for Command {
+    fn arg_if_signal(&mut self, args: &[&str]) -> &mut Self {
+        if args[0] == "signal" {
+            self.arg("HUP");
+        }
+        self
+    }
+}
+
+#[test]
+fn list_escapes_names_so_no_row_can_be_forged() {
+    let dir = tmp();
+    let d = dir.path();
+    let target = sleeper();
+    let forged = format!("x\nsshd {} running verified 1s sshd", target.pid());
+    write_pidfile(&d.join(format!("{forged}.pid")), "999999999\n");
+    write_pidfile(
+        &d.join("esc\u{1b}[2J\t.pid"),
+        &format!("{}\n", target.pid()),
+    );
+    let out = pidguard().arg("list").arg(d).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = String::from_utf8(out.stdout).unwrap();
+    // A header and two rows, nothing else.
+    assert_eq!(s.lines().count(), 3, "{s}");
+    assert!(s.contains("x\\nsshd"), "{s}");
+    assert!(s.contains("esc\\x1B[2J\\t"), "{s}");
+    assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{s:?}");
+    // JSON keeps the name as it is.
+    let out = pidguard().args(["list", "--json"]).arg(d).output().unwrap();
+    let v = one_object(&out);
+    let names: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&forged.as_str()), "{names:?}");
+}
+
+#[test]
+fn list_and_sweep_descend_into_subdirectories_never_through_symlinks() {
+    let dir = tmp();
+    let d = dir.path();
+    let target = sleeper();
+    let live = format!("{}\n", target.pid());
+    std::fs::create_dir_all(d.join("redis/deeper")).unwrap();
+    write_pidfile(&d.join("top.pid"), &live);
+    write_pidfile(&d.join("redis/redis-server.pid"), &live);
+    let dead = dead_pid();
+    write_pidfile(&d.join("redis/deeper/gone.pid"), &format!("{dead}\n"));
+    // A symlinked directory elsewhere: never followed, never swept.
+    let elsewhere = tmp();
+    write_pidfile(&elsewhere.path().join("victim.pid"), "999999999\n");
+    std::os::unix::fs::symlink(elsewhere.path(), d.join("link")).unwrap();
+
+    let names = |args: &[&str]| -> Vec<(String, String)> {
+        let out = pidguard().args(args).arg(d).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        one_object(&out)["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let what = e["state"].as_str().or(e["skipped"].as_str()).unwrap();
+                (e["name"].as_str().unwrap().to_owned(), what.to_owned())
+            })
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        names(&["list", "--json"]),
+        pairs(&[
+            ("link", "symlink"),
+            ("redis", "directory"),
+            ("top", "running")
+        ])
+    );
+    assert_eq!(
+        names(&["list", "--json", "--max-depth", "1"]),
+        pairs(&[
+            ("link", "symlink"),
+            ("redis/deeper", "directory"),
+            ("redis/redis-server", "running"),
+            ("top", "running"),
+        ])
+    );
+    let all = pairs(&[
+        ("link", "symlink"),
+        ("redis/deeper/gone", "stale"),
+        ("redis/redis-server", "running"),
+        ("top", "running"),
+    ]);
+    assert_eq!(names(&["list", "--json", "--recursive"]), all);
+    let human = pidguard().args(["list", "-r"]).arg(d).output().unwrap();
+    let human = String::from_utf8(human.stdout).unwrap();
+    assert!(human.contains("redis/redis-server "), "{human}");
+
+    // sweep -r: the stale file one level down goes; the symlinked
+    // directory's stale file stays.
+    let out = pidguard().args(["sweep", "-r"]).arg(d).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "redis/deeper/gone (PID {dead}): stale (PID {dead} is gone): file removed"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(!d.join("redis/deeper/gone.pid").exists());
+    assert!(elsewhere.path().join("victim.pid").exists());
+    assert!(d.join("redis/redis-server.pid").exists() && alive(target.pid()));
+}
+
+#[test]
+fn wait_never_speaks_of_keeping_the_file_and_stale_says_which_kind() {
+    let dir = tmp();
+    let p = dir.path().join("w.pid");
+    let target = sleeper();
+    write_pidfile(&p, &format!("{}\n", target.pid()));
+    let out = pidguard()
+        .args(["wait", "--timeout", "100ms", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("is still running"), "{said}");
+    assert!(
+        !said.contains("kept") && !said.contains("file is"),
+        "{said}"
+    );
+
+    // `status` in words and in JSON: the stale file says which kind.
+    let status = |kind: &str, words: &[&str]| {
+        let out = pidguard().args(["status", "-p"]).arg(&p).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        for w in words {
+            assert!(text(&out).contains(w), "{w}: {}", text(&out));
+        }
+        let out = pidguard()
+            .args(["status", "--json", "-p"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        let v = one_object(&out);
+        assert_eq!(v["stale_kind"], kind, "{v}");
+    };
+    // Gone: the process exited.
+    let dead = dead_pid();
+    write_pidfile(&p, &format!("{dead}\n"));
+    status("gone", &[&format!("stale (PID {dead} is gone)")]);
+    // Another process: the PID was reused (the file is older than it).
+    write_pidfile(&p, &format!("{}\n", target.pid()));
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let f = std::fs::File::options().write(true).open(&p).unwrap();
+    f.set_modified(old).unwrap();
+    status(
+        "other-process",
+        &["now belongs to another process", "reused"],
+    );
+    assert!(alive(target.pid()));
+}
+
+#[test]
+fn a_missing_home_is_not_an_invalid_name() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run as another user without a home");
+        return;
+    }
+    // UID 65534 with no environment at all: no XDG_RUNTIME_DIR, no HOME,
+    // and (on a test machine) no /run/user/65534.
+    if Path::new("/run/user/65534").exists() {
+        eprintln!("skipped: /run/user/65534 exists");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "env",
+            "-i",
+        ])
+        .arg(bin())
+        .args(["path", "--name", "app"])
+        .output();
+    let Ok(out) = out else {
+        assert!(std::env::var_os("CI").is_none(), "setpriv missing under CI");
+        eprintln!("skipped: setpriv(1) is not installed");
+        return;
+    };
+    assert_eq!(out.status.code(), Some(73), "{}", text(&out));
+    let said = text(&out);
+    assert!(!said.contains("invalid PID file name"), "{said}");
+    assert!(
+        said.contains("no standard location") && said.contains("XDG_RUNTIME_DIR"),
+        "{said}"
+    );
+}
