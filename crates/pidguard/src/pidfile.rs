@@ -237,6 +237,32 @@ impl Pidfile {
         self.acquire_at(path, dir_mode)
     }
 
+    /// "Am I the only one?": takes the lock now, or returns `Ok(None)` if
+    /// another process holds it (the case [`acquire`](Pidfile::acquire)
+    /// reports as [`ErrorKind::AlreadyRunning`]). Every other problem (an
+    /// unsafe path, a directory that cannot be written) is still an error.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("app.pid");
+    /// let Some(guard) = pidguard::Pidfile::new(&path).try_acquire()? else {
+    ///     return Ok(()); // another instance is running
+    /// };
+    /// assert!(pidguard::Pidfile::new(&path).try_acquire()?.is_none());
+    /// # drop(guard);
+    /// # Ok::<(), pidguard::Error>(())
+    /// ```
+    ///
+    /// Use [`acquire`](Pidfile::acquire) to learn the holder's PID
+    /// ([`Error::holder`]).
+    pub fn try_acquire(&self) -> Result<Option<Guard>> {
+        match self.acquire() {
+            Ok(guard) => Ok(Some(guard)),
+            Err(e) if e.is_already_running() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Like [`acquire`](Pidfile::acquire), but waits up to `timeout` for the
     /// holder to go away. On timeout the error is the last
     /// [`ErrorKind::AlreadyRunning`].
