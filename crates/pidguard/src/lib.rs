@@ -4,10 +4,44 @@
 //!
 //! # The lock protocol
 //!
-//! See [`pidfile`] for the exact steps of acquire, take-over and release.
+//! 1. **Create**: the new file is made unnamed (`O_TMPFILE`, or a temporary
+//!    name where that is unsupported) in the target directory, the PID is
+//!    written, the file is locked (`flock(LOCK_EX)`), and only then is it
+//!    linked into place with `linkat`. A reader never sees it half-written or
+//!    unlocked. `EEXIST` means the path exists: go to 2.
+//! 2. **Take over**: the existing file is opened without following symlinks
+//!    or blocking, and locked in place without waiting. If the lock is held,
+//!    another instance runs (a holder found mid-write is given a few
+//!    milliseconds). If the lock is taken, the path must still name the
+//!    locked inode (dev/ino compared); if not, start over. Then the content is
+//!    rewritten in place. The inode at the path never changes while the file
+//!    exists, so everyone locks the same inode.
+//! 3. **Release**: if the path still names our inode, unlink it while still
+//!    holding the lock, then close. A late release never removes a
+//!    successor's file; a guard dropped in a forked child removes nothing.
+//!
 //! Readers ([`status`], [`read`]) probe the lock with a shared lock held for
 //! an instant, and give a locked file that is empty (or names a dead
 //! process) a few milliseconds to be written before they report.
+//!
+//! # Whose PID is it?
+//!
+//! Every PID read from a file is classified before anything signals it:
+//!
+//! * [`Identity::Verified`]: proved. The file is locked and the process holds
+//!   an open descriptor on the file's inode (Linux: `/proc/<pid>/fd`).
+//! * [`Identity::Consistent`]: no proof, no evidence against. The process
+//!   started before the file was last written, the file is newer than the
+//!   current boot, and the optional [`Filters`] match.
+//! * [`Identity::Mismatched`]: proved not the owner: the process started
+//!   after the file was written (a reused PID), the file is older than the
+//!   boot, a filter does not match, or (unless verified) the PID is 1, our
+//!   own or our parent's, the process lives in another PID namespace, or
+//!   the file is locked by a process this namespace cannot see.
+//!
+//! Only verified and consistent PIDs are ever signalled.
+
+//! [`stop`], [`send_signal`], [`wait`] and [`inspect`] apply these checks.
 //!
 //! # Platform notes
 //!
@@ -34,23 +68,23 @@ mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 mod exclusive;
-pub mod identity;
-pub mod location;
+mod identity;
+mod location;
 mod notify;
-pub mod pid;
-pub mod pidfile;
+mod pid;
+mod pidfile;
 mod process;
 pub mod registry;
-pub mod signal;
+mod signal;
 mod status;
-pub mod stop;
+mod stop;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result, UnsafeFile};
 pub use exclusive::{run_exclusive, run_exclusive_with};
 pub use identity::{Filters, Identity, Mismatch};
 pub use notify::{notify_ready, notify_state};
-pub use pid::{ParseError, ParseErrorKind, Pid, Rule};
+pub use pid::{EncodedPid, ParseError, ParseErrorKind, Pid, Rule};
 pub use pidfile::{Guard, NetworkFs, Pidfile};
 pub use process::{liveness, Liveness, Process};
 pub use signal::{Schedule, Signal, Step, SyntaxError};

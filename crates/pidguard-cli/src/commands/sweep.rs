@@ -28,10 +28,10 @@ pub fn run(args: SweepArgs) -> Result<Exit, Failure> {
                 "remove-file-only",
                 "cannot verify the process: file removed, process left alone".to_string(),
             ),
-            Action::Kept(why) => ("keep", why.clone()),
+            Action::Kept(why) => ("keep", why.to_string()),
             Action::Failed(e) => {
                 failed = true;
-                ("error", e.clone())
+                ("error", e.to_string())
             }
         };
         let pid = item.pid.map(|p| p.get());
