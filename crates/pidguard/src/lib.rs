@@ -26,22 +26,14 @@
 //!
 //! # Whose PID is it?
 //!
-//! Every PID read from a file is classified before anything signals it:
-//!
-//! * [`Identity::Verified`]: proved. The file is locked and the process holds
-//!   an open descriptor on the file's inode (Linux: `/proc/<pid>/fd`).
-//! * [`Identity::Consistent`]: no proof, no evidence against. The process
-//!   started before the file was last written, the file is newer than the
-//!   current boot, and the optional [`Filters`] match.
-//! * [`Identity::Mismatched`]: proved not the owner: the process started
-//!   after the file was written (a reused PID), the file is older than the
-//!   boot, a filter does not match, or (unless verified) the PID is 1, our
-//!   own or our parent's, the process lives in another PID namespace, or
-//!   the file is locked by a process this namespace cannot see.
-//!
-//! Only verified and consistent PIDs are ever signalled.
-
-//! [`stop`], [`send_signal`], [`wait`] and [`inspect`] apply these checks.
+//! Every PID read from a file gets a verdict, an [`Identity`], from facts
+//! about the process and the file (each read, or [`Unproved`] when it could
+//! not be): [`Identity::Verified`] (it holds the file's lock),
+//! [`Identity::Consistent`], [`Identity::Unproved`] or
+//! [`Identity::Mismatched`] (a reused PID, PID 1, another namespace, a
+//! filter that does not match; see [`Mismatch`]). Only verified and
+//! consistent PIDs are ever signalled: [`stop`], [`send_signal`], [`wait`]
+//! and [`inspect`] apply these checks, with the optional [`Filters`].
 //!
 //! # Platform notes
 //!
@@ -82,10 +74,10 @@ mod sys;
 
 pub use error::{Error, ErrorKind, Result, UnsafeFile};
 pub use exclusive::{run_exclusive, run_exclusive_with};
-pub use identity::{Filters, Identity, Mismatch};
+pub use identity::{Fact, Filters, Identity, Mismatch, Unproved};
 pub use notify::{notify_ready, notify_state};
 pub use pid::{EncodedPid, ParseError, ParseErrorKind, Pid, Rule};
-pub use pidfile::{Guard, NetworkFs, Pidfile};
+pub use pidfile::{check_directory_links, Guard, NetworkFs, Pidfile};
 pub use process::{liveness, Liveness, Process};
 pub use signal::{Schedule, Signal, Step, SyntaxError};
 pub use status::{inspect, read, read_with, status, Inspection, Status};
