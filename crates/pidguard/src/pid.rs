@@ -155,6 +155,22 @@ impl Pid {
         pid_max()
     }
 
+    /// The largest PID the kernel can ever hand out (inclusive): the limit
+    /// for reading a PID from an existing file. Today's
+    /// [`Pid::kernel_max`] is not: it may have been lowered after the
+    /// holder started, and a holder above it still runs and must still be
+    /// named and stoppable. On 64-bit Linux this is 4,194,303
+    /// (`PID_MAX_LIMIT - 1`; 32-bit Linux: 32,767), elsewhere `i32::MAX`.
+    /// Never below [`Pid::kernel_max`].
+    ///
+    /// ```
+    /// use pidguard::Pid;
+    /// assert!(Pid::largest_possible() >= Pid::kernel_max());
+    /// ```
+    pub fn largest_possible() -> u32 {
+        largest_possible_pid()
+    }
+
     /// Returns `Some` for a value in `1..=i32::MAX`, `None` for 0 or a
     /// negative value.
     ///
@@ -679,16 +695,7 @@ fn read_pid_max() -> Option<u32> {
     None
 }
 
-/// The largest PID the kernel can ever hand out (inclusive): the limit for
-/// reading a PID from an existing file. Today's [`pid_max`] is not: it may
-/// have been lowered after the holder started, and a holder above it still
-/// runs and must still be named and stoppable. On 64-bit Linux this is
-/// 4,194,303 (`PID_MAX_LIMIT - 1`; 32-bit Linux: 32,767), elsewhere
-/// `i32::MAX`. Never below [`pid_max`].
-///
-/// ```
-/// assert!(pidguard::pid::largest_possible_pid() >= pidguard::pid::pid_max());
-/// ```
+/// [`Pid::largest_possible`] (documented there).
 pub fn largest_possible_pid() -> u32 {
     #[cfg(all(
         any(target_os = "linux", target_os = "android"),
