@@ -118,20 +118,21 @@ pub enum Command {
     /// and command line.
     ///
     /// One row per *.pid file; symlinks, directories and other files are
-    /// reported as skipped and never followed. Identity: verified (locked,
-    /// the process holds the file), unverified (consistent, not proved),
-    /// mismatched (a reused PID…).
+    /// reported as skipped and never followed. Identity: verified (the
+    /// process holds the file's lock), consistent (every check passed),
+    /// unproved (a fact could not be read), mismatched (a reused PID…).
     ///
     /// Example: pidguard list /run/myapp/servers
     List(DirArgs),
 
     /// Remove stale PID files in a directory; with --kill also stop orphans.
     ///
-    /// A stale file (nobody holds the lock; the PID is dead or reused) is
-    /// removed. An orphan (unlocked, naming a live process that started
-    /// before the file was written and matches its recorded executable) is
-    /// stopped with --kill, else reported. When a live process cannot be
-    /// verified, only its file is removed. Every action is printed.
+    /// A stale file (nobody holds the lock; the PID is dead) is removed. An
+    /// orphan (unlocked, naming a live process that started before the file
+    /// was written and matches the exe recorded in NAME.meta) is stopped
+    /// with --kill, else reported; without a recorded exe it is never
+    /// signalled. A live process that cannot be verified, or is not the
+    /// owner, keeps its file. Every action is printed.
     ///
     /// Example: pidguard sweep --kill --schedule TERM/5/KILL/5 /run/myapp/servers
     Sweep(SweepArgs),
@@ -341,7 +342,9 @@ fn parse_umask(s: &str) -> Result<u32, String> {
 // Conditions the process must also meet (as start-stop-daemon's).
 #[derive(Debug, Args, Clone)]
 pub struct FilterArgs {
-    /// Only a process running this executable (compared by device and inode).
+    /// Only a process running this executable (compared by inode, or by path
+    /// as start-stop-daemon does, so a binary replaced by an upgrade still
+    /// matches). A path that does not exist is a usage error.
     #[arg(long, value_name = "PATH")]
     pub exe: Option<PathBuf>,
 

@@ -3,17 +3,17 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success; `status`: running (or starting) |
-//! | 1 | `status`/`pid`: the file is stale (its process is gone) |
+//! | 1 | `status`/`pid`: the file is stale (its process is gone or is not its owner); `stop`/`signal`/`wait`: a live process that is not the owner was left alone |
 //! | 2 | usage error (bad arguments) |
 //! | 3 | `status`/`pid`: not running (no file) |
-//! | 4 | `status`/`pid`: unknown (unreadable, invalid content, not a regular file) |
+//! | 4 | `status`/`pid`: unknown (unreadable, invalid content, not a regular file, unproved identity) |
 //! | 65 | invalid PID file content |
 //! | 69 | unsupported on this platform or filesystem |
 //! | 70 | internal error |
 //! | 73 | cannot create or use the PID file (permissions, read-only or full filesystem, unsafe path) |
 //! | 74 | other I/O error |
 //! | 75 | the lock is held by another live process |
-//! | 77 | permission denied |
+//! | 77 | permission denied; refused to signal (untrusted file, unproved identity, unreachable holder) |
 //! | 126 | the command could not be executed |
 //! | 127 | the command was not found |
 

@@ -215,7 +215,9 @@ fn the_lock_outlives_a_killed_supervisor() {
         .args(["--", "sleep", "30"])
         .spawn()
         .unwrap();
-    let cmd_pid = wait_running_locked(&p);
+    // The command holds the lock itself once the supervisor handed it over
+    // (killing the supervisor before that would take the lock with it).
+    let cmd_pid = wait_verified(&p);
     sup.kill().unwrap();
     sup.wait().unwrap();
     // The command still runs and still holds the lock.

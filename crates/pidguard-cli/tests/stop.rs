@@ -492,3 +492,51 @@ fn usage_and_schedule_errors() {
         pidguard().args(&bad).assert_usage();
     }
 }
+
+/// `--exe` matches a daemon whose binary was replaced since it started
+/// (a package upgrade: `/proc/PID/exe` reads `PATH (deleted)`, and a new
+/// inode sits at PATH), as start-stop-daemon's `--exec` compares by path;
+/// another path still does not match.
+#[test]
+fn exe_matches_a_replaced_binary() {
+    let dir = tmp();
+    let exe = dir.path().join("mydaemon");
+    let real_sleep = Command::new("sh")
+        .args(["-c", "command -v sleep"])
+        .output()
+        .unwrap();
+    let real_sleep =
+        std::fs::canonicalize(String::from_utf8_lossy(&real_sleep.stdout).trim()).unwrap();
+    std::fs::copy(&real_sleep, &exe).unwrap();
+    let daemon = Owned::spawn(Command::new(&exe).arg("30"));
+    wait_for("the exec", || {
+        std::fs::read_link(format!("/proc/{}/exe", daemon.pid()))
+            .ok()
+            .as_deref()
+            == Some(exe.as_path())
+    });
+    // The upgrade: the old binary removed, a new one put in its place.
+    std::fs::remove_file(&exe).unwrap();
+    std::fs::copy(&real_sleep, &exe).unwrap();
+    let link = std::fs::read_link(format!("/proc/{}/exe", daemon.pid())).unwrap();
+    assert!(link.to_string_lossy().ends_with(" (deleted)"), "{link:?}");
+    let p = dir.path().join("d.pid");
+    write_pidfile(&p, &format!("{}\n", daemon.pid()));
+    let ps = p.to_str().unwrap();
+    // Another path: no match, nothing signalled.
+    let Some((out, signals)) = under_strace(
+        ALL_SIGNALS,
+        &["signal", "--exe", "/bin/sh", "-p", ps, "CONT"],
+    ) else {
+        return;
+    };
+    assert!(signals.is_empty(), "{signals:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // The replaced binary's path matches: stopped.
+    let out = stop(
+        &p,
+        &["--exe", exe.to_str().unwrap(), "--schedule", "TERM/5"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    wait_for("the daemon's end", || !alive(daemon.pid()));
+}

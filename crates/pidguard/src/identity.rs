@@ -313,10 +313,11 @@ impl Filters {
         self.exe.is_none() && self.user.is_none() && self.name.is_none()
     }
 
-    /// Whether the process is pinned by `exe` or `user` (which, as root,
-    /// lets a file others could have written be used).
+    /// Whether the process is pinned by a filter (which, as root, lets a
+    /// file others could have written be used, as start-stop-daemon's
+    /// `--exec`, `--user` and `--name` do).
     pub(crate) fn pins_process(&self) -> bool {
-        self.exe.is_some() || self.user.is_some()
+        !self.is_empty()
     }
 
     /// The filters' verdict: `None` when every filter set matches; a

@@ -527,9 +527,16 @@ fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
                     #[allow(clippy::unnecessary_cast)]
                     let ino = st.st_ino as u64;
                     let start = std::time::Instant::now();
+                    // Once readers were seen, a moment with no lock at all
+                    // is the gap between two of their probes.
+                    let mut readers_seen = false;
                     loop {
                         let patience = match sys::proc::flocks_on(ino) {
-                            Some((false, true)) => READERS_ONLY_PATIENCE,
+                            Some((false, true)) => {
+                                readers_seen = true;
+                                READERS_ONLY_PATIENCE
+                            }
+                            Some((false, false)) if readers_seen => READERS_ONLY_PATIENCE,
                             Some((false, false)) => UNSEEN_HOLDER_PATIENCE,
                             _ => break,
                         };

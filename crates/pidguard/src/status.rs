@@ -15,7 +15,7 @@ use std::time::Duration;
 use rustix::fs::Stat;
 
 use crate::error::{Error, Result, UnsafeFile};
-use crate::identity::{identify, Filters, Identity, Me, Mismatch};
+use crate::identity::{identify, Filters, Identity, Me};
 use crate::pid::{ParseErrorKind, Pid, Rule};
 use crate::pidfile::{read_fd, refuse_foreign_links, MID_WRITE_BACKOFF_US};
 use crate::process::{liveness_with_stat, Liveness};
@@ -261,15 +261,14 @@ pub struct Inspection {
     /// The file's metadata (from the open descriptor), when it was opened.
     pub(crate) file: Option<Stat>,
     /// Whether the file's owner is proved gone: not locked, and the PID is
-    /// dead or names no process (a thread). Only then may the file be
-    /// removed.
+    /// dead. Only then may the file be removed.
     pub(crate) owner_gone: bool,
 }
 
 impl Inspection {
     /// Whether the file may be removed as stale: nobody holds its lock and
-    /// the PID in it is dead (not merely hidden) or is a thread's, not a
-    /// process's. A live process that is mismatched keeps its file.
+    /// the PID in it is dead (not merely hidden). A live process that is
+    /// mismatched (a reused PID, a thread's TID…) keeps its file.
     pub fn owner_gone(&self) -> bool {
         self.owner_gone
     }
@@ -321,11 +320,9 @@ pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> I
             found.status = match &owner {
                 Identity::Verified | Identity::Consistent => Status::Running { pid, locked: false },
                 Identity::Unproved(u) => Status::Unknown(Error::unproved(target.path(), pid, u)),
-                Identity::Mismatched(m) => {
-                    // A thread's TID names no process: the owner is gone.
-                    found.owner_gone = matches!(m, Mismatch::Thread { .. });
-                    Status::Stale(pid)
-                }
+                // Alive, not the owner: stale, but the file is kept (only a
+                // dead PID proves the owner gone).
+                Identity::Mismatched(_) => Status::Stale(pid),
             };
             found.identity = Some(with_filters(owner, filters, pid));
         }

@@ -39,13 +39,14 @@ pub enum Outcome {
     NotRunning,
     /// The file is locked but names no PID yet: nothing to signal.
     Starting,
-    /// The file was stale: its process is gone (dead, or the PID names a
-    /// thread, not a process). Nothing was signalled; [`stop`] removes it.
+    /// The file was stale: its process is gone (the PID is dead). Nothing
+    /// was signalled; [`stop`] removes it.
     Stale,
     /// The file names a live process proved not to be its owner: a filter
     /// does not match, it started after the file was written or the file
-    /// predates the boot (a clock step can cause these), it is PID 1, in
-    /// another PID namespace… Nothing was signalled and the file was kept.
+    /// predates the boot (a clock step can cause these), it is a thread's
+    /// TID, PID 1, in another PID namespace… Nothing was signalled and the
+    /// file was kept.
     /// [`Report::identity`] says why.
     Mismatched,
     /// The process exited.
@@ -163,14 +164,13 @@ fn pin(path: &Path, filters: &Filters, purpose: Purpose) -> Result<Pinned> {
                         false,
                     )))
                 }
+                // (Only a locked file names a running PID that is unproved:
+                // the lock says an instance runs.)
                 Some(Identity::Unproved(u)) => {
-                    if purpose == Purpose::Wait && first.locked {
+                    if purpose == Purpose::Wait {
                         return Ok(Pinned::LockOnly(Some(pid), first.identity));
                     }
-                    if purpose != Purpose::Wait {
-                        return Err(Error::unproved(path, pid, u));
-                    }
-                    pid
+                    return Err(Error::unproved(path, pid, u));
                 }
                 _ => pid,
             },
@@ -191,7 +191,7 @@ fn pin(path: &Path, filters: &Filters, purpose: Purpose) -> Result<Pinned> {
         let second = inspect(path, filters);
         match (&second.status, second.identity) {
             (Status::Running { pid: p, .. }, Some(identity))
-                if *p == pid && (identity.may_signal() || purpose == Purpose::Wait) =>
+                if *p == pid && identity.may_signal() =>
             {
                 if process.has_exited() {
                     continue;
@@ -206,9 +206,9 @@ fn pin(path: &Path, filters: &Filters, purpose: Purpose) -> Result<Pinned> {
                             return Err(Error::untrusted(
                                 path,
                                 format!(
-                                    "{why}; pin the process with a matching executable or \
-                                     user filter (pidguard --exe PATH and/or --user USER) \
-                                     to signal it anyway"
+                                    "{why}; pin the process with a matching filter \
+                                     (pidguard --exe PATH, --user USER or --comm NAME) to \
+                                     signal it anyway"
                                 ),
                             ));
                         }

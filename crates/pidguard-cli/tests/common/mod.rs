@@ -197,6 +197,8 @@ pub struct Seam<'a> {
     pub also_trace: &'a str,
     /// The longest the command may run.
     pub deadline: Duration,
+    /// A further injection (`-e inject=…`), e.g. `pidfd_open:error=ENOSYS`.
+    pub also_inject: &'a str,
 }
 
 impl Default for Seam<'_> {
@@ -205,6 +207,7 @@ impl Default for Seam<'_> {
             inject: ALL_SIGNALS,
             also_trace: "",
             deadline: Duration::from_secs(60),
+            also_inject: "",
         }
     }
 }
@@ -227,6 +230,11 @@ impl Seam<'_> {
             .arg(log.path())
             .args(["-e", &format!("trace={trace}")])
             .args(["-e", &format!("inject={}:error=EPERM", self.inject)])
+            .args(if self.also_inject.is_empty() {
+                vec![]
+            } else {
+                vec!["-e".to_string(), format!("inject={}", self.also_inject)]
+            })
             .arg(cmd.get_program())
             .args(cmd.get_args())
             .stdin(Stdio::null())

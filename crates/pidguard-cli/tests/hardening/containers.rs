@@ -17,7 +17,7 @@ use crate::common::{bin, signals_in, text, tmp, wait_for, Seam};
 use crate::reuse::{started, under_strace, Namespace};
 use crate::summary;
 
-fn json(out: &Output) -> serde_json::Value {
+pub(crate) fn json(out: &Output) -> serde_json::Value {
     let s = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(s.lines().next().unwrap_or_default())
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
@@ -39,7 +39,7 @@ fn as_pid_1(args: &[&str], p: &Path, tail: &[&str]) -> Output {
 /// Checks a `status --json` answer from a namespace where the file's PID
 /// is not the holder and the holder cannot be seen: running (the lock is
 /// held: never stale), exit 0, but no PID named (never a local process).
-fn held_unidentified(where_: &str, out: &Output) {
+pub(crate) fn held_unidentified(where_: &str, out: &Output) {
     let v = json(out);
     assert_eq!(out.status.code(), Some(0), "{where_}: {}", text(out));
     assert_eq!(
@@ -56,7 +56,7 @@ fn held_unidentified(where_: &str, out: &Output) {
 
 /// Checks a `status --json` answer from the host: running, naming the
 /// holder by its host PID, and the PID the file holds (in its namespace).
-fn held_by(where_: &str, out: &Output, holder: i32, file_pid: i32) {
+pub(crate) fn held_by(where_: &str, out: &Output, holder: i32, file_pid: i32) {
     let v = json(out);
     assert_eq!(out.status.code(), Some(0), "{where_}: {}", text(out));
     assert_eq!(v["state"], "running", "{where_}: {v}");
@@ -67,7 +67,7 @@ fn held_by(where_: &str, out: &Output, holder: i32, file_pid: i32) {
 
 /// `stop --json -p P` from a namespace that cannot see the holder, under
 /// the seam: refused (77), no signal attempted, the file kept.
-fn stop_refuses(where_: &str, mut cmd: Command, p: &Path) -> Output {
+pub(crate) fn stop_refuses(where_: &str, mut cmd: Command, p: &Path) -> Output {
     cmd.args(["stop", "--json", "-p"]).arg(p);
     let (out, signals) = under_strace(&cmd).unwrap();
     assert!(
@@ -88,7 +88,7 @@ fn stop_refuses(where_: &str, mut cmd: Command, p: &Path) -> Output {
 /// only process pinned is `holder` (by its host PID), the only signals
 /// attempted go through its pidfd (refused by the seam: exit 77), and the
 /// host process whose PID equals the file's is never touched.
-fn stop_targets_only(p: &Path, holder: i32, file_pid: i32) {
+pub(crate) fn stop_targets_only(p: &Path, holder: i32, file_pid: i32) {
     let mut cmd = Command::new(bin());
     cmd.args(["stop", "--schedule", "TERM/1", "-p"]).arg(p);
     let seam = Seam {
@@ -180,6 +180,14 @@ fn containers_pid_1_holders_in_two_namespaces() {
     let mut status = Command::new(bin());
     status.args(["status", "--json", "-p"]).arg(&p);
     held_by("the host", &status.output().unwrap(), holder, 1);
+    let out = Command::new(bin())
+        .args(["list", "--json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let row = json(&out);
+    assert_eq!(row["state"], "running", "list from the host: {row}");
+    assert_eq!(row["pid"], holder, "list names the host PID: {row}");
     let out = Command::new(bin())
         .args(["pid", "-p"])
         .arg(&p)

@@ -219,7 +219,8 @@ fn victim(dir: &Path, name: &str, pid: i32) -> PathBuf {
 
 #[test]
 fn hostile_symlinks_and_hard_links_are_never_followed_or_written_through() {
-    let bait = sleeper();
+    // (Outlives the longest run under load: killed on drop.)
+    let bait = Owned::spawn(Command::new("sleep").arg("600"));
     let mut ran = Vec::new();
     let mut kinds: Vec<&str> = vec!["symlink", "dangling-symlink", "hard-link"];
     if summary::is_root() {
@@ -331,7 +332,8 @@ fn a_parent_symlink_owned_by_root_or_the_caller_is_followed() {
 
 #[test]
 fn hostile_special_files_are_never_opened_or_blocked_on() {
-    let bait = sleeper();
+    // (Outlives the longest run under load: killed on drop.)
+    let bait = Owned::spawn(Command::new("sleep").arg("600"));
     let mut kinds = vec!["fifo", "directory", "socket"];
     if summary::is_root() {
         kinds.push("device");
@@ -410,7 +412,8 @@ fn hostile_special_files_are_never_opened_or_blocked_on() {
 
 #[test]
 fn hostile_contents_are_rejected_never_signalled_and_taken_over_by_run() {
-    let bait = sleeper();
+    // (Outlives the longest run under load: killed on drop.)
+    let bait = Owned::spawn(Command::new("sleep").arg("600"));
     // Rejected by every rule, plus two lines (the first, PID 1, is read
     // and never signalled).
     let mut contents = rejected_contents();

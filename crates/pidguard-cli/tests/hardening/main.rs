@@ -11,6 +11,7 @@
 mod common;
 mod containers;
 mod crashes;
+mod evidence;
 mod faults;
 mod hostile;
 mod races;

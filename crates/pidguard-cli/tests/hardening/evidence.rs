@@ -1,0 +1,1093 @@
+//! Evidence, not guesses (issue 13): every case where missing evidence
+//! used to decide, tested for real. Anything that must not be signalled
+//! runs under the strace EPERM seam (no signal can get through, every
+//! attempt is seen) or inside a PID namespace of the test's own; real
+//! daemons (nginx, redis, memcached, dnsmasq) run with their files in the
+//! test's temporary directory, on loopback ports picked here, and are
+//! stopped by PID. `docs/GUARANTEES.md` maps each case to its test.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
+
+use crate::common::{alive, bin, signal, text, tmp, wait_for, write_pidfile, Owned, Seam};
+use crate::common::{signals_in, wait_verified, BROADCAST_CAPABLE};
+use crate::containers::{held_by, held_unidentified, json, stop_refuses, stop_targets_only};
+use crate::reuse::{started, under_strace, Namespace};
+use crate::summary;
+
+/// Why the strace seam cannot be used here, if it cannot.
+fn no_strace() -> Option<String> {
+    Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+        .then(|| "strace is not installed (the EPERM seam)".to_string())
+}
+
+/// Why the seam or python3 (a many-threaded test process) is unavailable.
+fn no_strace_or_python() -> Option<String> {
+    no_strace().or_else(|| {
+        Command::new("python3")
+            .arg("-V")
+            .output()
+            .is_err()
+            .then(|| "python3 is not installed (a test process with threads)".to_string())
+    })
+}
+
+/// Why a root-only trust case cannot run here.
+fn not_root_or_no_strace() -> Option<String> {
+    if !summary::is_root() {
+        return Some("needs root (the trust checks apply to root)".into());
+    }
+    no_strace()
+}
+
+/// `pidguard run --exec -p P -- sleep 60`, once it holds the lock itself:
+/// the process (killed on drop) and its PID.
+fn locked_holder(p: &Path) -> (Owned, i32) {
+    let holder = Owned::spawn(
+        Command::new(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(p)
+            .args(["--", "sleep", "60"]),
+    );
+    let pid = wait_verified(p);
+    (holder, pid)
+}
+
+/// `pidguard status --json -p P` on the host.
+fn status_json(p: &Path) -> Output {
+    Command::new(bin())
+        .args(["status", "--json", "-p"])
+        .arg(p)
+        .output()
+        .unwrap()
+}
+
+/// Whether a tool the test needs is missing: under CI (where `.ci/run`
+/// installs it) that is a failure, elsewhere a skip with a reason.
+fn missing(tool: &str, package: &str) -> Option<String> {
+    if Path::new(tool).exists() {
+        return None;
+    }
+    let why = format!("{tool} is not installed (Debian: {package})");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{why}: .ci/run should have installed it"
+    );
+    Some(why)
+}
+
+/// `setpriv` running as `uid` (and its primary group), no other groups.
+fn as_user(uid: u32, gid: u32) -> Command {
+    let mut c = Command::new("setpriv");
+    c.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .args(["--clear-groups", "--"])
+        .stdin(Stdio::null());
+    c
+}
+
+/// `pidguard ARGS` under the seam: its output and the signals it tried.
+fn seam(args: &[&str]) -> (Output, Vec<String>) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    under_strace(&cmd).expect("strace checked by the caller")
+}
+
+/// Sets a file's modification time `ago` in the past.
+fn backdate(path: &Path, ago: Duration) {
+    File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(SystemTime::now() - ago)
+        .unwrap();
+}
+
+/// A loopback TCP port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A daemon the test started (it forked away from us), stopped by PID
+/// (SIGTERM, then SIGKILL) when dropped.
+struct Daemon {
+    pid: i32,
+}
+
+impl Daemon {
+    /// Waits for `pidfile` to name a live process.
+    fn from_pidfile(pidfile: &Path) -> Daemon {
+        let mut pid = 0;
+        wait_for(&format!("{}", pidfile.display()), || {
+            pid = std::fs::read_to_string(pidfile)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            pid > 1 && alive(pid)
+        });
+        Daemon { pid }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if alive(self.pid) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.pid.to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while alive(self.pid) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if alive(self.pid) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &self.pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+/// Case 1: a PID reused for real in a fresh PID namespace whose /proc is
+/// mounted `subset=pid` (no /proc/uptime, no /proc/sys): not running, never
+/// signalled (the start time is read against the boot clock, which needs
+/// no /proc/uptime).
+#[test]
+fn evidence_01_reused_pid_under_subset_pid() {
+    const NAME: &str = "evidence-01-reuse-subset-pid";
+    if let Some(why) = Namespace::unavailable().or_else(no_strace) {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let full = dir.path().join("fullproc");
+    std::fs::create_dir(&full).unwrap();
+    let ns = Namespace::start();
+    // A full /proc elsewhere (for ns_last_pid), then /proc as subset=pid.
+    let out = ns
+        .command("sh")
+        .arg("-c")
+        .arg(format!(
+            "mount -t proc proc {} && mount -t proc -o subset=pid proc /proc && ! test -e /proc/uptime",
+            full.display()
+        ))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return summary::skipped(
+            NAME,
+            &format!("cannot mount /proc with subset=pid here: {}", text(&out)),
+        );
+    }
+    let holder_cmd = Owned::spawn(
+        ns.command(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(&p)
+            .args(["--", "sleep", "30"]),
+    );
+    let holder = Namespace::child_of(holder_cmd.pid());
+    let n = ns.ns_pid(holder).unwrap();
+    wait_for("the holder's file", || {
+        std::fs::read_to_string(&p).ok() == Some(format!("{n}\n"))
+    });
+    let mut holder_cmd = holder_cmd;
+    signal(holder, "KILL");
+    let _ = holder_cmd.0.wait();
+    backdate(&p, Duration::from_secs(10));
+    // The newcomer gets the dead holder's PID.
+    let set = ns
+        .command("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo {} > {}/sys/kernel/ns_last_pid",
+            n - 1,
+            full.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{}", text(&set));
+    let newcomer_cmd = Owned::spawn(ns.command("sleep").arg("30"));
+    let newcomer = Namespace::child_of(newcomer_cmd.pid());
+    assert_eq!(ns.ns_pid(newcomer), Some(n), "the PID was not reused");
+    let birth = started(newcomer).unwrap();
+
+    let out = ns
+        .command(bin())
+        .args(["status", "--json", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_ne!(v["state"], "running", "{v}");
+    assert_eq!(v["identity"], "mismatched", "{v}");
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let mut stop = ns.command(bin());
+    stop.args(["stop", "--json", "-p"]).arg(&p);
+    let (out, signals) = under_strace(&stop).unwrap();
+    assert!(signals.is_empty(), "stop tried to signal: {signals:?}");
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(p.exists(), "a live process's file is kept");
+    assert_eq!(started(newcomer), Some(birth), "the newcomer still runs");
+    signal(newcomer, "KILL");
+    drop(newcomer_cmd);
+    drop(ns);
+    summary::passed(
+        NAME,
+        &format!(
+            "PID {n} reused in a PID namespace with /proc mounted subset=pid: status said \
+             mismatched (not running), stop attempted no signal and kept the file"
+        ),
+    );
+}
+
+/// Case 2: the file names a process that merely has it open (`sleep 30 <
+/// app.pid`) while another process holds the lock: that process is not
+/// verified and never signalled; the real holder is named.
+#[test]
+fn evidence_02_an_open_descriptor_is_not_a_lock() {
+    const NAME: &str = "evidence-02-open-descriptor";
+    if let Some(why) = no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    // The real holder: flock(1), which writes nothing.
+    let holder = Owned::spawn(Command::new("flock").arg(&p).args(["sleep", "30"]));
+    wait_for("flock's lock", || {
+        matches!(pidguard::status(&p), pidguard::Status::Starting)
+    });
+    // The newcomer holds the file open on its standard input.
+    let newcomer = Owned::spawn(
+        Command::new("sleep")
+            .arg("30")
+            .stdin(File::open(&p).unwrap()),
+    );
+    let n = newcomer.pid();
+    // Written after the newcomer started: timing speaks for it; only the
+    // lock tells.
+    File::options()
+        .write(true)
+        .truncate(true)
+        .open(&p)
+        .unwrap()
+        .write_all(format!("{n}\n").as_bytes())
+        .unwrap();
+    let out = status_json(&p);
+    held_by("the host", &out, holder.pid(), n);
+    let found = pidguard::inspect(&p, &Default::default());
+    assert_ne!(found.status.running_pid().map(|p| p.get()), Some(n));
+    stop_targets_only(&p, holder.pid(), n);
+    assert!(alive(n), "the newcomer was left alone");
+    drop(newcomer);
+    // flock's command (its child, which shares the lock), by PID, then flock.
+    let f = holder.pid();
+    let kids = std::fs::read_to_string(format!("/proc/{f}/task/{f}/children")).unwrap_or_default();
+    for kid in kids.split_whitespace() {
+        signal(kid.parse().unwrap(), "KILL");
+    }
+    drop(holder);
+    summary::passed(
+        NAME,
+        "a process with the locked file open on stdin was never taken for its owner: status \
+         named flock's process (the lock holder), stop pinned and signalled only that one",
+    );
+}
+
+/// Case 3: a hard link to root's locked PID file in a directory an
+/// unprivileged user owns: root's stop and signal through it refuse.
+#[test]
+fn evidence_03_hard_link_to_a_locked_file_is_refused() {
+    const NAME: &str = "evidence-03-hard-link";
+    if let Some(why) = not_root_or_no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let root_dir = tmp();
+    let user_dir = tmp();
+    std::os::unix::fs::chown(user_dir.path(), Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(user_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let real = root_dir.path().join("app.pid");
+    let (_holder, holder) = locked_holder(&real);
+    // (fs.protected_hardlinks keeps a user from linking root's file: the
+    // link is made here as root, where the user would have planted it.)
+    let planted = user_dir.path().join("app.pid");
+    std::fs::hard_link(&real, &planted).unwrap();
+    let ps = planted.to_str().unwrap();
+    for args in [vec!["stop", "-p", ps], vec!["signal", "-p", ps, "HUP"]] {
+        let (out, signals) = seam(&args);
+        assert!(signals.is_empty(), "{args:?}: {signals:?}");
+        assert_eq!(out.status.code(), Some(77), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("hard links"), "{}", text(&out));
+    }
+    assert!(alive(holder));
+    summary::passed(
+        NAME,
+        "root's stop and signal through a hard link to a locked PID file refused (77), \
+         attempting no signal",
+    );
+}
+
+/// Case 4: root's PID files in a sticky, world-writable directory owned by
+/// a user; that user renames one over the other: root's stop refuses (77).
+#[test]
+fn evidence_04_sticky_directory_owned_by_a_user() {
+    const NAME: &str = "evidence-04-sticky-user-dir";
+    if let Some(why) = not_root_or_no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let d = dir.path();
+    std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let (a, b) = (d.join("a.pid"), d.join("b.pid"));
+    let ((_ha, pa), (_hb, pb)) = (locked_holder(&a), locked_holder(&b));
+    let mv = as_user(65534, 65534)
+        .arg("mv")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(
+        mv.status.success(),
+        "the directory's owner renames: {}",
+        text(&mv)
+    );
+    let (out, signals) = seam(&["stop", "-p", b.to_str().unwrap()]);
+    assert!(signals.is_empty(), "{signals:?}");
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    assert!(
+        text(&out).contains("which a non-root user can write"),
+        "{}",
+        text(&out)
+    );
+    assert!(alive(pa) && alive(pb));
+    summary::passed(
+        NAME,
+        "after the owner of a sticky world-writable directory renamed one of root's PID \
+         files over another, root's stop refused (77) with no signal",
+    );
+}
+
+/// A process with two threads (python3): its PID and the other thread's TID.
+fn two_threads() -> Option<(Owned, i32)> {
+    let proc = Owned::spawn(Command::new("python3").args([
+        "-c",
+        "import threading, time\n\
+         threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n\
+         time.sleep(60)",
+    ]));
+    let pid = proc.pid();
+    let mut tid = 0;
+    wait_for("the second thread", || {
+        tid = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                    .find(|&t| t != pid)
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        tid != 0
+    });
+    Some((proc, tid))
+}
+
+/// Case 5: a file naming a TID of another process, with and without pidfd
+/// support: mismatched, never signalled, never called running.
+#[test]
+fn evidence_05_a_thread_id_is_not_a_process() {
+    const NAME: &str = "evidence-05-tid";
+    if let Some(why) = no_strace_or_python() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let (proc, tid) = two_threads().unwrap();
+    write_pidfile(&p, &format!("{tid}\n"));
+    let out = status_json(&p);
+    let v = json(&out);
+    assert_ne!(v["state"], "running", "{v}");
+    assert_eq!(v["identity"], "mismatched", "{v}");
+    assert!(
+        v["identity_detail"].as_str().unwrap().contains("thread"),
+        "{v}"
+    );
+    let out = Command::new(bin())
+        .args(["pid", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "pid: {}", text(&out));
+    for no_pidfd in [false, true] {
+        for args in [vec!["stop"], vec!["signal", "HUP"]] {
+            let mut cmd = Command::new(bin());
+            cmd.args(&args).arg("-p").arg(&p);
+            let seam = Seam {
+                also_trace: "pidfd_open",
+                also_inject: if no_pidfd {
+                    "pidfd_open:error=ENOSYS"
+                } else {
+                    ""
+                },
+                ..Seam::default()
+            };
+            let (out, calls) = seam.run(&cmd).unwrap();
+            let signals = signals_in(&calls);
+            assert!(signals.is_empty(), "{args:?} {no_pidfd}: {signals:?}");
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+            assert!(p.exists());
+        }
+    }
+    assert!(alive(proc.pid()));
+    drop(proc);
+    summary::passed(
+        NAME,
+        "a file naming a thread's TID: status mismatched (a thread), pid failed, stop and \
+         signal (with and without pidfd_open) attempted no signal and kept the file",
+    );
+}
+
+/// Case 6: a process whose main thread called pthread_exit while another
+/// thread runs (the leader shows Z): alive, running; stop signals it and
+/// waits for the whole thread group.
+#[test]
+fn evidence_06_pthread_exit_leader_is_alive() {
+    const NAME: &str = "evidence-06-pthread-exit";
+    if let Some(why) = no_strace_or_python() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let mut proc = Owned::spawn(Command::new("python3").args([
+        "-c",
+        "import ctypes, threading, time\n\
+         threading.Thread(target=time.sleep, args=(60,)).start()\n\
+         time.sleep(0.1)\n\
+         ctypes.CDLL(None).pthread_exit(None)",
+    ]));
+    let pid = proc.pid();
+    wait_for("the leader to exit alone", || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        stat.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+            && status.lines().any(|l| l == "Threads:\t2")
+    });
+    write_pidfile(&p, &format!("{pid}\n"));
+    let out = status_json(&p);
+    let v = json(&out);
+    assert_eq!(v["state"], "running", "{v}");
+    assert_eq!(v["pid"], pid, "{v}");
+    assert_eq!(v["identity"], "consistent", "{v}");
+    // Only pidfd_send_signal may get through (it reaches the pinned
+    // process alone).
+    let mut cmd = Command::new(bin());
+    cmd.args(["stop", "--schedule", "TERM/20", "--json", "-p"])
+        .arg(&p);
+    let seam = Seam {
+        inject: BROADCAST_CAPABLE,
+        ..Seam::default()
+    };
+    let (out, calls) = seam.run(&cmd).unwrap();
+    let signals = signals_in(&calls);
+    assert!(
+        signals.iter().all(|l| l.contains("pidfd_send_signal(")),
+        "{signals:?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json(&out)["outcome"], "stopped", "{}", text(&out));
+    // The whole group is gone: the process can be reaped now.
+    let status = proc.0.try_wait().unwrap();
+    assert!(
+        status.is_some(),
+        "stop returned before the thread group exited"
+    );
+    summary::passed(
+        NAME,
+        "a process whose main thread called pthread_exit (leader Z, 2 threads): status \
+         running (consistent), stop signalled it through its pidfd and returned once the \
+         whole thread group exited",
+    );
+}
+
+/// `pidguard ARGS` as `uid` in a private mount namespace whose /proc is
+/// mounted `hidepid=2`, or (`uid` None) as root without /proc at all.
+fn hidden_view(uid: Option<u32>, args: &[&str]) -> Command {
+    let script = match uid {
+        Some(uid) => format!(
+            "mount -t proc -o hidepid=2 proc /proc && \
+             exec setpriv --reuid={uid} --regid={uid} --clear-groups -- \"$0\" \"$@\""
+        ),
+        None => "umount -l /proc && exec \"$0\" \"$@\"".to_string(),
+    };
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--", "sh", "-c", &script])
+        .arg(bin())
+        .args(args)
+        .stdin(Stdio::null());
+    c
+}
+
+/// Case 7: a live process hidden from pidguard (another user's under
+/// hidepid=2; root without /proc): never stale, sweep keeps its file, stop
+/// does not exit 0.
+#[test]
+fn evidence_07_a_hidden_process_is_never_stale() {
+    const NAME: &str = "evidence-07-hidden";
+    if !summary::is_root() {
+        return summary::skipped(NAME, "needs root (mount namespaces, setpriv)");
+    }
+    if let Some(why) = no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = dir.path().join("app.pid");
+    let ps = p.to_str().unwrap();
+    let ds = dir.path().to_str().unwrap();
+    let target = Owned::spawn(as_user(65534, 65534).args(["sleep", "30"]));
+    wait_for("the exec", || {
+        std::fs::read_to_string(format!("/proc/{}/comm", target.pid()))
+            .is_ok_and(|c| c.trim() == "sleep")
+    });
+    write_pidfile(&p, &format!("{}\n", target.pid()));
+    for (who, uid) in [
+        ("a user under hidepid=2", Some(65533)),
+        ("root without /proc", None),
+    ] {
+        let out = hidden_view(uid, &["status", "--json", "-p", ps])
+            .output()
+            .unwrap();
+        if out.status.code() == Some(126) {
+            return summary::skipped(NAME, "the binary is not reachable by another user");
+        }
+        let v = json(&out);
+        assert_ne!(v["state"], "stale", "{who}: {v}");
+        assert_eq!(out.status.code(), Some(4), "{who}: {}", text(&out));
+        let (out, signals) =
+            under_strace(&hidden_view(uid, &["sweep", "--kill", "--json", ds])).unwrap();
+        assert!(signals.is_empty(), "{who}: {signals:?}");
+        assert_eq!(json(&out)["action"], "keep", "{who}: {}", text(&out));
+        assert!(p.exists(), "{who}: sweep removed a live process's file");
+        let (out, signals) = under_strace(&hidden_view(uid, &["stop", "-p", ps])).unwrap();
+        assert!(signals.is_empty(), "{who}: {signals:?}");
+        assert_eq!(out.status.code(), Some(77), "{who}: {}", text(&out));
+        assert!(
+            text(&out).contains("could not be read"),
+            "{who}: {}",
+            text(&out)
+        );
+        assert!(p.exists() && alive(target.pid()));
+    }
+    summary::passed(
+        NAME,
+        "a live process hidden by hidepid=2 (from a user) and by a missing /proc (from \
+         root): status unknown (4), never stale; sweep --kill kept its file; stop refused (77)",
+    );
+}
+
+/// Case 8: a holder whose PID is above a pid_max lowered after it started
+/// (per PID namespace since Linux 6.14): still named and stoppable.
+#[test]
+fn evidence_08_holder_above_a_lowered_pid_max() {
+    const NAME: &str = "evidence-08-pid-max";
+    if let Some(why) = Namespace::unavailable() {
+        return summary::skipped(NAME, &why);
+    }
+    // Before 6.14 pid_max is global: lowering it would affect the host.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let (major, minor) = (v.next().unwrap_or(0), v.next().unwrap_or(0));
+    if (major, minor) < (6, 14) {
+        return summary::skipped(NAME, "pid_max is per PID namespace only from Linux 6.14");
+    }
+    const HIGH: i32 = 30_000;
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let ns = Namespace::start();
+    ns.next_pid(HIGH);
+    let _holder = Owned::spawn(
+        ns.command(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(&p)
+            .args(["--", "sleep", "60"]),
+    );
+    wait_for("the holder's file", || {
+        std::fs::read_to_string(&p).ok() == Some(format!("{HIGH}\n"))
+    });
+    let out = ns
+        .command("sh")
+        .arg("-c")
+        .arg("echo 20000 > /proc/sys/kernel/pid_max && cat /proc/sys/kernel/pid_max")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out).trim(), "20000", "{}", text(&out));
+    let out = ns
+        .command(bin())
+        .args(["pid", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(text(&out).trim(), HIGH.to_string(), "{}", text(&out));
+    let out = ns
+        .command(bin())
+        .args(["stop", "--json", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json(&out)["outcome"], "stopped", "{}", text(&out));
+    drop(ns);
+    summary::passed(
+        NAME,
+        &format!(
+            "in a PID namespace whose pid_max was lowered to 20000 after the holder got PID \
+             {HIGH}: pid named it and stop stopped it"
+        ),
+    );
+}
+
+/// nginx's configuration in `dir`, listening on `port` on loopback.
+fn nginx_conf(dir: &Path, port: u16) -> PathBuf {
+    let conf = dir.join("nginx.conf");
+    let d = dir.display();
+    std::fs::write(
+        &conf,
+        format!(
+            "user www-data;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 16; }}\n\
+             http {{ access_log off; client_body_temp_path {d}/body;\n\
+             server {{ listen 127.0.0.1:{port}; return 204; }} }}\n"
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+/// Cases 9, 10 and 11: nginx started normally (its PID file unlocked).
+/// Filters that do not match (a wrong --exe path is a usage error) leave it
+/// running with its file; sweep --kill (no NAME.meta) signals nothing; run
+/// --daemon and the library's acquire refuse its file (75, holder named);
+/// after a clock step (the file older than nginx) stop neither signals nor
+/// deletes.
+#[test]
+fn evidence_09_10_11_nginx() {
+    const NAME: &str = "evidence-09-10-11-nginx";
+    if let Some(why) = no_strace().or_else(|| missing("/usr/sbin/nginx", "nginx-light")) {
+        return summary::skipped(NAME, &why);
+    }
+    if !summary::is_root() {
+        return summary::skipped(NAME, "needs root (nginx's master runs as root)");
+    }
+    let dir = tmp();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = nginx_conf(d, free_port());
+    let started = Command::new("/usr/sbin/nginx")
+        .arg("-p")
+        .arg(d)
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "nginx: {}", text(&started));
+    let pidfile = d.join("nginx.pid");
+    let nginx = Daemon::from_pidfile(&pidfile);
+    let ps = pidfile.to_str().unwrap();
+    let content = std::fs::read_to_string(&pidfile).unwrap();
+
+    // Case 9: filters.
+    let (out, signals) = seam(&["stop", "--exe", "/usr/bin/nginx", "-p", ps]);
+    assert!(signals.is_empty(), "{signals:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--exe that does not exist: {}",
+        text(&out)
+    );
+    for (filter, value) in [("--comm", "ngnix"), ("--user", "www-data")] {
+        let (out, signals) = seam(&["stop", filter, value, "-p", ps]);
+        assert!(signals.is_empty(), "{filter}: {signals:?}");
+        assert_eq!(out.status.code(), Some(1), "{filter}: {}", text(&out));
+        assert!(text(&out).contains(filter), "{filter}: {}", text(&out));
+        assert!(alive(nginx.pid), "{filter}");
+        assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), content);
+    }
+    // Case 10: sweep --kill, no nginx.meta: nothing signalled, file kept.
+    let (out, signals) = seam(&["sweep", "--kill", d.to_str().unwrap()]);
+    assert!(signals.is_empty(), "sweep --kill: {signals:?}");
+    assert!(text(&out).contains("nginx (PID"), "{}", text(&out));
+    assert!(
+        pidfile.exists(),
+        "sweep removed nginx's file: {}",
+        text(&out)
+    );
+
+    // Case 11: run --daemon and acquire refuse nginx's unlocked file.
+    let mtime = std::fs::metadata(&pidfile).unwrap().modified().unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--daemon", "-p", ps, "--", "/usr/sbin/nginx", "-p"])
+        .arg(d)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "run --daemon: {}", text(&out));
+    assert!(text(&out).contains("not locked"), "{}", text(&out));
+    let err = pidguard::Pidfile::new(&pidfile).acquire().unwrap_err();
+    assert_eq!(err.kind(), pidguard::ErrorKind::AlreadyRunning, "{err}");
+    assert_eq!(err.holder().map(|p| p.get()), Some(nginx.pid), "{err}");
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), content);
+    assert_eq!(
+        std::fs::metadata(&pidfile).unwrap().modified().unwrap(),
+        mtime
+    );
+
+    // Case 9, clock step: the file now looks older than nginx.
+    let touch = Command::new("touch")
+        .args(["-d", "-1 hour", ps])
+        .status()
+        .unwrap();
+    assert!(touch.success());
+    let (out, signals) = seam(&["stop", "-p", ps]);
+    assert!(signals.is_empty(), "{signals:?}");
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("clock"), "{}", text(&out));
+    assert!(pidfile.exists() && alive(nginx.pid));
+    drop(nginx);
+    summary::passed(
+        NAME,
+        "nginx with its unlocked PID file: stop --exe (missing path) 2, --comm/--user no \
+         match 1, sweep --kill and a clock-stepped stop signalled nothing and kept its file; \
+         run --daemon and acquire() refused it (75, holder named)",
+    );
+}
+
+/// A service directory as Debian makes it (`/run/<svc>`, owned by the
+/// service's user), inside `root`.
+fn service_dir(root: &Path, svc: &str, uid: u32, gid: u32) -> PathBuf {
+    let d = root.join("run").join(svc);
+    std::fs::create_dir_all(&d).unwrap();
+    std::os::unix::fs::chown(&d, Some(uid), Some(gid)).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+/// The UID and GID of a system user, from /etc/passwd.
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.first() == Some(&name))
+            .then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
+    })
+}
+
+/// `pidguard ARGS`, the broadcast-capable signal calls failing (only
+/// pidfd_send_signal, which reaches the pinned process alone, works).
+fn pinned_only(args: &[&str]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    let seam = Seam {
+        inject: BROADCAST_CAPABLE,
+        ..Seam::default()
+    };
+    let (out, calls) = seam.run(&cmd).unwrap();
+    let signals = signals_in(&calls);
+    assert!(
+        signals.iter().all(|l| l.contains("pidfd_send_signal(")),
+        "{args:?}: {signals:?}"
+    );
+    out
+}
+
+/// Starts a daemon that forks away (`cmd`), and waits for its PID file.
+fn start_daemon(mut cmd: Command, pidfile: &Path) -> Daemon {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", text(&out));
+    Daemon::from_pidfile(pidfile)
+}
+
+/// `wait --timeout 1s` without filters on a running daemon: it waits (no
+/// trust refusal) and says it still runs (1).
+fn waits_without_filters(pidfile: &str) {
+    let out = Command::new(bin())
+        .args(["wait", "--timeout", "1s", "-p", pidfile])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "wait, no filter: {}",
+        text(&out)
+    );
+}
+
+/// `pidguard ARGS` on a daemon: succeeds, signalling only the pinned one.
+fn pinned_ok(args: &[&str]) {
+    let out = pinned_only(args);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+}
+
+/// `pidguard ARGS` (no filter) on a file others could have written: refused
+/// (77), no signal attempted, the message naming a filter that would allow it.
+fn refused_unpinned(args: &[&str]) {
+    let (out, signals) = seam(args);
+    assert!(signals.is_empty(), "{args:?}: {signals:?}");
+    assert_eq!(out.status.code(), Some(77), "unpinned: {}", text(&out));
+    assert!(
+        text(&out).contains("--exe"),
+        "names the filter: {}",
+        text(&out)
+    );
+}
+
+/// Case 12: as root, redis, memcached and dnsmasq with their files in
+/// Debian-style directories owned by their service users: a filter pins
+/// the process and allows signal and stop; without one they are refused
+/// naming the filters; wait works without filters.
+#[test]
+fn evidence_12_debian_daemons_as_root() {
+    const NAME: &str = "evidence-12-debian-daemons";
+    if !summary::is_root() {
+        return summary::skipped(NAME, "needs root (service users, trust checks)");
+    }
+    if let Some(why) = no_strace()
+        .or_else(|| missing("/usr/bin/redis-server", "redis-server"))
+        .or_else(|| missing("/usr/bin/memcached", "memcached"))
+        .or_else(|| missing("/usr/sbin/dnsmasq", "dnsmasq-base"))
+    {
+        return summary::skipped(NAME, &why);
+    }
+    let ids = |n: &str| user_ids(n).unwrap_or_else(|| panic!("no user {n} (its package makes it)"));
+    let root = tmp();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // redis, as its user.
+    let (ru, rg) = ids("redis");
+    let rdir = service_dir(root.path(), "redis", ru, rg);
+    let rfile = rdir.join("redis-server.pid");
+    let port = free_port().to_string();
+    let mut cmd = as_user(ru, rg);
+    cmd.args([
+        "/usr/bin/redis-server",
+        "--port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+    ])
+    .args(["--daemonize", "yes", "--save", "", "--appendonly", "no"])
+    .arg("--pidfile")
+    .arg(&rfile)
+    .arg("--dir")
+    .arg(&rdir)
+    .arg("--logfile")
+    .arg(rdir.join("redis.log"));
+    let redis = start_daemon(cmd, &rfile);
+    let rs = rfile.to_str().unwrap();
+    refused_unpinned(&["signal", "-p", rs, "HUP"]);
+    pinned_ok(&["signal", "--exe", "/usr/bin/redis-server", "-p", rs, "HUP"]);
+    assert!(alive(redis.pid), "redis ignores SIGHUP");
+    waits_without_filters(rs);
+    pinned_ok(&["stop", "--exe", "/usr/bin/redis-server", "-p", rs]);
+    assert!(!alive(redis.pid));
+
+    // memcached, as its user.
+    let (mu, mg) = ids("memcache");
+    let mdir = service_dir(root.path(), "memcached", mu, mg);
+    let mfile = mdir.join("memcached.pid");
+    let port = free_port().to_string();
+    let mut cmd = as_user(mu, mg);
+    cmd.args([
+        "/usr/bin/memcached",
+        "-d",
+        "-l",
+        "127.0.0.1",
+        "-U",
+        "0",
+        "-p",
+        &port,
+    ])
+    .arg("-P")
+    .arg(&mfile);
+    let memcached = start_daemon(cmd, &mfile);
+    let ms = mfile.to_str().unwrap();
+    refused_unpinned(&["stop", "-p", ms]);
+    pinned_ok(&["stop", "--exe", "/usr/bin/memcached", "-p", ms]);
+    assert!(!alive(memcached.pid));
+
+    // dnsmasq: started as root, drops to its user.
+    let (du, dg) = ids("dnsmasq");
+    let ddir = service_dir(root.path(), "dnsmasq", du, dg);
+    let dfile = ddir.join("dnsmasq.pid");
+    let port = free_port().to_string();
+    let mut cmd = Command::new("/usr/sbin/dnsmasq");
+    cmd.args(["--conf-file=/dev/null", "--no-resolv", "--no-hosts"])
+        .args([
+            "--bind-interfaces",
+            "--listen-address=127.0.0.1",
+            "--user=dnsmasq",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--pid-file={}", dfile.display()))
+        .arg(format!(
+            "--log-facility={}",
+            ddir.join("dnsmasq.log").display()
+        ));
+    let dnsmasq = start_daemon(cmd, &dfile);
+    let ds = dfile.to_str().unwrap();
+    pinned_ok(&["signal", "--comm", "dnsmasq", "-p", ds, "USR1"]);
+    assert!(alive(dnsmasq.pid));
+    waits_without_filters(ds);
+    pinned_ok(&["stop", "--comm", "dnsmasq", "-p", ds]);
+    assert!(!alive(dnsmasq.pid));
+    summary::passed(
+        NAME,
+        "as root, redis/memcached/dnsmasq with files in service-user directories: unpinned \
+         signal/stop refused (77) naming the filters; signal HUP --exe redis, stop --exe \
+         redis/memcached, signal/stop --comm dnsmasq worked through pidfds; wait worked \
+         without filters",
+    );
+}
+
+/// Containers, the other direction: a file locked by a host process, seen
+/// from a PID namespace, with no process of that PID there and with one:
+/// running (never stale), never taken over, stop refuses, sweep keeps it.
+#[test]
+fn containers_host_holder_seen_from_a_namespace() {
+    const NAME: &str = "containers-host-holder";
+    if let Some(why) = Namespace::unavailable().or_else(no_strace) {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let (_holder, h) = locked_holder(&p);
+    let b = Namespace::start();
+    let check = |what: &str| {
+        let mut status = b.command(bin());
+        status.args(["status", "--json", "-p"]).arg(&p);
+        held_unidentified(what, &status.output().unwrap());
+        let out = b
+            .command(bin())
+            .args(["run", "-p"])
+            .arg(&p)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(75), "{what}: {}", text(&out));
+        stop_refuses(what, b.command(bin()), &p);
+        let mut sweep = b.command(bin());
+        sweep.args(["sweep", "--kill", "--json"]).arg(dir.path());
+        let (out, signals) = under_strace(&sweep).unwrap();
+        assert!(signals.is_empty(), "{what}: {signals:?}");
+        assert_eq!(json(&out)["action"], "keep", "{what}: {}", text(&out));
+        assert!(p.exists(), "{what}");
+    };
+    check(&format!("a namespace without PID {h}"));
+    // Now a bystander with the holder's host PID inside the namespace.
+    b.next_pid(h);
+    let bystander_cmd = Owned::spawn(b.command("sleep").arg("60"));
+    let bystander = Namespace::child_of(bystander_cmd.pid());
+    assert_eq!(b.ns_pid(bystander), Some(h));
+    check(&format!("a namespace whose PID {h} is a bystander"));
+    assert!(alive(h) && alive(bystander));
+    drop(bystander_cmd);
+    drop(b);
+    summary::passed(
+        NAME,
+        "a file locked on the host seen from a PID namespace, without and with a bystander \
+         of the same PID there: running with no PID named, run refused (75), stop refused \
+         (77) and sweep --kill kept it, no signal attempted",
+    );
+}
+
+/// Issue 14's inheritor: the PID in the file exited and a process that
+/// inherited the lock holds it: running, naming the holder (or, where its
+/// descriptors cannot be read, "held by a process that could not be
+/// identified"), never stale; stop targets only the holder; wait does not
+/// return 0 while it runs.
+#[test]
+fn inheritor_holds_the_lock() {
+    const NAME: &str = "inheritor";
+    if let Some(why) = no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = dir.path().join("app.pid");
+    let child_file = dir.path().join("child");
+    let mut first = Owned::spawn(
+        Command::new(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(&p)
+            .args(["--", "sh", "-c", "sleep 60 & echo $! > \"$0\""])
+            .arg(&child_file),
+    );
+    let first_pid = first.pid();
+    first.0.wait().unwrap();
+    let mut heir = 0;
+    wait_for("the heir's PID", || {
+        heir = std::fs::read_to_string(&child_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        heir > 0
+    });
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            signal(self.0, "KILL");
+        }
+    }
+    let _heir = Kill(heir);
+    let out = status_json(&p);
+    held_by("the host", &out, heir, first_pid);
+    stop_targets_only(&p, heir, first_pid);
+    let out = Command::new(bin())
+        .args(["wait", "--timeout", "1s", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "wait: {}", text(&out));
+    if summary::is_root() {
+        // A user cannot read root's descriptors: the holder is unknown.
+        let out = as_user(65533, 65533)
+            .arg(bin())
+            .args(["status", "--json", "-p"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        if out.status.code() != Some(126) {
+            held_unidentified("a user", &out);
+            assert!(
+                text(&out).contains("could not be identified") || json(&out)["pid"].is_null(),
+                "{}",
+                text(&out)
+            );
+        }
+    }
+    assert!(alive(heir));
+    summary::passed(
+        NAME,
+        "the file's PID exited and its child kept the lock: status named the child (and \
+         the file's PID), stop targeted only it, wait --timeout exited 1; a user who cannot \
+         read its descriptors saw running, holder unidentified",
+    );
+}
