@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pidguard::pid::{parse, MAX_READ};
+use pidguard::Pid;
 use pidguard::Rule;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,8 +23,8 @@ fuzz_target!(|data: &[u8]| {
         ),
         _ => (32_768, data),
     };
-    let strict = parse(bytes, Rule::Strict, pid_max);
-    let lenient = parse(bytes, Rule::Lenient, pid_max);
+    let strict = Pid::parse(bytes, Rule::Strict, pid_max);
+    let lenient = Pid::parse(bytes, Rule::Lenient, pid_max);
     for pid in [&strict, &lenient].into_iter().flatten() {
         assert!(pid.get() > 0, "a PID of {} from {bytes:?}", pid.get());
         assert!(
@@ -42,9 +42,9 @@ fuzz_target!(|data: &[u8]| {
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         assert!(!body.is_empty() && body[0] != b'0', "{bytes:?}");
         assert!(body.iter().all(u8::is_ascii_digit), "{bytes:?}");
-        assert!(bytes.len() <= MAX_READ, "{} bytes accepted", bytes.len());
+        assert!(bytes.len() <= Pid::MAX_READ, "{} bytes accepted", bytes.len());
         let encoded = pid.encode();
-        let again = parse(encoded.as_bytes(), Rule::Strict, pid_max).unwrap();
+        let again = Pid::parse(encoded.as_bytes(), Rule::Strict, pid_max).unwrap();
         assert_eq!(&again, pid);
     }
     // Errors always have a message.

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pidguard::pid::{parse, pid_max, MAX_READ};
+use pidguard::Pid;
 use pidguard::{ErrorKind, Filters, Rule, Status};
 
 /// One private directory for the whole run, removed at exit by run.sh.
@@ -66,8 +66,8 @@ fuzz_target!(|data: &[u8]| {
     let inspection = pidguard::inspect(&path, &Filters::default());
     if matches!(kind, 0 | 1 | 5) {
         // Readable: exactly the lenient parse of the first bytes.
-        let head = &content[..content.len().min(MAX_READ + 1)];
-        let want = parse(head, Rule::Lenient, pid_max()).ok();
+        let head = &content[..content.len().min(Pid::MAX_READ + 1)];
+        let want = Pid::parse(head, Rule::Lenient, Pid::kernel_max()).ok();
         assert_eq!(read.as_ref().ok(), want.as_ref(), "{content:?}");
     } else {
         let e = read.as_ref().expect_err("a non-regular file was read");

@@ -418,11 +418,10 @@ fn unusable_paths_exit_73() {
 /// Runs pidguard as user nobody, when the tests run as root.
 fn as_nobody() -> Option<Command> {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root to switch to another user");
+        skipped("needs root to switch to another user");
         return None;
     }
-    if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("skipped: setpriv is not installed");
+    if !have_tool("setpriv", "--version") {
         return None;
     }
     let mut c = Command::new("setpriv");
@@ -446,7 +445,7 @@ fn permission_denied_exits_77_and_read_only_dirs_73() {
         .output()
         .unwrap();
     if !bin().starts_with("/") || out.status.code() == Some(126) {
-        eprintln!("skipped: the binary is not reachable by user nobody");
+        skipped("the binary is not reachable by user nobody");
         return;
     }
     assert_eq!(
@@ -503,7 +502,7 @@ fn a_user_gets_a_private_directory_under_xdg_runtime_dir() {
         .output()
         .unwrap();
     if out.status.code() == Some(126) {
-        eprintln!("skipped: the binary is not reachable by user nobody");
+        skipped("the binary is not reachable by user nobody");
         return;
     }
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -541,10 +540,7 @@ fn a_user_gets_a_private_directory_under_xdg_runtime_dir() {
 /// every signal it sends) on a pseudo-terminal made by Python's `pty`.
 #[test]
 fn ctrl_c_at_a_terminal_reaches_the_command_once() {
-    if Command::new("strace").arg("-V").output().is_err()
-        || Command::new("python3").arg("-V").output().is_err()
-    {
-        eprintln!("skipped: needs strace and python3");
+    if !have_tool("strace", "-V") || !have_tool("python3", "-V") {
         return;
     }
     let dir = tmp();

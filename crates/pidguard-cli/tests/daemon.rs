@@ -130,13 +130,12 @@ fn run_daemon_when_held_exits_75() {
 const NOTIFY: &str = "import os,socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(sys.argv[1].encode().replace(b'|', b'\\n'), os.environ['NOTIFY_SOCKET'])";
 
 fn has_python() -> bool {
-    Command::new("python3").arg("-V").output().is_ok()
+    have_tool("python3", "-V")
 }
 
 #[test]
 fn notify_waits_for_readiness() {
     if !has_python() {
-        eprintln!("skipped: python3 is needed to send READY=1");
         return;
     }
     let dir = tmp();
@@ -168,7 +167,6 @@ fn notify_waits_for_readiness() {
 #[test]
 fn notify_honours_mainpid() {
     if !has_python() {
-        eprintln!("skipped: python3 is needed to send READY=1");
         return;
     }
     let dir = tmp();
@@ -320,7 +318,6 @@ fn ensure_listening(sock: &Path, p: &Path, delay: f64) -> (i32, Daemon) {
 #[test]
 fn ensure_with_a_socket_waits_until_it_accepts() {
     if !has_python() {
-        eprintln!("skipped: python3 is needed for a listening daemon");
         return;
     }
     let dir = tmp();

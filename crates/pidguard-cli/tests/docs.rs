@@ -73,7 +73,7 @@ fn man_dir_writes_one_page_per_command() {
     );
 
     if !have("man", "--version") {
-        eprintln!("skipped rendering: man(1) is not installed");
+        skipped("rendering: man(1) is not installed");
         return;
     }
     for page in &pages {
@@ -108,7 +108,7 @@ fn completions_for_every_shell() {
 #[test]
 fn bash_completion_defines_the_function() {
     if !have("bash", "--version") {
-        eprintln!("skipped: bash is not installed");
+        skipped("bash is not installed");
         return;
     }
     let dir = tmp();

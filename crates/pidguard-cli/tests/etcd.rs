@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{alive, pidguard, signal, text, tmp, wait_for, Owned};
+use common::{alive, missing, pidguard, signal, text, tmp, wait_for, Owned};
 
 const ETCD: &str = "/usr/bin/etcd";
 
@@ -52,7 +52,7 @@ fn have_etcd() -> bool {
     if Path::new(ETCD).exists() {
         return true;
     }
-    eprintln!("skipped: {ETCD} is not installed (apt-get install etcd-server)");
+    missing(&format!("{ETCD} (Debian: etcd-server)"));
     false
 }
 

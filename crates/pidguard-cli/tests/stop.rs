@@ -290,7 +290,7 @@ fn filters_that_do_not_match_prevent_signalling() {
 /// Runs pidguard as another user, when the tests run as root.
 fn as_user(uid: u32) -> Option<Command> {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root to run processes as other users");
+        skipped("needs root to run processes as other users");
         return None;
     }
     let mut c = Command::new("setpriv");
@@ -324,7 +324,7 @@ fn eperm_exits_77_and_keeps_the_file() {
         .output()
         .unwrap();
     if out.status.code() == Some(126) {
-        eprintln!("skipped: the binary is not reachable by another user");
+        skipped("the binary is not reachable by another user");
         return;
     }
     assert_eq!(out.status.code(), Some(77), "{}", text(&out));
@@ -336,7 +336,7 @@ fn eperm_exits_77_and_keeps_the_file() {
 #[test]
 fn as_root_untrusted_files_are_refused() {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: trust checks apply when running as root");
+        skipped("trust checks apply when running as root");
         return;
     }
     let dir = tmp();
@@ -459,12 +459,7 @@ fn wait_returns_when_the_process_exits_or_times_out() {
 
 #[test]
 fn a_start_stop_daemon_file_is_stopped() {
-    if Command::new("start-stop-daemon")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: start-stop-daemon is not installed");
+    if !have_tool("start-stop-daemon", "--version") {
         return;
     }
     let dir = tmp();

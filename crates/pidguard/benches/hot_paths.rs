@@ -18,7 +18,7 @@
 //!   (`Running { locked: true }`: open, lock probe, read, `/proc` identity).
 //! - `status/stale`: `pidguard::status` of an unlocked file naming a PID
 //!   whose process has exited and been reaped (`Stale`).
-//! - `parse/strict`, `parse/lenient`: `pidguard::pid::parse` of a
+//! - `parse/strict`, `parse/lenient`: `pidguard::Pid::parse` of a
 //!   well-formed PID (`"4194303\n"`) and of a sloppy one (`" 0123\r\n"`),
 //!   no I/O.
 
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use pidguard::pid::{parse, pid_max, Rule};
+use pidguard::{Pid, Rule};
 use pidguard::{Pidfile, Status};
 
 /// A fresh temporary directory, on `/dev/shm` when possible.
@@ -113,21 +113,23 @@ fn status(c: &mut Criterion, dir: &Path) {
 }
 
 fn parse_pid(c: &mut Criterion) {
-    let max = pid_max();
+    let max = Pid::kernel_max();
     let strict: &[u8] = b"4194303\n";
     let lenient: &[u8] = b" 0123\r\n";
-    assert!(parse(strict, Rule::Strict, 4_194_303).is_ok());
+    assert!(Pid::parse(strict, Rule::Strict, 4_194_303).is_ok());
     assert_eq!(
-        parse(lenient, Rule::Lenient, max).expect("lenient").get(),
+        Pid::parse(lenient, Rule::Lenient, max)
+            .expect("lenient")
+            .get(),
         123
     );
 
     let mut group = c.benchmark_group("parse");
     group.bench_function("strict", |b| {
-        b.iter(|| parse(black_box(strict), Rule::Strict, black_box(4_194_303)))
+        b.iter(|| Pid::parse(black_box(strict), Rule::Strict, black_box(4_194_303)))
     });
     group.bench_function("lenient", |b| {
-        b.iter(|| parse(black_box(lenient), Rule::Lenient, black_box(max)))
+        b.iter(|| Pid::parse(black_box(lenient), Rule::Lenient, black_box(max)))
     });
     group.finish();
 }

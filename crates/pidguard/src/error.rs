@@ -279,6 +279,13 @@ impl Error {
         self.inner.kind
     }
 
+    /// Whether another process holds the PID file
+    /// ([`ErrorKind::AlreadyRunning`]): the answer to "is an instance
+    /// already running?", as opposed to a failure.
+    pub fn is_already_running(&self) -> bool {
+        self.inner.kind == ErrorKind::AlreadyRunning
+    }
+
     /// The PID file this error is about, when there is one.
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()

@@ -11,14 +11,15 @@ use crate::pidfile::{Guard, Pidfile};
 /// [`ErrorKind::AlreadyRunning`](crate::ErrorKind::AlreadyRunning) error is
 /// returned and `f` is not run. Otherwise `f` runs and its result is
 /// returned, and the file is removed afterwards, also when `f` panics (the
-/// panic then carries on once the file is removed). See
+/// panic then carries on once the file is removed); an error removing it is
+/// returned instead of `f`'s result. See
 /// [`run_exclusive_with`](crate::run_exclusive_with) for the details and for any other [`Pidfile`].
 ///
 /// ```no_run
 /// # fn sync_mailboxes() {}
 /// match pidguard::run_exclusive("mailsync", || sync_mailboxes()) {
 ///     Ok(()) => {}
-///     Err(e) if e.kind() == pidguard::ErrorKind::AlreadyRunning => {
+///     Err(e) if e.is_already_running() => {
 ///         eprintln!("mailsync is already running: {e}");
 ///     }
 ///     Err(e) => return Err(e),
@@ -37,12 +38,11 @@ pub fn run_exclusive<T>(app: &str, f: impl FnOnce() -> T) -> Result<T> {
 ///   [`ErrorKind::AlreadyRunning`](crate::ErrorKind::AlreadyRunning)) is
 ///   returned and `f` is not run. To wait for the holder, acquire with
 ///   [`Pidfile::acquire_timeout`] yourself.
-/// * After `f` returns, the guard is released: the file is removed if the
-///   path still names it, and the lock is let go. An error removing the file
-///   is ignored (as when a [`Guard`] is dropped): `f`'s result is returned
-///   regardless, the lock is gone either way, and a file left behind is
-///   stale and taken over by the next acquire. Use the [`Guard`] directly to
-///   see that error.
+/// * After `f` returns, the guard is [released](Guard::release): the file is
+///   removed if the path still names it, and the lock is let go. If
+///   removing the file fails, that error is returned instead of `f`'s result
+///   (`f` has run; the lock is gone either way, and the file left behind is
+///   stale and taken over by the next acquire).
 /// * If `f` panics, the guard is released while the panic unwinds, and the
 ///   panic carries on. With `panic = "abort"` nothing unwinds: the kernel
 ///   drops the lock when the process dies and the stale file stays behind,
@@ -69,7 +69,7 @@ pub fn run_exclusive_with<T>(pidfile: &Pidfile, f: impl FnOnce(&Guard) -> T) -> 
     let guard = pidfile.acquire()?;
     // A panic in `f` unwinds through `guard`, whose Drop releases it.
     let out = f(&guard);
-    drop(guard);
+    guard.release()?;
     Ok(out)
 }
 
@@ -129,6 +129,24 @@ mod tests {
         assert!(!path.exists());
         // And the lock is free again.
         assert_eq!(run_exclusive_with(&pidfile, |_| 7).unwrap(), 7);
+    }
+
+    #[test]
+    fn an_error_releasing_the_file_is_returned_not_swallowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("run");
+        let path = sub.join("app.pid");
+        std::fs::create_dir(&sub).unwrap();
+        let err = run_exclusive_with(&Pidfile::new(&path), |_| {
+            // The directory is moved away and a plain file takes its name:
+            // looking the PID file up again fails (ENOTDIR), even as root.
+            std::fs::rename(&sub, dir.path().join("moved")).unwrap();
+            std::fs::write(&sub, "not a directory").unwrap();
+            "f ran"
+        })
+        .unwrap_err();
+        assert_eq!(err.path(), Some(path.as_path()), "{err}");
+        assert!(err.io_error().is_some(), "{err}");
     }
 
     #[test]

@@ -1,61 +1,39 @@
-//! PID files that get the hard cases right.
-//!
-//! A PID file is a small file holding a running process's ID. Daemons write
-//! it at start-up; scripts, init systems and other tools read it to check
-//! liveness, to send signals, and to refuse a second instance. pidguard makes
-//! each of those safe:
-//!
-//! * **One instance.** The file is locked (`flock(LOCK_EX)`) for as long as
-//!   its [`Guard`] lives. The lock is on the PID file's own inode, so
-//!   pidguard interoperates with `flock(1)`, BSD/libbsd `pidfile(3)` and
-//!   Python's `pid` package on the same path: whoever locks first wins.
-//! * **No half-written files.** A new file is written and locked before it
-//!   gets its name (`O_TMPFILE` + `linkat` on Linux), so a reader sees no
-//!   file, or a complete and locked one.
-//! * **Stale files are taken over safely.** A crashed holder's lock dies with
-//!   it; the next [`Pidfile::acquire`] locks the old file in place, checks
-//!   that the path still names the inode it locked, and rewrites it.
-//! * **Release never removes a successor's file.** The file is unlinked only
-//!   if the path still names the guard's inode, and while the lock is still
-//!   held.
-//! * **Never 0, never negative.** A [`Pid`] cannot hold 0 or a negative
-//!   value, so `kill(0, …)` and `kill(-1, …)` cannot be reached from a file's
-//!   content. The parser ([`pid::parse`]) rejects empty files, signs, hex,
-//!   octal-looking numbers, values above the kernel's `pid_max`, NUL bytes
-//!   and overlong files, each with its own [`ParseErrorKind`].
-//! * **Hostile paths are refused.** A symlink, directory, FIFO, socket,
-//!   device or hard-linked file at the path is never opened for writing
-//!   ([`ErrorKind::UnsafeFile`]).
-//!
-//! # Example
-//!
-//! ```
-//! # let dir = tempfile::tempdir().unwrap();
-//! # let path = dir.path().join("myapp.pid");
-//! use pidguard::{ErrorKind, Pidfile};
-//!
-//! let guard = match Pidfile::new(&path).acquire() {
-//!     Ok(guard) => guard,
-//!     Err(e) if e.kind() == ErrorKind::AlreadyRunning => {
-//!         eprintln!("already running as PID {:?}", e.holder());
-//!         return Ok(());
-//!     }
-//!     Err(e) => return Err(e.into()),
-//! };
-//! // ... the daemon's work, as the only instance ...
-//! guard.release()?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! For standard locations use [`Pidfile::named`] (`/run/app.pid` for root,
-//! `$XDG_RUNTIME_DIR/app/app.pid` for a user; see [`location`]).
+// The front page opens with the crate's README (also the crates.io page),
+// whose examples run as doctests.
+#![doc = include_str!("../README.md")]
 //!
 //! # The lock protocol
 //!
-//! See [`pidfile`] for the exact steps of acquire, take-over and release.
+//! 1. **Create**: the new file is made unnamed (`O_TMPFILE`, or a temporary
+//!    name where that is unsupported) in the target directory, the PID is
+//!    written, the file is locked (`flock(LOCK_EX)`), and only then is it
+//!    linked into place with `linkat`. A reader never sees it half-written or
+//!    unlocked. `EEXIST` means the path exists: go to 2.
+//! 2. **Take over**: the existing file is opened without following symlinks
+//!    or blocking, and locked in place without waiting. If the lock is held,
+//!    another instance runs (a holder found mid-write is given a few
+//!    milliseconds). If the lock is taken, the path must still name the
+//!    locked inode (dev/ino compared); if not, start over. Then the content is
+//!    rewritten in place. The inode at the path never changes while the file
+//!    exists, so everyone locks the same inode.
+//! 3. **Release**: if the path still names our inode, unlink it while still
+//!    holding the lock, then close. A late release never removes a
+//!    successor's file; a guard dropped in a forked child removes nothing.
+//!
 //! Readers ([`status`], [`read`]) probe the lock with a shared lock held for
 //! an instant, and give a locked file that is empty (or names a dead
 //! process) a few milliseconds to be written before they report.
+//!
+//! # Whose PID is it?
+//!
+//! Every PID read from a file gets a verdict, an [`Identity`], from facts
+//! about the process and the file (each read, or [`Unproved`] when it could
+//! not be): [`Identity::Verified`] (it holds the file's lock),
+//! [`Identity::Consistent`], [`Identity::Unproved`] or
+//! [`Identity::Mismatched`] (a reused PID, PID 1, another namespace, a
+//! filter that does not match; see [`Mismatch`]). Only verified and
+//! consistent PIDs are ever signalled: [`stop`], [`send_signal`], [`wait`]
+//! and [`inspect`] apply these checks, with the optional [`Filters`].
 //!
 //! # Platform notes
 //!
@@ -82,30 +60,25 @@ mod error;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 mod exclusive;
-pub mod identity;
-pub mod location;
+mod identity;
+mod location;
 mod notify;
-pub mod pid;
-pub mod pidfile;
+mod pid;
+mod pidfile;
 mod process;
 pub mod registry;
-pub mod signal;
+mod signal;
 mod status;
-pub mod stop;
+mod stop;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result, UnsafeFile};
 pub use exclusive::{run_exclusive, run_exclusive_with};
-pub use identity::{Filters, Identity, Mismatch};
+pub use identity::{Fact, Filters, Identity, Mismatch, Unproved};
 pub use notify::{notify_ready, notify_state};
-pub use pid::{ParseError, ParseErrorKind, Pid, Rule};
-pub use pidfile::{Guard, NetworkFs, Pidfile};
+pub use pid::{EncodedPid, ParseError, ParseErrorKind, Pid, Rule};
+pub use pidfile::{check_directory_links, Guard, NetworkFs, Pidfile};
 pub use process::{liveness, Liveness, Process};
 pub use signal::{Schedule, Signal, Step, SyntaxError};
 pub use status::{inspect, read, read_with, status, Inspection, Status};
 pub use stop::{send_signal, stop, wait, Outcome, Report};
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;

@@ -4,47 +4,15 @@
 //! caller's process group) and `kill(-1, …)` (every process the caller may
 //! signal) can never be reached from a PID file's content.
 //!
-//! [`parse`] turns the bytes of a PID file into a [`Pid`] under one of two
-//! [`Rule`]s:
-//!
-//! * [`Rule::Strict`], for files pidguard wrote itself: the whole content
-//!   must match `^[1-9][0-9]*\n?$`.
-//! * [`Rule::Lenient`], for files other programs wrote (nginx, BSD
-//!   `pidfile(3)`, shell scripts): only the first line counts, surrounding
-//!   whitespace is allowed and leading zeros are read as decimal.
-//!
-//! Under both rules the value must be at least 1 and at most the kernel's
-//! largest PID ([`pid_max`]); signs, hexadecimal, NUL bytes and overlong
-//! content are rejected, each with its own [`ParseErrorKind`].
-//!
-//! ```
-//! use pidguard::pid::{parse, ParseErrorKind, Pid, Rule};
-//!
-//! let pid = parse(b"1234\n", Rule::Strict, 4_194_303)?;
-//! assert_eq!(pid.get(), 1234);
-//! assert_eq!(pid.encode().as_bytes(), b"1234");
-//!
-//! // Another program's file: leading zeros are decimal, never octal.
-//! assert_eq!(parse(b" 010 \r\n", Rule::Lenient, 4_194_303)?.get(), 10);
-//!
-//! let err = parse(b"0\n", Rule::Lenient, 4_194_303).unwrap_err();
-//! assert_eq!(err.kind(), ParseErrorKind::Zero);
-//! # Ok::<(), pidguard::pid::ParseError>(())
-//! ```
+//! The parser's rules and examples are on [`Pid::parse`].
 
 use std::fmt;
 use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-/// The most bytes of a PID file that are looked at.
-///
-/// Readers read at most `MAX_READ + 1` bytes: with more than `MAX_READ`
-/// bytes the content is [`ParseErrorKind::TooLong`] under [`Rule::Strict`],
-/// and under [`Rule::Lenient`] when the first line does not end (with `\n`)
-/// within the first `MAX_READ` bytes. [`parse`] never looks past the first
-/// `MAX_READ + 1` bytes of its input, so reading more changes nothing.
-pub const MAX_READ: usize = 64;
+/// [`Pid::MAX_READ`] (documented there).
+pub const MAX_READ: usize = Pid::MAX_READ;
 
 /// The largest PID value that fits the type (`i32::MAX`), as a `u32`.
 const I32_MAX: u32 = i32::MAX as u32;
@@ -60,10 +28,10 @@ const SHOWN: usize = 24;
 ///
 /// A `Pid` is never 0 and never negative, so signalling it can never mean
 /// "my process group" or "every process". Build one with [`Pid::new`],
-/// [`Pid::from_u32`], [`Pid::current`], [`parse`] or [`str::parse`].
+/// [`Pid::from_u32`], [`Pid::current`], [`Pid::parse`] or [`str::parse`].
 ///
 /// ```
-/// use pidguard::pid::Pid;
+/// use pidguard::Pid;
 ///
 /// let pid = Pid::new(1234).unwrap();
 /// assert_eq!(pid.get(), 1234);
@@ -76,11 +44,138 @@ const SHOWN: usize = 24;
 pub struct Pid(NonZeroU32);
 
 impl Pid {
+    /// The most bytes of a PID file that are looked at (64).
+    ///
+    /// Readers read at most `MAX_READ + 1` bytes: with more than `MAX_READ`
+    /// bytes the content is [`ParseErrorKind::TooLong`] under [`Rule::Strict`],
+    /// and under [`Rule::Lenient`] when the first line does not end (with `\n`)
+    /// within the first `MAX_READ` bytes. [`Pid::parse`] never looks past the first
+    /// `MAX_READ + 1` bytes of its input, so reading more changes nothing.
+    pub const MAX_READ: usize = 64;
+
+    /// Parses a PID file's content under `rule`, accepting values in
+    /// `1..=min(pid_max, i32::MAX)`.
+    ///
+    /// `pid_max` is the largest valid PID, inclusive: pass [`Pid::kernel_max`] for the
+    /// running kernel's limit. The function is pure (no I/O), never panics and
+    /// never looks past the first `MAX_READ + 1` bytes of `bytes`.
+    ///
+    /// [`Pid::parse`] turns the bytes of a PID file into a [`Pid`] under one of two
+    /// [`Rule`]s:
+    ///
+    /// * [`Rule::Strict`], for files pidguard wrote itself: the whole content
+    ///   must match `^[1-9][0-9]*\n?$`.
+    /// * [`Rule::Lenient`], for files other programs wrote (nginx, BSD
+    ///   `pidfile(3)`, shell scripts): only the first line counts, surrounding
+    ///   whitespace is allowed and leading zeros are read as decimal.
+    ///
+    /// Under both rules the value must be at least 1 and at most the kernel's
+    /// largest PID ([`Pid::kernel_max`]); signs, hexadecimal, NUL bytes and overlong
+    /// content are rejected, each with its own [`ParseErrorKind`].
+    ///
+    /// ```
+    /// use pidguard::{ParseErrorKind, Pid, Rule};
+    ///
+    /// let parse = Pid::parse;
+    /// let pid = parse(b"1234\n", Rule::Strict, 4_194_303)?;
+    /// assert_eq!(pid.get(), 1234);
+    /// assert_eq!(pid.encode().as_bytes(), b"1234\n");
+    ///
+    /// // Another program's file: leading zeros are decimal, never octal.
+    /// assert_eq!(parse(b" 010 \r\n", Rule::Lenient, 4_194_303)?.get(), 10);
+    ///
+    /// let err = parse(b"0\n", Rule::Lenient, 4_194_303).unwrap_err();
+    /// assert_eq!(err.kind(), ParseErrorKind::Zero);
+    /// # Ok::<(), pidguard::ParseError>(())
+    /// ```
+    ///
+    /// # Order of checks
+    ///
+    /// The first check that fails decides the [`ParseErrorKind`]:
+    ///
+    /// 1. [`TooLong`](ParseErrorKind::TooLong): strict, more than [`Pid::MAX_READ`]
+    ///    bytes; lenient, more than [`Pid::MAX_READ`] bytes and no `\n` within the
+    ///    first [`Pid::MAX_READ`].
+    /// 2. [`Nul`](ParseErrorKind::Nul): a NUL byte in the bytes read (the
+    ///    first `MAX_READ + 1`), even after the first line.
+    /// 3. The first line (up to the first `\n`) is blank:
+    ///    [`Empty`](ParseErrorKind::Empty) for no bytes, strict `"\n"`, or any
+    ///    blank lenient first line; strict [`MultipleLines`](ParseErrorKind::MultipleLines)
+    ///    for an empty first line followed by more (`"\n\n"`), strict
+    ///    [`Whitespace`](ParseErrorKind::Whitespace) for a first line of only
+    ///    whitespace (`"  \n"`).
+    /// 4. The number (the first line without surrounding whitespace), from its
+    ///    first byte on: [`Negative`](ParseErrorKind::Negative) (`-`),
+    ///    [`Sign`](ParseErrorKind::Sign) (`+`), [`Hex`](ParseErrorKind::Hex)
+    ///    (`0x`/`0X`); then the first byte that is not a digit gives
+    ///    [`Whitespace`](ParseErrorKind::Whitespace) or
+    ///    [`NotDecimal`](ParseErrorKind::NotDecimal); then
+    ///    [`Zero`](ParseErrorKind::Zero) (all zeros), strict
+    ///    [`LeadingZero`](ParseErrorKind::LeadingZero), and
+    ///    [`OutOfRange`](ParseErrorKind::OutOfRange) (above `pid_max` or
+    ///    `i32::MAX`, however many digits).
+    /// 5. Strict only: [`Whitespace`](ParseErrorKind::Whitespace) around the
+    ///    number (`" 5"`, `"5\r\n"`), then
+    ///    [`MultipleLines`](ParseErrorKind::MultipleLines) for anything after
+    ///    the first `\n` (`"5\n6\n"`, `"5\n\n"`).
+    ///
+    /// ```
+    /// use pidguard::{ParseErrorKind as K, Pid, Rule};
+    /// let parse = Pid::parse;
+    ///
+    /// let max = 4_194_303;
+    /// assert_eq!(parse(b"5\n", Rule::Strict, max).unwrap().get(), 5);
+    /// assert_eq!(parse(b"5", Rule::Strict, max).unwrap().get(), 5);
+    /// assert_eq!(parse(b"010", Rule::Strict, max).unwrap_err().kind(), K::LeadingZero);
+    /// assert_eq!(parse(b"010", Rule::Lenient, max).unwrap().get(), 10);
+    /// assert_eq!(parse(b"5\n6\n", Rule::Strict, max).unwrap_err().kind(), K::MultipleLines);
+    /// assert_eq!(parse(b"5\n6\n", Rule::Lenient, max).unwrap().get(), 5);
+    /// assert_eq!(parse(b"0x10", Rule::Lenient, max).unwrap_err().kind(), K::Hex);
+    /// assert_eq!(parse(b"-1", Rule::Lenient, max).unwrap_err().kind(), K::Negative);
+    /// assert_eq!(parse(b"4194304", Rule::Strict, max).unwrap_err().kind(), K::OutOfRange);
+    /// ```
+    pub fn parse(bytes: &[u8], rule: Rule, pid_max: u32) -> Result<Pid, ParseError> {
+        parse(bytes, rule, pid_max)
+    }
+
+    /// The largest valid PID on this system (inclusive).
+    ///
+    /// On Linux this is one less than `/proc/sys/kernel/pid_max` (the kernel
+    /// hands out PIDs strictly below that value), read once and cached for the
+    /// life of the process. If the file cannot be read or parsed, it is
+    /// 4,194,303 (`PID_MAX_LIMIT - 1` on 64-bit Linux). On other systems it is
+    /// `i32::MAX`. The result is always in `1..=i32::MAX`.
+    ///
+    /// ```
+    /// let max = pidguard::Pid::kernel_max();
+    /// assert!(max >= 1 && max <= i32::MAX as u32);
+    /// assert!(std::process::id() <= max);
+    /// ```
+    pub fn kernel_max() -> u32 {
+        pid_max()
+    }
+
+    /// The largest PID the kernel can ever hand out (inclusive): the limit
+    /// for reading a PID from an existing file. Today's
+    /// [`Pid::kernel_max`] is not: it may have been lowered after the
+    /// holder started, and a holder above it still runs and must still be
+    /// named and stoppable. On 64-bit Linux this is 4,194,303
+    /// (`PID_MAX_LIMIT - 1`; 32-bit Linux: 32,767), elsewhere `i32::MAX`.
+    /// Never below [`Pid::kernel_max`].
+    ///
+    /// ```
+    /// use pidguard::Pid;
+    /// assert!(Pid::largest_possible() >= Pid::kernel_max());
+    /// ```
+    pub fn largest_possible() -> u32 {
+        largest_possible_pid()
+    }
+
     /// Returns `Some` for a value in `1..=i32::MAX`, `None` for 0 or a
     /// negative value.
     ///
     /// ```
-    /// use pidguard::pid::Pid;
+    /// use pidguard::Pid;
     ///
     /// assert_eq!(Pid::new(1).map(Pid::get), Some(1));
     /// assert_eq!(Pid::new(i32::MAX).map(Pid::get), Some(i32::MAX));
@@ -98,7 +193,7 @@ impl Pid {
     /// value above `i32::MAX`.
     ///
     /// ```
-    /// use pidguard::pid::Pid;
+    /// use pidguard::Pid;
     ///
     /// assert_eq!(Pid::from_u32(std::process::id()), Some(Pid::current()));
     /// assert_eq!(Pid::from_u32(0), None);
@@ -128,7 +223,7 @@ impl Pid {
     /// The ID of the calling process ([`std::process::id`]).
     ///
     /// ```
-    /// use pidguard::pid::Pid;
+    /// use pidguard::Pid;
     ///
     /// assert_eq!(Pid::current().as_u32(), std::process::id());
     /// ```
@@ -137,7 +232,7 @@ impl Pid {
     }
 
     /// The same ID as a [`rustix::process::Pid`], for system calls.
-    pub fn to_rustix(self) -> rustix::process::Pid {
+    pub(crate) fn to_rustix(self) -> rustix::process::Pid {
         rustix::process::Pid::from_raw(self.get())
             .expect("a Pid is in 1..=i32::MAX, so it is a valid rustix Pid")
     }
@@ -153,7 +248,7 @@ impl Pid {
     /// tested in the CLI's tests/interop.rs).
     ///
     /// ```
-    /// use pidguard::pid::Pid;
+    /// use pidguard::Pid;
     ///
     /// assert_eq!(Pid::new(42).unwrap().encode().as_bytes(), b"42");
     /// assert_eq!(Pid::new(i32::MAX).unwrap().encode().as_bytes(), b"2147483647");
@@ -202,11 +297,11 @@ impl From<Pid> for u32 {
     }
 }
 
-/// Parses with [`Rule::Strict`] against the kernel's [`pid_max`]; one
+/// Parses with [`Rule::Strict`] against the kernel's [`Pid::kernel_max`]; one
 /// trailing `\n` is allowed but not required.
 ///
 /// ```
-/// use pidguard::pid::{ParseErrorKind, Pid};
+/// use pidguard::{ParseErrorKind, Pid};
 ///
 /// assert_eq!("42".parse::<Pid>().unwrap().get(), 42);
 /// assert_eq!("42\n".parse::<Pid>().unwrap().get(), 42);
@@ -260,11 +355,11 @@ impl fmt::Debug for EncodedPid {
 // Rule
 // ---------------------------------------------------------------------------
 
-/// How strictly [`parse`] reads a PID file's content.
+/// How strictly [`Pid::parse`] reads a PID file's content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rule {
     /// For files pidguard wrote: the whole content must match
-    /// `^[1-9][0-9]*\n?$` and be at most [`MAX_READ`] bytes.
+    /// `^[1-9][0-9]*\n?$` and be at most [`Pid::MAX_READ`] bytes.
     Strict,
     /// For files other programs wrote: only the first line counts
     /// (anything after the first `\n` is ignored); ASCII whitespace (space,
@@ -288,7 +383,7 @@ impl fmt::Display for Rule {
 // Errors
 // ---------------------------------------------------------------------------
 
-/// What [`parse`] rejected. Each variant is a distinct class; see [`parse`]
+/// What [`Pid::parse`] rejected. Each variant is a distinct class; see [`Pid::parse`]
 /// for the order in which they are checked.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,12 +412,12 @@ pub enum ParseErrorKind {
     MultipleLines,
     /// A NUL byte anywhere in the bytes read.
     Nul,
-    /// More than [`MAX_READ`] bytes under [`Rule::Strict`]; under
+    /// More than [`Pid::MAX_READ`] bytes under [`Rule::Strict`]; under
     /// [`Rule::Lenient`] a first line that does not end within the first
-    /// [`MAX_READ`] bytes.
+    /// [`Pid::MAX_READ`] bytes.
     TooLong,
     /// The value is above the largest valid PID (the `pid_max` argument of
-    /// [`parse`], and never above `i32::MAX`).
+    /// [`Pid::parse`], and never above `i32::MAX`).
     OutOfRange,
 }
 
@@ -334,7 +429,8 @@ pub enum ParseErrorKind {
 /// non-printable bytes escaped). It does not name the file.
 ///
 /// ```
-/// use pidguard::pid::{parse, ParseErrorKind, Rule};
+/// use pidguard::{ParseErrorKind, Pid, Rule};
+/// let parse = Pid::parse;
 ///
 /// let err = parse(b"0\n", Rule::Lenient, 4_194_303).unwrap_err();
 /// assert_eq!(err.kind(), ParseErrorKind::Zero);
@@ -479,57 +575,7 @@ fn trim_blanks(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// Parses a PID file's content under `rule`, accepting values in
-/// `1..=min(pid_max, i32::MAX)`.
-///
-/// `pid_max` is the largest valid PID, inclusive: pass [`pid_max()`] for the
-/// running kernel's limit. The function is pure (no I/O), never panics and
-/// never looks past the first `MAX_READ + 1` bytes of `bytes`.
-///
-/// # Order of checks
-///
-/// The first check that fails decides the [`ParseErrorKind`]:
-///
-/// 1. [`TooLong`](ParseErrorKind::TooLong): strict, more than [`MAX_READ`]
-///    bytes; lenient, more than [`MAX_READ`] bytes and no `\n` within the
-///    first [`MAX_READ`].
-/// 2. [`Nul`](ParseErrorKind::Nul): a NUL byte in the bytes read (the
-///    first `MAX_READ + 1`), even after the first line.
-/// 3. The first line (up to the first `\n`) is blank:
-///    [`Empty`](ParseErrorKind::Empty) for no bytes, strict `"\n"`, or any
-///    blank lenient first line; strict [`MultipleLines`](ParseErrorKind::MultipleLines)
-///    for an empty first line followed by more (`"\n\n"`), strict
-///    [`Whitespace`](ParseErrorKind::Whitespace) for a first line of only
-///    whitespace (`"  \n"`).
-/// 4. The number (the first line without surrounding whitespace), from its
-///    first byte on: [`Negative`](ParseErrorKind::Negative) (`-`),
-///    [`Sign`](ParseErrorKind::Sign) (`+`), [`Hex`](ParseErrorKind::Hex)
-///    (`0x`/`0X`); then the first byte that is not a digit gives
-///    [`Whitespace`](ParseErrorKind::Whitespace) or
-///    [`NotDecimal`](ParseErrorKind::NotDecimal); then
-///    [`Zero`](ParseErrorKind::Zero) (all zeros), strict
-///    [`LeadingZero`](ParseErrorKind::LeadingZero), and
-///    [`OutOfRange`](ParseErrorKind::OutOfRange) (above `pid_max` or
-///    `i32::MAX`, however many digits).
-/// 5. Strict only: [`Whitespace`](ParseErrorKind::Whitespace) around the
-///    number (`" 5"`, `"5\r\n"`), then
-///    [`MultipleLines`](ParseErrorKind::MultipleLines) for anything after
-///    the first `\n` (`"5\n6\n"`, `"5\n\n"`).
-///
-/// ```
-/// use pidguard::pid::{parse, ParseErrorKind as K, Rule};
-///
-/// let max = 4_194_303;
-/// assert_eq!(parse(b"5\n", Rule::Strict, max).unwrap().get(), 5);
-/// assert_eq!(parse(b"5", Rule::Strict, max).unwrap().get(), 5);
-/// assert_eq!(parse(b"010", Rule::Strict, max).unwrap_err().kind(), K::LeadingZero);
-/// assert_eq!(parse(b"010", Rule::Lenient, max).unwrap().get(), 10);
-/// assert_eq!(parse(b"5\n6\n", Rule::Strict, max).unwrap_err().kind(), K::MultipleLines);
-/// assert_eq!(parse(b"5\n6\n", Rule::Lenient, max).unwrap().get(), 5);
-/// assert_eq!(parse(b"0x10", Rule::Lenient, max).unwrap_err().kind(), K::Hex);
-/// assert_eq!(parse(b"-1", Rule::Lenient, max).unwrap_err().kind(), K::Negative);
-/// assert_eq!(parse(b"4194304", Rule::Strict, max).unwrap_err().kind(), K::OutOfRange);
-/// ```
+/// The parser behind [`Pid::parse`] (documented there).
 pub fn parse(bytes: &[u8], rule: Rule, pid_max: u32) -> Result<Pid, ParseError> {
     use ParseErrorKind as K;
 
@@ -591,7 +637,7 @@ pub fn parse(bytes: &[u8], rule: Rule, pid_max: u32) -> Result<Pid, ParseError> 
     Ok(pid)
 }
 
-/// Step 4 of [`parse`]: `number` is non-empty and has no surrounding blanks.
+/// Step 4 of [`Pid::parse`]: `number` is non-empty and has no surrounding blanks.
 fn parse_number(number: &[u8], rule: Rule, limit: u32) -> Result<Pid, ParseErrorKind> {
     use ParseErrorKind as K;
 
@@ -638,19 +684,7 @@ const FALLBACK_PID_MAX: u32 = 4_194_303;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const FALLBACK_PID_MAX: u32 = I32_MAX;
 
-/// The largest valid PID on this system (inclusive).
-///
-/// On Linux this is one less than `/proc/sys/kernel/pid_max` (the kernel
-/// hands out PIDs strictly below that value), read once and cached for the
-/// life of the process. If the file cannot be read or parsed, it is
-/// 4,194,303 (`PID_MAX_LIMIT - 1` on 64-bit Linux). On other systems it is
-/// `i32::MAX`. The result is always in `1..=i32::MAX`.
-///
-/// ```
-/// let max = pidguard::pid::pid_max();
-/// assert!(max >= 1 && max <= i32::MAX as u32);
-/// assert!(std::process::id() <= max);
-/// ```
+/// [`Pid::kernel_max`] (documented there).
 pub fn pid_max() -> u32 {
     static PID_MAX: OnceLock<u32> = OnceLock::new();
     *PID_MAX.get_or_init(|| read_pid_max().unwrap_or(FALLBACK_PID_MAX))
@@ -667,16 +701,7 @@ fn read_pid_max() -> Option<u32> {
     None
 }
 
-/// The largest PID the kernel can ever hand out (inclusive): the limit for
-/// reading a PID from an existing file. Today's [`pid_max`] is not: it may
-/// have been lowered after the holder started, and a holder above it still
-/// runs and must still be named and stoppable. On 64-bit Linux this is
-/// 4,194,303 (`PID_MAX_LIMIT - 1`; 32-bit Linux: 32,767), elsewhere
-/// `i32::MAX`. Never below [`pid_max`].
-///
-/// ```
-/// assert!(pidguard::pid::largest_possible_pid() >= pidguard::pid::pid_max());
-/// ```
+/// [`Pid::largest_possible`] (documented there).
 pub fn largest_possible_pid() -> u32 {
     #[cfg(all(
         any(target_os = "linux", target_os = "android"),

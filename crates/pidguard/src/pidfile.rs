@@ -1,21 +1,5 @@
-//! The lock protocol: acquire, take over, release.
-//!
-//! 1. **Create**: the new file is made unnamed (`O_TMPFILE`, or a temporary
-//!    name where that is unsupported) in the target directory, the PID is
-//!    written, the file is locked (`flock(LOCK_EX)`), and only then is it
-//!    linked into place with `linkat`. A reader never sees it half-written or
-//!    unlocked. `EEXIST` means the path exists: go to 2.
-//! 2. **Take over**: the existing file is opened without following symlinks
-//!    or blocking, and locked in place without waiting. If the lock is held,
-//!    another instance runs (a holder found mid-write is given a few
-//!    milliseconds). If the lock is taken, the path must still name the
-//!    locked inode (dev/ino compared); if not, start over. Then the content is
-//!    rewritten in place. The inode at the path never changes while the file
-//!    exists, so everyone locks the same inode.
-//! 3. **Release**: if the path still names our inode, unlink it while still
-//!    holding the lock, then close. A late release never removes a
-//!    successor's file; a guard dropped in a forked child removes nothing.
-
+//! The lock protocol: acquire, take over, release (its steps are on the
+//! crate's front page, lib.rs).
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -124,9 +108,23 @@ impl Pidfile {
         })
     }
 
-    /// A PID file in the standard location for application `app`: see
-    /// [`location`] for the table. `app` must be a plain
-    /// file name (checked when the path is resolved).
+    /// A PID file in the standard location for application `app`, which
+    /// must be a plain file name (checked when the path is resolved):
+    ///
+    /// | who | where |
+    /// |---|---|
+    /// | root (effective UID 0) | `/run/app.pid` |
+    /// | a user, with a private `$XDG_RUNTIME_DIR` | `$XDG_RUNTIME_DIR/app/app.pid` |
+    /// | a user, with a private `/run/user/<uid>` | `/run/user/<uid>/app/app.pid` |
+    /// | a user, otherwise (Linux and other Unix) | `${XDG_CACHE_HOME:-~/.cache}/app/app.pid` |
+    /// | a user, otherwise (macOS) | `~/Library/Application Support/app/app.pid` |
+    ///
+    /// A runtime directory is used only when it exists, is owned by the user and
+    /// is not group- or world-writable. `.instance(key)` adds a directory
+    /// `instance-<hash>` (12 hex digits of a hash of the key) before the file
+    /// name, e.g. `/run/app/instance-3f2a9c0d1b4e/app.pid`, so that one
+    /// application can run once per project, per port, per checkout.
+    ///
     pub fn named(app: impl Into<String>) -> Pidfile {
         Pidfile::with_target(Target::Named {
             app: app.into(),
@@ -285,6 +283,32 @@ impl Pidfile {
     pub fn acquire(&self) -> Result<Guard> {
         let (path, dir_mode) = self.resolve()?;
         self.acquire_at(path, dir_mode)
+    }
+
+    /// "Am I the only one?": takes the lock now, or returns `Ok(None)` if
+    /// another process holds it (the case [`acquire`](Pidfile::acquire)
+    /// reports as [`ErrorKind::AlreadyRunning`]). Every other problem (an
+    /// unsafe path, a directory that cannot be written) is still an error.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("app.pid");
+    /// let Some(guard) = pidguard::Pidfile::new(&path).try_acquire()? else {
+    ///     return Ok(()); // another instance is running
+    /// };
+    /// assert!(pidguard::Pidfile::new(&path).try_acquire()?.is_none());
+    /// # drop(guard);
+    /// # Ok::<(), pidguard::Error>(())
+    /// ```
+    ///
+    /// Use [`acquire`](Pidfile::acquire) to learn the holder's PID
+    /// ([`Error::holder`]).
+    pub fn try_acquire(&self) -> Result<Option<Guard>> {
+        match self.acquire() {
+            Ok(guard) => Ok(Some(guard)),
+            Err(e) if e.is_already_running() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Like [`acquire`](Pidfile::acquire), but waits up to `timeout` for the

@@ -75,7 +75,7 @@ pub(crate) fn liveness_with_stat(pid: Pid) -> (Liveness, Option<ProcStat>) {
 /// reused between the identity check, the signal and the wait.
 ///
 /// Open it, verify the process is the one you mean (see
-/// [`identity`](crate::identity)), then [`signal`](Process::signal) and
+/// [`Identity`](crate::Identity)), then [`signal`](Process::signal) and
 /// [`wait_timeout`](Process::wait_timeout).
 ///
 /// # Platform notes

@@ -516,7 +516,7 @@ impl Default for SweepPolicy {
 }
 
 /// What [`sweep`] did (or, dry, would do) with one file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Action {
     /// A stale file was removed (its process is gone or its PID reused).
     RemovedStale,
@@ -525,14 +525,90 @@ pub enum Action {
     /// No longer produced: a live process that cannot be verified keeps
     /// its file ([`Action::Kept`]). Kept for compatibility.
     RemovedFileOnly,
-    /// Left alone, with the reason.
-    Kept(String),
-    /// An error, with its message.
-    Failed(String),
+    /// Left alone, for this reason.
+    Kept(Kept),
+    /// Removing the file or stopping the process failed.
+    Failed(Error),
+}
+
+/// Why [`sweep`] left a file (and its process) alone; its `Display` is a
+/// short sentence for a report.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// The process runs: its lock is held.
+    Running,
+    /// Locked by a live holder by the time it was to be removed.
+    Locked,
+    /// Rewritten by a new holder by the time it was to be removed.
+    Rewritten,
+    /// The PID is stale but the lock is held (by a process that inherited
+    /// it, for example).
+    StaleButLocked,
+    /// The PID names a live process that is not proved gone: the file is
+    /// kept (with the verdict, when there is one).
+    NotProvedGone {
+        /// The PID in the file.
+        pid: Option<Pid>,
+        /// The verdict on it.
+        identity: Option<Identity>,
+    },
+    /// An orphan whose metadata file (this path) records no executable:
+    /// nothing proves the process is the file's, so it is never signalled
+    /// (stop it with `pidguard stop --exe PATH`).
+    NoExecutableRecorded(PathBuf),
+    /// Stopping it was refused: the process is not proved the file's owner.
+    NotSignalled(Identity),
+    /// Locked, and no PID written yet.
+    Starting,
+    /// The file could not be read or parsed: this says why.
+    Unreadable(String),
+    /// An orphan (alive, unlocked, its identity holds), left running
+    /// because the policy does not stop orphans.
+    Orphan,
+    /// Still running at the end of the stop schedule.
+    StillRunning,
+    /// Stopping it ended otherwise than with the process stopped.
+    Stop(Outcome),
+    /// A child of this [`Registry`]'s manager.
+    ManagersChild,
+}
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kept::Running => f.write_str("running: its lock is held"),
+            Kept::Locked => f.write_str("locked by a live holder"),
+            Kept::Rewritten => f.write_str("rewritten by a new holder"),
+            Kept::StaleButLocked => f.write_str("stale PID but the lock is held"),
+            Kept::NotProvedGone { pid, identity } => write!(
+                f,
+                "PID {} is alive and not proved gone ({}): the file is kept",
+                pid.map(|p| p.to_string()).unwrap_or_default(),
+                identity
+                    .as_ref()
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "no verdict".into())
+            ),
+            Kept::NoExecutableRecorded(meta) => write!(
+                f,
+                "orphan: {} records no executable, so it is never signalled \
+                 (stop it with pidguard stop --exe PATH)",
+                meta.display()
+            ),
+            Kept::NotSignalled(identity) => write!(f, "not signalled: {identity}"),
+            Kept::Starting => f.write_str("starting: locked, no PID yet"),
+            Kept::Unreadable(problem) => write!(f, "unknown: {problem}"),
+            Kept::Orphan => f.write_str("orphan: alive and unlocked (sweep with kill to stop it)"),
+            Kept::StillRunning => f.write_str("still running at the end of the schedule"),
+            Kept::Stop(outcome) => write!(f, "{outcome:?}"),
+            Kept::ManagersChild => f.write_str("a child of this manager"),
+        }
+    }
 }
 
 /// One line of a sweep report.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Swept {
     /// The file name without `.pid`.
     pub name: String,
@@ -583,45 +659,32 @@ fn sweep_one(row: &Row, policy: &SweepPolicy, orphan_if_locked: bool) -> Action 
         }
         match remove_unlocked(&row.path, row.pid) {
             Ok(Removal::Removed | Removal::Missing) => action,
-            Ok(Removal::Locked) => Action::Kept("locked by a live holder".into()),
-            Ok(Removal::Changed) => Action::Kept("rewritten by a new holder".into()),
-            Err(e) => Action::Failed(e.to_string()),
+            Ok(Removal::Locked) => Action::Kept(Kept::Locked),
+            Ok(Removal::Changed) => Action::Kept(Kept::Rewritten),
+            Err(e) => Action::Failed(e),
         }
     };
     match row.state {
-        State::Stale if row.locked => Action::Kept("stale PID but the lock is held".into()),
-        State::Stale if !row.owner_gone => Action::Kept(format!(
-            "PID {} is alive and not proved gone ({}): the file is kept",
-            row.pid.map(|p| p.to_string()).unwrap_or_default(),
-            row.identity
-                .as_ref()
-                .map(|i| i.to_string())
-                .unwrap_or_else(|| "no verdict".into())
-        )),
+        State::Stale if row.locked => Action::Kept(Kept::StaleButLocked),
+        State::Stale if !row.owner_gone => Action::Kept(Kept::NotProvedGone {
+            pid: row.pid,
+            identity: row.identity.clone(),
+        }),
         State::Stale => remove(Action::RemovedStale),
-        State::Starting => Action::Kept("starting: locked, no PID yet".into()),
-        State::Unknown => Action::Kept(format!(
-            "unknown: {}",
-            row.problem.as_deref().unwrap_or("unreadable")
+        State::Starting => Action::Kept(Kept::Starting),
+        State::Unknown => Action::Kept(Kept::Unreadable(
+            row.problem.clone().unwrap_or_else(|| "unreadable".into()),
         )),
-        State::Running if row.locked && !orphan_if_locked => {
-            Action::Kept("running: its lock is held".into())
-        }
+        State::Running if row.locked && !orphan_if_locked => Action::Kept(Kept::Running),
         State::Running => {
             if !policy.kill {
-                return Action::Kept(
-                    "orphan: alive and unlocked (sweep with kill to stop it)".into(),
-                );
+                return Action::Kept(Kept::Orphan);
             }
             // An orphan is only ever signalled when its recorded executable
             // matches: without one, nothing proves it is the file's.
             let filters = filters_from_meta(&row.path);
             if filters.exe.is_none() {
-                return Action::Kept(format!(
-                    "orphan: {} records no executable, so it is never signalled \
-                     (stop it with pidguard stop --exe PATH)",
-                    meta_path(&row.path).display()
-                ));
+                return Action::Kept(Kept::NoExecutableRecorded(meta_path(&row.path)));
             }
             if policy.dry_run {
                 return Action::StoppedOrphan;
@@ -629,14 +692,12 @@ fn sweep_one(row: &Row, policy: &SweepPolicy, orphan_if_locked: bool) -> Action 
             match stop(&row.path, &policy.schedule, &filters) {
                 Ok(r) if r.outcome == Outcome::Stopped => Action::StoppedOrphan,
                 Ok(r) if r.outcome == Outcome::Stale && r.file_gone => Action::RemovedStale,
-                Ok(r) if r.outcome == Outcome::StillRunning => {
-                    Action::Kept("still running at the end of the schedule".into())
-                }
-                Ok(r) => Action::Kept(match &r.identity {
-                    Some(i) => format!("not signalled: {i}"),
-                    None => format!("{:?}", r.outcome),
+                Ok(r) if r.outcome == Outcome::StillRunning => Action::Kept(Kept::StillRunning),
+                Ok(r) => Action::Kept(match r.identity {
+                    Some(i) => Kept::NotSignalled(i),
+                    None => Kept::Stop(r.outcome),
                 }),
-                Err(e) => Action::Failed(e.to_string()),
+                Err(e) => Action::Failed(e),
             }
         }
     }
@@ -756,7 +817,7 @@ impl Registry {
             let foreign = !ours.contains(&row.name);
             let orphan_if_locked = foreign && row.identity == Some(Identity::Verified);
             let action = if ours.contains(&row.name) && row.state == State::Running {
-                Action::Kept("a child of this manager".into())
+                Action::Kept(Kept::ManagersChild)
             } else {
                 sweep_one(&row, policy, orphan_if_locked)
             };

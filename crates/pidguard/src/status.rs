@@ -46,7 +46,7 @@ pub enum Status {
     Held(Pid),
     /// The file is not locked and names no live owner: its process is gone,
     /// or the PID now names a process proved not to be its owner (see the
-    /// [identity](crate::identity) verdict; such a live process's file is
+    /// [identity](crate::Identity) verdict; such a live process's file is
     /// only removed when the process is gone, see `docs/GUARANTEES.md`).
     Stale(Pid),
     /// There is no file.
@@ -219,7 +219,7 @@ fn open_target(target: Target<'_>) -> Result<(OwnedFd, Stat)> {
 /// holder as this PID namespace numbers it (the process that holds the
 /// lock, wherever the file's PID came from), [`Status::Held`] says it
 /// could not be identified. An unlocked file naming a live process whose
-/// [identity](crate::identity) is mismatched (a reused PID, a thread, PID
+/// [identity](crate::Identity) is mismatched (a reused PID, a thread, PID
 /// 1, a process in another namespace…) is [`Status::Stale`]; one whose
 /// identity is unproved (a fact could not be read) is
 /// [`Status::Unknown`] with an [`ErrorKind::Unproved`](crate::ErrorKind)
@@ -275,7 +275,7 @@ impl Inspection {
 }
 
 /// Reads the file at `path`, decides its state and classifies its PID
-/// (see [`identity`](crate::identity)), applying `filters`.
+/// (see [`Identity`](crate::Identity)), applying `filters`.
 pub fn inspect(path: impl AsRef<Path>, filters: &Filters) -> Inspection {
     inspect_as(path.as_ref(), filters, Me::now())
 }

@@ -282,13 +282,12 @@ fn a_guard_dropped_in_a_forked_child_removes_and_unlocks_nothing() {
 }
 
 fn has_flock() -> bool {
-    Command::new("flock").arg("--version").output().is_ok()
+    support::have_tool("flock", "--version")
 }
 
 #[test]
 fn interop_with_flock1_when_flock_holds_the_file() {
     if !has_flock() {
-        eprintln!("skipped: flock(1) is not installed");
         return;
     }
     let dir = tmp();
@@ -318,7 +317,6 @@ fn interop_with_flock1_when_flock_holds_the_file() {
 #[test]
 fn interop_with_flock1_when_pidguard_holds_the_file() {
     if !has_flock() {
-        eprintln!("skipped: flock(1) is not installed");
         return;
     }
     let dir = tmp();

@@ -358,8 +358,10 @@ pub(crate) fn inode_of(guard: &Guard) -> Result<(u64, u64), Failure> {
 fn reap(pid: Pid) -> Option<std::process::ExitStatus> {
     use std::os::unix::process::ExitStatusExt;
     loop {
-        match rustix::process::waitpid(Some(pid.to_rustix()), rustix::process::WaitOptions::NOHANG)
-        {
+        match rustix::process::waitpid(
+            Some(super::rustix_pid(pid)),
+            rustix::process::WaitOptions::NOHANG,
+        ) {
             Ok(Some((_, st))) => return Some(std::process::ExitStatus::from_raw(st.as_raw())),
             Ok(None) => return None,
             Err(rustix::io::Errno::INTR) => continue,
@@ -430,7 +432,7 @@ fn open_log(p: &Path) -> Result<File, Failure> {
             format!("refusing log file {}: {why}", p.display()),
         )
     };
-    pidguard::pidfile::check_directory_links(p)?;
+    pidguard::check_directory_links(p)?;
     let euid = rustix::process::geteuid().as_raw();
     let mut flags =
         rustix::fs::OFlags::NONBLOCK.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32;

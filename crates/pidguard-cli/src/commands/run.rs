@@ -205,7 +205,7 @@ impl Target {
             None => {
                 let sig = rustix::process::Signal::from_named_raw(signal.as_raw())
                     .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-                match rustix::process::kill_process(self.pid.to_rustix(), sig) {
+                match rustix::process::kill_process(super::rustix_pid(self.pid), sig) {
                     Ok(()) | Err(rustix::io::Errno::SRCH) => {}
                     Err(e) => return Err(e.into()),
                 }

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use pidguard::{Liveness, Pid, Status};
 
+mod skip;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use skip::*;
+
 /// The `pidguard` binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pidguard"))
@@ -213,8 +217,7 @@ impl Seam<'_> {
     /// (one strace line each). `None`, with a printed reason, without
     /// strace. Panics if the command outlives the deadline.
     pub fn run(&self, cmd: &Command) -> Option<(Output, Vec<String>)> {
-        if Command::new("strace").arg("-V").output().is_err() {
-            eprintln!("skipped: strace is not installed");
+        if !have_tool("strace", "-V") {
             return None;
         }
         let log = tempfile::NamedTempFile::new().unwrap();

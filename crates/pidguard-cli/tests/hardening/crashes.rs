@@ -96,7 +96,7 @@ fn complete(c: &[u8]) -> Option<i32> {
     if rest.iter().any(|&b| b != b'\n') {
         return None;
     }
-    pidguard::pid::parse(line, Rule::Strict, pidguard::pid::pid_max())
+    pidguard::Pid::parse(line, Rule::Strict, pidguard::Pid::kernel_max())
         .ok()
         .map(Pid::get)
 }

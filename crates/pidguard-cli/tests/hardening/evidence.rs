@@ -21,20 +21,15 @@ use crate::summary;
 
 /// Why the strace seam cannot be used here, if it cannot.
 fn no_strace() -> Option<String> {
-    Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_err()
+    // (Under CI=true a missing strace fails the test: common::have_tool.)
+    (!crate::common::have_tool("strace", "-V"))
         .then(|| "strace is not installed (the EPERM seam)".to_string())
 }
 
 /// Why the seam or python3 (a many-threaded test process) is unavailable.
 fn no_strace_or_python() -> Option<String> {
     no_strace().or_else(|| {
-        Command::new("python3")
-            .arg("-V")
-            .output()
-            .is_err()
+        (!crate::common::have_tool("python3", "-V"))
             .then(|| "python3 is not installed (a test process with threads)".to_string())
     })
 }

@@ -206,7 +206,7 @@ fn faults_directory_without_write_permission_for_a_user() {
     if !summary::is_root() {
         return summary::skipped("faults-no-write-dir", "needs root to run as user nobody");
     }
-    if Command::new("setpriv").arg("--version").output().is_err() {
+    if !crate::common::have_tool("setpriv", "--version") {
         return summary::skipped("faults-no-write-dir", "setpriv(1) is not installed");
     }
     let dir = tmp();

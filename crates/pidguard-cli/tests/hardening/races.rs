@@ -158,9 +158,13 @@ fn contender() {
         // The file names us (strict rule: exactly our PID and a newline),
         // and the path names the inode we hold locked.
         let content = std::fs::read(&path).unwrap_or_default();
-        let ours = pidguard::pid::parse(&content, pidguard::Rule::Strict, pidguard::pid::pid_max())
-            .map(|p| p.as_u32() == me)
-            .unwrap_or(false);
+        let ours = pidguard::Pid::parse(
+            &content,
+            pidguard::Rule::Strict,
+            pidguard::Pid::kernel_max(),
+        )
+        .map(|p| p.as_u32() == me)
+        .unwrap_or(false);
         let same = {
             use std::os::unix::fs::MetadataExt;
             let held = rustix::fs::fstat(&guard).unwrap();

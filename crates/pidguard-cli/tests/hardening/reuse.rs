@@ -194,7 +194,7 @@ fn pid_reuse_in_a_namespace_is_reported_stale_and_never_signalled() {
     if let Some(why) = Namespace::unavailable() {
         return summary::skipped("pid-reuse", &why);
     }
-    if Command::new("strace").arg("-V").output().is_err() {
+    if !crate::common::have_tool("strace", "-V") {
         return summary::skipped("pid-reuse", "strace is not installed (the EPERM seam)");
     }
     let dir = tmp();

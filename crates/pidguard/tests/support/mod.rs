@@ -13,6 +13,10 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+mod skip;
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use skip::*;
+
 /// The environment variable naming the helper's role.
 pub const ROLE: &str = "PIDGUARD_TEST_ROLE";
 /// Marks a helper's report among libtest's own output.

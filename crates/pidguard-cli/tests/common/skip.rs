@@ -1,0 +1,56 @@
+//! Tests that cannot run their body here say so, and the run keeps count.
+//!
+//! [`skipped`] prints "skipped: REASON" and records one line under
+//! `$CARGO_TARGET_TMPDIR/skipped/`, which `./test.sh` lists at the end (a
+//! skipped test still counts as passed for the harness). [`have_tool`] is
+//! the check for a program the tests run: without it the test skips, but
+//! under `CI=true` it fails, because `.ci/run` installs every such tool and
+//! a "never signals" claim must not go untested there unnoticed.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Where skips are recorded, one file per test.
+pub fn skip_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("skipped")
+}
+
+/// Records that the running test skipped its body, and why (call, then
+/// return).
+pub fn skipped(reason: &str) {
+    eprintln!("skipped: {reason}");
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("unnamed").replace("::", "__");
+    let name = format!("{}__{test}.txt", env!("CARGO_CRATE_NAME"));
+    let dir = skip_dir();
+    // Best effort: the summary must not make a test fail.
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(name), format!("{reason}\n"));
+}
+
+/// Whether `program` runs (as `program probe`). If not, the test is
+/// recorded as skipped (`program is not installed`), or, with `CI=true`,
+/// it panics.
+pub fn have_tool(program: &str, probe: &str) -> bool {
+    let runs = Command::new(program)
+        .arg(probe)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !runs {
+        missing(program);
+    }
+    runs
+}
+
+/// Reports `program` as missing: fails under `CI=true`, else records the
+/// skip.
+pub fn missing(program: &str) {
+    let reason = format!("{program} is not installed");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason}: CI=true, and .ci/run installs it (a missing tool fails in CI instead of skipping)");
+    }
+    skipped(&reason);
+}
