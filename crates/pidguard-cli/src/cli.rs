@@ -620,7 +620,7 @@ pub enum StopSchedule {
 
 fn parse_stop_schedule(s: &str) -> Result<StopSchedule, String> {
     if !s.contains('/') {
-        if let Ok(d) = pidguard::signal::parse_duration(s) {
+        if let Ok(d) = pidguard::parse_duration(s) {
             return Ok(StopSchedule::Retry(d));
         }
     }

@@ -1,12 +1,12 @@
 //! Durations on the command line: `10`, `10s`, `250ms`, `1.5s`, `2m`, `1h`,
-//! in the library's one grammar ([`pidguard::signal::parse_duration`]),
+//! in the library's one grammar ([`pidguard::parse_duration`]),
 //! which schedules use too.
 
 use std::time::Duration;
 
 /// Parses a duration. A bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    pidguard::signal::parse_duration(s).map_err(|e| e.to_string())
+    pidguard::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

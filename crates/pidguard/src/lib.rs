@@ -79,6 +79,6 @@ pub use notify::{notify_ready, notify_state};
 pub use pid::{EncodedPid, ParseError, ParseErrorKind, Pid, Rule};
 pub use pidfile::{check_directory_links, Guard, NetworkFs, Pidfile};
 pub use process::{liveness, Liveness, Process};
-pub use signal::{Schedule, Signal, Step, SyntaxError};
+pub use signal::{parse_duration, Schedule, Signal, Step, SyntaxError};
 pub use status::{inspect, read, read_with, status, Inspection, Status};
-pub use stop::{send_signal, stop, wait, Outcome, Report};
+pub use stop::{probe_signal, send_signal, stop, wait, Outcome, Report};

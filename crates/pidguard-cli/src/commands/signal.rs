@@ -18,7 +18,7 @@ pub fn run(args: SignalArgs) -> Result<Exit, Failure> {
         ),
         // Signal 0: the same checks, nothing sent.
         SignalArg::Probe => (
-            pidguard::stop::probe_signal(&path, &filters),
+            pidguard::probe_signal(&path, &filters),
             "could signal (signal 0: nothing was sent)".to_owned(),
             "0".to_owned(),
         ),

@@ -33,8 +33,8 @@ pub fn describe(item: &Swept) -> (&'static str, String) {
                 "cannot verify the process: would remove the file and leave the process alone",
             ),
         ),
-        Action::Kept(why) => ("keep", why.clone()),
-        Action::Failed(e) => ("error", e.clone()),
+        Action::Kept(why) => ("keep", why.to_string()),
+        Action::Failed(e) => ("error", e.to_string()),
     }
 }
 

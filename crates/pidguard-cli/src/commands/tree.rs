@@ -163,10 +163,10 @@ pub fn stop_below(direct: Pid, grace: Duration) {
                     } else {
                         rustix::process::Signal::TERM
                     };
-                    let _ = rustix::process::kill_process(direct.to_rustix(), sig);
+                    let _ = rustix::process::kill_process(super::rustix_pid(direct), sig);
                     if !kill {
                         let _ = rustix::process::kill_process(
-                            direct.to_rustix(),
+                            super::rustix_pid(direct),
                             rustix::process::Signal::CONT,
                         );
                     }
@@ -193,7 +193,7 @@ fn signal_below(me: Pid, pid: Pid, tree: &[(Pid, Pid)], kill: bool) {
             } else {
                 rustix::process::Signal::TERM
             };
-            let _ = rustix::process::kill_process(pid.to_rustix(), sig);
+            let _ = rustix::process::kill_process(super::rustix_pid(pid), sig);
         }
         return;
     };
@@ -226,7 +226,7 @@ fn child_running(pid: Pid) -> bool {
     use rustix::process::{waitid, WaitId, WaitIdOptions};
     matches!(
         waitid(
-            WaitId::Pid(pid.to_rustix()),
+            WaitId::Pid(super::rustix_pid(pid)),
             WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT
         ),
         Ok(None)
