@@ -79,7 +79,7 @@ impl Pid {
     /// let parse = Pid::parse;
     /// let pid = parse(b"1234\n", Rule::Strict, 4_194_303)?;
     /// assert_eq!(pid.get(), 1234);
-    /// assert_eq!(pid.encode().as_bytes(), b"1234\n");
+    /// assert_eq!(pid.encode().as_bytes(), b"1234");
     ///
     /// // Another program's file: leading zeros are decimal, never octal.
     /// assert_eq!(parse(b" 010 \r\n", Rule::Lenient, 4_194_303)?.get(), 10);

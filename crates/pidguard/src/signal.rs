@@ -426,7 +426,7 @@ impl fmt::Display for Schedule {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pidguard::signal::parse_duration;
+/// use pidguard::parse_duration;
 /// assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
 /// assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
 /// assert!(parse_duration("10x").is_err());
