@@ -210,13 +210,19 @@ impl From<pidguard::Error> for Failure {
 mod tests {
     use super::*;
 
-    /// The README's "Exit codes" table: (code, meaning) rows.
-    fn readme_table() -> Vec<(u8, String)> {
-        let readme = include_str!("../../../README.md");
+    /// The repository README's "Exit codes" table: (code, meaning) rows.
+    /// `None` outside the repository (the packaged crate has no copy of the
+    /// repository's README; this test runs in the workspace).
+    fn readme_table() -> Option<Vec<(u8, String)>> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+        let Ok(readme) = std::fs::read_to_string(path) else {
+            eprintln!("skipped: {path} is not here (a packaged crate): the README table is checked in the workspace");
+            return None;
+        };
         let start = readme
             .find("| exit | meaning |")
             .expect("README has an exit code table");
-        readme[start..]
+        let rows = readme[start..]
             .lines()
             .skip(2)
             .take_while(|l| l.starts_with('|'))
@@ -227,7 +233,8 @@ mod tests {
                     .unwrap_or_else(|_| panic!("README exit row {l:?}: not one code"));
                 (code, cells[2].to_owned())
             })
-            .collect()
+            .collect();
+        Some(rows)
     }
 
     #[test]
@@ -236,9 +243,9 @@ mod tests {
             .iter()
             .map(|(c, _, m)| (*c, (*m).to_owned()))
             .collect();
+        let Some(readme) = readme_table() else { return };
         assert_eq!(
-            readme_table(),
-            ours,
+            readme, ours,
             "README.md's exit code table differs from exit::TABLE"
         );
     }
