@@ -14,6 +14,7 @@ mod crashes;
 mod evidence;
 mod faults;
 mod hostile;
+mod kernel_identity;
 mod races;
 mod reuse;
 mod summary;
