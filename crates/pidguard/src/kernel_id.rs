@@ -16,18 +16,30 @@
 //! boot). The file's content stays the decimal PID.
 //!
 //! A reader trusts a record only about the PID in the file, in the boot it
-//! was made in, and as proof of ownership only from a writer with authority
-//! over the process (the file owned by root, by the caller or by the
-//! process's user, and writable by its owner alone: anyone can compute
-//! another process's pidfs inode, and a user who may write a file may
-//! write its attribute): a record naming another PID (the file was rewritten by a
+//! was made in: a record naming another PID (the file was rewritten by a
 //! tool that kept the attribute, or caught between two writes) or another
-//! boot is ignored, as is a malformed one. Then `pidfd_open(PID)`: the same
-//! inode proves the process is the one the file was written for; another
-//! inode proves the PID was reused. Anything that cannot be asked (no
-//! pidfs, no record, no user attributes on the filesystem, a process that
-//! is gone or is not a thread-group leader) decides nothing: the other
-//! evidence does.
+//! boot is ignored, as is a malformed one. Then `pidfd_open(PID)`, through
+//! the seam's rule for every pidfd (`/proc` must be this PID namespace's
+//! and the pidfd's `fdinfo` `Pid:` the PID checked: see `sys/pidfs.rs`):
+//!
+//! * the same inode proves the process is the one the file was written
+//!   for, but only from a writer with authority over the process (the file
+//!   owned by root, by the caller or by the process's user, and writable by
+//!   its owner alone: anyone can compute another process's pidfs inode,
+//!   and a user who may write a file may write its attribute), and never
+//!   for a kernel thread;
+//! * another inode proves the process at the PID is not the one recorded
+//!   (its PID reused, or the file written in another PID namespace),
+//!   whoever wrote the record: it is never signalled. It does not prove
+//!   the recorded owner gone (it may live on in the writer's namespace):
+//!   the file is kept and not taken over, as for other contrary evidence.
+//!
+//! The verdict is used where no lock decides (`identity::identify` with the
+//! file unlocked: an unlocked file, the supervisor's child at its gate, a
+//! take-over); a locked file is judged by its lock. Anything that cannot be
+//! asked (no pidfs, no record, no user attributes on the filesystem, a
+//! `/proc` of another namespace, a process that is gone or is not a
+//! thread-group leader) decides nothing: the other evidence does.
 //!
 //! # Write order
 //!

@@ -244,8 +244,8 @@ impl Pidfile {
     /// Whether to record the owner's identity as the kernel knows it (its
     /// pidfs inode, Linux 6.9 and later) in the file's extended attribute
     /// `user.pidguard.pidfd_ino`, so that readers can prove whether the PID
-    /// in the file is still its owner, even without the lock and across
-    /// clock steps. Default: `true`. Where the kernel or the filesystem
+    /// in an unlocked file is still its owner, across clock steps (a
+    /// locked file is judged by its lock). Default: `true`. Where the kernel or the filesystem
     /// cannot (older kernels, other systems, filesystems without user
     /// attributes), no record is written and nothing fails. With `false`,
     /// a record left by an earlier owner is removed on take-over.
