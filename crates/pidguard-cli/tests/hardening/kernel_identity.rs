@@ -131,6 +131,16 @@ fn a_reused_pid_is_proved_by_the_kernel_with_and_without_a_clock_step() {
         assert_eq!(out.status.code(), Some(75), "{}", text(&out));
         assert_eq!(std::fs::read_to_string(path).unwrap(), n.to_string());
     }
+    // sweep keeps them too (not proved gone), and sends nothing.
+    let mut sweep = ns.command(bin());
+    sweep.args(["sweep", "--json"]).arg(dir.path());
+    let (out, signals) = under_strace(&sweep).unwrap();
+    assert!(signals.is_empty(), "sweep tried to signal: {signals:?}");
+    assert!(
+        pa.exists() && pb.exists(),
+        "sweep kept them: {}",
+        text(&out)
+    );
     assert!(newcomer_alive());
     drop(newcomer_cmd);
     drop(ns);
@@ -140,7 +150,8 @@ fn a_reused_pid_is_proved_by_the_kernel_with_and_without_a_clock_step() {
             "PID {n} reused in a PID namespace within a second, with and without a clock step \
              (touch -d '+1 hour'): status said mismatched by kernel identity (pidfs inode \
              {recorded} recorded), stop and signal under the strace EPERM seam attempted no \
-             signal, stop exited 1 and kept the files, run refused to take them over (75); the \
+             signal, stop exited 1 and kept the files, run refused to take them over (75), sweep \
+             kept them; the \
              same PID without a record was left to the consistency checks"
         ),
     );
@@ -521,5 +532,55 @@ kill $!
              {ino}) decided nothing: identity {}, evidence {}",
             v["identity"], v["evidence"]
         ),
+    );
+}
+
+#[test]
+fn a_record_never_makes_a_kernel_thread_an_owner() {
+    let scenario = "kernel-identity-kernel-thread";
+    if !crate::common::have_tool("strace", "-V") {
+        return summary::skipped(scenario, "strace is not installed (the EPERM seam)");
+    }
+    let dir = tmp();
+    if let Some(why) = kernel_identity_unavailable(dir.path()) {
+        return summary::skipped(scenario, &why);
+    }
+    // kthreadd (PID 2 where this PID namespace is the first one).
+    let is_kthreadd = std::fs::read_to_string("/proc/2/comm").ok() == Some("kthreadd\n".into());
+    let Some(ino) = pidfs_ino(2).filter(|_| is_kthreadd) else {
+        return summary::skipped(scenario, "PID 2 is not kthreadd here (a PID namespace)");
+    };
+    // A correct record for it, in our own file, writable by us alone: the
+    // writer had authority, and still a kernel thread owns no file.
+    let p = dir.path().join("k.pid");
+    std::fs::write(&p, "2").unwrap();
+    plant_record(&p, 2, ino);
+    let v = status_json(pidguard(), &p);
+    assert_eq!(v["identity"], "mismatched", "{v}");
+    assert!(
+        v["identity_detail"]
+            .as_str()
+            .unwrap()
+            .contains("kernel thread"),
+        "{v}"
+    );
+    let mut stop = pidguard();
+    stop.args(["stop", "--json", "-p"]).arg(&p);
+    let (out, signals) = under_strace(&stop).unwrap();
+    assert!(signals.is_empty(), "stop tried to signal: {signals:?}");
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    // A kernel thread is no owner: the file is taken over (as without a
+    // record), and the new record names the new owner.
+    let out = pidguard()
+        .args(["run", "-p"])
+        .arg(&p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    summary::passed(
+        scenario,
+        "a correct record naming kthreadd in our own file: mismatched (a kernel thread), \
+         stop attempted no signal (strace seam), run took the file over",
     );
 }
