@@ -121,6 +121,17 @@ pub fn holds_file(pid: i32, path: &Path) -> bool {
     })
 }
 
+/// `pidguard run -p path -- true`: its output (75 when the file is held or
+/// not taken over).
+pub fn run_true(path: &Path) -> Output {
+    pidguard()
+        .args(["run", "-p"])
+        .arg(path)
+        .args(["--", "true"])
+        .output()
+        .unwrap()
+}
+
 /// Sends a signal with kill(1) to a process this test started, by PID.
 pub fn signal(pid: i32, sig: &str) {
     assert!(pid > 1);

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use crate::common::{
     assert_records_owner, bin, kernel_identity_unavailable, kernel_record, pidfs_ino, pidguard,
-    plant_record, sleeper, text, tmp, wait_for, Owned, RECORD_ATTR,
+    plant_record, run_true, sleeper, text, tmp, wait_for, Owned, RECORD_ATTR,
 };
 use crate::reuse::{crashed_holder, newcomer, started, under_strace, Namespace};
 use crate::summary;
@@ -571,12 +571,7 @@ fn a_record_never_makes_a_kernel_thread_an_owner() {
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
     // A kernel thread is no owner: the file is taken over (as without a
     // record), and the new record names the new owner.
-    let out = pidguard()
-        .args(["run", "-p"])
-        .arg(&p)
-        .args(["--", "true"])
-        .output()
-        .unwrap();
+    let out = run_true(&p);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     summary::passed(
         scenario,
