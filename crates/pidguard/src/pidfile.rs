@@ -727,7 +727,14 @@ fn live_unlocked_owner(
                  when its owner is proved gone (dead, or the PID a thread's)"
             ),
         )),
-        Identity::Verified | Identity::Consistent => Some(Error::running_unlocked(
+        // Unlocked, only the kernel identity record verifies.
+        Identity::Verified => Some(Error::running_unlocked(
+            path,
+            pid,
+            "the file's kernel identity record (user.pidguard.pidfd_ino) proves it is the \
+             process the file was written for: its owner runs without the lock",
+        )),
+        Identity::Consistent => Some(Error::running_unlocked(
             path,
             pid,
             "it passes every check (a process, started before the file was written, in \

@@ -226,6 +226,15 @@ fn the_owner_without_its_lock_is_proved_by_its_record_even_after_a_clock_step() 
     assert_eq!(v["evidence"], "consistent checks", "no record: {v}");
     rustix::fs::setxattr(&p, RECORD_ATTR, &saved, rustix::fs::XattrFlags::empty()).unwrap();
 
+    // Proved, so never taken over: 75, saying what proved it.
+    let out = run_true(&p);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    assert!(
+        text(&out).contains("kernel identity record"),
+        "{}",
+        text(&out)
+    );
+
     // Proved, so stop signals it: it is gone, the file removed.
     let out = pidguard()
         .args(["stop", "--json", "-p"])
