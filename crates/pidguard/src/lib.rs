@@ -81,4 +81,7 @@ pub use pidfile::{check_directory_links, Guard, NetworkFs, Pidfile};
 pub use process::{liveness, Liveness, Process};
 pub use signal::{parse_duration, Schedule, Signal, Step, SyntaxError};
 pub use status::{inspect, read, read_with, status, Inspection, Status};
-pub use stop::{probe_signal, send_signal, stop, wait, Outcome, Report};
+pub use stop::{
+    probe_signal, run_schedule, send_signal, stop, wait, Outcome, Report, ScheduleEnd,
+    ScheduleTarget,
+};

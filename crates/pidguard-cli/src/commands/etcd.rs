@@ -45,7 +45,7 @@ mod imp {
         margin, max_stop_within, min_ttl_for, Backend, Event, Holding, Lock, StopOutcome,
         DEFAULT_TTL,
     };
-    use pidguard::{ErrorKind, Pid, Schedule, Signal, Step};
+    use pidguard::{ErrorKind, Pid, Schedule, ScheduleEnd, ScheduleTarget, Signal, Step};
     use serde_json::json;
     use signal_hook::iterator::exfiltrator::WithOrigin;
     use signal_hook::iterator::SignalsInfo;
@@ -572,64 +572,46 @@ mod imp {
     /// How often a schedule's waits look for a reason to stop following it.
     const SCHEDULE_POLL: Duration = Duration::from_millis(100);
 
-    /// How [`run_schedule`] ended.
-    #[derive(Debug, PartialEq, Eq)]
-    enum ScheduleEnd {
-        /// The whole job exited.
-        Exited,
-        /// The schedule ran out with processes of the job still running.
-        Running,
-        /// `interrupt` asked to stop following the schedule.
-        Interrupted,
+    /// The whole job, as the library's one schedule loop
+    /// ([`pidguard::run_schedule`]) follows a schedule on it: `interrupt`
+    /// is called between steps and every [`SCHEDULE_POLL`] of a wait, and
+    /// returns `true` to give up the schedule at once.
+    struct JobTarget<'a> {
+        job: &'a Job,
+        interrupt: &'a mut dyn FnMut() -> bool,
     }
 
-    /// Follows `schedule` on the whole job, calling `interrupt` between
-    /// steps and every [`SCHEDULE_POLL`] of a wait; it returns `true` to
-    /// give up the schedule at once.
+    impl ScheduleTarget for JobTarget<'_> {
+        type Error = std::convert::Infallible;
+
+        fn signal(&mut self, signal: Signal) -> Result<(), Self::Error> {
+            self.job.signal(signal);
+            Ok(())
+        }
+
+        fn wait_gone(&mut self, timeout: Duration) -> bool {
+            self.job.wait_empty(timeout)
+        }
+
+        fn interrupted(&mut self) -> bool {
+            (self.interrupt)()
+        }
+
+        fn poll_every(&self) -> Option<Duration> {
+            Some(SCHEDULE_POLL)
+        }
+    }
+
+    /// Follows `schedule` on the whole job (see [`JobTarget`]).
     fn run_schedule(
         job: &Job,
         schedule: &Schedule,
         interrupt: &mut dyn FnMut() -> bool,
     ) -> ScheduleEnd {
-        let steps = schedule.steps();
-        let mut i = 0;
-        loop {
-            if i == steps.len() {
-                match schedule.repeat_from() {
-                    Some(r) => i = r,
-                    None if job.is_empty() => return ScheduleEnd::Exited,
-                    None => return ScheduleEnd::Running,
-                }
-            }
-            if interrupt() {
-                return ScheduleEnd::Interrupted;
-            }
-            match steps[i] {
-                Step::Signal(sig) => {
-                    job.signal(sig);
-                    if sig == Signal::TERM {
-                        job.signal(Signal::CONT);
-                    }
-                }
-                Step::Wait(d) => {
-                    let end = Instant::now().checked_add(d);
-                    loop {
-                        let left = end.map_or(Duration::MAX, |e| {
-                            e.saturating_duration_since(Instant::now())
-                        });
-                        if job.wait_empty(left.min(SCHEDULE_POLL)) {
-                            return ScheduleEnd::Exited;
-                        }
-                        if left <= SCHEDULE_POLL {
-                            break;
-                        }
-                        if interrupt() {
-                            return ScheduleEnd::Interrupted;
-                        }
-                    }
-                }
-            }
-            i += 1;
+        let mut target = JobTarget { job, interrupt };
+        match pidguard::run_schedule(schedule, &mut target) {
+            Ok(end) => end,
+            Err(never) => match never {},
         }
     }
 
