@@ -14,9 +14,12 @@ skip_dir=target/tmp/skipped
 rm -rf "$summary_dir" "$skip_dir"
 skipped_steps=()
 status=0
-# Every feature (the etcd backend builds without protoc: its gRPC code is
-# checked in, crates/pidguard-etcd-client; its tests need etcd-server and
-# openssl, which .ci/run installs).
+# Every feature of every crate, as one fixed list (no feature list to
+# compute: etcd is the crate pidguard-etcd, a workspace member, not a
+# feature of the core library). The etcd backend builds without protoc (its
+# gRPC code is checked in, crates/pidguard-etcd-client); its tests
+# (pidguard-etcd's and the CLI's tests/etcd.rs) need etcd-server and
+# openssl, which .ci/run installs, and skip with the reason without them.
 features=(--all-features)
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace "${features[@]}" --no-fail-fast || status=$?

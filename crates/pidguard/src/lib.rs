@@ -45,9 +45,10 @@
 //!
 //! # Beyond one host
 //!
-//! With the feature `etcd`, the module `etcd` offers the same guarantee
-//! across a cluster: a lock on an etcd lease (`etcd::Lock`, `etcd::Guard`),
-//! with a fencing token and loss detection (see `docs/ETCD.md`).
+//! The crate `pidguard-etcd` offers the same guarantee across a cluster: a
+//! lock on an etcd lease (`pidguard_etcd::Lock`, `pidguard_etcd::Guard`),
+//! with a fencing token and loss detection (see `docs/ETCD.md`). It depends
+//! on this crate; this crate knows nothing of etcd.
 #![deny(missing_docs)]
 #![cfg(unix)]
 
@@ -57,8 +58,6 @@ pub mod asyncio;
 pub mod cleanup;
 pub mod ensure;
 mod error;
-#[cfg(feature = "etcd")]
-pub mod etcd;
 mod exclusive;
 mod identity;
 mod kernel_id;
@@ -80,7 +79,10 @@ pub use kernel_id::DecidedBy;
 pub use notify::{notify_ready, notify_state};
 pub use pid::{EncodedPid, ParseError, ParseErrorKind, Pid, Rule};
 pub use pidfile::{check_directory_links, Guard, NetworkFs, Pidfile};
-pub use process::{liveness, Liveness, Process};
+pub use process::{liveness, start_time, Liveness, Process};
 pub use signal::{parse_duration, Schedule, Signal, Step, SyntaxError};
 pub use status::{inspect, read, read_with, status, Inspection, Status};
-pub use stop::{probe_signal, send_signal, stop, wait, Outcome, Report};
+pub use stop::{
+    probe_signal, run_schedule, send_signal, stop, wait, Outcome, Report, ScheduleEnd,
+    ScheduleTarget,
+};

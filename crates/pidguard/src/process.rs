@@ -6,7 +6,7 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::io::Errno;
 
@@ -48,6 +48,14 @@ impl Liveness {
 /// until it is reaped.
 pub fn liveness(pid: Pid) -> Liveness {
     liveness_with_stat(pid).0
+}
+
+/// When the process `pid` started, on the wall clock (to a clock tick,
+/// 10 ms on most systems), or `None` when it cannot be told (no such
+/// process, no `/proc`, other Unix systems). What a lock's holder record
+/// states (`pidguard-etcd` records it for the protected process).
+pub fn start_time(pid: Pid) -> Option<SystemTime> {
+    sys::proc::start_time(pid)
 }
 
 /// [`liveness`], with what `/proc/<pid>/stat` said (for identity checks).

@@ -300,6 +300,126 @@ fn signal_error(path: &Path, pid: Pid, e: io::Error) -> Error {
     }
 }
 
+/// What a [`Schedule`] is followed on by [`run_schedule`]: one process
+/// ([`stop`] follows it on a PID file's owner), a process group, a whole
+/// job of processes.
+pub trait ScheduleTarget {
+    /// What sending a signal can fail with.
+    type Error;
+
+    /// Sends `signal` to the target.
+    fn signal(&mut self, signal: Signal) -> std::result::Result<(), Self::Error>;
+
+    /// Waits up to `timeout` for the target to be gone; `true` once it is
+    /// (with a zero timeout: whether it is gone now).
+    fn wait_gone(&mut self, timeout: Duration) -> bool;
+
+    /// Asked before every step, and every [`ScheduleTarget::poll_every`]
+    /// of a wait: `true` gives up the schedule at once
+    /// ([`ScheduleEnd::Interrupted`]). By default, never.
+    fn interrupted(&mut self) -> bool {
+        false
+    }
+
+    /// How often a wait step asks [`ScheduleTarget::interrupted`]. `None`
+    /// (the default): each wait step is waited whole.
+    fn poll_every(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// How [`run_schedule`] ended.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduleEnd {
+    /// The target is gone.
+    Exited,
+    /// The schedule ran out with the target still there.
+    Running,
+    /// [`ScheduleTarget::interrupted`] asked to stop following it.
+    Interrupted,
+}
+
+/// Follows `schedule` on `target`: sends each signal (a `SIGCONT` after
+/// every `SIGTERM`, so that a stopped process can act on it), waits each
+/// wait step until the target is gone, and repeats from `forever` if the
+/// schedule says so. The one schedule loop: [`stop`] runs it on a PID
+/// file's owner, `pidguard run --backend etcd://…` on the command's job.
+/// The first signal that fails ends it with that error.
+pub fn run_schedule<T: ScheduleTarget + ?Sized>(
+    schedule: &Schedule,
+    target: &mut T,
+) -> std::result::Result<ScheduleEnd, T::Error> {
+    let steps = schedule.steps();
+    let mut i = 0;
+    loop {
+        if i == steps.len() {
+            match schedule.repeat_from() {
+                Some(r) => i = r,
+                None if target.wait_gone(Duration::ZERO) => return Ok(ScheduleEnd::Exited),
+                None => return Ok(ScheduleEnd::Running),
+            }
+        }
+        if target.interrupted() {
+            return Ok(ScheduleEnd::Interrupted);
+        }
+        match steps[i] {
+            Step::Signal(sig) => {
+                target.signal(sig)?;
+                if sig == Signal::TERM {
+                    target.signal(Signal::CONT)?;
+                }
+            }
+            Step::Wait(d) => {
+                let Some(poll) = target.poll_every() else {
+                    if target.wait_gone(d) {
+                        return Ok(ScheduleEnd::Exited);
+                    }
+                    i += 1;
+                    continue;
+                };
+                let end = Instant::now().checked_add(d);
+                loop {
+                    let left = end.map_or(Duration::MAX, |e| {
+                        e.saturating_duration_since(Instant::now())
+                    });
+                    if target.wait_gone(left.min(poll)) {
+                        return Ok(ScheduleEnd::Exited);
+                    }
+                    if left <= poll {
+                        break;
+                    }
+                    if target.interrupted() {
+                        return Ok(ScheduleEnd::Interrupted);
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+}
+
+/// A PID file's pinned owner, as [`stop`] follows its schedule on it.
+struct Owner<'a> {
+    process: &'a Process,
+    path: &'a Path,
+}
+
+impl ScheduleTarget for Owner<'_> {
+    type Error = Error;
+
+    fn signal(&mut self, signal: Signal) -> Result<()> {
+        let pid = self.process.pid();
+        self.process
+            .signal(signal)
+            .map_err(|e| signal_error(self.path, pid, e))
+    }
+
+    fn wait_gone(&mut self, timeout: Duration) -> bool {
+        self.process.wait_timeout(timeout)
+    }
+}
+
 /// Stops the owner of the PID file at `path` following `schedule`, and
 /// removes the file once it is gone (unless its holder does).
 ///
@@ -317,32 +437,11 @@ pub fn stop(path: impl AsRef<Path>, schedule: &Schedule, filters: &Filters) -> R
         Pinned::LockOnly(..) => unreachable!("only wait waits for the lock alone"),
     };
     let pid = process.pid();
-    let steps = schedule.steps();
-    let mut i = 0;
-    let mut exited = false;
-    while !exited {
-        if i == steps.len() {
-            match schedule.repeat_from() {
-                Some(r) => i = r,
-                None => break,
-            }
-        }
-        match steps[i] {
-            Step::Signal(sig) => {
-                process
-                    .signal(sig)
-                    .map_err(|e| signal_error(path, pid, e))?;
-                if sig == Signal::TERM {
-                    process
-                        .signal(Signal::CONT)
-                        .map_err(|e| signal_error(path, pid, e))?;
-                }
-            }
-            Step::Wait(d) => exited = process.wait_timeout(d),
-        }
-        i += 1;
-    }
-    if !exited && !process.has_exited() {
+    let mut owner = Owner {
+        process: &process,
+        path,
+    };
+    if run_schedule(schedule, &mut owner)? != ScheduleEnd::Exited {
         return Ok(Report::new(
             Outcome::StillRunning,
             Some(pid),
@@ -460,5 +559,103 @@ pub fn probe_signal(path: impl AsRef<Path>, filters: &Filters) -> Result<Report>
             ))
         }
         Pinned::LockOnly(..) => unreachable!("only wait waits for the lock alone"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what the schedule does; gone after `gone_after` waits.
+    #[derive(Default)]
+    struct Fake {
+        sent: Vec<Signal>,
+        waits: Vec<Duration>,
+        gone_after: Option<usize>,
+        interrupt_after: Option<usize>,
+        asked: usize,
+        poll: Option<Duration>,
+    }
+
+    impl ScheduleTarget for Fake {
+        type Error = Signal;
+
+        fn signal(&mut self, signal: Signal) -> std::result::Result<(), Signal> {
+            if signal == Signal::HUP {
+                return Err(signal);
+            }
+            self.sent.push(signal);
+            Ok(())
+        }
+
+        fn wait_gone(&mut self, timeout: Duration) -> bool {
+            self.waits.push(timeout);
+            self.gone_after.is_some_and(|n| self.waits.len() > n)
+        }
+
+        fn interrupted(&mut self) -> bool {
+            self.asked += 1;
+            self.interrupt_after.is_some_and(|n| self.asked > n)
+        }
+
+        fn poll_every(&self) -> Option<Duration> {
+            self.poll
+        }
+    }
+
+    fn schedule(s: &str) -> Schedule {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_schedule_runs_to_its_end_with_cont_after_term() {
+        let mut t = Fake::default();
+        let end = run_schedule(&schedule("TERM/2/KILL/1"), &mut t);
+        assert_eq!(end, Ok(ScheduleEnd::Running));
+        assert_eq!(t.sent, [Signal::TERM, Signal::CONT, Signal::KILL]);
+        let s = Duration::from_secs;
+        // Each wait whole, then whether it is gone now.
+        assert_eq!(t.waits, [s(2), s(1), Duration::ZERO]);
+    }
+
+    #[test]
+    fn the_schedule_ends_when_the_target_is_gone_and_repeats_forever() {
+        let mut t = Fake {
+            gone_after: Some(1),
+            ..Fake::default()
+        };
+        assert_eq!(
+            run_schedule(&schedule("TERM/1/KILL/1"), &mut t),
+            Ok(ScheduleEnd::Exited)
+        );
+        assert_eq!(t.sent, [Signal::TERM, Signal::CONT, Signal::KILL]);
+        let mut t = Fake {
+            gone_after: Some(4),
+            ..Fake::default()
+        };
+        let end = run_schedule(&schedule("TERM/1/forever/KILL/1"), &mut t);
+        assert_eq!(end, Ok(ScheduleEnd::Exited));
+        assert_eq!(t.sent.iter().filter(|s| **s == Signal::KILL).count(), 4);
+    }
+
+    #[test]
+    fn a_failed_signal_or_an_interrupt_ends_the_schedule() {
+        let mut t = Fake::default();
+        assert_eq!(
+            run_schedule(&schedule("TERM/1/HUP/1/KILL"), &mut t),
+            Err(Signal::HUP)
+        );
+        assert_eq!(t.sent, [Signal::TERM, Signal::CONT]);
+        // Polled waits: asked before each step and after each poll.
+        let mut t = Fake {
+            poll: Some(Duration::from_millis(100)),
+            interrupt_after: Some(3),
+            ..Fake::default()
+        };
+        let end = run_schedule(&schedule("TERM/1/KILL/1"), &mut t);
+        assert_eq!(end, Ok(ScheduleEnd::Interrupted));
+        assert_eq!(t.sent, [Signal::TERM, Signal::CONT]);
+        // (Asked before TERM, before the wait, after each of two polls.)
+        assert_eq!(t.waits, [Duration::from_millis(100); 2]);
     }
 }

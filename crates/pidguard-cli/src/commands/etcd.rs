@@ -1,5 +1,5 @@
 //! `--backend etcd://…`: `run`, `status` and `stop` on a cluster-wide lock
-//! (the library's `pidguard::etcd`). Built with the `etcd` feature; without
+//! (the crate `pidguard-etcd`). Built with the `etcd` feature; without
 //! it, `--backend` fails with exit 69 and says how to get it.
 
 #[cfg(not(feature = "etcd"))]
@@ -41,11 +41,11 @@ mod imp {
     use std::sync::mpsc;
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-    use pidguard::etcd::{
+    use pidguard::{ErrorKind, Pid, Schedule, ScheduleEnd, ScheduleTarget, Signal, Step};
+    use pidguard_etcd::{
         margin, max_stop_within, min_ttl_for, Backend, Event, Holding, Lock, StopOutcome,
         DEFAULT_TTL,
     };
-    use pidguard::{ErrorKind, Pid, Schedule, Signal, Step};
     use serde_json::json;
     use signal_hook::iterator::exfiltrator::WithOrigin;
     use signal_hook::iterator::SignalsInfo;
@@ -61,7 +61,7 @@ mod imp {
     /// to be released: the holder's reaction, or its lease running out.
     const STOP_SLACK: Duration = Duration::from_secs(15);
 
-    fn failure(e: pidguard::etcd::Error) -> Failure {
+    fn failure(e: pidguard_etcd::Error) -> Failure {
         let exit = match e.kind() {
             ErrorKind::AlreadyRunning => Exit::TempFail,
             ErrorKind::InvalidName => Exit::Usage,
@@ -300,7 +300,7 @@ mod imp {
             }
         };
         let handle = signals.handle();
-        let give_up = |guard: pidguard::etcd::Guard, f: Failure| {
+        let give_up = |guard: pidguard_etcd::Guard, f: Failure| {
             handle.close();
             let _ = guard.release();
             Err(f)
@@ -358,7 +358,7 @@ mod imp {
         // The command's process group and every process it starts; the
         // leader is reaped only once all are gone.
         let job = Job::new(pid).adopting(&[watchdog.pid()]);
-        let feed = |watchdog: &mut Watchdog, guard: &pidguard::etcd::Monitor| {
+        let feed = |watchdog: &mut Watchdog, guard: &pidguard_etcd::Monitor| {
             if let Some(d) = guard.deadline() {
                 // Kill at the latest when the KILL's confirmation must start.
                 let _ = watchdog.deadline(d.checked_sub(margin(ttl)).unwrap_or(d));
@@ -530,7 +530,7 @@ mod imp {
     }
 
     /// Why a guard no longer counts as held.
-    fn loss_reason(guard: &pidguard::etcd::Guard) -> String {
+    fn loss_reason(guard: &pidguard_etcd::Guard) -> String {
         match guard.wait_event(Some(Duration::ZERO)) {
             Some(Event::Lost(why)) => why,
             _ => "its lease was not renewed in time".to_string(),
@@ -550,7 +550,7 @@ mod imp {
     fn stop_job(
         job: &Job,
         schedule: &Schedule,
-        monitor: &pidguard::etcd::Monitor,
+        monitor: &pidguard_etcd::Monitor,
         interrupt: &mut dyn FnMut() -> bool,
     ) {
         if run_schedule(job, schedule, interrupt) == ScheduleEnd::Exited {
@@ -572,64 +572,46 @@ mod imp {
     /// How often a schedule's waits look for a reason to stop following it.
     const SCHEDULE_POLL: Duration = Duration::from_millis(100);
 
-    /// How [`run_schedule`] ended.
-    #[derive(Debug, PartialEq, Eq)]
-    enum ScheduleEnd {
-        /// The whole job exited.
-        Exited,
-        /// The schedule ran out with processes of the job still running.
-        Running,
-        /// `interrupt` asked to stop following the schedule.
-        Interrupted,
+    /// The whole job, as the library's one schedule loop
+    /// ([`pidguard::run_schedule`]) follows a schedule on it: `interrupt`
+    /// is called between steps and every [`SCHEDULE_POLL`] of a wait, and
+    /// returns `true` to give up the schedule at once.
+    struct JobTarget<'a> {
+        job: &'a Job,
+        interrupt: &'a mut dyn FnMut() -> bool,
     }
 
-    /// Follows `schedule` on the whole job, calling `interrupt` between
-    /// steps and every [`SCHEDULE_POLL`] of a wait; it returns `true` to
-    /// give up the schedule at once.
+    impl ScheduleTarget for JobTarget<'_> {
+        type Error = std::convert::Infallible;
+
+        fn signal(&mut self, signal: Signal) -> Result<(), Self::Error> {
+            self.job.signal(signal);
+            Ok(())
+        }
+
+        fn wait_gone(&mut self, timeout: Duration) -> bool {
+            self.job.wait_empty(timeout)
+        }
+
+        fn interrupted(&mut self) -> bool {
+            (self.interrupt)()
+        }
+
+        fn poll_every(&self) -> Option<Duration> {
+            Some(SCHEDULE_POLL)
+        }
+    }
+
+    /// Follows `schedule` on the whole job (see [`JobTarget`]).
     fn run_schedule(
         job: &Job,
         schedule: &Schedule,
         interrupt: &mut dyn FnMut() -> bool,
     ) -> ScheduleEnd {
-        let steps = schedule.steps();
-        let mut i = 0;
-        loop {
-            if i == steps.len() {
-                match schedule.repeat_from() {
-                    Some(r) => i = r,
-                    None if job.is_empty() => return ScheduleEnd::Exited,
-                    None => return ScheduleEnd::Running,
-                }
-            }
-            if interrupt() {
-                return ScheduleEnd::Interrupted;
-            }
-            match steps[i] {
-                Step::Signal(sig) => {
-                    job.signal(sig);
-                    if sig == Signal::TERM {
-                        job.signal(Signal::CONT);
-                    }
-                }
-                Step::Wait(d) => {
-                    let end = Instant::now().checked_add(d);
-                    loop {
-                        let left = end.map_or(Duration::MAX, |e| {
-                            e.saturating_duration_since(Instant::now())
-                        });
-                        if job.wait_empty(left.min(SCHEDULE_POLL)) {
-                            return ScheduleEnd::Exited;
-                        }
-                        if left <= SCHEDULE_POLL {
-                            break;
-                        }
-                        if interrupt() {
-                            return ScheduleEnd::Interrupted;
-                        }
-                    }
-                }
-            }
-            i += 1;
+        let mut target = JobTarget { job, interrupt };
+        match pidguard::run_schedule(schedule, &mut target) {
+            Ok(end) => end,
+            Err(never) => match never {},
         }
     }
 

@@ -242,7 +242,6 @@ pub(crate) mod proc {
     }
 
     /// When the process started (see [`start_time_of`]).
-    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
     pub(crate) fn start_time(pid: Pid) -> Option<SystemTime> {
         start_time_of(&stat_result(pid).ok()?)
     }

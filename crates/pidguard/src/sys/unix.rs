@@ -45,6 +45,10 @@ pub(crate) mod proc {
     pub(crate) fn record_locks_on(_ino: u64) -> bool {
         false
     }
+    /// Not known here.
+    pub(crate) fn start_time(_pid: Pid) -> Option<SystemTime> {
+        None
+    }
 }
 
 /// No pidfds here.

@@ -1,0 +1,236 @@
+//! The library API against a real etcd server (`/usr/bin/etcd`, Debian's
+//! `etcd-server`): each test starts its own on free loopback ports with a
+//! temporary data directory and kills it (by PID) at the end. Skipped, with
+//! a printed reason, when etcd is not installed (under `CI=true` a missing
+//! etcd fails instead: `.ci/run` installs it). The command line's own etcd
+//! tests (many hosts, quorum loss, TLS) are pidguard-cli's tests/etcd.rs.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use pidguard::{ErrorKind, Pid, Schedule};
+use pidguard_etcd::{Backend, Event, Lock, StopOutcome};
+
+const ETCD: &str = "/usr/bin/etcd";
+
+/// Prints "skipped: REASON" and records it under
+/// `$CARGO_TARGET_TMPDIR/skipped/`, which `./test.sh` lists at the end
+/// (the same record as the other crates' tests); under `CI=true` it fails.
+fn missing(program: &str) {
+    let reason = format!("{program} is not installed");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason}: CI=true, and .ci/run installs it");
+    }
+    eprintln!("skipped: {reason}");
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("unnamed").replace("::", "__");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped");
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join(format!("{}__{test}.txt", env!("CARGO_CRATE_NAME")));
+    let _ = std::fs::write(file, format!("{reason}\n"));
+}
+
+/// The tests measure timings against the TTL: one at a time, here and
+/// against pidguard-cli's etcd tests (the same lock file), so that they do
+/// not compete for a small machine's CPUs.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Etcd {
+    child: Child,
+    client: u16,
+    _dir: tempfile::TempDir,
+    _file: std::fs::File,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        // By PID: the server this test started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A one-member etcd on loopback, ready (a read succeeds); `None` (the
+/// test skipped) without etcd.
+fn etcd() -> Option<Etcd> {
+    if !Path::new(ETCD).exists() {
+        missing(&format!("{ETCD} (Debian: etcd-server)"));
+        return None;
+    }
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("pidguard-etcd-tests.lock"))
+        .unwrap();
+    file.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (client, peer) = (free_port(), free_port());
+    let client_url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
+    let child = Command::new(ETCD)
+        .args(["--name", "m0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--listen-client-urls", &client_url])
+        .args(["--advertise-client-urls", &client_url])
+        .args(["--listen-peer-urls", &peer_url])
+        .args(["--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", &format!("m0={peer_url}")])
+        .args(["--initial-cluster-state", "new"])
+        .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+        .args(["--logger", "zap", "--log-level", "warn"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let etcd = Etcd {
+        child,
+        client,
+        _dir: dir,
+        _file: file,
+        _serial: serial,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let probe = Lock::new(etcd.backend(), "probe");
+    while let Err(e) = probe.status() {
+        assert!(Instant::now() < deadline, "etcd did not start: {e}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(etcd)
+}
+
+impl Etcd {
+    fn backend(&self) -> Backend {
+        Backend::parse(&format!("etcd://127.0.0.1:{}/test", self.client)).unwrap()
+    }
+}
+
+#[test]
+fn one_holder_at_a_time_with_increasing_fences() {
+    let Some(etcd) = etcd() else { return };
+    let mut lock = Lock::new(etcd.backend(), "job");
+    lock.ttl(Duration::from_secs(5)).host("a").starting();
+    let mut guard = lock.acquire().unwrap();
+    assert!(guard.is_held());
+    assert_eq!(guard.key(), "/test/lock/job");
+    let held = lock.status().unwrap().expect("a holder");
+    assert_eq!(held.fence, guard.fence());
+    assert!(held.holder.starting);
+    assert_eq!(held.holder.host, "a");
+    // The protected process, recorded once it runs.
+    guard.set_pid(Pid::current()).unwrap();
+    let held = lock.status().unwrap().expect("a holder");
+    assert_eq!(held.holder.pid, std::process::id());
+    assert!(!held.holder.starting);
+    assert!(held.holder.start_time.is_some(), "{held:?}");
+
+    // A second holder is refused, and told who holds it.
+    let mut other = Lock::new(etcd.backend(), "job");
+    other.host("b");
+    let e = other.acquire().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyRunning, "{e}");
+    assert_eq!(e.holding().expect("the holder").fence, guard.fence());
+    assert!(e.to_string().contains("held by host a"), "{e}");
+
+    let first = guard.fence();
+    guard.release().unwrap();
+    assert!(lock.status().unwrap().is_none());
+    let next = other.acquire().unwrap();
+    assert!(next.fence() > first, "{} after {first}", next.fence());
+    next.release().unwrap();
+}
+
+#[test]
+fn a_waiter_takes_the_lock_once_it_is_released() {
+    let Some(etcd) = etcd() else { return };
+    let guard = Lock::new(etcd.backend(), "job").acquire().unwrap();
+    let backend = etcd.backend();
+    let waiter = std::thread::spawn(move || {
+        let started = Instant::now();
+        let g = Lock::new(backend, "job")
+            .acquire_timeout(Duration::from_secs(20))
+            .unwrap();
+        (started.elapsed(), g.fence())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let fence = guard.fence();
+    guard.release().unwrap();
+    let (waited, next) = waiter.join().unwrap();
+    assert!(waited >= Duration::from_millis(400), "{waited:?}");
+    assert!(next > fence);
+}
+
+#[test]
+fn a_stop_request_reaches_the_holder() {
+    let Some(etcd) = etcd() else { return };
+    let guard = Lock::new(etcd.backend(), "job").acquire().unwrap();
+    let monitor = guard.monitor();
+    let holder = std::thread::spawn(move || {
+        let ev = monitor.wait_event(Some(Duration::from_secs(20)));
+        guard.release().unwrap();
+        ev
+    });
+    let schedule: Schedule = "TERM/2/KILL/1".parse().unwrap();
+    let mut stopper = Lock::new(etcd.backend(), "job");
+    stopper.host("b");
+    let outcome = stopper
+        .request_stop(Some(&schedule), Some(Duration::from_secs(20)))
+        .unwrap();
+    assert!(matches!(outcome, StopOutcome::Stopped(_)), "{outcome:?}");
+    assert_eq!(
+        holder.join().unwrap(),
+        Some(Event::StopRequested {
+            from: "b".into(),
+            schedule: Some(schedule)
+        })
+    );
+    let nobody = stopper.request_stop(None, Some(Duration::from_secs(5)));
+    assert!(matches!(nobody.unwrap(), StopOutcome::NotRunning));
+}
+
+#[test]
+fn the_holder_reports_the_loss_when_etcd_goes() {
+    let Some(mut etcd) = etcd() else { return };
+    let mut lock = Lock::new(etcd.backend(), "job");
+    lock.ttl(Duration::from_secs(2));
+    let guard = lock.acquire().unwrap();
+    let deadline = guard.deadline().expect("a deadline");
+    let _ = etcd.child.kill();
+    let _ = etcd.child.wait();
+    match guard.wait_event(Some(Duration::from_secs(10))) {
+        Some(Event::Lost(why)) => assert!(why.contains("renewal"), "{why}"),
+        other => panic!("no loss reported: {other:?}"),
+    }
+    assert!(!guard.is_held());
+    // Reported before the deadline another host could take it at.
+    assert!(Instant::now() <= deadline + Duration::from_millis(200));
+    // Releasing without etcd does not hang: the lease expires by itself.
+    let started = Instant::now();
+    let _ = guard.release();
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn an_unreachable_etcd_is_an_io_error_that_says_so() {
+    let port = free_port();
+    let backend = Backend::parse(&format!("etcd://127.0.0.1:{port}/test")).unwrap();
+    let e = Lock::new(backend, "job").acquire().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+    assert!(e.to_string().contains("quorum"), "{e}");
+    // The etcd client's error is the source.
+    let source = std::error::Error::source(&e).expect("a source");
+    assert!(source.is::<etcd_client::Error>(), "{source:?}");
+}
