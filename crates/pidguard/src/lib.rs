@@ -49,8 +49,23 @@
 //! across a cluster: a lock on an etcd lease (`etcd::Lock`, `etcd::Guard`),
 //! with a fencing token and loss detection (see `docs/ETCD.md`).
 #![deny(missing_docs)]
-#![cfg(unix)]
 
+// Unix only, for now (Windows support is a later issue): say so, rather
+// than fail with unresolved imports. On a non-Unix target every module
+// below is left out, so that this is the only error.
+#[cfg(not(unix))]
+compile_error!(
+    "pidguard supports Unix only: Linux (every guarantee, through O_TMPFILE, pidfds and \
+     /proc), and FreeBSD, macOS and the other BSDs (flock-based locking and atomic \
+     creation; process identity facts are unproved there). This target is not Unix."
+);
+
+/// Declares its items on Unix only (see the `compile_error!` above).
+macro_rules! unix_only {
+    ($($item:item)*) => { $(#[cfg(unix)] $item)* };
+}
+
+unix_only! {
 #[cfg(feature = "tokio")]
 pub mod asyncio;
 #[cfg(feature = "signal-cleanup")]
@@ -82,3 +97,4 @@ pub use process::{liveness, Liveness, Process};
 pub use signal::{parse_duration, Schedule, Signal, Step, SyntaxError};
 pub use status::{inspect, read, read_with, status, Inspection, Status};
 pub use stop::{probe_signal, send_signal, stop, wait, Outcome, Report};
+}
