@@ -1,8 +1,13 @@
-//! The platform seam holds: `src/sys/` is the only code that names rustix
-//! or libc, or reads a `/proc` path (README, "Layout"). Everything else
-//! goes through `crate::sys`, so that a platform is one file there.
+//! The platform seams hold: the library's `src/sys/` and the command's
+//! `crates/pidguard-cli/src/sys/` are the only code that names rustix or
+//! libc, or reads a `/proc` path (README, "Layout"). Everything else goes
+//! through `sys`, so that a platform is one file there.
 
 use std::path::{Path, PathBuf};
+
+#[allow(dead_code)]
+#[path = "support/skip.rs"]
+mod skip;
 
 /// Files outside `sys/` allowed to name a `/proc` path, and why.
 const PROC_EXEMPT: &[(&str, &str)] = &[(
@@ -47,9 +52,9 @@ fn names_crate(code: &str, krate: &str) -> bool {
     })
 }
 
-/// Every place outside `src/<seam>` (relative to `crate_dir`) that names
+/// Every place outside `src/<seam>` of `crate_dir` (called `label`) that names
 /// rustix or libc, or a `/proc` path, as "file:line: what".
-fn leaks(crate_dir: &Path, seam: &[&str]) -> Vec<String> {
+fn leaks(crate_dir: &Path, label: &str, seam: &[&str]) -> Vec<String> {
     let src = crate_dir.join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
@@ -71,7 +76,7 @@ fn leaks(crate_dir: &Path, seam: &[&str]) -> Vec<String> {
             for krate in ["rustix", "libc"] {
                 if names_crate(code, krate) {
                     found.push(format!(
-                        "src/{rel_str}:{}: names {krate}: {}",
+                        "{label}/src/{rel_str}:{}: names {krate}: {}",
                         n + 1,
                         line.trim()
                     ));
@@ -79,7 +84,7 @@ fn leaks(crate_dir: &Path, seam: &[&str]) -> Vec<String> {
             }
             if !proc_ok && (code.contains("\"/proc/") || code.contains("\"/proc\"")) {
                 found.push(format!(
-                    "src/{rel_str}:{}: reads a /proc path: {}",
+                    "{label}/src/{rel_str}:{}: reads a /proc path: {}",
                     n + 1,
                     line.trim()
                 ));
@@ -91,12 +96,34 @@ fn leaks(crate_dir: &Path, seam: &[&str]) -> Vec<String> {
 
 #[test]
 fn only_sys_names_rustix_libc_or_proc() {
-    let leaks = leaks(Path::new(env!("CARGO_MANIFEST_DIR")), &["sys"]);
+    let leaks = leaks(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        "crates/pidguard",
+        &["sys"],
+    );
     assert!(
         leaks.is_empty(),
         "system calls outside the platform seam (crates/pidguard/src/sys/): move each \
          behind a function in sys/mod.rs (every Unix) or sys/linux.rs + sys/other.rs \
          (per platform), documented in sys/mod.rs's contract:\n  {}",
+        leaks.join("\n  ")
+    );
+}
+
+#[test]
+fn only_the_commands_sys_names_rustix_libc_or_proc() {
+    let cli = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pidguard-cli");
+    if !cli.join("src/main.rs").exists() {
+        // A packaged crate, outside the workspace.
+        skip::skipped("crates/pidguard-cli is not here (a packaged crate)");
+        return;
+    }
+    let leaks = leaks(&cli, "crates/pidguard-cli", &["sys"]);
+    assert!(
+        leaks.is_empty(),
+        "system calls outside the command's platform seam (crates/pidguard-cli/src/sys/): \
+         move each behind a function in sys/mod.rs (every Unix) or sys/linux.rs + \
+         sys/other.rs (per platform):\n  {}",
         leaks.join("\n  ")
     );
 }
