@@ -37,11 +37,16 @@
 //!
 //! # Platform notes
 //!
-//! Unix only. On Linux, new files are created with `O_TMPFILE`; on other
-//! Unix systems (and Linux filesystems without `O_TMPFILE`) under a
-//! temporary name that is `link(2)`ed into place. Zombies are recognised as
-//! dead on Linux only (through `/proc`). `flock` locks are local to a host:
-//! on NFS they may be emulated or not shared between clients.
+//! Unix only (other targets fail to build, saying so). On Linux, new files
+//! are created with `O_TMPFILE`; on other Unix systems (and Linux
+//! filesystems without `O_TMPFILE`) under a temporary name that is
+//! `link(2)`ed into place. Process identity is read from `/proc`, on Linux
+//! only: on FreeBSD, macOS and the other BSDs (which build, and are
+//! checked in CI, but are not tested) every fact about a live process is
+//! unproved, so [`stop`] and [`send_signal`] refuse to signal it
+//! ([`Identity::Unproved`]); zombies count as alive there until reaped.
+//! `flock` locks are local to a host: on NFS they may be emulated or not
+//! shared between clients.
 //!
 //! # Beyond one host
 //!
