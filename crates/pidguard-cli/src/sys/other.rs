@@ -46,9 +46,25 @@ pub(crate) fn process_parents() -> Option<Vec<(Pid, Pid)>> {
     None
 }
 
-/// Unknown without `/proc`.
-pub(crate) fn proc_stat(_pid: i32) -> Option<(u8, i32, i32)> {
-    None
+/// `(state, parent, process group)` of our own child `pid`, which `waitid`
+/// can tell about without `/proc`: running (`S`) or exited and not yet
+/// reaped (`Z`). Any other process is unknown (`None`): a job's leader
+/// thus counts as running until it exits, never as gone; its descendants
+/// are reached only through its process group.
+pub(crate) fn proc_stat(pid: i32) -> Option<(u8, i32, i32)> {
+    use rustix::process as rp;
+    let p = rp::Pid::from_raw(pid)?;
+    let exited = match rp::waitid(
+        rp::WaitId::Pid(p),
+        rp::WaitIdOptions::EXITED | rp::WaitIdOptions::NOHANG | rp::WaitIdOptions::NOWAIT,
+    ) {
+        Ok(None) => false,
+        Ok(Some(_)) => true,
+        Err(_) => return None,
+    };
+    let pgrp = rp::getpgid(Some(p)).ok()?.as_raw_nonzero().get();
+    let state = if exited { b'Z' } else { b'S' };
+    Some((state, super::getpid(), pgrp))
 }
 
 /// Unknown without `/proc`.
