@@ -16,7 +16,7 @@
 //! | [`process_state`] | `/proc/P/stat` (a zombie is dead) | [`ProcState::Unknown`]: a zombie counts as alive |
 //! | [`exists`] | `pidfd_open(2)` (no permission needed) | `None`: `kill(2)`'s answer stands |
 //! | [`pidfd_open`], [`pidfd_exited`], [`send_signal`] | pidfds: the PID cannot be reused under us | no pidfds: `kill(2)` by PID |
-//! | [`network_fs`] | `statfs` magic numbers | `None` (not recognised) |
+//! | [`network_fs`] | `statfs` magic numbers | `statfs`'s `f_fstypename` (the BSDs, macOS); `None` elsewhere |
 //! | [`read_pid_max`] | `/proc/sys/kernel/pid_max` | `None` (any positive `pid_t`) |
 //! | `proc::*` (the identity facts) | read from `/proc` | every fact is *unproved* (`ENOSYS`) |
 //!

@@ -152,7 +152,57 @@ pub(crate) fn pidfd_exited(
     false
 }
 
-/// Network filesystems are not recognised here.
+/// The name of the network filesystem holding `dir`, if it is one on which
+/// `flock` may be emulated or local to this host, from `statfs`'s
+/// `f_fstypename` (the BSDs and macOS name the filesystem type).
+#[cfg(any(
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "openbsd",
+    target_vendor = "apple"
+))]
+pub(crate) fn network_fs(dir: &Path) -> Option<&'static str> {
+    let st = rustix::fs::statfs(dir).ok()?;
+    // c_char is i8 or u8, by architecture.
+    #[allow(clippy::unnecessary_cast)]
+    let name: Vec<u8> = st
+        .f_fstypename
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    network_fs_type(&name)
+}
+
+/// The network filesystem with this `f_fstypename`, if any.
+#[cfg_attr(
+    not(any(
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "openbsd",
+        target_vendor = "apple"
+    )),
+    allow(dead_code)
+)]
+fn network_fs_type(name: &[u8]) -> Option<&'static str> {
+    Some(match name {
+        b"nfs" => "NFS",
+        b"smbfs" => "SMB",
+        b"cifs" => "CIFS",
+        b"afpfs" => "AFP",
+        b"webdav" => "WebDAV",
+        b"afs" => "AFS",
+        _ => return None,
+    })
+}
+
+/// Network filesystems are not recognised here (no type name in `statfs`).
+#[cfg(not(any(
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "openbsd",
+    target_vendor = "apple"
+)))]
 pub(crate) fn network_fs(_dir: &Path) -> Option<&'static str> {
     None
 }
