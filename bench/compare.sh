@@ -307,6 +307,7 @@ def row(what, a, b, fmt, ratio_max=None, target="—", absolute=None, comp=""):
 row("cycle vs libbsd", "cycle_pidguard_ns", "cycle_libbsd_ns", us, 1.0, "≤ 1.00×", comp="libbsd ")
 row("cycle vs floor", "cycle_pidguard_ns", "cycle_floor_ns", us, 1.3, "≤ 1.30×", comp="C floor ")
 row("cycle vs the same protocol in C", "cycle_pidguard_ns", "cycle_protocol_c_ns", us, comp="protocol-c ")
+row("cycle with the kernel identity record vs without", "cycle_pidguard_ns", "cycle_pidguard_no_record_ns", us, 1.1, "≤ 1.10×", comp="no record ")
 row("the same protocol in C vs floor", "cycle_protocol_c_ns", "cycle_floor_ns", us, comp="C floor ")
 row("cycle vs Python pid", "cycle_pidguard_ns", "cycle_python_pid_ns", us, comp="python pid ")
 row("run --exec vs start-stop-daemon", "cli_pidguard_run_exec_ms", "cli_start_stop_daemon_start_ms", ms, 1.0, "≤ 1.00×", comp="ssd --start ")

@@ -2,7 +2,9 @@
 # Acquire/release cycle benchmark: pidguard vs the bare syscall floor vs
 # libbsd's pidfile(3) vs the Python `pid` package, on a tmpfs, measured in
 # the same run; plus pidguard's protocol written in C (bench/c/protocol.c),
-# which shows what the protocol itself costs against the floor.
+# which shows what the protocol itself costs against the floor, and
+# pidguard without its kernel identity record (pidguard-no-record, the
+# example with --no-kernel-identity), which shows what the record costs.
 #
 # Usage: bench/cycle.sh [N]       (N cycles per run, default 200000)
 #        ROUNDS=7 bench/cycle.sh  (rounds, default 5)
@@ -83,10 +85,13 @@ mkdir -p "$out"
 log "building the example (release)"
 (cd "$root" && cargo build --release --example cycle -p pidguard) >&2
 cp -- "${CARGO_TARGET_DIR:-$root/target}/release/examples/cycle" "$out/pidguard"
+# The same cycle without the kernel identity record (Pidfile::kernel_identity(false)).
+printf '#!/bin/sh\nexec %q --no-kernel-identity "$@"\n' "$out/pidguard" >"$out/pidguard-no-record"
+chmod +x "$out/pidguard-no-record"
 cflags=(-O2 -Wall -Wextra)
 gcc "${cflags[@]}" -o "$out/floor" "$root/bench/c/floor.c"
 gcc "${cflags[@]}" -o "$out/protocol-c" "$root/bench/c/protocol.c"
-programs=(pidguard floor protocol-c)
+programs=(pidguard pidguard-no-record floor protocol-c)
 if [[ "$have_libbsd" -eq 1 ]]; then
   gcc "${cflags[@]}" -o "$out/libbsd" "$root/bench/c/libbsd.c" -lbsd
   programs+=(libbsd)
@@ -177,6 +182,8 @@ echo
 echo "| ratio | value | target | met |"
 echo "| --- | ---: | --- | --- |"
 ratio_row "pidguard / floor" "${med[pidguard]}" "${med[floor]}" 1.3
+# What recording the owner's pidfs inode (user.pidguard.pidfd_ino) costs.
+ratio_row "pidguard / pidguard-no-record (the kernel identity record)" "${med[pidguard]}" "${med[pidguard-no-record]}" 1.1
 # The same protocol in C: what any implementation of it costs here.
 awk -v a="${med[pidguard]}" -v b="${med[protocol-c]}" 'BEGIN { printf "| pidguard / protocol-c (the same protocol in C) | %.2f | (reference) | |\n", a / b }'
 ratio_row "protocol-c / floor (the 1.3 target applied to C)" "${med[protocol-c]}" "${med[floor]}" 1.3

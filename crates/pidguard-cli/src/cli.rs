@@ -117,15 +117,17 @@ pub enum Command {
     /// Example: pidguard wait -p /run/app.pid --timeout 30s
     Wait(WaitArgs),
 
-    /// List the PID files in a directory: name, PID, state, identity, age
-    /// and command line.
+    /// List the PID files in a directory: name, PID, state, identity, the
+    /// evidence that decided it, age and command line.
     ///
     /// One row per *.pid file; symlinks, directories and other files are
     /// reported as skipped and never followed (with --recursive or
     /// --max-depth N, subdirectories are listed too, never through a
-    /// symlink). Identity: verified (the process holds the file's lock),
-    /// consistent (every check passed), unproved (a fact could not be
-    /// read), mismatched (a reused PID…); COMMAND is what the PID runs now.
+    /// symlink). Identity: verified (the process holds the file's lock, or
+    /// the file's kernel identity record proves it), consistent (every
+    /// check passed), unproved (a fact could not be read), mismatched (a
+    /// reused PID…); EVIDENCE: kernel (the record pidguard keeps with the
+    /// file, Linux 6.9+), lock, or checks; COMMAND is what the PID runs now.
     /// Names and command lines are printed with control characters escaped
     /// (\n, \xHH).
     ///

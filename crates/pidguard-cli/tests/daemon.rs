@@ -38,15 +38,19 @@ fn stat_fields(pid: i32) -> Vec<String> {
         .collect()
 }
 
+/// The PID of a verified, locked holder, which the file's kernel identity
+/// record names (where the kernel and the filesystem keep records).
 fn running_locked(path: &Path) -> i32 {
-    match pidguard::inspect(path, &Default::default()) {
+    let pid = match pidguard::inspect(path, &Default::default()) {
         pidguard::Inspection {
             status: Status::Running { pid, locked: true },
             identity: Some(pidguard::Identity::Verified),
             ..
         } => pid.get(),
         other => panic!("expected a verified, locked holder: {other:?}"),
-    }
+    };
+    common::assert_records_owner(path, pid);
+    pid
 }
 
 #[test]

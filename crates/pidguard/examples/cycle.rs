@@ -1,4 +1,4 @@
-//! Acquire/release benchmark: `cycle PATH N`.
+//! Acquire/release benchmark: `cycle [--no-kernel-identity] PATH N`.
 //!
 //! Measures the mean wall-clock time of one full PID file life cycle through
 //! the public API: `Pidfile::new(PATH).acquire()` (create the file unnamed,
@@ -15,6 +15,10 @@
 //! ```text
 //! pidguard <ns> ns/cycle
 //! ```
+//!
+//! With `--no-kernel-identity` the files carry no kernel identity record
+//! (`Pidfile::kernel_identity(false)`), and the line starts with
+//! `pidguard-no-record`: the two together show what the record costs.
 //!
 //! Put PATH on a tmpfs (`/dev/shm`, `/run`) to measure the library and the
 //! syscalls rather than a disk. `bench/cycle.sh` builds this with its C
@@ -33,10 +37,12 @@ use std::time::Instant;
 
 use pidguard::Pidfile;
 
-const USAGE: &str = "usage: cycle PATH N   (N: number of acquire+release cycles, >= 1)";
+const USAGE: &str =
+    "usage: cycle [--no-kernel-identity] PATH N   (N: number of acquire+release cycles, >= 1)";
 
-fn parse_args() -> Result<(PathBuf, u64), String> {
-    let mut args = std::env::args_os().skip(1);
+fn parse_args() -> Result<(PathBuf, u64, bool), String> {
+    let mut args = std::env::args_os().skip(1).peekable();
+    let record = args.next_if(|a| a == "--no-kernel-identity").is_none();
     let (Some(path), Some(n), None) = (args.next(), args.next(), args.next()) else {
         return Err("expected exactly two arguments".into());
     };
@@ -52,7 +58,7 @@ fn parse_args() -> Result<(PathBuf, u64), String> {
     if n == 0 {
         return Err("N must be at least 1".into());
     }
-    Ok((PathBuf::from(path), n))
+    Ok((PathBuf::from(path), n, record))
 }
 
 fn cycles(pidfile: &Pidfile, n: u64) -> Result<(), pidguard::Error> {
@@ -64,14 +70,20 @@ fn cycles(pidfile: &Pidfile, n: u64) -> Result<(), pidguard::Error> {
 }
 
 fn main() -> ExitCode {
-    let (path, n) = match parse_args() {
+    let (path, n, record) = match parse_args() {
         Ok(a) => a,
         Err(msg) => {
             eprintln!("cycle: {msg}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
-    let pidfile = Pidfile::new(&path);
+    let mut pidfile = Pidfile::new(&path);
+    pidfile.kernel_identity(record);
+    let name = if record {
+        "pidguard"
+    } else {
+        "pidguard-no-record"
+    };
 
     let warmup = (n / 100).max(1);
     if let Err(e) = cycles(&pidfile, warmup) {
@@ -88,6 +100,6 @@ fn main() -> ExitCode {
     }
 
     let mean_ns = (elapsed.as_nanos() + u128::from(n) / 2) / u128::from(n);
-    println!("pidguard {mean_ns} ns/cycle");
+    println!("{name} {mean_ns} ns/cycle");
     ExitCode::SUCCESS
 }

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 
+use crate::kernel_id::KernelIdentity;
 use crate::pid::Pid;
 use crate::sys::proc::{self, ProcStat};
 use crate::sys::{self, Errno, Stat};
@@ -215,6 +216,16 @@ pub enum Mismatch {
     OtherNamespace,
     /// The PID is a kernel thread's.
     KernelThread,
+    /// The kernel's identity of the process at the PID (its pidfs inode)
+    /// is not the one recorded with the file: the PID was reused (or the
+    /// file was written in another PID namespace, where the PID names
+    /// another process). Proved by the kernel, whatever the clocks say.
+    KernelIdentity {
+        /// The pidfs inode recorded with the file.
+        recorded: u64,
+        /// The pidfs inode of the process at the PID now.
+        found: u64,
+    },
     /// The `exe` filter does not match the process's executable.
     Exe {
         /// The filter.
@@ -283,6 +294,12 @@ impl fmt::Display for Mismatch {
             Mismatch::OurParent => f.write_str("the PID is pidguard's parent's"),
             Mismatch::OtherNamespace => f.write_str("the process is in another PID namespace"),
             Mismatch::KernelThread => f.write_str("the PID is a kernel thread's"),
+            Mismatch::KernelIdentity { recorded, found } => write!(
+                f,
+                "the process at this PID (pidfs inode {found}) is not the one recorded \
+                 with the file ({recorded}): its PID was reused, or the file was written \
+                 in another PID namespace"
+            ),
             Mismatch::Exe { wanted, actual } => write!(
                 f,
                 "its executable is {}, not {} (--exe)",
@@ -433,14 +450,40 @@ impl Unread {
 /// The verdict on `pid` as the owner of the file described by `file` (its
 /// `fstat`), whose lock is (`locked`) or is not held; filters are applied
 /// separately ([`Filters::check`]). `pstat` is `/proc/<pid>/stat` if the
-/// caller already read it.
+/// caller already read it; `kernel` is what the file's kernel identity
+/// record says (see `kernel_id.rs`).
 pub(crate) fn identify(
     pid: Pid,
     file: &Stat,
     locked: bool,
     pstat: Option<ProcStat>,
     me: Me,
+    kernel: KernelIdentity,
 ) -> Identity {
+    // ---- kernel identity hook (issue 20) ----
+    // For an unlocked judgment, a record the kernel confirms or refutes
+    // decides before every other check (thread group, PID 1, namespace,
+    // clocks); the caller's filters still apply to a proved owner. An
+    // absent record decides nothing. A locked file is judged by its lock
+    // (the holder is named by the lock; see `status::resolve_holder`).
+    if !locked {
+        match kernel {
+            KernelIdentity::Same => {
+                // Even a record its writer had authority to make cannot
+                // make a kernel thread own a file.
+                let pstat = pstat.or_else(|| proc::stat_result(pid).ok());
+                if pstat.as_ref().is_some_and(proc::is_kernel_thread_of) {
+                    return Identity::Mismatched(Mismatch::KernelThread);
+                }
+                return Identity::Verified;
+            }
+            KernelIdentity::Different { recorded, found } => {
+                return Identity::Mismatched(Mismatch::KernelIdentity { recorded, found })
+            }
+            KernelIdentity::Absent(_) => {}
+        }
+    }
+    // ---- end of kernel identity hook ----
     // The stat field types differ between platforms.
     #[allow(clippy::unnecessary_cast)]
     let (dev, ino) = (file.st_dev as u64, file.st_ino as u64);

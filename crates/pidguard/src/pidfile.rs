@@ -81,6 +81,8 @@ pub struct Pidfile {
     /// [`Guard::set_pid`].
     reserve: bool,
     network_fs: NetworkFs,
+    /// Record the owner's pidfs inode with the file (see `kernel_id.rs`).
+    kernel_identity: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -141,6 +143,7 @@ impl Pidfile {
             group: None,
             reserve: false,
             network_fs: NetworkFs::Warn,
+            kernel_identity: true,
         }
     }
 
@@ -229,6 +232,31 @@ impl Pidfile {
     /// Network filesystems are recognised on Linux only (by `statfs`).
     pub fn network_fs(&mut self, policy: NetworkFs) -> &mut Pidfile {
         self.network_fs = policy;
+        self
+    }
+
+    /// Whether to record the owner's identity as the kernel knows it (its
+    /// pidfs inode, Linux 6.9 and later) in the file's extended attribute
+    /// `user.pidguard.pidfd_ino`, so that readers can prove whether the PID
+    /// in an unlocked file is still its owner, across clock steps (a
+    /// locked file is judged by its lock). Default: `true`. Where the kernel or the filesystem
+    /// cannot (older kernels, other systems, filesystems without user
+    /// attributes), no record is written and nothing fails. With `false`,
+    /// a record left by an earlier owner is removed on take-over.
+    ///
+    /// The record is ASCII, `pid=PID ino=INODE boot=BOOT_ID` (the boot's
+    /// `/proc/sys/kernel/random/boot_id`). A new file gets it before it is
+    /// linked into place; an existing one before its new content. Readers
+    /// ([`inspect`](crate::inspect), [`stop`](crate::stop()), `list`) trust it
+    /// only for the PID and the boot it names, and as proof of ownership
+    /// only in a file writable by its owner alone, owned by root, the
+    /// reader or the process's user; [`Inspection::decided_by`] says when
+    /// it decided. See `docs/GUARANTEES.md`, "Identity proved by the
+    /// kernel".
+    ///
+    /// [`Inspection::decided_by`]: crate::Inspection::decided_by
+    pub fn kernel_identity(&mut self, yes: bool) -> &mut Pidfile {
+        self.kernel_identity = yes;
         self
     }
 
@@ -379,11 +407,11 @@ impl Pidfile {
         let mut unnamed: Option<sys::Unnamed> = None;
         for _ in 0..MAX_ATTEMPTS {
             if unnamed.is_none() {
-                match self.prepare_new(&dir, &path, dir_mode, content) {
+                match self.prepare_new(&dir, &path, dir_mode, content, pid, me) {
                     Ok(u) => unnamed = Some(u),
                     // The directory may not be writable while the file exists
                     // and is held: report that, not the create error.
-                    Err(e) => match self.take_over(&path, content)? {
+                    Err(e) => match self.take_over(&path, content, pid, me)? {
                         Takeover::Acquired(fd) => {
                             self.set_ownership(&fd, &path)?;
                             return Ok(self.guard(fd, path, pid, me).on(network));
@@ -405,7 +433,7 @@ impl Pidfile {
                 Err(e) if e.raw_os_error() == Some(sys::Errno::EXIST.raw_os_error()) => {}
                 Err(e) => return Err(Error::create(&path, e)),
             }
-            match self.take_over(&path, content)? {
+            match self.take_over(&path, content, pid, me)? {
                 Takeover::Acquired(fd) => {
                     self.set_ownership(&fd, &path)?;
                     return Ok(self.guard(fd, path, pid, me).on(network));
@@ -428,6 +456,8 @@ impl Pidfile {
         path: &Path,
         dir_mode: u32,
         content: &[u8],
+        pid: Pid,
+        me: Pid,
     ) -> Result<sys::Unnamed> {
         let u = match sys::create_unnamed(dir, path, self.mode) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -439,6 +469,10 @@ impl Pidfile {
         .map_err(|e| Error::create(path, e))?;
         self.set_ownership(&u.fd, path)?;
         sys::write_whole(&u.fd, content, 0).map_err(|e| Error::create(path, e))?;
+        if self.records(content) {
+            // Before the file is linked: it never appears without it.
+            crate::kernel_id::record_new(&u.fd, pid, me);
+        }
         if !sys::try_lock_exclusive(&u.fd).map_err(|e| Error::create(path, e))? {
             // Only possible for a named temporary file someone else opened.
             return Err(Error::create(
@@ -456,7 +490,7 @@ impl Pidfile {
     }
 
     /// Step 2: the path exists. Lock it in place if nobody holds it.
-    fn take_over(&self, path: &Path, content: &[u8]) -> Result<Takeover> {
+    fn take_over(&self, path: &Path, content: &[u8], pid: Pid, me: Pid) -> Result<Takeover> {
         let st = match sys::lstat(path) {
             Ok(st) => st,
             Err(e)
@@ -520,10 +554,13 @@ impl Pidfile {
         // when its owner is proved not running (dropping `fd` on refusal
         // unlocks it again).
         if let Ok(old) = read_fd(&fd, path, Rule::Lenient) {
-            if let Some(refusal) = live_unlocked_owner(path, old, &now) {
+            if let Some(refusal) = live_unlocked_owner(path, &fd, old, &now, me) {
                 return Err(refusal);
             }
         }
+        // The record first, then the content (see kernel_id's write order).
+        let recorded = self.records(content).then_some(pid);
+        crate::kernel_id::replace(&fd, recorded, me).map_err(|e| stale_record(path, e))?;
         sys::write_whole(&fd, content, now.st_size as u64).map_err(|e| Error::create(path, e))?;
         if self.fsync {
             sys::fsync(&fd).map_err(|e| Error::create(path, e))?;
@@ -534,6 +571,12 @@ impl Pidfile {
         Ok(Takeover::Acquired(fd))
     }
 
+    /// Whether a file with `content` gets a kernel identity record: not an
+    /// empty (reserved) one, which names nobody yet.
+    fn records(&self, content: &[u8]) -> bool {
+        self.kernel_identity && !content.is_empty()
+    }
+
     fn guard(&self, fd: OwnedFd, path: PathBuf, pid: Pid, owner: Pid) -> Guard {
         Guard {
             fd: Some(fd),
@@ -542,6 +585,7 @@ impl Pidfile {
             owner: owner.as_u32(),
             fsync: self.fsync,
             network_fs: None,
+            kernel_identity: self.kernel_identity,
         }
     }
 }
@@ -625,6 +669,16 @@ fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
     })
 }
 
+/// The old kernel identity record could be neither replaced nor removed:
+/// writing a new PID under it could make it vouch for the wrong process.
+fn stale_record(path: &Path, e: io::Error) -> Error {
+    Error::create(path, e).with_detail(
+        "the file's kernel identity record (user.pidguard.pidfd_ino) could not be \
+         replaced or removed; remove it with `setfattr -x user.pidguard.pidfd_ino` or \
+         remove the file",
+    )
+}
+
 /// The refusal to take over an unlocked file naming `pid`, unless `pid` is
 /// proved gone: dead, or its PID a thread's (a TID, a kernel thread), or
 /// our own (the file is ours). A live process
@@ -633,20 +687,32 @@ fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
 /// a daemon that does not lock its file (nginx, sshd), as Python's `pid`
 /// and `start-stop-daemon --start` judge it; one that cannot be judged
 /// (a fact could not be read) is not taken over either.
-fn live_unlocked_owner(path: &Path, pid: Pid, file: &sys::Stat) -> Option<Error> {
+fn live_unlocked_owner(
+    path: &Path,
+    fd: &OwnedFd,
+    pid: Pid,
+    file: &sys::Stat,
+    me: Pid,
+) -> Option<Error> {
     use crate::identity::{identify, Identity, Me, Mismatch};
-    if liveness(pid) == Liveness::Dead {
+    // Our own PID: the file is ours (its lock closed), to take again; its
+    // record may prove us its owner, which is no reason to refuse.
+    if pid == me || liveness(pid) == Liveness::Dead {
         return None;
     }
-    match identify(pid, file, false, None, Me::now()) {
+    // A kernel identity record decides here too: a proved owner is
+    // refused; a proved other process keeps its file like any other
+    // evidence short of the owner's death (below).
+    let kernel = crate::kernel_id::kernel_identity(pid, fd, file, me);
+    match identify(pid, file, false, None, Me::now(), kernel) {
         // A TID or a kernel thread is no process that could own a file:
-        // no process has the PID here, the owner is gone. Our own PID: the
-        // file is ours (its lock closed), to take again.
+        // no process has the PID here, the owner is gone.
         Identity::Mismatched(
             Mismatch::Thread { .. } | Mismatch::KernelThread | Mismatch::Ourselves,
         ) => None,
-        // Timing, PID 1, our parent, another namespace…: evidence that it
-        // is not the owner, not proof that the owner is gone.
+        // Timing, PID 1, our parent, another namespace, a kernel identity
+        // that is not the recorded one…: evidence that it is not the
+        // owner, not proof that the owner is gone.
         Identity::Mismatched(m) => Some(Error::running_unlocked(
             path,
             pid,
@@ -655,7 +721,14 @@ fn live_unlocked_owner(path: &Path, pid: Pid, file: &sys::Stat) -> Option<Error>
                  when its owner is proved gone (dead, or the PID a thread's)"
             ),
         )),
-        Identity::Verified | Identity::Consistent => Some(Error::running_unlocked(
+        // Unlocked, only the kernel identity record verifies.
+        Identity::Verified => Some(Error::running_unlocked(
+            path,
+            pid,
+            "the file's kernel identity record (user.pidguard.pidfd_ino) proves it is the \
+             process the file was written for: its owner runs without the lock",
+        )),
+        Identity::Consistent => Some(Error::running_unlocked(
             path,
             pid,
             "it passes every check (a process, started before the file was written, in \
@@ -746,6 +819,8 @@ pub struct Guard {
     owner: u32,
     fsync: bool,
     network_fs: Option<&'static str>,
+    /// Whether [`set_pid`](Guard::set_pid) records the new owner's identity.
+    kernel_identity: bool,
 }
 
 impl Guard {
@@ -827,6 +902,10 @@ impl Guard {
                 ))
             }
         }
+        // The record first, then the content (see kernel_id's write order).
+        let recorded = self.kernel_identity.then_some(pid);
+        crate::kernel_id::replace(self.fd(), recorded, Pid::current())
+            .map_err(|e| stale_record(&self.path, e))?;
         let encoded = pid.encode();
         sys::write_whole(self.fd(), encoded.as_bytes(), mine.st_size as u64)
             .map_err(|e| Error::create(&self.path, e))?;

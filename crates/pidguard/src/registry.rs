@@ -76,6 +76,8 @@ pub struct Row {
     pub pid: Option<Pid>,
     /// The verdict on that PID, when it names a live process.
     pub identity: Option<Identity>,
+    /// Which evidence decided the verdict.
+    pub decided_by: Option<crate::DecidedBy>,
     /// Whether its lock is held.
     pub locked: bool,
     /// Time since the file was last written.
@@ -385,6 +387,7 @@ fn row(target: Target<'_>, file_name: &str, has_meta: bool, me: Me) -> Option<Ro
         state,
         pid,
         identity: found.identity,
+        decided_by: found.decided_by,
         locked,
         age,
         command,

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result, UnsafeFile};
 use crate::identity::{identify, Filters, Identity, Me};
+use crate::kernel_id::{kernel_identity, Absent, DecidedBy, KernelIdentity};
 use crate::pid::{ParseErrorKind, Pid, Rule};
 use crate::pidfile::{read_fd, refuse_foreign_links, MID_WRITE_BACKOFF_US};
 use crate::process::{liveness_with_stat, Liveness};
@@ -249,6 +250,9 @@ pub struct Inspection {
     /// states, on the PID in the file when it names a live process), with
     /// the filters applied.
     pub identity: Option<Identity>,
+    /// Which evidence decided [`identity`](Inspection::identity): the
+    /// kernel's identity record, the lock, or the consistency checks.
+    pub decided_by: Option<DecidedBy>,
     /// Whether the file's lock was held when it was read.
     pub locked: bool,
     /// The PID written in the file, when one was read. It differs from
@@ -288,6 +292,7 @@ pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> I
     let Classified {
         status,
         file,
+        fd,
         pstat,
         locked,
     } = classify(target);
@@ -298,6 +303,7 @@ pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> I
         },
         status,
         identity: None,
+        decided_by: None,
         locked,
         file,
         owner_gone: false,
@@ -305,16 +311,24 @@ pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> I
     let Some(st) = found.file else {
         return found;
     };
+    // What the file's kernel identity record says about the live PID in
+    // it, asked only where no lock decides.
+    let kernel = |pid: Pid| match &fd {
+        Some(fd) => kernel_identity(pid, fd, &st, me.pid),
+        None => KernelIdentity::Absent(Absent::NoRecord),
+    };
+    let not_asked = KernelIdentity::Absent(Absent::NotAsked);
     match std::mem::replace(&mut found.status, Status::NotRunning) {
         // Unlocked, and the PID is dead: the owner is proved gone.
         Status::Stale(pid) => {
             found.owner_gone = true;
             found.status = Status::Stale(pid);
         }
-        // Unlocked, naming a live process: it is the owner only if every
-        // consistency check was made and passed.
+        // Unlocked, naming a live process: it is the owner only if its
+        // kernel identity record proves it, or every consistency check was
+        // made and passed.
         Status::Running { pid, locked: false } => {
-            let owner = identify(pid, &st, false, pstat, me);
+            let owner = identify(pid, &st, false, pstat, me, kernel(pid));
             found.status = match &owner {
                 Identity::Verified | Identity::Consistent => Status::Running { pid, locked: false },
                 Identity::Unproved(u) => Status::Unknown(Error::unproved(target.path(), pid, u)),
@@ -322,22 +336,31 @@ pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> I
                 // dead PID proves the owner gone).
                 Identity::Mismatched(_) => Status::Stale(pid),
             };
-            found.identity = Some(with_filters(owner, filters, pid));
+            found.set_identity(with_filters(owner, filters, pid), false);
         }
         // Locked: an instance runs. Who holds the lock?
         Status::Running { pid, locked: true } => {
-            let owner = identify(pid, &st, true, pstat, me);
+            let owner = identify(pid, &st, true, pstat, me, not_asked);
             if owner.may_signal() {
                 found.status = Status::Running { pid, locked: true };
-                found.identity = Some(with_filters(owner, filters, pid));
+                found.set_identity(with_filters(owner, filters, pid), true);
             } else {
-                resolve_holder(&mut found, &st, pid, Some(owner), filters, me);
+                resolve_holder(&mut found, &st, pid, Some(owner), filters, me, &kernel);
             }
         }
-        Status::Held(pid) => resolve_holder(&mut found, &st, pid, None, filters, me),
+        Status::Held(pid) => resolve_holder(&mut found, &st, pid, None, filters, me, &kernel),
         other => found.status = other,
     }
     found
+}
+
+impl Inspection {
+    /// Sets the verdict and the evidence that decided it (`locked`: judged
+    /// by the lock).
+    fn set_identity(&mut self, identity: Identity, locked: bool) {
+        self.decided_by = DecidedBy::of(&identity, locked);
+        self.identity = Some(identity);
+    }
 }
 
 /// The owner verdict with the user's filters applied: a filter that does
@@ -364,6 +387,7 @@ fn resolve_holder(
     owner: Option<Identity>,
     filters: &Filters,
     me: Me,
+    kernel: &dyn Fn(Pid) -> KernelIdentity,
 ) {
     // The stat field types differ between platforms.
     #[allow(clippy::unnecessary_cast)]
@@ -396,13 +420,13 @@ fn resolve_holder(
                 && file_pid_status.as_ref().is_some_and(|s| s.ppid == h.get())
                 && sys::proc::same_exe(file_pid, h)
             {
-                let child = identify(file_pid, st, false, None, me);
+                let child = identify(file_pid, st, false, None, me, kernel(file_pid));
                 if child.may_signal() {
                     found.status = Status::Running {
                         pid: file_pid,
                         locked: true,
                     };
-                    found.identity = Some(with_filters(child, filters, file_pid));
+                    found.set_identity(with_filters(child, filters, file_pid), false);
                     return;
                 }
             }
@@ -413,14 +437,14 @@ fn resolve_holder(
                     pid: file_pid,
                     locked: true,
                 };
-                found.identity = Some(with_filters(Identity::Verified, filters, file_pid));
+                found.set_identity(with_filters(Identity::Verified, filters, file_pid), true);
                 return;
             }
             found.status = Status::Running {
                 pid: h,
                 locked: true,
             };
-            found.identity = Some(with_filters(Identity::Verified, filters, h));
+            found.set_identity(with_filters(Identity::Verified, filters, h), true);
         }
         // The file's PID may hold the lock, but that could not be read;
         // the lock table says it took the lock: name it, unproved.
@@ -429,11 +453,13 @@ fn resolve_holder(
                 pid: file_pid,
                 locked: true,
             };
-            found.identity = Some(Identity::Unproved(u));
+            found.set_identity(Identity::Unproved(u), true);
         }
         (None, owner) => {
             found.status = Status::Held(file_pid);
-            found.identity = owner;
+            if let Some(owner) = owner {
+                found.set_identity(owner, true);
+            }
         }
     }
 }
@@ -468,6 +494,7 @@ fn classify(target: Target<'_>) -> Classified {
                     (Liveness::Dead, _) => Classified::new(Status::Stale(pid), file, locked),
                     (_, pstat) => Classified {
                         pstat,
+                        fd: Some(fd),
                         ..Classified::new(Status::Running { pid, locked }, file, locked)
                     },
                 },
@@ -481,6 +508,7 @@ fn classify(target: Target<'_>) -> Classified {
             if alive != Liveness::Dead {
                 return Classified {
                     pstat,
+                    fd: Some(fd),
                     ..Classified::new(Status::Running { pid, locked }, file, locked)
                 };
             }
@@ -508,6 +536,8 @@ struct Classified {
     status: Status,
     /// The file's `fstat`, when it was opened.
     file: Option<Stat>,
+    /// The open file, kept for a running one (its kernel identity record).
+    fd: Option<OwnedFd>,
     /// `/proc/<pid>/stat` of a live process named in the file.
     pstat: Option<ProcStat>,
     /// Whether the lock was held at the last look.
@@ -519,6 +549,7 @@ impl Classified {
         Classified {
             status,
             file,
+            fd: None,
             pstat: None,
             locked,
         }

@@ -566,3 +566,172 @@ fn unlocked_file_of_a_live_daemon_is_not_taken_over() {
     );
     drop(guard);
 }
+
+/// A temporary directory where kernel identity records are written, or
+/// `None` (with a printed reason) where they cannot be.
+fn records_dir() -> Option<tempfile::TempDir> {
+    let dir = tempfile::tempdir().unwrap();
+    match support::kernel::kernel_identity_unavailable(dir.path()) {
+        Some(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+        None => Some(dir),
+    }
+}
+
+#[test]
+fn every_write_records_the_owner_and_set_pid_moves_the_record() {
+    use support::kernel::{kernel_record, pidfs_ino};
+    let Some(dir) = records_dir() else { return };
+    let path = dir.path().join("k.pid");
+    let me = std::process::id() as i32;
+    let mut guard = Pidfile::new(&path).acquire().unwrap();
+    assert_eq!(kernel_record(&path), Some((me, pidfs_ino(me).unwrap())));
+    // Locked: the lock decides (and names its holder).
+    let found = pidguard::inspect(&path, &Default::default());
+    assert_eq!(found.decided_by, Some(pidguard::DecidedBy::Lock));
+    // Unlocked (the lock's descriptor closed, the file left): the record
+    // proves the owner.
+    let unlocked = dir.path().join("unlocked.pid");
+    drop(Pidfile::new(&unlocked).acquire().unwrap().into_fd());
+    let found = pidguard::inspect(&unlocked, &Default::default());
+    assert!(!found.locked);
+    assert_eq!(found.identity, Some(pidguard::Identity::Verified));
+    assert_eq!(found.decided_by, Some(pidguard::DecidedBy::KernelIdentity));
+    std::fs::remove_file(&unlocked).unwrap();
+    // A proved owner still has to pass the caller's filters.
+    let filters = pidguard::Filters {
+        name: Some("no-such-comm".into()),
+        ..Default::default()
+    };
+    let found = pidguard::inspect(&path, &filters);
+    assert!(
+        matches!(
+            found.identity,
+            Some(pidguard::Identity::Mismatched(
+                pidguard::Mismatch::Name { .. }
+            ))
+        ),
+        "{found:?}"
+    );
+    assert_eq!(
+        found.decided_by,
+        Some(pidguard::DecidedBy::ConsistentChecks)
+    );
+
+    // The holder names a child: the record follows, before the content.
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let c = child.id() as i32;
+    guard.set_pid(Pid::new(c).unwrap()).unwrap();
+    assert_eq!(kernel_record(&path), Some((c, pidfs_ino(c).unwrap())));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{c}"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(guard);
+
+    // The registry's children, written through set_pid, too.
+    let registry = pidguard::registry::Registry::open(dir.path()).unwrap();
+    let mut child = registry
+        .spawn("w", Command::new("sleep").arg("30"), &[])
+        .unwrap();
+    let c = child.id() as i32;
+    let w = dir.path().join("w.pid");
+    assert_eq!(kernel_record(&w), Some((c, pidfs_ino(c).unwrap())));
+    let rows = registry.list().unwrap();
+    assert_eq!(rows[0].decided_by, Some(pidguard::DecidedBy::Lock));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_take_over_replaces_a_stale_record_that_names_the_same_pid() {
+    use support::kernel::{kernel_record, pidfs_ino, plant_record};
+    let Some(dir) = records_dir() else { return };
+    let path = dir.path().join("s.pid");
+    let me = std::process::id() as i32;
+    let ino = pidfs_ino(me).unwrap();
+    // A previous owner with our PID number (reused): unlocked, its record
+    // names another process.
+    let plant = |path: &Path| {
+        std::fs::write(path, format!("{me}\n")).unwrap();
+        plant_record(path, me, ino + 1000);
+    };
+    plant(&path);
+    let found = pidguard::inspect(&path, &Default::default());
+    assert!(
+        matches!(
+            found.identity,
+            Some(pidguard::Identity::Mismatched(pidguard::Mismatch::KernelIdentity { recorded, found }))
+                if recorded == ino + 1000 && found == ino
+        ),
+        "{found:?}"
+    );
+    assert_eq!(found.decided_by, Some(pidguard::DecidedBy::KernelIdentity));
+    // Taken over: the record names us, and proves it.
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    assert_eq!(kernel_record(&path), Some((me, ino)));
+    assert_eq!(
+        pidguard::inspect(&path, &Default::default()).identity,
+        Some(pidguard::Identity::Verified)
+    );
+    drop(guard);
+
+    // Without records, a take-over still removes the stale one, and a new
+    // file gets none.
+    plant(&path);
+    let guard = Pidfile::new(&path)
+        .kernel_identity(false)
+        .acquire()
+        .unwrap();
+    assert_eq!(kernel_record(&path), None);
+    let found = pidguard::inspect(&path, &Default::default());
+    assert_eq!(found.decided_by, Some(pidguard::DecidedBy::Lock));
+    drop(guard);
+    let guard = Pidfile::new(&path)
+        .kernel_identity(false)
+        .acquire()
+        .unwrap();
+    assert_eq!(kernel_record(&path), None);
+    drop(guard);
+}
+
+#[test]
+fn a_forked_child_records_its_own_identity_not_its_parents() {
+    use support::kernel::{kernel_record, pidfs_ino};
+    let Some(dir) = records_dir() else { return };
+    // The parent's own identity is cached first.
+    let mine = dir.path().join("parent.pid");
+    drop(Pidfile::new(&mine).acquire().unwrap());
+    let path = dir.path().join("child.pid");
+    // SAFETY: the child acquires through the library, compares its record
+    // with a pidfd of its own, and leaves with _exit; no lock is held by
+    // other threads of this test process at the time of the fork.
+    match unsafe { libc::fork() } {
+        0 => {
+            let me = std::process::id() as i32;
+            let ok = match Pidfile::new(&path).acquire() {
+                Ok(g) => {
+                    let _ = g.into_fd();
+                    kernel_record(&path).is_some()
+                        && kernel_record(&path) == pidfs_ino(me).map(|i| (me, i))
+                }
+                Err(_) => false,
+            };
+            // SAFETY: _exit is async-signal-safe and ends the child at once.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        -1 => panic!("fork failed"),
+        child => {
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+            assert_eq!(status, 0, "the child's record names its own identity");
+            // The child is gone, so its identity can no longer be asked:
+            // the record must name its PID and not the parent's identity.
+            let (pid, ino) = kernel_record(&path).expect("a record");
+            assert_eq!(pid, child);
+            assert_ne!(ino, pidfs_ino(std::process::id() as i32).unwrap());
+        }
+    }
+}

@@ -34,6 +34,7 @@ pub fn row_json(dir: &Path, r: &Row) -> Obj {
         .set("state", r.state.name())
         .set("pid", r.pid.map(|p| p.get()));
     let obj = with_identity(obj, r.identity.as_ref())
+        .set("evidence", r.decided_by.map(|d| d.name()))
         .set("locked", r.locked)
         .set("age_seconds", r.age.map(|a| a.as_secs_f64()))
         .opt_bytes("command", r.command.as_ref().map(|c| c.as_bytes()))
@@ -50,6 +51,16 @@ pub fn skipped_json(dir: &Path, path: &Path, reason: registry::Skip) -> Obj {
         .bytes("name", rel_name(dir, path, false))
         .path("path", path)
         .set("skipped", reason.name())
+}
+
+/// The evidence that decided a row, in one word for the table: `kernel`
+/// (kernel identity), `lock` or `checks` (consistent checks).
+fn evidence_word(d: pidguard::DecidedBy) -> &'static str {
+    match d {
+        pidguard::DecidedBy::KernelIdentity => "kernel",
+        pidguard::DecidedBy::Lock => "lock",
+        _ => "checks",
+    }
 }
 
 pub fn run(args: DirArgs) -> Result<Exit, Failure> {
@@ -77,8 +88,8 @@ pub fn run(args: DirArgs) -> Result<Exit, Failure> {
         } else {
             writeln!(
                 out,
-                "{:<24} {:>8} {:<9} {:<11} {:>8}  COMMAND",
-                "NAME", "PID", "STATE", "IDENTITY", "AGE"
+                "{:<24} {:>8} {:<9} {:<11} {:<8} {:>8}  COMMAND",
+                "NAME", "PID", "STATE", "IDENTITY", "EVIDENCE", "AGE"
             )
         }
     };
@@ -97,11 +108,12 @@ pub fn run(args: DirArgs) -> Result<Exit, Failure> {
             }
             (Entry::File(r), false) => writeln!(
                 out,
-                "{:<24} {:>8} {:<9} {:<11} {:>8}  {}",
+                "{:<24} {:>8} {:<9} {:<11} {:<8} {:>8}  {}",
                 escape(rel_name(dir, &r.path, true)),
                 Dash(r.pid),
                 r.state.name(),
                 r.identity_label().unwrap_or("-"),
+                r.decided_by.map(evidence_word).unwrap_or("-"),
                 Dash(r.age.map(HumanAge)),
                 match (&r.command, &r.problem) {
                     (Some(c), _) => escape(c.as_bytes()),

@@ -44,7 +44,7 @@ pub fn to_json(path: &std::path::Path, found: &Inspection) -> Obj {
         Status::Unknown(e) => v.set("problem", e.to_string()),
         Status::NotRunning => v,
     };
-    with_identity(v, identity)
+    with_identity(v, identity).set("evidence", found.decided_by.map(|d| d.name()))
 }
 
 /// The state in words; a stale file says which kind it is, and a holder
@@ -61,7 +61,10 @@ pub fn describe(found: &Inspection) -> String {
     };
     match (status, identity) {
         (Status::Stale(pid), _) => stale_words(Some(*pid), identity),
-        (_, Some(id)) => format!("{status}{other}; identity: {id}"),
+        (_, Some(id)) => match found.decided_by {
+            Some(by) => format!("{status}{other}; identity: {id} (by {})", by.name()),
+            None => format!("{status}{other}; identity: {id}"),
+        },
         (_, None) => format!("{status}{other}"),
     }
 }

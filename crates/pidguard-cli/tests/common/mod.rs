@@ -85,16 +85,51 @@ pub fn wait_running_locked(path: &Path) -> i32 {
     pid
 }
 
-/// Waits until the PID file's holder is verified: the command itself holds
-/// the locked file (in supervise mode the lock reaches the command a moment
-/// after the file names it). Returns its PID.
+/// Waits until the PID file's holder is verified and the command itself
+/// holds the locked file (in supervise mode the lock reaches the command a
+/// moment after the file names it; the kernel identity record verifies it
+/// before that). Returns its PID.
 pub fn wait_verified(path: &Path) -> i32 {
     let pid = wait_running_locked(path);
     wait_for("the command to hold the lock itself", || {
         pidguard::inspect(path, &pidguard::Filters::default()).identity
             == Some(pidguard::Identity::Verified)
+            && holds_file(pid, path)
     });
     pid
+}
+
+/// Whether process `pid` has a descriptor open on the file at `path`
+/// (`/proc/<pid>/task/<tid>/fd`: a process whose main thread exited shows
+/// its descriptors only through its live threads).
+pub fn holds_file(pid: i32, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(want) = std::fs::metadata(path) else {
+        return false;
+    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        let Ok(fds) = std::fs::read_dir(task.path().join("fd")) else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            std::fs::metadata(fd.path())
+                .is_ok_and(|m| m.dev() == want.dev() && m.ino() == want.ino())
+        })
+    })
+}
+
+/// `pidguard run -p path -- true`: its output (75 when the file is held or
+/// not taken over).
+pub fn run_true(path: &Path) -> Output {
+    pidguard()
+        .args(["run", "-p"])
+        .arg(path)
+        .args(["--", "true"])
+        .output()
+        .unwrap()
 }
 
 /// Sends a signal with kill(1) to a process this test started, by PID.
@@ -350,3 +385,10 @@ pub fn lock_free(path: &Path) -> bool {
         .code()
         == Some(0)
 }
+
+// Kernel identity records (`user.pidguard.pidfd_ino`): shared with the
+// library's tests.
+#[path = "../../../pidguard/tests/support/kernel.rs"]
+mod kernel;
+#[allow(unused_imports)]
+pub use kernel::*;

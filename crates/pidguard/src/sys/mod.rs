@@ -56,6 +56,10 @@ mod other;
 #[cfg(all(unix, not(target_os = "linux")))]
 pub(crate) use other::*;
 
+// The kernel identity record (pidfs inode, extended attribute): Linux
+// only, "unsupported" elsewhere.
+pub(crate) mod pidfs;
+
 /// A new, locked-or-not-yet-locked file that is not yet visible at the PID
 /// file's path: unnamed (`O_TMPFILE`) where the platform allows, otherwise a
 /// temporary name in the same directory, removed on drop.

@@ -8,6 +8,8 @@
 //! different subset.
 #![allow(dead_code)]
 
+pub mod kernel;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
