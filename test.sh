@@ -92,6 +92,13 @@ if [ -d "$skip_dir" ]; then
     n=$((n + 1))
   done
 fi
+# Cross-target checks .ci/run skipped (.ci/cross, a target rustup could
+# not install).
+if [ -n "${PIDGUARD_CROSS_SKIPPED:-}" ] && [ -s "$PIDGUARD_CROSS_SKIPPED" ]; then
+  while IFS= read -r line; do
+    skipped_steps+=("$line")
+  done <"$PIDGUARD_CROSS_SKIPPED"
+fi
 for step in "${skipped_steps[@]}"; do
   printf '  %s\n' "$step"
   n=$((n + 1))

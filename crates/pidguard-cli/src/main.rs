@@ -5,6 +5,7 @@ mod commands;
 mod duration;
 mod exit;
 mod output;
+mod sys;
 
 use std::process::ExitCode;
 

@@ -70,26 +70,17 @@
 //! * The handler does not preserve `errno`: once it returns, the raised
 //!   signal's default action ends the process before any other code runs.
 
-use std::ffi::CString;
 use std::io;
-use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::pidfile::Guard;
 use crate::signal::Signal;
-
-/// The most file content the handler compares; a PID file holds a dozen
-/// bytes at most.
-const CONTENT_MAX: usize = 64;
+use crate::sys::cleanup as handler;
 
 /// The signals a handler is installed for, with their `Installed` bits.
-const SIGNALS: [(libc::c_int, u8); 3] = [
-    (libc::SIGTERM, TERM_BIT),
-    (libc::SIGINT, INT_BIT),
-    (libc::SIGHUP, HUP_BIT),
+const SIGNALS: [(Signal, u8); 3] = [
+    (Signal::TERM, TERM_BIT),
+    (Signal::INT, INT_BIT),
+    (Signal::HUP, HUP_BIT),
 ];
 const TERM_BIT: u8 = 1;
 const INT_BIT: u8 = 2;
@@ -119,7 +110,7 @@ impl Installed {
     pub fn contains(self, signal: Signal) -> bool {
         SIGNALS
             .iter()
-            .any(|&(sig, bit)| sig == signal.as_raw() && self.bits & bit != 0)
+            .any(|&(sig, bit)| sig == signal && self.bits & bit != 0)
     }
 
     /// The signals that got the handler, in the order SIGTERM, SIGINT,
@@ -128,7 +119,7 @@ impl Installed {
         SIGNALS
             .iter()
             .filter(|&&(_, bit)| self.bits & bit != 0)
-            .filter_map(|&(sig, _)| Signal::from_raw(sig))
+            .map(|&(sig, _)| sig)
             .collect()
     }
 
@@ -143,21 +134,6 @@ impl std::fmt::Debug for Installed {
         f.debug_set().entries(self.signals()).finish()
     }
 }
-
-/// What the handler needs, prepared in advance. Never freed once published
-/// (a handler in another thread may still be reading it): a few dozen bytes
-/// per call of [`remove_on_signals`].
-struct Target {
-    path: CString,
-    dev: libc::dev_t,
-    ino: libc::ino_t,
-    owner: libc::pid_t,
-    content: [u8; CONTENT_MAX],
-    len: usize,
-}
-
-/// The file the handler removes; null when there is none.
-static TARGET: AtomicPtr<Target> = AtomicPtr::new(ptr::null_mut());
 
 /// Installs handlers that remove `guard`'s PID file when SIGTERM, SIGINT or
 /// SIGHUP arrives, for each of those signals whose disposition is the
@@ -178,16 +154,12 @@ static TARGET: AtomicPtr<Target> = AtomicPtr::new(ptr::null_mut());
 /// `fstat`ed and read) or a disposition cannot be queried or set; the path
 /// must not contain a NUL byte.
 pub fn remove_on_signals(guard: &Guard) -> io::Result<Installed> {
-    let target = Target::of(guard)?;
-    if target.owner == 1 {
+    if !handler::publish(guard)? {
         return Ok(Installed::default());
     }
-    // Published before any handler can run, and never freed: a handler may
-    // be reading the previous target right now.
-    TARGET.store(Box::into_raw(Box::new(target)), Ordering::Release);
     let mut installed = Installed::default();
     for (sig, bit) in SIGNALS {
-        if install_if_default(sig)? {
+        if handler::install_if_default(sig.as_raw())? {
             installed.bits |= bit;
         }
     }
@@ -202,197 +174,9 @@ pub fn remove_on_signals(guard: &Guard) -> io::Result<Installed> {
 /// Call it when the application gives up the lock but keeps running (after
 /// [`Guard::into_fd`]). Not needed after releasing or dropping a guard.
 pub fn disarm() -> io::Result<()> {
-    // The old target is left allocated: a handler may be reading it.
-    TARGET.store(ptr::null_mut(), Ordering::Release);
+    handler::forget();
     for (sig, _) in SIGNALS {
-        if disposition(sig)? == handler_address() {
-            set_disposition(sig, libc::SIG_DFL)?;
-        }
+        handler::restore_default_if_ours(sig.as_raw())?;
     }
     Ok(())
-}
-
-impl Target {
-    /// Records `guard`'s file: its path, inode and content, and this process.
-    fn of(guard: &Guard) -> io::Result<Target> {
-        let path = CString::new(guard.path().as_os_str().as_bytes()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("the PID file path {:?} contains a NUL byte", guard.path()),
-            )
-        })?;
-        let mut st = MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: the descriptor is the guard's, open for as long as the
-        // borrow of `guard` lasts; `st` is valid for writing a `stat`.
-        if unsafe { libc::fstat(guard.as_fd().as_raw_fd(), st.as_mut_ptr()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fstat succeeded, so it filled in `st`.
-        let st = unsafe { st.assume_init() };
-        let mut content = [0u8; CONTENT_MAX];
-        let mut len = 0;
-        while len < CONTENT_MAX {
-            match rustix::io::pread(guard, &mut content[len..], len as u64) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(Target {
-            path,
-            dev: st.st_dev,
-            ino: st.st_ino,
-            // SAFETY: getpid has no preconditions.
-            owner: unsafe { libc::getpid() },
-            content,
-            len,
-        })
-    }
-}
-
-/// The signal handler: removes the target file if it is still this
-/// process's, then dies of the signal.
-extern "C" fn on_signal(sig: libc::c_int) {
-    let target = TARGET.load(Ordering::Acquire);
-    if !target.is_null() {
-        // SAFETY: a non-null TARGET points to a `Target` that was fully
-        // written before it was published (Release/Acquire) and is never
-        // freed or modified afterwards.
-        remove_if_ours(unsafe { &*target });
-    }
-    // SAFETY: signal and raise are async-signal-safe. The signal is blocked
-    // while this handler runs, so the raised one is delivered, with the
-    // default action (termination), as soon as the handler returns.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::raise(sig);
-    }
-}
-
-/// Unlinks the target's path if this is the registering process and the
-/// path still names the target's file with the target's content. Only
-/// async-signal-safe calls; no allocation, no panics.
-fn remove_if_ours(t: &Target) {
-    // SAFETY: getpid has no preconditions.
-    if unsafe { libc::getpid() } != t.owner {
-        return;
-    }
-    if !names_target(t) || !content_matches(t) || !names_target(t) {
-        return;
-    }
-    // SAFETY: `t.path` is a valid NUL-terminated string; unlink is
-    // async-signal-safe.
-    unsafe { libc::unlink(t.path.as_ptr()) };
-}
-
-/// Whether `stat` describes the target's file, and that file is a regular
-/// file.
-fn is_target(st: &libc::stat, t: &Target) -> bool {
-    st.st_dev == t.dev && st.st_ino == t.ino && st.st_mode & libc::S_IFMT == libc::S_IFREG
-}
-
-/// Whether the path names the target's file (without following a symlink).
-fn names_target(t: &Target) -> bool {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `t.path` is a valid NUL-terminated string and `st` is valid for
-    // writing a `stat`; lstat is async-signal-safe.
-    if unsafe { libc::lstat(t.path.as_ptr(), st.as_mut_ptr()) } != 0 {
-        return false;
-    }
-    // SAFETY: lstat succeeded, so it filled in `st`.
-    is_target(unsafe { st.assume_init_ref() }, t)
-}
-
-/// Whether the file at the path is the target's file and holds exactly the
-/// content recorded for it.
-fn content_matches(t: &Target) -> bool {
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-    // SAFETY: `t.path` is a valid NUL-terminated string; open is
-    // async-signal-safe. O_CLOEXEC matters little (the process is about to
-    // die), but keeps the descriptor from a concurrent exec.
-    let fd = unsafe { libc::open(t.path.as_ptr(), flags | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return false;
-    }
-    let mut same = false;
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `fd` is open and `st` is valid for writing a `stat`.
-    let ok = unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0;
-    // SAFETY: `st` is read only when fstat succeeded and filled it in.
-    if ok && is_target(unsafe { st.assume_init_ref() }, t) {
-        let mut buf = [0u8; CONTENT_MAX + 1];
-        let mut filled = 0;
-        while filled < buf.len() {
-            let rest = &mut buf[filled..];
-            // SAFETY: `rest` is valid for writing `rest.len()` bytes; read is
-            // async-signal-safe.
-            let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
-            if n <= 0 {
-                // End of file, or an error: judge what was read only at the
-                // end of file; on error, leave the file alone.
-                same = n == 0 && buf.get(..filled) == t.content.get(..t.len);
-                break;
-            }
-            filled += n as usize;
-        }
-    }
-    // SAFETY: `fd` was opened above and is closed once; close is
-    // async-signal-safe.
-    unsafe { libc::close(fd) };
-    same
-}
-
-/// The handler's address as a disposition.
-fn handler_address() -> libc::sighandler_t {
-    on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t
-}
-
-/// The current disposition of `sig` (`SIG_DFL`, `SIG_IGN` or a handler's
-/// address).
-fn disposition(sig: libc::c_int) -> io::Result<libc::sighandler_t> {
-    let mut old = MaybeUninit::<libc::sigaction>::uninit();
-    // SAFETY: a null new action only queries; `old` is valid for writing a
-    // `sigaction`.
-    if unsafe { libc::sigaction(sig, ptr::null(), old.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: sigaction succeeded, so it filled in `old`.
-    Ok(unsafe { old.assume_init_ref() }.sa_sigaction)
-}
-
-/// Sets `sig`'s disposition to `handler` (with the three cleanup signals
-/// blocked while a handler runs).
-fn set_disposition(sig: libc::c_int, handler: libc::sighandler_t) -> io::Result<()> {
-    // SAFETY: an all-zero `sigaction` is a valid value (no flags, empty mask
-    // filled in below, default restorer).
-    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = handler;
-    action.sa_flags = libc::SA_RESTART;
-    // SAFETY: `action.sa_mask` is a valid sigset_t to initialise and fill.
-    unsafe {
-        libc::sigemptyset(&mut action.sa_mask);
-        for (other, _) in SIGNALS {
-            libc::sigaddset(&mut action.sa_mask, other);
-        }
-    }
-    // SAFETY: `action` is fully initialised; a null old action is allowed.
-    if unsafe { libc::sigaction(sig, &action, ptr::null_mut()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Installs the handler for `sig` if its disposition is the default.
-/// Returns whether the handler is installed (now or by an earlier call).
-fn install_if_default(sig: libc::c_int) -> io::Result<bool> {
-    let current = disposition(sig)?;
-    if current == handler_address() {
-        return Ok(true);
-    }
-    if current != libc::SIG_DFL {
-        return Ok(false);
-    }
-    set_disposition(sig, handler_address())?;
-    Ok(true)
 }

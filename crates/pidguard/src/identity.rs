@@ -28,12 +28,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rustix::fs::Stat;
-use rustix::io::Errno;
 
 use crate::kernel_id::KernelIdentity;
 use crate::pid::Pid;
 use crate::sys::proc::{self, ProcStat};
+use crate::sys::{self, Errno, Stat};
 
 /// How much a process's start time may exceed the file's modification time
 /// and still count as "started before": their clocks have different
@@ -110,13 +109,13 @@ impl Fact {
     /// Where the fact is read from, for messages.
     fn source(self, pid: Pid) -> String {
         match self {
-            Fact::ThreadGroup | Fact::User => format!("/proc/{pid}/status"),
-            Fact::Lock => format!("/proc/{pid}/fdinfo"),
-            Fact::ProcessStat => format!("/proc/{pid}/stat"),
-            Fact::Namespace => format!("/proc/{pid}/ns/pid"),
+            Fact::ThreadGroup | Fact::User => sys::fact_source(pid, "status"),
+            Fact::Lock => sys::fact_source(pid, "fdinfo"),
+            Fact::ProcessStat => sys::fact_source(pid, "stat"),
+            Fact::Namespace => sys::fact_source(pid, "ns/pid"),
             Fact::StartTime => format!("the start time of PID {pid}"),
-            Fact::Executable => format!("/proc/{pid}/exe"),
-            Fact::CommandName => format!("/proc/{pid}/comm"),
+            Fact::Executable => sys::fact_source(pid, "exe"),
+            Fact::CommandName => sys::fact_source(pid, "comm"),
         }
     }
 
@@ -159,8 +158,10 @@ impl Unproved {
             Some(Errno::ACCESS | Errno::PERM) => {
                 "permission denied (another user's process: run as root or as its user)".to_string()
             }
+            Some(Errno::NOSYS) | None => "this platform does not provide it (pidguard reads \
+                 it from /proc, on Linux only)"
+                .to_string(),
             Some(e) => e.to_string(),
-            None => "this platform does not provide it".to_string(),
         };
         Unproved { fact, pid, why }
     }
@@ -411,11 +412,8 @@ fn exe_matches(wanted: &Path, pid: Pid) -> Result<Option<Mismatch>, Unproved> {
     if running == canonical.as_os_str().as_encoded_bytes() {
         return Ok(None);
     }
-    let same_inode = match (
-        std::fs::metadata(format!("/proc/{pid}/exe")),
-        std::fs::metadata(&canonical),
-    ) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+    let same_inode = match (sys::exe_inode(pid), std::fs::metadata(&canonical)) {
+        (Some(a), Ok(b)) => a == (b.dev(), b.ino()),
         _ => false,
     };
     Ok(if same_inode { None } else { mismatch() })
@@ -433,7 +431,7 @@ impl Me {
     pub(crate) fn now() -> Me {
         Me {
             pid: Pid::current(),
-            parent: rustix::process::getppid().and_then(|p| Pid::new(p.as_raw_nonzero().get())),
+            parent: sys::parent_pid(),
         }
     }
 }
@@ -584,8 +582,8 @@ pub(crate) fn mtime(st: &Stat) -> Option<SystemTime> {
 /// refused when owned by someone other than root or the caller, or group-
 /// or world-writable.
 pub(crate) fn trust_problem(path: &Path, file: &Stat, verified: bool) -> Option<String> {
-    let me = rustix::process::geteuid();
-    if !me.is_root() {
+    let me = sys::geteuid();
+    if me != 0 {
         return None;
     }
     // st_nlink's width differs between platforms.
@@ -597,7 +595,7 @@ pub(crate) fn trust_problem(path: &Path, file: &Stat, verified: bool) -> Option<
             path.display()
         ));
     }
-    if !verified && file.st_uid != 0 && file.st_uid != me.as_raw() {
+    if !verified && file.st_uid != 0 && file.st_uid != me {
         return Some(format!(
             "{} is owned by UID {}, not by root",
             path.display(),
@@ -615,7 +613,7 @@ pub(crate) fn trust_problem(path: &Path, file: &Stat, verified: bool) -> Option<
     let mut child_uid = file.st_uid;
     let mut dir = abs.parent();
     while let Some(d) = dir {
-        let Ok(st) = rustix::fs::stat(d) else {
+        let Ok(st) = sys::stat(d) else {
             return Some(format!("cannot check directory {}", d.display()));
         };
         let writable_by_others =

@@ -59,7 +59,7 @@
 use std::io;
 use std::os::fd::AsFd;
 
-use rustix::fs::Stat;
+use crate::sys::Stat;
 
 use crate::pid::Pid;
 use crate::sys;
@@ -262,7 +262,7 @@ fn credible(file: &Stat, pid: Pid) -> bool {
     }
     let owner = file.st_uid;
     owner == 0
-        || owner == rustix::process::geteuid().as_raw()
+        || owner == sys::geteuid()
         || sys::pidfs::process_uid(pid) == Some(owner)
 }
 
@@ -301,8 +301,9 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
     fn st(file: &std::fs::File) -> Stat {
-        rustix::fs::fstat(file).unwrap()
+        sys::fstat(file).unwrap()
     }
 
     #[cfg(target_os = "linux")]

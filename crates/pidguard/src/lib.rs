@@ -37,11 +37,16 @@
 //!
 //! # Platform notes
 //!
-//! Unix only. On Linux, new files are created with `O_TMPFILE`; on other
-//! Unix systems (and Linux filesystems without `O_TMPFILE`) under a
-//! temporary name that is `link(2)`ed into place. Zombies are recognised as
-//! dead on Linux only (through `/proc`). `flock` locks are local to a host:
-//! on NFS they may be emulated or not shared between clients.
+//! Unix only (other targets fail to build, saying so). On Linux, new files
+//! are created with `O_TMPFILE`; on other Unix systems (and Linux
+//! filesystems without `O_TMPFILE`) under a temporary name that is
+//! `link(2)`ed into place. Process identity is read from `/proc`, on Linux
+//! only: on FreeBSD, macOS and the other BSDs (which build, and are
+//! checked in CI, but are not tested) every fact about a live process is
+//! unproved, so [`stop`] and [`send_signal`] refuse to signal it
+//! ([`Identity::Unproved`]); zombies count as alive there until reaped.
+//! `flock` locks are local to a host: on NFS they may be emulated or not
+//! shared between clients.
 //!
 //! # Beyond one host
 //!
@@ -50,8 +55,23 @@
 //! with a fencing token and loss detection (see `docs/ETCD.md`). It depends
 //! on this crate; this crate knows nothing of etcd.
 #![deny(missing_docs)]
-#![cfg(unix)]
 
+// Unix only, for now (Windows support is a later issue): say so, rather
+// than fail with unresolved imports. On a non-Unix target every module
+// below is left out, so that this is the only error.
+#[cfg(not(unix))]
+compile_error!(
+    "pidguard supports Unix only: Linux (every guarantee, through O_TMPFILE, pidfds and \
+     /proc), and FreeBSD, macOS and the other BSDs (flock-based locking and atomic \
+     creation; process identity facts are unproved there). This target is not Unix."
+);
+
+/// Declares its items on Unix only (see the `compile_error!` above).
+macro_rules! unix_only {
+    ($($item:item)*) => { $(#[cfg(unix)] $item)* };
+}
+
+unix_only! {
 #[cfg(feature = "tokio")]
 pub mod asyncio;
 #[cfg(feature = "signal-cleanup")]
@@ -86,3 +106,4 @@ pub use stop::{
     probe_signal, run_schedule, send_signal, stop, wait, Outcome, Report, ScheduleEnd,
     ScheduleTarget,
 };
+}

@@ -16,9 +16,8 @@
 
 use std::path::{Path, PathBuf};
 
-use rustix::fs::FileType;
-
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// Directory mode for directories pidguard creates on the way to a PID file
 /// the caller named explicitly.
@@ -54,8 +53,8 @@ pub(crate) fn instance_dir(key: &str) -> String {
 pub(crate) fn resolve(app: &str, instance: Option<&str>) -> Result<(PathBuf, u32)> {
     validate_name(app)?;
     let file = format!("{app}.pid");
-    let euid = rustix::process::geteuid();
-    if euid.is_root() {
+    let euid = sys::geteuid();
+    if euid == 0 {
         let path = match instance {
             None => Path::new("/run").join(&file),
             Some(key) => Path::new("/run")
@@ -65,12 +64,12 @@ pub(crate) fn resolve(app: &str, instance: Option<&str>) -> Result<(PathBuf, u32
         };
         return Ok((path, PUBLIC_DIR_MODE));
     }
-    let base = user_base(euid.as_raw()).ok_or_else(|| {
+    let base = user_base(euid).ok_or_else(|| {
         Error::no_location(format!(
             "no place for PID file {file:?}: $XDG_RUNTIME_DIR and /run/user/{} are \
              missing or not private, and no home directory is known; set \
              XDG_RUNTIME_DIR or give an explicit path",
-            euid.as_raw()
+            euid
         ))
     })?;
     let mut dir = base.join(app);
@@ -109,9 +108,9 @@ fn private_dir(dir: &Path, uid: u32) -> bool {
     if !dir.is_absolute() {
         return false;
     }
-    match rustix::fs::lstat(dir) {
+    match sys::lstat(dir) {
         Ok(st) => {
-            FileType::from_raw_mode(st.st_mode as _) == FileType::Directory
+            sys::is_dir(&st)
                 && st.st_uid == uid
                 && st.st_mode & 0o022 == 0
         }

@@ -231,12 +231,6 @@ impl Pid {
         Pid::from_u32(std::process::id()).expect("the kernel gives a process an ID in 1..=i32::MAX")
     }
 
-    /// The same ID as a [`rustix::process::Pid`], for system calls.
-    pub(crate) fn to_rustix(self) -> rustix::process::Pid {
-        rustix::process::Pid::from_raw(self.get())
-            .expect("a Pid is in 1..=i32::MAX, so it is a valid rustix Pid")
-    }
-
     /// The file form, without allocating: the decimal digits, no newline.
     ///
     /// No trailing newline, as BSD `pidfile_write(3)` writes it: BSD
@@ -690,16 +684,7 @@ pub fn pid_max() -> u32 {
     *PID_MAX.get_or_init(|| read_pid_max().unwrap_or(FALLBACK_PID_MAX))
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn read_pid_max() -> Option<u32> {
-    let content = std::fs::read("/proc/sys/kernel/pid_max").ok()?;
-    largest_pid_from_kernel(&content)
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn read_pid_max() -> Option<u32> {
-    None
-}
+use crate::sys::read_pid_max;
 
 /// [`Pid::largest_possible`] (documented there).
 pub fn largest_possible_pid() -> u32 {
@@ -719,7 +704,7 @@ pub fn largest_possible_pid() -> u32 {
 /// Converts the content of `/proc/sys/kernel/pid_max` (one more than the
 /// largest PID) into the largest PID, clamped to `i32::MAX`.
 #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
-fn largest_pid_from_kernel(content: &[u8]) -> Option<u32> {
+pub(crate) fn largest_pid_from_kernel(content: &[u8]) -> Option<u32> {
     let text = std::str::from_utf8(content).ok()?;
     let value: u32 = text.trim().parse().ok()?;
     match value.checked_sub(1)? {

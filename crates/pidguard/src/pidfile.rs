@@ -5,9 +5,6 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::fs::FileType;
-use rustix::io::Errno;
-
 use crate::error::{Error, ErrorKind, Result, UnsafeFile};
 use crate::location;
 use crate::pid::{self, Pid, Rule};
@@ -214,9 +211,7 @@ impl Pidfile {
     /// the file behind `fd`.
     fn set_ownership(&self, fd: &OwnedFd, path: &Path) -> Result<()> {
         if self.owner.is_some() || self.group.is_some() {
-            let uid = self.owner.map(rustix::process::Uid::from_raw);
-            let gid = self.group.map(rustix::process::Gid::from_raw);
-            rustix::fs::fchown(fd, uid, gid).map_err(|e| {
+            sys::fchown(fd, self.owner, self.group).map_err(|e| {
                 Error::create(path, e.into()).with_detail(format!(
                     "cannot give it to {}:{} (changing the owner needs root; a group, \
                      membership of it)",
@@ -226,8 +221,7 @@ impl Pidfile {
             })?;
         }
         if self.mode_set {
-            rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(self.mode as _))
-                .map_err(|e| Error::create(path, e.into()))?;
+            sys::fchmod(fd, self.mode).map_err(|e| Error::create(path, e.into()))?;
         }
         Ok(())
     }
@@ -436,7 +430,7 @@ impl Pidfile {
                     let u = unnamed.take().expect("prepared above");
                     return Ok(self.guard(u.fd, path, pid, me).on(network));
                 }
-                Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {}
+                Err(e) if e.raw_os_error() == Some(sys::Errno::EXIST.raw_os_error()) => {}
                 Err(e) => return Err(Error::create(&path, e)),
             }
             match self.take_over(&path, content, pid, me)? {
@@ -487,7 +481,7 @@ impl Pidfile {
             ));
         }
         if self.fsync {
-            rustix::fs::fsync(&u.fd).map_err(|e| Error::create(path, e.into()))?;
+            sys::fsync(&u.fd).map_err(|e| Error::create(path, e))?;
         }
         if self.inheritable {
             sys::set_cloexec(&u.fd, false).map_err(|e| Error::create(path, e))?;
@@ -518,14 +512,14 @@ impl Pidfile {
         let fd = match sys::open_existing(path, true) {
             Ok(fd) => fd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Takeover::Vanished),
-            Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
+            Err(e) if e.raw_os_error() == Some(sys::Errno::LOOP.raw_os_error()) => {
                 return Err(Error::unsafe_file(path, UnsafeFile::Symlink))
             }
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 return Err(held_or_denied(path, e))
             }
             // A stale file on a read-only filesystem cannot be reused.
-            Err(e) if e.raw_os_error() == Some(Errno::ROFS.raw_os_error()) => {
+            Err(e) if e.raw_os_error() == Some(sys::Errno::ROFS.raw_os_error()) => {
                 return Err(Error::create(path, e))
             }
             Err(e) => return Err(Error::open(path, e)),
@@ -569,7 +563,7 @@ impl Pidfile {
         crate::kernel_id::replace(&fd, recorded, me).map_err(|e| stale_record(path, e))?;
         sys::write_whole(&fd, content, now.st_size as u64).map_err(|e| Error::create(path, e))?;
         if self.fsync {
-            rustix::fs::fsync(&fd).map_err(|e| Error::create(path, e.into()))?;
+            sys::fsync(&fd).map_err(|e| Error::create(path, e))?;
         }
         if self.inheritable {
             sys::set_cloexec(&fd, false).map_err(|e| Error::create(path, e))?;
@@ -697,7 +691,7 @@ fn live_unlocked_owner(
     path: &Path,
     fd: &OwnedFd,
     pid: Pid,
-    file: &rustix::fs::Stat,
+    file: &sys::Stat,
     me: Pid,
 ) -> Option<Error> {
     use crate::identity::{identify, Identity, Me, Mismatch};
@@ -801,7 +795,7 @@ fn create_dirs(dir: &Path, mode: u32) -> io::Result<()> {
         .mode(mode)
         .create(dir)?;
     let st = sys::lstat(dir)?;
-    if FileType::from_raw_mode(st.st_mode as _) != FileType::Directory {
+    if !sys::is_dir(&st) {
         return Err(io::Error::new(
             io::ErrorKind::NotADirectory,
             format!("{} is not a directory", dir.display()),
@@ -870,8 +864,8 @@ impl Guard {
         }
         let mine = sys::fstat(&fd).map_err(|e| Error::open(&self.path, e))?;
         match sys::lstat(&self.path) {
-            Ok(st) if sys::same_inode(&st, &mine) => match rustix::fs::unlink(&self.path) {
-                Ok(()) | Err(Errno::NOENT) => {}
+            Ok(st) if sys::same_inode(&st, &mine) => match sys::unlink(&self.path) {
+                Ok(()) | Err(sys::Errno::NOENT) => {}
                 Err(e) => return Err(Error::with_io(ErrorKind::Io, &self.path, e.into())),
             },
             Ok(_) => {}
@@ -1010,9 +1004,9 @@ pub(crate) fn remove_unlocked(path: &Path, expected: Option<Pid>) -> Result<Remo
             return Ok(Removal::Changed);
         }
     }
-    match rustix::fs::unlink(path) {
+    match sys::unlink(path) {
         Ok(()) => Ok(Removal::Removed),
-        Err(Errno::NOENT) => Ok(Removal::Missing),
+        Err(sys::Errno::NOENT) => Ok(Removal::Missing),
         Err(e) => {
             Err(Error::open(path, e.into()).with_detail("the stale file could not be removed"))
         }

@@ -8,12 +8,10 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant, SystemTime};
 
-use rustix::io::Errno;
-
 use crate::pid::Pid;
 use crate::signal::Signal;
 use crate::sys::proc::ProcStat;
-use crate::sys::{self, ProcState};
+use crate::sys::{self, Errno, ProcState};
 
 /// Whether a process exists, as far as signalling it is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,7 +58,7 @@ pub fn start_time(pid: Pid) -> Option<SystemTime> {
 
 /// [`liveness`], with what `/proc/<pid>/stat` said (for identity checks).
 pub(crate) fn liveness_with_stat(pid: Pid) -> (Liveness, Option<ProcStat>) {
-    let probe = rustix::process::test_kill_process(pid.to_rustix());
+    let probe = sys::probe(pid);
     let base = match probe {
         Ok(()) => Liveness::Alive,
         Err(Errno::SRCH) => return (Liveness::Dead, None),
@@ -124,11 +122,7 @@ impl Process {
     /// `io::ErrorKind::PermissionDenied`; a process that already exited is
     /// not an error.
     pub fn signal(&self, signal: Signal) -> io::Result<()> {
-        let sent = match &self.pidfd {
-            Some(fd) => rustix::process::pidfd_send_signal(fd, signal.to_rustix()),
-            None => rustix::process::kill_process(self.pid.to_rustix(), signal.to_rustix()),
-        };
-        match sent {
+        match sys::send_signal(self.pidfd.as_ref(), self.pid, signal) {
             Ok(()) | Err(Errno::SRCH) => Ok(()),
             Err(e) => Err(e.into()),
         }

@@ -183,8 +183,6 @@ pub fn for_each_within(
     max_depth: usize,
     mut f: impl FnMut(Entry),
 ) -> Result<()> {
-    use rustix::fs::OFlags;
-
     let dir = dir.as_ref();
     if let Some(found) = sys::foreign_symlink(dir) {
         return Err(Error::foreign_symlink(dir, &found));
@@ -193,12 +191,7 @@ pub fn for_each_within(
     // files opened relative to it, so the directory's path is resolved once,
     // not for every file. (Metadata files and what `sweep` does to a row go
     // by path again, each with its own checks.)
-    let dir_fd = rustix::fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(|e| Error::open(dir, e.into()))?;
+    let dir_fd = sys::open_dir(dir).map_err(|e| Error::open(dir, e.into()))?;
     let st = sys::fstat(&dir_fd).map_err(|e| Error::open(dir, e))?;
     let mut walk = Walk {
         me: Me::now(),
@@ -210,7 +203,7 @@ pub fn for_each_within(
 
 /// A directory's (device, inode).
 #[allow(clippy::unnecessary_cast)]
-fn dir_id(st: &rustix::fs::Stat) -> (u64, u64) {
+fn dir_id(st: &sys::Stat) -> (u64, u64) {
     (st.st_dev as u64, st.st_ino as u64)
 }
 
@@ -232,44 +225,33 @@ impl Walk<'_> {
         prefix: &Path,
         depth: usize,
     ) -> Result<()> {
-        use rustix::fs::FileType;
         use std::os::unix::ffi::OsStrExt;
+        use sys::FileKind;
 
-        let entries = rustix::fs::Dir::read_from(dir_fd).map_err(|e| Error::open(dir, e.into()))?;
+        let entries = sys::read_dir(dir_fd.as_fd()).map_err(|e| Error::open(dir, e.into()))?;
         // (file name, why it is skipped); the type comes from readdir (an
         // `lstat` only where the filesystem does not say), so nothing is
         // opened or followed here.
         let mut names: Vec<(std::ffi::OsString, Option<Skip>)> = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| Error::open(dir, e.into()))?;
-            let bytes = entry.file_name().to_bytes();
-            if bytes == b"." || bytes == b".." {
-                continue;
-            }
-            let file_name = std::ffi::OsStr::from_bytes(bytes).to_os_string();
-            let ft = match entry.file_type() {
-                FileType::Unknown => {
-                    let st = rustix::fs::statat(
-                        dir_fd,
-                        entry.file_name(),
-                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-                    );
-                    match st {
-                        Ok(st) => FileType::from_raw_mode(st.st_mode as _),
-                        // Gone since readdir.
-                        Err(rustix::io::Errno::NOENT) => continue,
-                        Err(e) => return Err(Error::open(&dir.join(&file_name), e.into())),
-                    }
-                }
-                ft => ft,
+            let file_name = entry.name;
+            let bytes = file_name.as_bytes();
+            let kind = match entry.kind {
+                None => match sys::lstat_at(dir_fd.as_fd(), &file_name) {
+                    Ok(st) => sys::file_kind(&st),
+                    // Gone since readdir.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::open(&dir.join(&file_name), e)),
+                },
+                Some(kind) => kind,
             };
             let pid_file = bytes.ends_with(b".pid") && !bytes.starts_with(b".");
-            let skip = match ft {
-                FileType::Symlink => Some(Skip::Symlink),
-                FileType::Directory => Some(Skip::Directory),
-                FileType::RegularFile if pid_file => None,
-                FileType::RegularFile => Some(Skip::NotPidFile),
-                _ => Some(Skip::NotRegular),
+            let skip = match kind {
+                FileKind::Symlink => Some(Skip::Symlink),
+                FileKind::Directory => Some(Skip::Directory),
+                FileKind::Regular if pid_file => None,
+                FileKind::Regular => Some(Skip::NotPidFile),
+                FileKind::Other => Some(Skip::NotRegular),
             };
             names.push((file_name, skip));
         }
@@ -319,24 +301,18 @@ impl Walk<'_> {
         rel: &Path,
         depth: usize,
     ) -> Result<()> {
-        use rustix::fs::OFlags;
         let skipped = |reason| Entry::Skipped {
             name: rel.to_string_lossy().into_owned(),
             path: path.to_path_buf(),
             reason,
         };
-        let opened = rustix::fs::openat(
-            parent,
-            name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        );
+        let opened = sys::open_dir_at(parent.as_fd(), name);
         let fd = match opened {
             Ok(fd) => fd,
             // Gone since readdir.
-            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            Err(sys::Errno::NOENT) => return Ok(()),
             // Replaced by a symlink (or something else) since readdir.
-            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+            Err(sys::Errno::LOOP | sys::Errno::NOTDIR) => {
                 (self.f)(skipped(Skip::Symlink));
                 return Ok(());
             }
@@ -438,8 +414,7 @@ pub fn read_meta(pidfile: &Path) -> Vec<(String, String)> {
     let read = || -> Option<String> {
         let fd = sys::open_existing(&meta_path(pidfile), false).ok()?;
         let st = sys::fstat(&fd).ok()?;
-        if rustix::fs::FileType::from_raw_mode(st.st_mode as _) != rustix::fs::FileType::RegularFile
-        {
+        if !sys::is_regular(&st) {
             return None;
         }
         let mut text = String::new();
@@ -472,8 +447,20 @@ fn write_meta(pidfile: &Path, meta: &[(&str, &str)]) -> io::Result<()> {
         text.push_str(&format!("{k}={v}\n"));
     }
     let tmp = path.with_extension(format!("meta.tmp.{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &path).inspect_err(|_| {
+    // Created new, never through a symlink (like the PID file itself): a
+    // name left by an earlier process with this PID, or planted, is
+    // removed (the name, not what a symlink points to) and made anew.
+    let create = || sys::create_new(&tmp, 0o666);
+    let mut file = match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(&tmp)?;
+            create()?
+        }
+        other => other?,
+    };
+    let written = std::io::Write::write_all(&mut file, text.as_bytes())
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    written.inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
 }

@@ -21,36 +21,36 @@ pub struct Signal(i32);
 /// Names (without `SIG`) of the signals pidguard knows, with their numbers on
 /// this platform.
 const NAMES: &[(&str, i32)] = &[
-    ("HUP", libc_consts::SIGHUP),
-    ("INT", libc_consts::SIGINT),
-    ("QUIT", libc_consts::SIGQUIT),
-    ("ILL", libc_consts::SIGILL),
-    ("TRAP", libc_consts::SIGTRAP),
-    ("ABRT", libc_consts::SIGABRT),
-    ("IOT", libc_consts::SIGABRT),
-    ("BUS", libc_consts::SIGBUS),
-    ("FPE", libc_consts::SIGFPE),
-    ("KILL", libc_consts::SIGKILL),
-    ("USR1", libc_consts::SIGUSR1),
-    ("SEGV", libc_consts::SIGSEGV),
-    ("USR2", libc_consts::SIGUSR2),
-    ("PIPE", libc_consts::SIGPIPE),
-    ("ALRM", libc_consts::SIGALRM),
-    ("TERM", libc_consts::SIGTERM),
-    ("CHLD", libc_consts::SIGCHLD),
-    ("CONT", libc_consts::SIGCONT),
-    ("STOP", libc_consts::SIGSTOP),
-    ("TSTP", libc_consts::SIGTSTP),
-    ("TTIN", libc_consts::SIGTTIN),
-    ("TTOU", libc_consts::SIGTTOU),
-    ("URG", libc_consts::SIGURG),
-    ("XCPU", libc_consts::SIGXCPU),
-    ("XFSZ", libc_consts::SIGXFSZ),
-    ("VTALRM", libc_consts::SIGVTALRM),
-    ("PROF", libc_consts::SIGPROF),
-    ("WINCH", libc_consts::SIGWINCH),
-    ("IO", libc_consts::SIGIO),
-    ("SYS", libc_consts::SIGSYS),
+    ("HUP", signo::SIGHUP),
+    ("INT", signo::SIGINT),
+    ("QUIT", signo::SIGQUIT),
+    ("ILL", signo::SIGILL),
+    ("TRAP", signo::SIGTRAP),
+    ("ABRT", signo::SIGABRT),
+    ("IOT", signo::SIGABRT),
+    ("BUS", signo::SIGBUS),
+    ("FPE", signo::SIGFPE),
+    ("KILL", signo::SIGKILL),
+    ("USR1", signo::SIGUSR1),
+    ("SEGV", signo::SIGSEGV),
+    ("USR2", signo::SIGUSR2),
+    ("PIPE", signo::SIGPIPE),
+    ("ALRM", signo::SIGALRM),
+    ("TERM", signo::SIGTERM),
+    ("CHLD", signo::SIGCHLD),
+    ("CONT", signo::SIGCONT),
+    ("STOP", signo::SIGSTOP),
+    ("TSTP", signo::SIGTSTP),
+    ("TTIN", signo::SIGTTIN),
+    ("TTOU", signo::SIGTTOU),
+    ("URG", signo::SIGURG),
+    ("XCPU", signo::SIGXCPU),
+    ("XFSZ", signo::SIGXFSZ),
+    ("VTALRM", signo::SIGVTALRM),
+    ("PROF", signo::SIGPROF),
+    ("WINCH", signo::SIGWINCH),
+    ("IO", signo::SIGIO),
+    ("SYS", signo::SIGSYS),
 ];
 
 /// Whether the platform's real-time signals may be named by number (Linux:
@@ -61,66 +61,35 @@ const RTMIN: i32 = 34;
 /// `SIGRTMAX`.
 const RTMAX: i32 = 64;
 
-/// Signal numbers from rustix, so that no libc dependency is needed.
-mod libc_consts {
-    use rustix::process::Signal as S;
-    pub const SIGHUP: i32 = S::HUP.as_raw();
-    pub const SIGINT: i32 = S::INT.as_raw();
-    pub const SIGQUIT: i32 = S::QUIT.as_raw();
-    pub const SIGILL: i32 = S::ILL.as_raw();
-    pub const SIGTRAP: i32 = S::TRAP.as_raw();
-    pub const SIGABRT: i32 = S::ABORT.as_raw();
-    pub const SIGBUS: i32 = S::BUS.as_raw();
-    pub const SIGFPE: i32 = S::FPE.as_raw();
-    pub const SIGKILL: i32 = S::KILL.as_raw();
-    pub const SIGUSR1: i32 = S::USR1.as_raw();
-    pub const SIGSEGV: i32 = S::SEGV.as_raw();
-    pub const SIGUSR2: i32 = S::USR2.as_raw();
-    pub const SIGPIPE: i32 = S::PIPE.as_raw();
-    pub const SIGALRM: i32 = S::ALARM.as_raw();
-    pub const SIGTERM: i32 = S::TERM.as_raw();
-    pub const SIGCHLD: i32 = S::CHILD.as_raw();
-    pub const SIGCONT: i32 = S::CONT.as_raw();
-    pub const SIGSTOP: i32 = S::STOP.as_raw();
-    pub const SIGTSTP: i32 = S::TSTP.as_raw();
-    pub const SIGTTIN: i32 = S::TTIN.as_raw();
-    pub const SIGTTOU: i32 = S::TTOU.as_raw();
-    pub const SIGURG: i32 = S::URG.as_raw();
-    pub const SIGXCPU: i32 = S::XCPU.as_raw();
-    pub const SIGXFSZ: i32 = S::XFSZ.as_raw();
-    pub const SIGVTALRM: i32 = S::VTALARM.as_raw();
-    pub const SIGPROF: i32 = S::PROF.as_raw();
-    pub const SIGWINCH: i32 = S::WINCH.as_raw();
-    pub const SIGIO: i32 = S::IO.as_raw();
-    pub const SIGSYS: i32 = S::SYS.as_raw();
-}
+/// Signal numbers, from the platform seam.
+use crate::sys::signo;
 
 impl Signal {
     /// `SIGHUP`.
-    pub const HUP: Signal = Signal(libc_consts::SIGHUP);
+    pub const HUP: Signal = Signal(signo::SIGHUP);
     /// `SIGINT`.
-    pub const INT: Signal = Signal(libc_consts::SIGINT);
+    pub const INT: Signal = Signal(signo::SIGINT);
     /// `SIGQUIT`.
-    pub const QUIT: Signal = Signal(libc_consts::SIGQUIT);
+    pub const QUIT: Signal = Signal(signo::SIGQUIT);
     /// `SIGKILL`.
-    pub const KILL: Signal = Signal(libc_consts::SIGKILL);
+    pub const KILL: Signal = Signal(signo::SIGKILL);
     /// `SIGUSR1`.
-    pub const USR1: Signal = Signal(libc_consts::SIGUSR1);
+    pub const USR1: Signal = Signal(signo::SIGUSR1);
     /// `SIGUSR2`.
-    pub const USR2: Signal = Signal(libc_consts::SIGUSR2);
+    pub const USR2: Signal = Signal(signo::SIGUSR2);
     /// `SIGTERM`.
-    pub const TERM: Signal = Signal(libc_consts::SIGTERM);
+    pub const TERM: Signal = Signal(signo::SIGTERM);
     /// `SIGCONT`.
-    pub const CONT: Signal = Signal(libc_consts::SIGCONT);
+    pub const CONT: Signal = Signal(signo::SIGCONT);
     /// `SIGSTOP`.
-    pub const STOP: Signal = Signal(libc_consts::SIGSTOP);
+    pub const STOP: Signal = Signal(signo::SIGSTOP);
 
     /// The signal with this number, if the platform has it (never 0): a
     /// named one, or on Linux any number up to [`Signal::RTMAX`] (the
     /// real-time signals).
     pub fn from_raw(n: i32) -> Option<Signal> {
-        if let Some(s) = rustix::process::Signal::from_named_raw(n) {
-            return Some(Signal(s.as_raw()));
+        if crate::sys::is_named_signal(n) {
+            return Some(Signal(n));
         }
         (REALTIME && n > 0 && n <= RTMAX).then_some(Signal(n))
     }
@@ -153,18 +122,6 @@ impl Signal {
             n if REALTIME && n > RTMIN && n < RTMAX => format!("RTMIN+{}", n - RTMIN),
             n => n.to_string(),
         }
-    }
-
-    pub(crate) fn to_rustix(self) -> rustix::process::Signal {
-        if let Some(s) = rustix::process::Signal::from_named_raw(self.0) {
-            return s;
-        }
-        // SAFETY: only a number from 1 to RTMAX (checked by `from_raw`, the
-        // only way to make a `Signal` that is not named) gets here, and it
-        // is only ever sent to another process (kill, pidfd_send_signal):
-        // never blocked, consumed or handled in this one, which is what
-        // rustix reserves for the C library.
-        unsafe { rustix::process::Signal::from_raw_unchecked(self.0) }
     }
 }
 

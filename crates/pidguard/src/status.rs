@@ -12,15 +12,13 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use rustix::fs::Stat;
-
 use crate::error::{Error, Result, UnsafeFile};
 use crate::identity::{identify, Filters, Identity, Me};
 use crate::kernel_id::{kernel_identity, Absent, DecidedBy, KernelIdentity};
 use crate::pid::{ParseErrorKind, Pid, Rule};
 use crate::pidfile::{read_fd, refuse_foreign_links, MID_WRITE_BACKOFF_US};
 use crate::process::{liveness_with_stat, Liveness};
-use crate::sys;
+use crate::sys::{self, Stat};
 use crate::sys::proc::ProcStat;
 
 /// The state of a PID file.
@@ -571,21 +569,9 @@ mod tests {
         let victim = dir.path().join("victim");
         std::fs::write(&victim, "1\n").unwrap();
         std::os::unix::fs::symlink(&victim, dir.path().join("link.pid")).unwrap();
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            dir.path().join("fifo.pid"),
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o644),
-            0,
-        )
-        .unwrap();
+        sys::mkfifo(&dir.path().join("fifo.pid")).unwrap();
         std::fs::create_dir(dir.path().join("dir.pid")).unwrap();
-        let dir_fd = rustix::fs::open(
-            dir.path(),
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
-            rustix::fs::Mode::empty(),
-        )
-        .unwrap();
+        let dir_fd = sys::open_dir(dir.path()).unwrap();
         for (name, why) in [
             ("link.pid", UnsafeFile::Symlink),
             ("fifo.pid", UnsafeFile::Fifo),

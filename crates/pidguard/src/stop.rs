@@ -219,8 +219,7 @@ fn pin(path: &Path, filters: &Filters, purpose: Purpose) -> Result<Pinned> {
                         }
                     }
                     let me = Pid::current();
-                    let parent =
-                        rustix::process::getppid().and_then(|p| Pid::new(p.as_raw_nonzero().get()));
+                    let parent = sys::parent_pid();
                     if pid == me || Some(pid) == parent {
                         return Err(Error::untrusted(
                             path,
@@ -547,8 +546,8 @@ pub fn probe_signal(path: impl AsRef<Path>, filters: &Filters) -> Result<Report>
         Pinned::Done(r) => Ok(r),
         Pinned::Live(process, identity, _) => {
             let pid = process.pid();
-            match rustix::process::test_kill_process(pid.to_rustix()) {
-                Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+            match sys::probe(pid) {
+                Ok(()) | Err(sys::Errno::SRCH) => {}
                 Err(e) => return Err(signal_error(path, pid, e.into())),
             }
             Ok(Report::new(

@@ -211,14 +211,12 @@ fn metadata_that_is_a_fifo_or_a_symlink_is_not_read() {
     let decoy = dir.path().join("decoy");
     std::fs::write(&decoy, "exe=/bin/sh\n").unwrap();
     std::fs::write(dir.path().join("a.pid"), format!("{pid}\n")).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        dir.path().join("a.meta"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    // mkfifo(1): rustix has no mknodat on macOS.
+    let made = Command::new("mkfifo")
+        .arg(dir.path().join("a.meta"))
+        .status()
+        .unwrap();
+    assert!(made.success());
     std::fs::write(dir.path().join("b.pid"), format!("{}\n", live.id())).unwrap();
     std::os::unix::fs::symlink(&decoy, dir.path().join("b.meta")).unwrap();
 
@@ -249,4 +247,38 @@ fn metadata_that_is_a_fifo_or_a_symlink_is_not_read() {
     );
     assert!(pidguard::registry::read_meta(&dir.path().join("b.pid")).is_empty());
     assert!(pidguard::registry::read_meta(&dir.path().join("a.pid")).is_empty());
+}
+
+/// The metadata is written under a temporary name that is created new and
+/// never followed: a symlink planted at that name (it is predictable: the
+/// writer's PID) does not make `spawn` write through it.
+#[test]
+fn metadata_is_never_written_through_a_planted_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "untouched\n").unwrap();
+    let tmp = dir
+        .path()
+        .join(format!("x.meta.tmp.{}", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+    let registry = Registry::open(dir.path()).unwrap();
+    let mut child = registry
+        .spawn(
+            "x",
+            Command::new("sleep").arg("30"),
+            &[("exe", "/bin/sleep")],
+        )
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("x.meta")).unwrap(),
+        "exe=/bin/sleep\n"
+    );
+    assert!(
+        std::fs::symlink_metadata(&tmp).is_err(),
+        "the temporary name is gone"
+    );
 }

@@ -24,6 +24,7 @@ use crate::commands::gate::Gated;
 use crate::commands::run::{acquire, become_subreaper, exit_code};
 use crate::commands::tree;
 use crate::exit::{Exit, Failure};
+use crate::sys::{close_on_exec_above_stdio, has_children, reap};
 
 /// Starts `command` as a daemon holding `pf`'s lock; returns its PID (the
 /// `MAINPID` it reported, with `--notify`; the descendant left holding the
@@ -82,13 +83,7 @@ pub fn start(
         // makes only async-signal-safe system calls (setsid, umask); it
         // allocates nothing.
         unsafe {
-            cmd.pre_exec(move || {
-                rustix::process::setsid()?;
-                if let Some(m) = umask {
-                    rustix::process::umask(rustix::fs::Mode::from_raw_mode(m as _));
-                }
-                Ok(())
-            });
+            cmd.pre_exec(move || crate::sys::new_session(umask));
         }
     })?;
     let mut target = Process::open(gated.pid).ok();
@@ -205,7 +200,7 @@ fn settle(
         // A process that exited just after the wait is not reported.
         let exited = exited.or_else(|| reap(*pid));
         let Some(status) = exited else {
-            match tree::holds_inode(*pid, inode.0, inode.1) {
+            match crate::sys::holds_inode(*pid, inode.0, inode.1) {
                 Some(true) | None => return Ok(()),
                 Some(false) if Instant::now() < bound => {
                     std::thread::sleep(Duration::from_millis(5));
@@ -345,71 +340,12 @@ fn failed_code(status: std::process::ExitStatus) -> u8 {
 
 /// The locked file's `(dev, ino)` (fstat: no descriptor needed).
 pub(crate) fn inode_of(guard: &Guard) -> Result<(u64, u64), Failure> {
-    let st = rustix::fs::fstat(guard.as_fd()).map_err(|e| {
+    crate::sys::inode(guard.as_fd()).map_err(|e| {
         Failure::new(
             Exit::IoErr,
             format!("cannot stat {}: {e}", guard.path().display()),
         )
-    })?;
-    Ok((st.st_dev as u64, st.st_ino as u64))
-}
-
-/// Reaps our child `pid` if it has exited.
-fn reap(pid: Pid) -> Option<std::process::ExitStatus> {
-    use std::os::unix::process::ExitStatusExt;
-    loop {
-        match rustix::process::waitpid(
-            Some(super::rustix_pid(pid)),
-            rustix::process::WaitOptions::NOHANG,
-        ) {
-            Ok(Some((_, st))) => return Some(std::process::ExitStatus::from_raw(st.as_raw())),
-            Ok(None) => return None,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => return None,
-        }
-    }
-}
-
-/// Whether we still have any child (running or not yet reaped).
-pub(crate) fn has_children() -> bool {
-    use rustix::process::{waitid, WaitId, WaitIdOptions};
-    !matches!(
-        waitid(
-            WaitId::All,
-            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT
-        ),
-        Err(rustix::io::Errno::CHILD)
-    )
-}
-
-/// Marks every descriptor above 2 close-on-exec (the ones listed in
-/// `/proc/self/fd`, or every number below the descriptor limit without
-/// `/proc`), so a daemon started next inherits none of them. This process
-/// execs nothing else, so it loses nothing.
-fn close_on_exec_above_stdio() {
-    use rustix::io::{fcntl_getfd, fcntl_setfd, FdFlags};
-    use std::os::fd::BorrowedFd;
-    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
-        Ok(dir) => dir
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-            .collect(),
-        Err(_) => {
-            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-                .current
-                .unwrap_or(1 << 16)
-                .min(1 << 16);
-            (3..limit as i32).collect()
-        }
-    };
-    for fd in fds.into_iter().filter(|&fd| fd > 2) {
-        // SAFETY: only the descriptor's flags are read and changed; a
-        // number that is not open (any more) fails with EBADF.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        if let Ok(flags) = fcntl_getfd(fd) {
-            let _ = fcntl_setfd(fd, flags | FdFlags::CLOEXEC);
-        }
-    }
+    })
 }
 
 /// Where a daemon's output goes: appended to a file, or /dev/null. The
@@ -433,9 +369,8 @@ fn open_log(p: &Path) -> Result<File, Failure> {
         )
     };
     pidguard::check_directory_links(p)?;
-    let euid = rustix::process::geteuid().as_raw();
-    let mut flags =
-        rustix::fs::OFlags::NONBLOCK.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32;
+    let euid = crate::sys::geteuid();
+    let mut nofollow = false;
     match std::fs::symlink_metadata(p) {
         Ok(md) if md.file_type().is_symlink() => {
             if md.uid() != euid && md.uid() != 0 {
@@ -446,8 +381,9 @@ fn open_log(p: &Path) -> Result<File, Failure> {
                 )));
             }
         }
-        _ => flags |= rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+        _ => nofollow = true,
     }
+    let flags = crate::sys::log_open_flags(nofollow);
     let file = File::options()
         .create(true)
         .append(true)
@@ -482,12 +418,7 @@ fn open_log(p: &Path) -> Result<File, Failure> {
             md.uid()
         )));
     }
-    let _ = rustix::fs::fcntl_setfl(
-        &file,
-        rustix::fs::fcntl_getfl(&file)
-            .map(|f| f - rustix::fs::OFlags::NONBLOCK)
-            .unwrap_or(rustix::fs::OFlags::APPEND),
-    );
+    crate::sys::clear_nonblock(&file);
     Ok(file)
 }
 

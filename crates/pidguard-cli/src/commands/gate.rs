@@ -19,22 +19,17 @@
 //! hand-over. Nothing re-executes pidguard, and `/proc` is not needed.
 
 use std::ffi::OsString;
-use std::io::{self, IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
+use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::thread::JoinHandle;
 
 use pidguard::Pid;
-use rustix::io::Errno;
-use rustix::net::{
-    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
-};
 
 use crate::commands::run::exec_failure;
 use crate::exit::{Exit, Failure};
+use crate::sys::{self, read_exact, receive_fd, send_fd, write_all};
 
 /// The parent's side: a command forked, its PID known, held before exec.
 pub struct Gated {
@@ -52,13 +47,8 @@ impl Gated {
         command: &[OsString],
         configure: impl FnOnce(&mut Command),
     ) -> Result<Gated, Failure> {
-        let (ours, theirs) = rustix::net::socketpair(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(|e| internal("cannot create a socket pair", e))?;
+        let (ours, theirs) =
+            sys::socketpair().map_err(|e| internal("cannot create a socket pair", e))?;
         let mut cmd = Command::new(&command[0]);
         cmd.args(&command[1..]);
         configure(&mut cmd);
@@ -164,10 +154,10 @@ fn hold(parent_end: RawFd, our_end: RawFd) -> io::Result<()> {
     // SAFETY: `parent_end` is the parent's socket, copied into this child
     // by fork; nothing in the child uses it. Closing it lets us see EOF
     // when the parent gives up.
-    unsafe { rustix::io::close(parent_end) };
+    unsafe { sys::close_raw(parent_end) };
     // SAFETY: `our_end` is open in this child until exec (close-on-exec).
     let sock = unsafe { BorrowedFd::borrow_raw(our_end) };
-    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    let pid = sys::getpid();
     write_all(sock, &pid.to_ne_bytes())?;
     match receive_fd(sock) {
         // Left open, without close-on-exec: the command's lock.
@@ -175,68 +165,6 @@ fn hold(parent_end: RawFd, our_end: RawFd) -> io::Result<()> {
             let _ = fd.into_raw_fd();
             Ok(())
         }
-        None => Err(io::Error::from_raw_os_error(Errno::CANCELED.raw_os_error())),
+        None => Err(sys::canceled()),
     }
-}
-
-fn write_all(sock: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match rustix::io::write(sock, bytes) {
-            Ok(0) => return Err(io::Error::from_raw_os_error(Errno::PIPE.raw_os_error())),
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-fn read_exact(sock: &OwnedFd, mut buf: &mut [u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        match rustix::io::read(sock, &mut *buf) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => buf = &mut buf[n..],
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// Sends one descriptor with `SCM_RIGHTS`.
-fn send_fd(sock: &OwnedFd, fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    let fds = [fd];
-    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(io::Error::other("control buffer too small"));
-    }
-    rustix::net::sendmsg(
-        sock,
-        &[IoSlice::new(b"L")],
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?;
-    Ok(())
-}
-
-/// Receives one descriptor sent with `SCM_RIGHTS` (allocation-free);
-/// `None` on EOF or error.
-fn receive_fd(sock: BorrowedFd<'_>) -> Option<OwnedFd> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    loop {
-        match rustix::net::recvmsg(sock, &mut iov, &mut control, RecvFlags::empty()) {
-            Ok(msg) if msg.bytes == 0 => return None,
-            Ok(_) => break,
-            Err(Errno::INTR) => continue,
-            Err(_) => return None,
-        }
-    }
-    control.drain().find_map(|m| match m {
-        RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
-        _ => None,
-    })
 }

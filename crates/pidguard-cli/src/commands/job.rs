@@ -29,87 +29,24 @@ use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use pidguard::{Pid, Signal};
-use rustix::process::{self as rp, Pid as RPid};
+
+use crate::sys::{self, boot_now_ns, children_of, proc_stat as stat, stat_fields};
 
 /// The first argument that makes `pidguard` run as a [`Watchdog`].
 pub const WATCHDOG_ARG: &str = "__pidguard-job-watchdog";
-
-fn rsig(s: Signal) -> Option<rustix::process::Signal> {
-    rustix::process::Signal::from_named_raw(s.as_raw())
-}
 
 /// Prepares `cmd` to start a job: a process group of its own, and killed
 /// (SIGKILL) by the kernel when the supervisor dies.
 pub fn contain(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
-    #[cfg(target_os = "linux")]
-    {
-        let parent = rp::getpid();
-        // SAFETY: the closure runs in the child between fork and exec and
-        // only makes two system calls (prctl, getppid); it allocates nothing
-        // (an Errno converts to io::Error without allocating).
-        unsafe {
-            cmd.pre_exec(move || {
-                rp::set_parent_process_death_signal(Some(rp::Signal::KILL))?;
-                if rp::getppid() != Some(parent) {
-                    // The supervisor died before the prctl took effect.
-                    return Err(rustix::io::Errno::SRCH.into());
-                }
-                Ok(())
-            });
-        }
-    }
+    sys::contain_death(cmd);
 }
 
-/// Makes this process the subreaper of everything it starts.
-#[cfg(target_os = "linux")]
+/// Makes this process the subreaper of everything it starts (Linux;
+/// elsewhere a no-op).
 pub fn become_subreaper() -> std::io::Result<()> {
-    Ok(rp::set_child_subreaper(Some(rp::getpid()))?)
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn become_subreaper() -> std::io::Result<()> {
-    Ok(())
-}
-
-/// `(state, parent, process group)` from `/proc/PID/stat`.
-fn stat(pid: i32) -> Option<(u8, i32, i32)> {
-    stat_fields(pid).map(|(s, pp, pg, _)| (s, pp, pg))
-}
-
-/// `(state, parent, process group, start time in clock ticks)`.
-fn stat_fields(pid: i32) -> Option<(u8, i32, i32, u64)> {
-    let s = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold anything, ")" included: the fields after
-    // the last ')' are plain.
-    let close = s.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&s[close + 1..]).ok()?;
-    let mut f = rest.split_ascii_whitespace();
-    let state = f.next()?.bytes().next()?;
-    let ppid = f.next()?.parse().ok()?;
-    let pgrp = f.next()?.parse().ok()?;
-    // Field 22 (starttime) is the 20th after the name.
-    let start = f.nth(16)?.parse().ok()?;
-    Some((state, ppid, pgrp, start))
-}
-
-/// The children of every thread of `pid` (`/proc/PID/task/*/children`).
-fn children_of(pid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for t in tasks.flatten() {
-        let Ok(text) = std::fs::read_to_string(t.path().join("children")) else {
-            continue;
-        };
-        out.extend(
-            text.split_ascii_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok()),
-        );
-    }
-    out
+    sys::become_subreaper()
 }
 
 /// A supervised command and everything it started.
@@ -151,7 +88,7 @@ impl Job {
     fn roots(&self) -> Vec<i32> {
         let mut roots = vec![self.leader];
         if let Some(except) = &self.adopt {
-            let me = rp::getpid().as_raw_nonzero().get();
+            let me = sys::getpid();
             roots.extend(
                 children_of(me)
                     .into_iter()
@@ -198,17 +135,11 @@ impl Job {
     /// found and checked again (its parent still in the job) before use.
     /// Must not be called after the leader was reaped.
     pub fn signal(&self, sig: Signal) {
-        let Some(s) = rsig(sig) else { return };
-        if let Some(group) = RPid::from_raw(self.leader) {
-            let _ = rp::kill_process_group(group, s);
-        }
+        let _ = sys::kill_group(self.leader, sig);
         let members = self.members();
-        let me = rp::getpid().as_raw_nonzero().get();
+        let me = sys::getpid();
         for m in members.iter().filter(|m| m.pgrp != self.leader) {
-            let Some(p) = RPid::from_raw(m.pid) else {
-                continue;
-            };
-            let Ok(fd) = rp::pidfd_open(p, rp::PidfdFlags::empty()) else {
+            let Some(fd) = sys::pidfd_open(m.pid) else {
                 continue;
             };
             // The PID may have been reused between the listing and the
@@ -218,7 +149,7 @@ impl Job {
                 ppid == m.ppid && (ppid == me || members.iter().any(|o| o.pid == ppid))
             });
             if parent_ok {
-                let _ = rp::pidfd_send_signal(&fd, s);
+                sys::pidfd_kill(&fd, sig);
             }
         }
     }
@@ -238,15 +169,13 @@ impl Job {
     /// have exited (never the leader: see [`Job::signal`]).
     pub fn reap_adopted(&self) {
         let Some(except) = &self.adopt else { return };
-        let me = rp::getpid().as_raw_nonzero().get();
+        let me = sys::getpid();
         for pid in children_of(me) {
             if pid == self.leader || except.contains(&pid) {
                 continue;
             }
             if stat(pid).is_some_and(|(state, ..)| state == b'Z') {
-                if let Some(p) = RPid::from_raw(pid) {
-                    let _ = rp::waitpid(Some(p), rp::WaitOptions::NOHANG);
-                }
+                let _ = sys::reap_raw(pid);
             }
         }
     }
@@ -271,24 +200,8 @@ impl Job {
     /// Blocks until the leader has exited, without reaping it (so that its
     /// PID, the group's ID, stays reserved).
     pub fn wait_leader_exited(&self) -> std::io::Result<()> {
-        let p = RPid::from_raw(self.leader).expect("positive");
-        loop {
-            match rp::waitid(
-                rp::WaitId::Pid(p),
-                rp::WaitIdOptions::EXITED | rp::WaitIdOptions::NOWAIT,
-            ) {
-                Ok(_) => return Ok(()),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        sys::wait_exited(self.leader)
     }
-}
-
-/// Now on `CLOCK_BOOTTIME` (which counts time suspended), in nanoseconds.
-fn boot_now_ns() -> i128 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
-    i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec)
 }
 
 /// The supervisor's side of a watchdog process. See the module's
@@ -310,7 +223,7 @@ impl Watchdog {
     /// `/proc/self/exe`).
     pub fn start() -> std::io::Result<Watchdog> {
         use std::os::unix::process::CommandExt;
-        let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+        let exe = sys::self_exe();
         let mut cmd = Command::new(exe);
         cmd.arg(WATCHDOG_ARG)
             .arg(std::process::id().to_string())
@@ -406,19 +319,19 @@ pub fn watchdog_main(args: &[OsString]) -> ExitCode {
     }
     let stdin = std::io::stdin();
     let fd = stdin.as_fd();
-    let mut group: Option<RPid> = None;
+    let mut group: Option<i32> = None;
     // pidfds on the job's processes outside the group.
     let mut outside: Vec<std::os::fd::OwnedFd> = Vec::new();
     let mut deadline: Option<i128> = None;
     let mut fired = false;
     let mut buf = Vec::new();
-    let kill_job = |group: Option<RPid>, outside: &[std::os::fd::OwnedFd]| -> bool {
+    let kill_job = |group: Option<i32>, outside: &[std::os::fd::OwnedFd]| -> bool {
         // `true` while the group still has members.
         for fd in outside {
-            let _ = rp::pidfd_send_signal(fd, rp::Signal::KILL);
+            sys::pidfd_kill(fd, Signal::KILL);
         }
         match group {
-            Some(g) => rp::kill_process_group(g, rp::Signal::KILL).is_ok(),
+            Some(g) => sys::kill_group(g, Signal::KILL),
             None => false,
         }
     };
@@ -433,7 +346,7 @@ pub fn watchdog_main(args: &[OsString]) -> ExitCode {
                          the lock in time (stopped, stalled, or the host was suspended): \
                          killed the command's process group {} (SIGKILL) before the lock \
                          could pass to another host",
-                        group.map_or(0, |g| g.as_raw_nonzero().get())
+                        group.unwrap_or(0)
                     );
                 }
             }
@@ -448,24 +361,16 @@ pub fn watchdog_main(args: &[OsString]) -> ExitCode {
         } else {
             deadline.map(|d| (d - now).max(0))
         };
-        let timeout = wait.map(|ns| rustix::time::Timespec {
-            tv_sec: (ns / 1_000_000_000) as i64,
-            tv_nsec: (ns % 1_000_000_000) as _,
-        });
-        let mut fds = [rustix::event::PollFd::new(
-            &fd,
-            rustix::event::PollFlags::IN,
-        )];
-        match rustix::event::poll(&mut fds, timeout.as_ref()) {
-            Ok(0) => continue,
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => continue,
+        match sys::poll_readable(fd, wait) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(sys::Errno::INTR) => continue,
             Err(_) => return ExitCode::from(70),
         }
         let mut chunk = [0u8; 512];
-        let n = match rustix::io::read(fd, &mut chunk) {
+        let n = match sys::read(fd, &mut chunk) {
             Ok(n) => n,
-            Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => continue,
+            Err(sys::Errno::INTR) | Err(sys::Errno::AGAIN) => continue,
             Err(_) => 0,
         };
         if n == 0 {
@@ -482,17 +387,15 @@ pub fn watchdog_main(args: &[OsString]) -> ExitCode {
             let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
             let (cmd, arg) = line.split_once(' ').unwrap_or((&line, ""));
             match cmd {
-                "G" => group = arg.parse().ok().and_then(RPid::from_raw),
+                "G" => group = arg.parse().ok().filter(|g: &i32| *g > 0),
                 "P" => {
                     let mut f = arg.split(' ').map(|x| x.parse::<u64>().ok());
                     if let (Some(Some(pid)), Some(Some(start))) = (f.next(), f.next()) {
-                        let pid = i32::try_from(pid).ok().and_then(RPid::from_raw);
-                        if let Some(fd) =
-                            pid.and_then(|p| rp::pidfd_open(p, rp::PidfdFlags::empty()).ok())
-                        {
+                        let pid = i32::try_from(pid).ok().filter(|p| *p > 0);
+                        if let Some(fd) = pid.and_then(sys::pidfd_open) {
                             // Still the process the supervisor saw (not a
                             // reused PID): then the pidfd pins it.
-                            let same = pid.and_then(|p| stat_fields(p.as_raw_nonzero().get()));
+                            let same = pid.and_then(stat_fields);
                             if same.is_some_and(|(.., st)| st == start) {
                                 outside.push(fd);
                             }

@@ -238,9 +238,3 @@ pub fn print_report(path: &std::path::Path, report: &Report, json_out: bool, doi
         _ => println!("{p}: {report:?}"),
     }
 }
-
-/// `pid` for rustix's system calls (the library keeps rustix's types out of
-/// its API).
-pub(crate) fn rustix_pid(pid: pidguard::Pid) -> rustix::process::Pid {
-    rustix::process::Pid::from_raw(pid.get()).expect("a Pid is in 1..=i32::MAX")
-}

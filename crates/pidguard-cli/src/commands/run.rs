@@ -178,8 +178,7 @@ fn finish(guard: Guard, status: ExitStatus, next: tree::Next) -> Result<Exit, Fa
 /// PIDs be reused while we still signal them by PID). A handler (that does
 /// nothing) replaces it; unlike "ignored", it does not survive exec.
 pub(crate) fn become_subreaper() {
-    #[cfg(target_os = "linux")]
-    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    let _ = crate::sys::become_subreaper();
     static CHILD_EXITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let _ = signal_hook::flag::register(signal_hook::consts::SIGCHLD, &CHILD_EXITED);
 }
@@ -202,14 +201,7 @@ impl Target {
         }
         match &self.pinned {
             Some(p) => p.signal(signal)?,
-            None => {
-                let sig = rustix::process::Signal::from_named_raw(signal.as_raw())
-                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-                match rustix::process::kill_process(super::rustix_pid(self.pid), sig) {
-                    Ok(()) | Err(rustix::io::Errno::SRCH) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            None => crate::sys::kill(self.pid, signal)?,
         }
         Ok(true)
     }
@@ -238,7 +230,7 @@ impl Forwarder {
     pub fn start(target: Arc<Mutex<Target>>) -> Result<Forwarder, Failure> {
         let mut signals = match SignalsInfo::<WithOrigin>::new(FORWARDED) {
             Ok(s) => s,
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => {
+            Err(e) if e.raw_os_error() == Some(crate::sys::Errno::MFILE.raw_os_error()) => {
                 return Forwarder::polling(target)
             }
             Err(e) => {
@@ -347,13 +339,12 @@ fn forward(t: &Target, raw: i32) {
 /// descendant left holding the lock, if any. Returns the last target's
 /// status and why supervision ended.
 fn follow(target: &Mutex<Target>, guard: &mut Guard) -> Result<(ExitStatus, tree::Next), Failure> {
-    use rustix::io::Errno;
-    use rustix::process::{wait, waitid, WaitId, WaitIdOptions, WaitOptions};
+    use crate::sys::{reap_any, wait_any_exited, Errno};
     let (dev, ino) = daemon::inode_of(guard)?;
     loop {
         // Block until some child is a zombie, without reaping it: the
         // reaping happens below, under the target's mutex.
-        match waitid(WaitId::All, WaitIdOptions::EXITED | WaitIdOptions::NOWAIT) {
+        match wait_any_exited() {
             Ok(_) | Err(Errno::CHILD) => {}
             Err(Errno::INTR) => continue,
             Err(e) => {
@@ -367,11 +358,11 @@ fn follow(target: &Mutex<Target>, guard: &mut Guard) -> Result<(ExitStatus, tree
         let mut status = None;
         let mut has_children = true;
         loop {
-            match wait(WaitOptions::NOHANG) {
+            match reap_any() {
                 Ok(Some((pid, st))) => {
-                    if pid.as_raw_nonzero().get() == t.pid.get() {
+                    if pid == t.pid.get() {
                         t.reaped = true;
-                        status = Some(ExitStatus::from_raw(st.as_raw()));
+                        status = Some(st);
                     }
                 }
                 Ok(None) => break,
@@ -420,13 +411,7 @@ pub(crate) fn reached_the_child_too(origin: &Origin, child: pidguard::Pid) -> bo
     if origin.cause != Cause::Kernel {
         return false;
     }
-    let Some(child) = rustix::process::Pid::from_raw(child.get()) else {
-        return false;
-    };
-    match rustix::process::getpgid(Some(child)) {
-        Ok(group) => group == rustix::process::getpgrp(),
-        Err(_) => false,
-    }
+    crate::sys::in_our_group(child)
 }
 
 /// A command's exit status as pidguard's: its code, or 128+N if killed by

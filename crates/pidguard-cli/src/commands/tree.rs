@@ -9,10 +9,11 @@
 //! guesses the main PID of a `Type=forking` service: exactly one holder at
 //! the top of the tree, and it must be our child (so we can wait for it).
 
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use pidguard::{Pid, Process, Signal};
+
+use crate::sys::{self, child_running, holds_inode, parent_of, reap_children};
 
 /// What to do after the process the file names has exited and been reaped.
 #[derive(Debug, PartialEq, Eq)]
@@ -98,22 +99,7 @@ fn list(pids: &[Pid]) -> String {
 /// Every process below `root` as `(pid, parent)`, parents first; `None`
 /// when `/proc` cannot be read.
 pub fn descendants(root: Pid) -> Option<Vec<(Pid, Pid)>> {
-    // An empty /proc (not mounted) lists nothing: that is not "no children".
-    parent_of(Pid::current())?;
-    let mut parents = Vec::new();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.parse().ok())
-            .and_then(Pid::new)
-        else {
-            continue;
-        };
-        if let Some(parent) = parent_of(pid) {
-            parents.push((pid, parent));
-        }
-    }
+    let parents = sys::process_parents()?;
     let mut found = Vec::new();
     let mut queue = vec![root];
     while let Some(p) = queue.pop() {
@@ -158,17 +144,10 @@ pub fn stop_below(direct: Pid, grace: Duration) {
                     return;
                 }
                 if kill || !termed.contains(&direct) {
-                    let sig = if kill {
-                        rustix::process::Signal::KILL
-                    } else {
-                        rustix::process::Signal::TERM
-                    };
-                    let _ = rustix::process::kill_process(super::rustix_pid(direct), sig);
+                    let sig = if kill { Signal::KILL } else { Signal::TERM };
+                    let _ = sys::kill(direct, sig);
                     if !kill {
-                        let _ = rustix::process::kill_process(
-                            super::rustix_pid(direct),
-                            rustix::process::Signal::CONT,
-                        );
+                        let _ = sys::kill(direct, Signal::CONT);
                     }
                     termed.push(direct);
                 }
@@ -188,12 +167,8 @@ pub fn stop_below(direct: Pid, grace: Duration) {
 fn signal_below(me: Pid, pid: Pid, tree: &[(Pid, Pid)], kill: bool) {
     let Ok(p) = Process::open(pid) else {
         if parent_of(pid) == Some(me) {
-            let sig = if kill {
-                rustix::process::Signal::KILL
-            } else {
-                rustix::process::Signal::TERM
-            };
-            let _ = rustix::process::kill_process(super::rustix_pid(pid), sig);
+            let sig = if kill { Signal::KILL } else { Signal::TERM };
+            let _ = sys::kill(pid, sig);
         }
         return;
     };
@@ -206,138 +181,5 @@ fn signal_below(me: Pid, pid: Pid, tree: &[(Pid, Pid)], kill: bool) {
     } else {
         let _ = p.signal(Signal::TERM);
         let _ = p.signal(Signal::CONT);
-    }
-}
-
-/// Reaps every child of ours that has exited.
-fn reap_children() {
-    use rustix::process::{wait, WaitOptions};
-    loop {
-        match wait(WaitOptions::NOHANG) {
-            Ok(Some(_)) => {}
-            Err(rustix::io::Errno::INTR) => {}
-            _ => return,
-        }
-    }
-}
-
-/// Whether our child `pid` exists and has not exited.
-fn child_running(pid: Pid) -> bool {
-    use rustix::process::{waitid, WaitId, WaitIdOptions};
-    matches!(
-        waitid(
-            WaitId::Pid(super::rustix_pid(pid)),
-            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT
-        ),
-        Ok(None)
-    )
-}
-
-/// The parent PID from `/proc/PID/stat` (field 4, after the `(comm)`),
-/// for a live process. A process whose main thread has exited shows state
-/// Z while its other threads run (and may hold the lock): it is alive as
-/// long as `Threads:` in its status counts more than one.
-fn parent_of(pid: Pid) -> Option<Pid> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after.split_ascii_whitespace();
-    let state = fields.next()?;
-    if (state == "Z" || state == "X") && threads(pid)? < 2 {
-        return None;
-    }
-    fields.next()?.parse().ok().and_then(Pid::new)
-}
-
-/// `Threads:` from `/proc/PID/status`.
-fn threads(pid: Pid) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// Whether the process holds the flock on `(dev, ino)`: a descriptor open
-/// on the inode whose `fdinfo` shows the lock (a `lock:` line naming FLOCK
-/// on that inode, not a waiter). Merely having the file open is not
-/// holding it. Descriptors are read through each live thread
-/// (`/proc/PID/task/TID/fd`): a process whose main thread has exited shows
-/// an empty `/proc/PID/fd`. `None` when they cannot be read.
-pub fn holds_inode(pid: Pid, dev: u64, ino: u64) -> Option<bool> {
-    let tasks = match std::fs::read_dir(format!("/proc/{pid}/task")) {
-        Ok(d) => d,
-        // Gone meanwhile: holds nothing (unless /proc is not mounted).
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return parent_of(Pid::current()).map(|_| false)
-        }
-        Err(_) => return None,
-    };
-    let mut readable = false;
-    for task in tasks.flatten() {
-        let base = task.path();
-        let Ok(dir) = std::fs::read_dir(base.join("fd")) else {
-            continue;
-        };
-        readable = true;
-        for entry in dir.flatten() {
-            let Ok(md) = std::fs::metadata(entry.path()) else {
-                continue;
-            };
-            if md.dev() != dev || md.ino() != ino {
-                continue;
-            }
-            let info = base.join("fdinfo").join(entry.file_name());
-            match std::fs::read_to_string(info) {
-                Ok(text) if flock_line(&text, ino) => return Some(true),
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(_) => return None,
-            }
-        }
-    }
-    // No thread's descriptors could be read: it exited meanwhile, or we may
-    // not look.
-    if readable || std::fs::metadata(format!("/proc/{pid}")).is_err() {
-        Some(false)
-    } else {
-        None
-    }
-}
-
-/// Whether an `fdinfo` text shows a held flock on `ino`:
-/// `lock:\t1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF`; a waiter
-/// (`1: -> FLOCK …`) holds nothing.
-fn flock_line(fdinfo: &str, ino: u64) -> bool {
-    fdinfo
-        .lines()
-        .filter_map(|l| l.strip_prefix("lock:"))
-        .any(|l| {
-            let f: Vec<&str> = l.split_ascii_whitespace().collect();
-            f.get(1) == Some(&"FLOCK")
-                && f.get(5)
-                    .and_then(|d| d.rsplit(':').next())
-                    .and_then(|i| i.parse::<u64>().ok())
-                    == Some(ino)
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::flock_line;
-
-    #[test]
-    fn fdinfo_lock_lines() {
-        let held = "pos:\t0\nflags:\t02\nlock:\t1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF\n";
-        assert!(flock_line(held, 5678));
-        assert!(!flock_line(held, 5679));
-        assert!(!flock_line(
-            "lock:\t1: -> FLOCK  ADVISORY  WRITE 1 00:2d:5678 0 EOF\n",
-            5678
-        ));
-        assert!(!flock_line(
-            "lock:\t1: POSIX  ADVISORY  WRITE 1 00:2d:5678 0 EOF\n",
-            5678
-        ));
-        assert!(!flock_line("pos:\t0\nflags:\t02\n", 5678));
     }
 }

@@ -344,14 +344,12 @@ fn hostile_special_files_are_never_opened_or_blocked_on() {
         match kind {
             "fifo" => {
                 // Nobody writes to it: a blocking open or read would hang.
-                rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    &path,
-                    rustix::fs::FileType::Fifo,
-                    rustix::fs::Mode::from_raw_mode(0o644),
-                    0,
-                )
-                .unwrap();
+                // mkfifo(1): rustix has no mknodat on macOS.
+                let made = std::process::Command::new("mkfifo")
+                    .arg(&path)
+                    .status()
+                    .unwrap();
+                assert!(made.success());
             }
             "directory" => {
                 std::fs::create_dir(&path).unwrap();
@@ -362,14 +360,14 @@ fn hostile_special_files_are_never_opened_or_blocked_on() {
             }
             "device" => {
                 // /dev/zero's numbers: reading it would never end.
-                rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    &path,
-                    rustix::fs::FileType::CharacterDevice,
-                    rustix::fs::Mode::from_raw_mode(0o644),
-                    rustix::fs::makedev(1, 5),
-                )
-                .unwrap();
+                // mknod(1): rustix has no mknodat on macOS.
+                let made = std::process::Command::new("mknod")
+                    .args(["-m", "644"])
+                    .arg(&path)
+                    .args(["c", "1", "5"])
+                    .status()
+                    .unwrap();
+                assert!(made.success());
             }
             _ => unreachable!(),
         }

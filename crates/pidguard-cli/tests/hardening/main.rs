@@ -14,6 +14,8 @@ mod crashes;
 mod evidence;
 mod faults;
 mod hostile;
+// Kernel identity records (pidfs, user extended attributes): Linux only.
+#[cfg(target_os = "linux")]
 mod kernel_identity;
 mod races;
 mod reuse;

@@ -169,7 +169,12 @@ fn contender() {
             use std::os::unix::fs::MetadataExt;
             let held = rustix::fs::fstat(&guard).unwrap();
             std::fs::symlink_metadata(&path)
-                .map(|m| m.ino() == held.st_ino && m.dev() == held.st_dev)
+                // Their widths differ between platforms.
+                .map(|m| {
+                    #[allow(clippy::unnecessary_cast)]
+                    let (ino, dev) = (held.st_ino as u64, held.st_dev as u64);
+                    m.ino() == ino && m.dev() == dev
+                })
                 .unwrap_or(false)
         };
         if !ours || !same {

@@ -332,24 +332,7 @@ pub(crate) mod proc {
         Ok(false)
     }
 
-    /// What `/proc/<pid>/status` says about a process's place among
-    /// processes.
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    pub(crate) struct ProcStatus {
-        /// `Tgid`: the thread group (process) this PID belongs to; equal to
-        /// the PID for a process, another for a thread (a TID).
-        pub(crate) tgid: i32,
-        /// `PPid`.
-        pub(crate) ppid: i32,
-        /// The real user ID (`Uid`, first field).
-        pub(crate) uid: u32,
-        /// The real, effective and saved user IDs (`Uid`'s first three
-        /// fields).
-        pub(crate) uids: [u32; 3],
-        /// `NSpid`: the PID in each nested PID namespace, from the reader's
-        /// down to the process's own (innermost last).
-        pub(crate) nspid: Vec<i32>,
-    }
+    pub(crate) use crate::sys::ProcStatus;
 
     /// Reads `/proc/<pid>/status`.
     pub(crate) fn status_result(pid: Pid) -> Result<ProcStatus, Errno> {
@@ -651,6 +634,39 @@ pub(crate) fn network_fs_name(magic: i64) -> Option<&'static str> {
         0x7375_7245 => "Coda",
         _ => return None,
     })
+}
+
+/// Sends `signal` through the pidfd when there is one (the PID cannot have
+/// been reused), else by PID.
+pub(crate) fn send_signal(
+    pidfd: Option<&std::os::fd::OwnedFd>,
+    pid: Pid,
+    signal: crate::signal::Signal,
+) -> Result<(), Errno> {
+    match pidfd {
+        Some(fd) => rustix::process::pidfd_send_signal(fd, signal.to_rustix()),
+        None => super::kill(pid, signal),
+    }
+}
+
+/// The largest PID the kernel gives now (`/proc/sys/kernel/pid_max`).
+pub(crate) fn read_pid_max() -> Option<u32> {
+    let content = std::fs::read("/proc/sys/kernel/pid_max").ok()?;
+    crate::pid::largest_pid_from_kernel(&content)
+}
+
+/// Where a fact about `pid` is read from, for messages: `/proc/<pid>/<leaf>`.
+pub(crate) fn fact_source(pid: Pid, leaf: &str) -> String {
+    format!("/proc/{pid}/{leaf}")
+}
+
+/// The `(device, inode)` of the process's executable (`stat` through
+/// `/proc/<pid>/exe`: the running image, even when its path was replaced).
+pub(crate) fn exe_inode(pid: Pid) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    proc::ours().ok()?;
+    let md = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    Some((md.dev(), md.ino()))
 }
 
 #[cfg(test)]

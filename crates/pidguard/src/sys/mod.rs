@@ -1,8 +1,30 @@
-//! The platform seam: every syscall the protocol makes goes through here.
+//! The platform seam: the only code in the crate that names rustix, libc
+//! or `/proc` (`tests/seam.rs` keeps it so). Everything above it speaks in
+//! [`Pid`], [`Signal`](crate::Signal), paths, descriptors, [`Stat`] and
+//! [`Errno`].
 //!
-//! `linux.rs` and `unix.rs` (other Unix systems) export the same set of
-//! functions: [`create_unnamed`], [`link_unnamed`] and [`process_state`]. The
-//! helpers in this file are common to both.
+//! # The contract
+//!
+//! This file holds what every Unix system offers the same way (through
+//! rustix): opening without following symlinks, `stat`, `flock`, `pread` /
+//! `pwrite`, `kill`, signal numbers, directory reading. Each platform
+//! module exports the same set of functions on top of it:
+//!
+//! | function | Linux (`linux.rs`) | other Unix (`other.rs`: FreeBSD, macOS…) |
+//! |---|---|---|
+//! | [`create_unnamed`], [`link_unnamed`] | `O_TMPFILE` + `linkat` | a temporary name (`O_EXCL\|O_NOFOLLOW`) + `link(2)` |
+//! | [`process_state`] | `/proc/P/stat` (a zombie is dead) | [`ProcState::Unknown`]: a zombie counts as alive |
+//! | [`exists`] | `pidfd_open(2)` (no permission needed) | `None`: `kill(2)`'s answer stands |
+//! | [`pidfd_open`], [`pidfd_exited`], [`send_signal`] | pidfds: the PID cannot be reused under us | no pidfds: `kill(2)` by PID |
+//! | [`network_fs`] | `statfs` magic numbers | `statfs`'s `f_fstypename` (the BSDs, macOS); `None` elsewhere |
+//! | [`read_pid_max`] | `/proc/sys/kernel/pid_max` | `None` (any positive `pid_t`) |
+//! | `proc::*` (the identity facts) | read from `/proc` | every fact is *unproved* (`ENOSYS`) |
+//!
+//! A platform that cannot read a fact reports it as unreadable: an
+//! `Err(Errno)`, `None` or [`ProcState::Unknown`], which the identity model
+//! (docs/GUARANTEES.md) treats as *unproved*, never as "dead" or
+//! "consistent". The `signal-cleanup` feature's async-signal-safe handler
+//! is in `cleanup.rs` (libc).
 
 use std::ffi::OsStr;
 use std::io;
@@ -10,11 +32,19 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use rustix::fs::{FileType, FlockOperation, Mode, OFlags, Stat};
-use rustix::io::Errno;
+use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 
 use crate::error::UnsafeFile;
-use crate::pid::MAX_READ;
+use crate::pid::{Pid, MAX_READ};
+use crate::signal::Signal;
+
+/// A file's status (`struct stat`), as the seam's calls return it.
+pub(crate) use rustix::fs::Stat;
+/// A system call's error number.
+pub(crate) use rustix::io::Errno;
+
+#[cfg(feature = "signal-cleanup")]
+pub(crate) mod cleanup;
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -22,9 +52,9 @@ mod linux;
 pub(crate) use linux::*;
 
 #[cfg(all(unix, not(target_os = "linux")))]
-mod unix;
+mod other;
 #[cfg(all(unix, not(target_os = "linux")))]
-pub(crate) use unix::*;
+pub(crate) use other::*;
 
 // The kernel identity record (pidfs inode, extended attribute): Linux
 // only, "unsupported" elsewhere.
@@ -49,6 +79,7 @@ impl Drop for TempName {
 
 /// What the kernel says about a process, beyond `kill(pid, 0)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) enum ProcState {
     /// Running or sleeping: not a zombie.
     Live,
@@ -58,6 +89,25 @@ pub(crate) enum ProcState {
     Gone,
     /// The platform cannot tell.
     Unknown,
+}
+
+/// What `/proc/<pid>/status` says about a process's place among
+/// processes (Linux; never made elsewhere).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProcStatus {
+    /// `Tgid`: the thread group (process) this PID belongs to; equal to
+    /// the PID for a process, another for a thread (a TID).
+    pub(crate) tgid: i32,
+    /// `PPid`.
+    pub(crate) ppid: i32,
+    /// The real user ID (`Uid`, first field).
+    pub(crate) uid: u32,
+    /// The real, effective and saved user IDs (`Uid`'s first three
+    /// fields).
+    pub(crate) uids: [u32; 3],
+    /// `NSpid`: the PID in each nested PID namespace, from the reader's
+    /// down to the process's own (innermost last).
+    pub(crate) nspid: Vec<i32>,
 }
 
 /// Creates a file under a unique temporary name in `dir` (`O_EXCL`,
@@ -372,4 +422,237 @@ fn first_foreign_link(path: &Path, euid: u32, budget: &mut u32) -> Option<Foreig
         }
     }
     None
+}
+
+// ---------------------------------------------------------------------------
+// Processes and signals (every Unix)
+// ---------------------------------------------------------------------------
+
+impl Pid {
+    /// The same ID as a [`rustix::process::Pid`], for system calls.
+    pub(crate) fn to_rustix(self) -> rustix::process::Pid {
+        rustix::process::Pid::from_raw(self.get())
+            .expect("a Pid is in 1..=i32::MAX, so it is a valid rustix Pid")
+    }
+}
+
+impl Signal {
+    pub(crate) fn to_rustix(self) -> rustix::process::Signal {
+        if let Some(s) = rustix::process::Signal::from_named_raw(self.as_raw()) {
+            return s;
+        }
+        // SAFETY: only a number from 1 to RTMAX (checked by `from_raw`, the
+        // only way to make a `Signal` that is not named) gets here, and it
+        // is only ever sent to another process (kill, pidfd_send_signal):
+        // never blocked, consumed or handled in this one, which is what
+        // rustix reserves for the C library.
+        unsafe { rustix::process::Signal::from_raw_unchecked(self.as_raw()) }
+    }
+}
+
+/// Whether the platform names signal `n` (`SIGTERM`…; not a real-time one).
+pub(crate) fn is_named_signal(n: i32) -> bool {
+    rustix::process::Signal::from_named_raw(n).is_some()
+}
+
+/// The platform's signal numbers.
+pub(crate) mod signo {
+    use rustix::process::Signal as S;
+    pub const SIGHUP: i32 = S::HUP.as_raw();
+    pub const SIGINT: i32 = S::INT.as_raw();
+    pub const SIGQUIT: i32 = S::QUIT.as_raw();
+    pub const SIGILL: i32 = S::ILL.as_raw();
+    pub const SIGTRAP: i32 = S::TRAP.as_raw();
+    pub const SIGABRT: i32 = S::ABORT.as_raw();
+    pub const SIGBUS: i32 = S::BUS.as_raw();
+    pub const SIGFPE: i32 = S::FPE.as_raw();
+    pub const SIGKILL: i32 = S::KILL.as_raw();
+    pub const SIGUSR1: i32 = S::USR1.as_raw();
+    pub const SIGSEGV: i32 = S::SEGV.as_raw();
+    pub const SIGUSR2: i32 = S::USR2.as_raw();
+    pub const SIGPIPE: i32 = S::PIPE.as_raw();
+    pub const SIGALRM: i32 = S::ALARM.as_raw();
+    pub const SIGTERM: i32 = S::TERM.as_raw();
+    pub const SIGCHLD: i32 = S::CHILD.as_raw();
+    pub const SIGCONT: i32 = S::CONT.as_raw();
+    pub const SIGSTOP: i32 = S::STOP.as_raw();
+    pub const SIGTSTP: i32 = S::TSTP.as_raw();
+    pub const SIGTTIN: i32 = S::TTIN.as_raw();
+    pub const SIGTTOU: i32 = S::TTOU.as_raw();
+    pub const SIGURG: i32 = S::URG.as_raw();
+    pub const SIGXCPU: i32 = S::XCPU.as_raw();
+    pub const SIGXFSZ: i32 = S::XFSZ.as_raw();
+    pub const SIGVTALRM: i32 = S::VTALARM.as_raw();
+    pub const SIGPROF: i32 = S::PROF.as_raw();
+    pub const SIGWINCH: i32 = S::WINCH.as_raw();
+    pub const SIGIO: i32 = S::IO.as_raw();
+    pub const SIGSYS: i32 = S::SYS.as_raw();
+}
+
+/// `kill(pid, 0)`: whether the process exists and may be signalled
+/// (`ESRCH`: no such process; `EPERM`: another user's).
+pub(crate) fn probe(pid: Pid) -> Result<(), Errno> {
+    rustix::process::test_kill_process(pid.to_rustix())
+}
+
+/// `kill(2)` by PID.
+pub(crate) fn kill(pid: Pid, signal: Signal) -> Result<(), Errno> {
+    rustix::process::kill_process(pid.to_rustix(), signal.to_rustix())
+}
+
+/// The effective user ID.
+pub(crate) fn geteuid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// The parent process, if any (none for a process whose parent is outside
+/// its PID namespace).
+pub(crate) fn parent_pid() -> Option<Pid> {
+    rustix::process::getppid().and_then(|p| Pid::new(p.as_raw_nonzero().get()))
+}
+
+// ---------------------------------------------------------------------------
+// Files and directories (every Unix)
+// ---------------------------------------------------------------------------
+
+/// `stat(2)` (following symlinks).
+pub(crate) fn stat(path: &Path) -> io::Result<Stat> {
+    Ok(rustix::fs::stat(path)?)
+}
+
+/// Whether the stat is of a regular file.
+pub(crate) fn is_regular(st: &Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode as _) == FileType::RegularFile
+}
+
+/// Whether the stat is of a directory.
+pub(crate) fn is_dir(st: &Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode as _) == FileType::Directory
+}
+
+/// `unlink(2)`.
+pub(crate) fn unlink(path: &Path) -> Result<(), Errno> {
+    rustix::fs::unlink(path)
+}
+
+/// `fsync(2)`.
+pub(crate) fn fsync(fd: impl AsFd) -> io::Result<()> {
+    Ok(rustix::fs::fsync(fd)?)
+}
+
+/// `fchown(2)`; `None` leaves that ID as it is.
+pub(crate) fn fchown(fd: impl AsFd, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
+    rustix::fs::fchown(
+        fd,
+        uid.map(rustix::process::Uid::from_raw),
+        gid.map(rustix::process::Gid::from_raw),
+    )
+}
+
+/// `fchmod(2)`.
+pub(crate) fn fchmod(fd: impl AsFd, mode: u32) -> Result<(), Errno> {
+    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode as _))
+}
+
+/// Opens a directory for reading its entries and opening names in it
+/// (`O_DIRECTORY`, following symlinks: callers judge the path first).
+pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Opens the directory `name` in `dir` without following a symlink
+/// (`ELOOP` or `ENOTDIR` for anything but a directory).
+pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// What kind of file a directory entry or a stat is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    /// A FIFO, socket or device.
+    Other,
+}
+
+impl FileKind {
+    fn of(t: FileType) -> FileKind {
+        match t {
+            FileType::RegularFile => FileKind::Regular,
+            FileType::Directory => FileKind::Directory,
+            FileType::Symlink => FileKind::Symlink,
+            _ => FileKind::Other,
+        }
+    }
+}
+
+/// The kind of file the stat is of (from `lstat`: a symlink is one).
+pub(crate) fn file_kind(st: &Stat) -> FileKind {
+    FileKind::of(FileType::from_raw_mode(st.st_mode as _))
+}
+
+/// An entry of a directory, as [`read_dir`] gives it.
+pub(crate) struct DirEntry {
+    /// Its name (never `.` or `..`).
+    pub(crate) name: std::ffi::OsString,
+    /// Its kind when the directory says (`d_type`); `None` when it does
+    /// not know (some filesystems): then [`lstat_at`] tells.
+    pub(crate) kind: Option<FileKind>,
+}
+
+/// The entries of the open directory `dir` (read through a new descriptor
+/// on it, from the start).
+pub(crate) fn read_dir(dir: BorrowedFd<'_>) -> Result<Vec<DirEntry>, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let entries = rustix::fs::Dir::read_from(dir)?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            FileType::Unknown => None,
+            t => Some(FileKind::of(t)),
+        };
+        out.push(DirEntry {
+            name: OsStr::from_bytes(name).to_os_string(),
+            kind,
+        });
+    }
+    Ok(out)
+}
+
+/// Creates a new file at `path` for writing, never following a symlink and
+/// never opening an existing file (`O_CREAT|O_EXCL|O_NOFOLLOW`).
+pub(crate) fn create_new(path: &Path, mode: u32) -> io::Result<std::fs::File> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode as _),
+    )?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// Makes a FIFO at `path` (tests: a file that is not a regular file), with
+/// mkfifo(1), which every Unix has (rustix has no `mkfifo` on macOS).
+#[cfg(test)]
+pub(crate) fn mkfifo(path: &Path) -> io::Result<()> {
+    let status = std::process::Command::new("mkfifo").arg(path).status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("mkfifo {} failed: {status}", path.display())))
+    }
 }

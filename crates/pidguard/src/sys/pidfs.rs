@@ -15,6 +15,8 @@ use crate::pid::Pid;
 
 /// Why the kernel cannot name a process by its pidfs inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Elsewhere every answer is `Unsupported`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) enum NoIno {
     /// No pidfds (`ENOSYS`), pidfds that are anonymous inodes (before
     /// Linux 6.9 every pidfd shares one inode: its number names nothing),

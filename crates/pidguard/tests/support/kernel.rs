@@ -13,7 +13,7 @@ pub const RECORD_ATTR: &str = "user.pidguard.pidfd_ino";
 /// `pid=P ino=I boot=B`, or `None` when the file carries none.
 pub fn kernel_record(path: &Path) -> Option<(i32, u64)> {
     let mut buf = [0u8; 256];
-    let n = rustix::fs::getxattr(path, RECORD_ATTR, &mut buf[..]).ok()?;
+    let n = xattr_get(path, RECORD_ATTR, &mut buf)?;
     let text = std::str::from_utf8(&buf[..n]).ok()?;
     let mut fields = text.split(' ');
     let pid = fields.next()?.strip_prefix("pid=")?.parse().ok()?;
@@ -24,6 +24,7 @@ pub fn kernel_record(path: &Path) -> Option<(i32, u64)> {
 /// A process's identity as the kernel knows it: the inode of a pidfd for it
 /// on pidfs. `None` without pidfs (Linux before 6.9: pidfds are anonymous
 /// inodes, all one inode) or when the process is gone.
+#[cfg(target_os = "linux")]
 pub fn pidfs_ino(pid: i32) -> Option<u64> {
     let fd = rustix::process::pidfd_open(
         rustix::process::Pid::from_raw(pid)?,
@@ -39,6 +40,38 @@ pub fn pidfs_ino(pid: i32) -> Option<u64> {
     Some(rustix::fs::fstat(&fd).ok()?.st_ino)
 }
 
+/// No pidfs outside Linux.
+#[cfg(not(target_os = "linux"))]
+pub fn pidfs_ino(_pid: i32) -> Option<u64> {
+    None
+}
+
+#[cfg(target_os = "linux")]
+fn xattr_get(path: &Path, name: &str, buf: &mut [u8]) -> Option<usize> {
+    rustix::fs::getxattr(path, name, buf).ok()
+}
+
+#[cfg(target_os = "linux")]
+fn xattr_set(path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
+    Ok(rustix::fs::setxattr(
+        path,
+        name,
+        value,
+        rustix::fs::XattrFlags::empty(),
+    )?)
+}
+
+/// Records are Linux's only (the tests that need them skip elsewhere).
+#[cfg(not(target_os = "linux"))]
+fn xattr_get(_path: &Path, _name: &str, _buf: &mut [u8]) -> Option<usize> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn xattr_set(_path: &Path, _name: &str, _value: &[u8]) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
 /// Why kernel identity records cannot be written in `dir`, if they cannot:
 /// no pidfs, or no user extended attributes on its filesystem.
 pub fn kernel_identity_unavailable(dir: &Path) -> Option<String> {
@@ -47,7 +80,7 @@ pub fn kernel_identity_unavailable(dir: &Path) -> Option<String> {
     }
     let probe = dir.join(".xattr-probe");
     std::fs::write(&probe, "").unwrap();
-    let set = rustix::fs::setxattr(&probe, "user.probe", b"1", rustix::fs::XattrFlags::empty());
+    let set = xattr_set(&probe, "user.probe", b"1");
     let _ = std::fs::remove_file(&probe);
     set.err()
         .map(|e| format!("{} keeps no user extended attributes ({e})", dir.display()))
@@ -80,11 +113,5 @@ pub fn boot_id() -> String {
 /// writer (pidguard or a forger) would.
 pub fn plant_record(path: &Path, pid: i32, ino: u64) {
     let record = format!("pid={pid} ino={ino} boot={}", boot_id());
-    rustix::fs::setxattr(
-        path,
-        RECORD_ATTR,
-        record.as_bytes(),
-        rustix::fs::XattrFlags::empty(),
-    )
-    .unwrap();
+    xattr_set(path, RECORD_ATTR, record.as_bytes()).unwrap();
 }
