@@ -5,10 +5,12 @@
 //!
 //! # The contract
 //!
-//! This file holds what every Unix system offers the same way (through
-//! rustix): opening without following symlinks, `stat`, `flock`, `pread` /
-//! `pwrite`, `kill`, signal numbers, directory reading. Each platform
-//! module exports the same set of functions on top of it:
+//! This file holds the types every platform shares. `unix.rs` holds what
+//! every Unix system offers the same way (through rustix): opening without
+//! following symlinks, `stat`, `flock`, `pread` / `pwrite`, `kill`, signal
+//! numbers, directory reading; each Unix platform module exports the same
+//! set of functions on top of it. `windows/` implements the whole contract
+//! over kernel32 (design and measurements: docs/WINDOWS.md):
 //!
 //! | function | Linux (`linux.rs`) | other Unix (`other.rs`: FreeBSD, macOS…) |
 //! |---|---|---|
@@ -25,25 +27,21 @@
 //! (docs/GUARANTEES.md) treats as *unproved*, never as "dead" or
 //! "consistent". The `signal-cleanup` feature's async-signal-safe handler
 //! is in `cleanup.rs` (libc).
+//!
+//! On Windows (`windows/`) the same functions take and give handles
+//! (`OwnedHandle`, under the seam's names [`OwnedFd`], [`BorrowedFd`],
+//! [`AsFd`]), [`Stat`] and [`Errno`] are the seam's own types (a Unix-shaped
+//! view of `GetFileInformationByHandle`, and Win32 error codes), and the
+//! lock is `LockFileEx` on one byte past any content.
 
-use std::ffi::OsStr;
-use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::PathBuf;
 
-use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub(crate) use unix::*;
 
-use crate::error::UnsafeFile;
-use crate::pid::{Pid, MAX_READ};
-use crate::signal::Signal;
-
-/// A file's status (`struct stat`), as the seam's calls return it.
-pub(crate) use rustix::fs::Stat;
-/// A system call's error number.
-pub(crate) use rustix::io::Errno;
-
-#[cfg(feature = "signal-cleanup")]
+#[cfg(all(unix, feature = "signal-cleanup"))]
 pub(crate) mod cleanup;
 
 #[cfg(target_os = "linux")]
@@ -55,6 +53,11 @@ pub(crate) use linux::*;
 mod other;
 #[cfg(all(unix, not(target_os = "linux")))]
 pub(crate) use other::*;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;
 
 // The kernel identity record (pidfs inode, extended attribute): Linux
 // only, "unsupported" elsewhere.
@@ -68,12 +71,51 @@ pub(crate) struct Unnamed {
     pub(crate) temp: Option<TempName>,
 }
 
-/// A temporary name, unlinked on drop.
-pub(crate) struct TempName(PathBuf);
+/// The temporary names tried for a new PID file: `.NAME.PID.N.tmp` in its
+/// directory, `N` counting up for the life of the process.
+pub(crate) struct TempNames {
+    dir: PathBuf,
+    base: String,
+}
+
+impl TempNames {
+    pub(crate) fn new(dir: &std::path::Path, final_path: &std::path::Path) -> TempNames {
+        let base = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "pidfile".into());
+        TempNames {
+            dir: dir.to_path_buf(),
+            base,
+        }
+    }
+
+    /// The next name to try.
+    pub(crate) fn next(&self) -> PathBuf {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        self.dir.join(format!(".{}.{pid}.{n}.tmp", self.base))
+    }
+}
+
+/// A temporary name, removed on drop unless [`disarm`](TempName::disarm)ed.
+pub(crate) struct TempName(pub(crate) PathBuf);
+
+impl TempName {
+    /// Forgets the name without removing it (it was renamed into place).
+    #[cfg_attr(unix, allow(dead_code))]
+    pub(crate) fn disarm(mut self) {
+        self.0 = PathBuf::new();
+    }
+}
 
 impl Drop for TempName {
     fn drop(&mut self) {
-        let _ = rustix::fs::unlink(&self.0);
+        if !self.0.as_os_str().is_empty() {
+            remove_temp(&self.0);
+        }
     }
 }
 
@@ -90,6 +132,7 @@ pub(crate) enum ProcState {
     /// The platform cannot tell.
     Unknown,
 }
+
 
 /// What `/proc/<pid>/status` says about a process's place among
 /// processes (Linux; never made elsewhere).
@@ -110,244 +153,6 @@ pub(crate) struct ProcStatus {
     pub(crate) nspid: Vec<i32>,
 }
 
-/// Creates a file under a unique temporary name in `dir` (`O_EXCL`,
-/// never following a symlink). Used where `O_TMPFILE` is unavailable.
-pub(crate) fn create_named_temp(dir: &Path, final_path: &Path, mode: u32) -> io::Result<Unnamed> {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let base = final_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "pidfile".into());
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = dir.join(format!(".{base}.{}.{n}.tmp", std::process::id()));
-        match rustix::fs::open(
-            &temp,
-            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(mode as _),
-        ) {
-            Ok(fd) => {
-                return Ok(Unnamed {
-                    fd,
-                    temp: Some(TempName(temp)),
-                })
-            }
-            Err(Errno::EXIST) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Links a temporary-named file into place with `link(2)` (fails with
-/// `EEXIST` if the path exists), then removes the temporary name.
-pub(crate) fn link_named_temp(u: &mut Unnamed, path: &Path) -> io::Result<()> {
-    let temp = u.temp.as_ref().expect("named temp file has a name");
-    rustix::fs::linkat(
-        rustix::fs::CWD,
-        &temp.0,
-        rustix::fs::CWD,
-        path,
-        rustix::fs::AtFlags::empty(),
-    )?;
-    u.temp = None; // unlinks the temporary name
-    Ok(())
-}
-
-/// Opens an existing path without following a symlink in its last component
-/// and without blocking on a FIFO.
-pub(crate) fn open_existing(path: &Path, write: bool) -> io::Result<OwnedFd> {
-    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
-    Ok(rustix::fs::open(
-        path,
-        access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
-}
-
-/// [`open_existing`] for read, by name in an open directory (`openat(2)`),
-/// for walking a directory without resolving its path again for each entry.
-pub(crate) fn open_existing_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
-}
-
-/// `lstat(2)` of `name` in the open directory `dir` (`fstatat(2)` with
-/// `AT_SYMLINK_NOFOLLOW`).
-pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Stat> {
-    Ok(rustix::fs::statat(
-        dir,
-        name,
-        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-    )?)
-}
-
-/// Whether an `open` with `O_NOFOLLOW` failed because the last component is
-/// a symlink: `ELOOP` on Linux, macOS and OpenBSD; FreeBSD says `EMLINK`,
-/// NetBSD `EFTYPE`.
-pub(crate) fn is_nofollow_refusal(e: &io::Error) -> bool {
-    let code = e.raw_os_error();
-    #[cfg(target_os = "freebsd")]
-    if code == Some(Errno::MLINK.raw_os_error()) {
-        return true;
-    }
-    #[cfg(target_os = "netbsd")]
-    if code == Some(Errno::FTYPE.raw_os_error()) {
-        return true;
-    }
-    code == Some(Errno::LOOP.raw_os_error())
-}
-
-/// `lstat(2)`.
-pub(crate) fn lstat(path: &Path) -> io::Result<Stat> {
-    Ok(rustix::fs::lstat(path)?)
-}
-
-/// `fstat(2)`.
-pub(crate) fn fstat(fd: impl AsFd) -> io::Result<Stat> {
-    Ok(rustix::fs::fstat(fd)?)
-}
-
-/// Whether two stats describe the same inode.
-pub(crate) fn same_inode(a: &Stat, b: &Stat) -> bool {
-    a.st_dev == b.st_dev && a.st_ino == b.st_ino
-}
-
-/// Why a file may not be used as a PID file, judged from its stat (from
-/// `lstat`, so a symlink is seen as one). `None` for a regular file with one
-/// link (or none: an unlinked file is caught elsewhere).
-pub(crate) fn unsafe_reason(st: &Stat) -> Option<UnsafeFile> {
-    match FileType::from_raw_mode(st.st_mode as _) {
-        FileType::RegularFile => {
-            // st_nlink is u64 on Linux, narrower elsewhere.
-            #[allow(clippy::unnecessary_cast)]
-            let links = st.st_nlink as u64;
-            (links > 1).then_some(UnsafeFile::HardLinks(links))
-        }
-        FileType::Symlink => Some(UnsafeFile::Symlink),
-        FileType::Directory => Some(UnsafeFile::Directory),
-        FileType::Fifo => Some(UnsafeFile::Fifo),
-        FileType::Socket => Some(UnsafeFile::Socket),
-        FileType::CharacterDevice | FileType::BlockDevice => Some(UnsafeFile::Device),
-        FileType::Unknown => Some(UnsafeFile::Device),
-    }
-}
-
-/// Tries to take the exclusive lock without blocking: `Ok(false)` when
-/// another open file description holds a lock on the inode.
-pub(crate) fn try_lock_exclusive(fd: impl AsFd) -> io::Result<bool> {
-    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(true),
-        Err(Errno::WOULDBLOCK) => Ok(false),
-        Err(Errno::INTR) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Whether some other open file description holds an exclusive lock on the
-/// inode. Takes a shared lock for an instant and drops it. A POSIX or OFD
-/// lock on the inode (`/proc/locks`, which `flock` does not see) counts as
-/// held too.
-pub(crate) fn is_locked(fd: impl AsFd) -> io::Result<bool> {
-    let fd = fd.as_fd();
-    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockShared) {
-        Ok(()) => {
-            let _ = rustix::fs::flock(fd, FlockOperation::Unlock);
-            Ok(record_locked(fd))
-        }
-        Err(Errno::WOULDBLOCK) => Ok(true),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Whether the file has a POSIX or OFD lock on it (see [`is_locked`]).
-pub(crate) fn record_locked(fd: impl AsFd) -> bool {
-    // st_ino's width differs between platforms.
-    #[allow(clippy::unnecessary_cast)]
-    fstat(fd).is_ok_and(|st| proc::record_locks_on(st.st_ino as u64))
-}
-
-/// Reads at most `MAX_READ + 1` bytes from the start of the file.
-pub(crate) fn read_head(fd: impl AsFd) -> io::Result<([u8; MAX_READ + 1], usize)> {
-    let mut buf = [0u8; MAX_READ + 1];
-    let mut filled = 0;
-    let fd = fd.as_fd();
-    while filled < buf.len() {
-        let want = buf.len() - filled;
-        match rustix::io::pread(fd, &mut buf[filled..], filled as u64) {
-            Ok(0) => break,
-            // A short read of a regular file is its end: no second call.
-            Ok(n) if n < want => {
-                filled += n;
-                break;
-            }
-            Ok(n) => filled += n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok((buf, filled))
-}
-
-/// Writes `bytes` as the whole content of the file, in place.
-///
-/// A file longer than the new content (a PID with more digits) is
-/// overwritten in one `pwrite` with the new content padded with newlines to
-/// the old length, and only then truncated: at every moment, even if the
-/// writer is killed between the two calls, the file holds the old content,
-/// or the new PID (followed by blank lines, which the lenient rule and shell
-/// readers ignore): never an empty file, and never digits of the old number.
-/// Files longer than [`MAX_READ`](crate::pid::MAX_READ) bytes (not PID
-/// files) are emptied first, and so is a file about to hold nothing (a
-/// reserved file: locked and empty means "starting").
-pub(crate) fn write_whole(fd: impl AsFd, bytes: &[u8], old_len: u64) -> io::Result<()> {
-    let fd = fd.as_fd();
-    let new_len = bytes.len() as u64;
-    let mut padded = bytes.to_vec();
-    let mut longer = old_len > new_len;
-    if longer && (old_len > crate::pid::MAX_READ as u64 || bytes.is_empty()) {
-        rustix::fs::ftruncate(fd, 0)?;
-        longer = false;
-    } else if longer {
-        padded.resize(old_len as usize, b'\n');
-    }
-    let mut done = 0;
-    while done < padded.len() {
-        match rustix::io::pwrite(fd, &padded[done..], done as u64) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => done += n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if longer {
-        rustix::fs::ftruncate(fd, new_len)?;
-    }
-    Ok(())
-}
-
-/// `fsync(2)` on a directory, by path.
-pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
-    let fd = rustix::fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    Ok(rustix::fs::fsync(fd)?)
-}
-
-/// Sets or clears `FD_CLOEXEC`.
-pub(crate) fn set_cloexec(fd: impl AsFd, cloexec: bool) -> io::Result<()> {
-    let flags = if cloexec {
-        rustix::io::FdFlags::CLOEXEC
-    } else {
-        rustix::io::FdFlags::empty()
-    };
-    Ok(rustix::io::fcntl_setfd(fd, flags)?)
-}
 
 /// A symbolic link on the way to a PID file's directory that neither root
 /// nor the caller owns: following it would let its owner choose which file
@@ -360,220 +165,6 @@ pub(crate) struct ForeignSymlink {
     pub(crate) uid: u32,
 }
 
-/// The first symbolic link on the way to `dir` (including the links its
-/// links lead through) owned by neither root nor the effective user, if any.
-/// Links owned by root or the caller (such as `/var/run` → `/run`) are
-/// followed. Components that do not exist yet are not judged: pidguard
-/// creates them itself. Cached per directory for the life of the process.
-pub(crate) fn foreign_symlink(dir: &Path) -> Option<ForeignSymlink> {
-    use std::sync::Mutex;
-    type Cache = Vec<(PathBuf, Option<ForeignSymlink>)>;
-    static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, found)) = cache.iter().find(|(d, _)| d == dir) {
-        return found.clone();
-    }
-    let abs = if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        std::env::current_dir().ok()?.join(dir)
-    };
-    let euid = rustix::process::geteuid().as_raw();
-    // The kernel gives up after 40 links; so do we.
-    let mut budget = 40;
-    let found = first_foreign_link(&abs, euid, &mut budget);
-    if cache.len() < 64 {
-        cache.push((dir.to_path_buf(), found.clone()));
-    }
-    found
-}
-
-fn first_foreign_link(path: &Path, euid: u32, budget: &mut u32) -> Option<ForeignSymlink> {
-    use std::path::Component;
-    let mut prefix = PathBuf::new();
-    for comp in path.components() {
-        prefix.push(comp);
-        if !matches!(comp, Component::Normal(_)) {
-            continue;
-        }
-        // lstat resolves every earlier component the way open(2) will and
-        // shows this one as it is.
-        let Ok(st) = rustix::fs::lstat(&prefix) else {
-            return None;
-        };
-        if FileType::from_raw_mode(st.st_mode as _) != FileType::Symlink {
-            continue;
-        }
-        if st.st_uid != 0 && st.st_uid != euid {
-            return Some(ForeignSymlink {
-                link: prefix,
-                uid: st.st_uid,
-            });
-        }
-        if *budget == 0 {
-            return None;
-        }
-        *budget -= 1;
-        let target = std::fs::read_link(&prefix).ok()?;
-        // A relative target is resolved from the link's own directory.
-        let resolved = prefix.parent().unwrap_or(Path::new("/")).join(target);
-        if let Some(found) = first_foreign_link(&resolved, euid, budget) {
-            return Some(found);
-        }
-    }
-    None
-}
-
-// ---------------------------------------------------------------------------
-// Processes and signals (every Unix)
-// ---------------------------------------------------------------------------
-
-impl Pid {
-    /// The same ID as a [`rustix::process::Pid`], for system calls.
-    pub(crate) fn to_rustix(self) -> rustix::process::Pid {
-        rustix::process::Pid::from_raw(self.get())
-            .expect("a Pid is in 1..=i32::MAX, so it is a valid rustix Pid")
-    }
-}
-
-impl Signal {
-    pub(crate) fn to_rustix(self) -> rustix::process::Signal {
-        if let Some(s) = rustix::process::Signal::from_named_raw(self.as_raw()) {
-            return s;
-        }
-        // SAFETY: only a number from 1 to RTMAX (checked by `from_raw`, the
-        // only way to make a `Signal` that is not named) gets here, and it
-        // is only ever sent to another process (kill, pidfd_send_signal):
-        // never blocked, consumed or handled in this one, which is what
-        // rustix reserves for the C library.
-        unsafe { rustix::process::Signal::from_raw_unchecked(self.as_raw()) }
-    }
-}
-
-/// Whether the platform names signal `n` (`SIGTERM`…; not a real-time one).
-pub(crate) fn is_named_signal(n: i32) -> bool {
-    rustix::process::Signal::from_named_raw(n).is_some()
-}
-
-/// The platform's signal numbers.
-pub(crate) mod signo {
-    use rustix::process::Signal as S;
-    pub const SIGHUP: i32 = S::HUP.as_raw();
-    pub const SIGINT: i32 = S::INT.as_raw();
-    pub const SIGQUIT: i32 = S::QUIT.as_raw();
-    pub const SIGILL: i32 = S::ILL.as_raw();
-    pub const SIGTRAP: i32 = S::TRAP.as_raw();
-    pub const SIGABRT: i32 = S::ABORT.as_raw();
-    pub const SIGBUS: i32 = S::BUS.as_raw();
-    pub const SIGFPE: i32 = S::FPE.as_raw();
-    pub const SIGKILL: i32 = S::KILL.as_raw();
-    pub const SIGUSR1: i32 = S::USR1.as_raw();
-    pub const SIGSEGV: i32 = S::SEGV.as_raw();
-    pub const SIGUSR2: i32 = S::USR2.as_raw();
-    pub const SIGPIPE: i32 = S::PIPE.as_raw();
-    pub const SIGALRM: i32 = S::ALARM.as_raw();
-    pub const SIGTERM: i32 = S::TERM.as_raw();
-    pub const SIGCHLD: i32 = S::CHILD.as_raw();
-    pub const SIGCONT: i32 = S::CONT.as_raw();
-    pub const SIGSTOP: i32 = S::STOP.as_raw();
-    pub const SIGTSTP: i32 = S::TSTP.as_raw();
-    pub const SIGTTIN: i32 = S::TTIN.as_raw();
-    pub const SIGTTOU: i32 = S::TTOU.as_raw();
-    pub const SIGURG: i32 = S::URG.as_raw();
-    pub const SIGXCPU: i32 = S::XCPU.as_raw();
-    pub const SIGXFSZ: i32 = S::XFSZ.as_raw();
-    pub const SIGVTALRM: i32 = S::VTALARM.as_raw();
-    pub const SIGPROF: i32 = S::PROF.as_raw();
-    pub const SIGWINCH: i32 = S::WINCH.as_raw();
-    pub const SIGIO: i32 = S::IO.as_raw();
-    pub const SIGSYS: i32 = S::SYS.as_raw();
-}
-
-/// `kill(pid, 0)`: whether the process exists and may be signalled
-/// (`ESRCH`: no such process; `EPERM`: another user's).
-pub(crate) fn probe(pid: Pid) -> Result<(), Errno> {
-    rustix::process::test_kill_process(pid.to_rustix())
-}
-
-/// `kill(2)` by PID.
-pub(crate) fn kill(pid: Pid, signal: Signal) -> Result<(), Errno> {
-    rustix::process::kill_process(pid.to_rustix(), signal.to_rustix())
-}
-
-/// The effective user ID.
-pub(crate) fn geteuid() -> u32 {
-    rustix::process::geteuid().as_raw()
-}
-
-/// The parent process, if any (none for a process whose parent is outside
-/// its PID namespace).
-pub(crate) fn parent_pid() -> Option<Pid> {
-    rustix::process::getppid().and_then(|p| Pid::new(p.as_raw_nonzero().get()))
-}
-
-// ---------------------------------------------------------------------------
-// Files and directories (every Unix)
-// ---------------------------------------------------------------------------
-
-/// `stat(2)` (following symlinks).
-pub(crate) fn stat(path: &Path) -> io::Result<Stat> {
-    Ok(rustix::fs::stat(path)?)
-}
-
-/// Whether the stat is of a regular file.
-pub(crate) fn is_regular(st: &Stat) -> bool {
-    FileType::from_raw_mode(st.st_mode as _) == FileType::RegularFile
-}
-
-/// Whether the stat is of a directory.
-pub(crate) fn is_dir(st: &Stat) -> bool {
-    FileType::from_raw_mode(st.st_mode as _) == FileType::Directory
-}
-
-/// `unlink(2)`.
-pub(crate) fn unlink(path: &Path) -> Result<(), Errno> {
-    rustix::fs::unlink(path)
-}
-
-/// `fsync(2)`.
-pub(crate) fn fsync(fd: impl AsFd) -> io::Result<()> {
-    Ok(rustix::fs::fsync(fd)?)
-}
-
-/// `fchown(2)`; `None` leaves that ID as it is.
-pub(crate) fn fchown(fd: impl AsFd, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
-    rustix::fs::fchown(
-        fd,
-        uid.map(rustix::process::Uid::from_raw),
-        gid.map(rustix::process::Gid::from_raw),
-    )
-}
-
-/// `fchmod(2)`.
-pub(crate) fn fchmod(fd: impl AsFd, mode: u32) -> Result<(), Errno> {
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode as _))
-}
-
-/// Opens a directory for reading its entries and opening names in it
-/// (`O_DIRECTORY`, following symlinks: callers judge the path first).
-pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
-    rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-}
-
-/// Opens the directory `name` in `dir` without following a symlink
-/// (`ELOOP` or `ENOTDIR` for anything but a directory).
-pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> {
-    rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-}
 
 /// What kind of file a directory entry or a stat is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -585,21 +176,6 @@ pub(crate) enum FileKind {
     Other,
 }
 
-impl FileKind {
-    fn of(t: FileType) -> FileKind {
-        match t {
-            FileType::RegularFile => FileKind::Regular,
-            FileType::Directory => FileKind::Directory,
-            FileType::Symlink => FileKind::Symlink,
-            _ => FileKind::Other,
-        }
-    }
-}
-
-/// The kind of file the stat is of (from `lstat`: a symlink is one).
-pub(crate) fn file_kind(st: &Stat) -> FileKind {
-    FileKind::of(FileType::from_raw_mode(st.st_mode as _))
-}
 
 /// An entry of a directory, as [`read_dir`] gives it.
 pub(crate) struct DirEntry {
@@ -610,49 +186,25 @@ pub(crate) struct DirEntry {
     pub(crate) kind: Option<FileKind>,
 }
 
-/// The entries of the open directory `dir` (read through a new descriptor
-/// on it, from the start).
-pub(crate) fn read_dir(dir: BorrowedFd<'_>) -> Result<Vec<DirEntry>, Errno> {
-    use std::os::unix::ffi::OsStrExt;
-    let entries = rustix::fs::Dir::read_from(dir)?;
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let kind = match entry.file_type() {
-            FileType::Unknown => None,
-            t => Some(FileKind::of(t)),
-        };
-        out.push(DirEntry {
-            name: OsStr::from_bytes(name).to_os_string(),
-            kind,
-        });
-    }
-    Ok(out)
+
+#[allow(dead_code)] // called from above the seam with the Windows call sites
+/// What [`remove_if_same`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RemoveOutcome {
+    /// The path named the held file: it was removed.
+    Removed,
+    /// Nothing at the path.
+    Missing,
+    /// The path names another file (a successor's): left alone.
+    Other,
 }
 
-/// Creates a new file at `path` for writing, never following a symlink and
-/// never opening an existing file (`O_CREAT|O_EXCL|O_NOFOLLOW`).
-pub(crate) fn create_new(path: &Path, mode: u32) -> io::Result<std::fs::File> {
-    let fd = rustix::fs::open(
-        path,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(mode as _),
-    )?;
-    Ok(std::fs::File::from(fd))
-}
-
-/// Makes a FIFO at `path` (tests: a file that is not a regular file), with
-/// mkfifo(1), which every Unix has (rustix has no `mkfifo` on macOS).
-#[cfg(test)]
-pub(crate) fn mkfifo(path: &Path) -> io::Result<()> {
-    let status = std::process::Command::new("mkfifo").arg(path).status()?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!("mkfifo {} failed: {status}", path.display())))
-    }
+#[allow(dead_code)] // called from above the seam with the Windows call sites
+/// Why [`remove_if_same`] failed.
+#[derive(Debug)]
+pub(crate) enum RemoveFailed {
+    /// The held file or the path could not be examined.
+    Check(std::io::Error),
+    /// The path names the held file, and removing it failed.
+    Remove(std::io::Error),
 }

@@ -9,7 +9,7 @@
 //! is simply absent and the other evidence decides.
 
 use std::io;
-use std::os::fd::AsFd;
+use crate::sys::AsFd;
 
 use crate::pid::Pid;
 

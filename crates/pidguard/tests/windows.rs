@@ -1,0 +1,289 @@
+//! The lock protocol on Windows, with real processes (issue 18; the design
+//! is docs/WINDOWS.md). Run under Wine by `.ci/windows`: what that proves,
+//! and what needs a real Windows host, is in docs/GUARANTEES.md.
+//!
+//! Other processes are this test binary re-executed in a helper role (see
+//! `helper_process`): it acquires through the library, reports on stdout,
+//! and holds the lock until its stdin closes. Tests end only processes they
+//! started, through their own `Child` handles (`TerminateProcess`).
+#![cfg(windows)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pidguard::{ErrorKind, Liveness, Pid, Pidfile, Status};
+
+const ROLE: &str = "PIDGUARD_TEST_ROLE";
+const PATH: &str = "PIDGUARD_TEST_PATH";
+const GO: &str = "PIDGUARD_TEST_GO";
+const MARK: &str = "@pidguard-helper: ";
+
+fn report(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\n{MARK}{line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// Not a test: the body of the helper processes the other tests start.
+#[test]
+#[ignore = "helper process for the other tests; does nothing when run alone"]
+fn helper_process() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let path = PathBuf::from(std::env::var_os(PATH).expect("PIDGUARD_TEST_PATH"));
+    if role == "race" {
+        let go = PathBuf::from(std::env::var_os(GO).expect("PIDGUARD_TEST_GO"));
+        while !go.exists() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    match Pidfile::new(&path).acquire() {
+        Ok(guard) => {
+            report(&format!("acquired {}", guard.pid()));
+            let mut sink = String::new();
+            let _ = std::io::stdin().read_line(&mut sink);
+            guard.release().unwrap();
+            report("released");
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyRunning => {
+            report(&format!("busy {:?}", e.holder().map(Pid::get)));
+        }
+        Err(e) => report(&format!("error {e}")),
+    }
+}
+
+/// A helper process, ended (if still running) and waited for on drop.
+struct Helper {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Helper {
+    fn spawn(role: &str, path: &Path, go: Option<&Path>) -> Helper {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "helper_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE, role)
+        .env(PATH, path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        if let Some(go) = go {
+            cmd.env(GO, go);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Helper { child, out }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The next report (waits for it).
+    fn report(&mut self) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                self.out.read_line(&mut line).unwrap() > 0,
+                "helper {} ended without reporting",
+                self.pid()
+            );
+            if let Some(r) = line.trim_end().strip_prefix(MARK) {
+                return r.to_string();
+            }
+        }
+    }
+
+    /// Lets a holding helper release, and waits for it to exit.
+    fn finish(mut self) {
+        drop(self.child.stdin.take());
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn content(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn uncontested_acquire_writes_pid_and_release_removes_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    assert_eq!(content(&path), std::process::id().to_string());
+    assert_eq!(guard.pid(), Pid::current());
+    assert_eq!(pidguard::read(&path).unwrap(), Pid::current());
+    // Who holds a lock cannot be read on Windows, so a file naming this
+    // process is not proved to be its own (the Ourselves rule): held.
+    assert!(
+        matches!(pidguard::status(&path), Status::Held(pid) if pid == Pid::current()),
+        "{:?}",
+        pidguard::status(&path)
+    );
+    guard.release().unwrap();
+    assert!(!path.exists(), "the released file is removed");
+    assert!(matches!(pidguard::status(&path), Status::NotRunning));
+    // No temporary file is left in the directory.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    // And it can be acquired again at once.
+    drop(Pidfile::new(&path).acquire().unwrap());
+    assert!(!path.exists());
+}
+
+#[test]
+fn second_acquire_is_refused_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let mut holder = Helper::spawn("hold", &path, None);
+    assert_eq!(holder.report(), format!("acquired {}", holder.pid()));
+    let err = Pidfile::new(&path).acquire().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyRunning, "{err}");
+    assert_eq!(err.holder().map(Pid::get), Some(holder.pid()), "{err}");
+    // Another process is refused too, naming the same holder.
+    let mut other = Helper::spawn("hold", &path, None);
+    assert_eq!(other.report(), format!("busy Some({})", holder.pid()));
+    other.finish();
+    // Readers see it running, and the file whole.
+    assert_eq!(pidguard::read(&path).unwrap().get(), holder.pid());
+    let pid = Pid::new(holder.pid()).unwrap();
+    assert_eq!(pidguard::liveness(pid), Liveness::Alive);
+    assert!(
+        matches!(pidguard::status(&path), Status::Running { pid: p, locked: true } if p == pid),
+        "{:?}",
+        pidguard::status(&path)
+    );
+    drop(holder.child.stdin.take());
+    assert_eq!(holder.report(), "released");
+    holder.finish();
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_holder_killed_with_terminate_process_is_taken_over_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let mut holder = Helper::spawn("hold", &path, None);
+    assert_eq!(holder.report(), format!("acquired {}", holder.pid()));
+    let pid = Pid::new(holder.pid()).unwrap();
+    holder.child.kill().unwrap(); // TerminateProcess
+    holder.child.wait().unwrap();
+    let started = Instant::now();
+    let guard = Pidfile::new(&path).acquire().unwrap();
+    let took = started.elapsed();
+    assert_eq!(content(&path), std::process::id().to_string());
+    assert_eq!(pidguard::liveness(pid), Liveness::Dead);
+    eprintln!("take-over after TerminateProcess: {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    guard.release().unwrap();
+    assert!(!path.exists());
+}
+
+#[test]
+fn sixteen_racing_processes_have_one_holder_in_each_of_ten_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..10 {
+        let path = dir.path().join(format!("race{round}.pid"));
+        let go = dir.path().join(format!("go{round}"));
+        let mut helpers: Vec<Helper> = (0..16)
+            .map(|_| Helper::spawn("race", &path, Some(&go)))
+            .collect();
+        std::fs::write(&go, "").unwrap();
+        let reports: Vec<String> = helpers.iter_mut().map(Helper::report).collect();
+        let winners: Vec<&Helper> = helpers
+            .iter()
+            .zip(&reports)
+            .filter(|(_, r)| r.starts_with("acquired"))
+            .map(|(h, _)| h)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {reports:?}");
+        let winner = winners[0].pid();
+        for r in &reports {
+            assert!(
+                r == &format!("acquired {winner}") || r == &format!("busy Some({winner})"),
+                "round {round}: {reports:?}"
+            );
+        }
+        assert_eq!(content(&path), winner.to_string());
+        for h in helpers {
+            h.finish();
+        }
+        assert!(!path.exists(), "round {round}: the winner removed its file");
+    }
+}
+
+#[test]
+fn a_late_release_leaves_a_successors_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let aside = dir.path().join("aside.pid");
+    let first = Pidfile::new(&path).acquire().unwrap();
+    // The held file is moved away (an administrator, a cleanup tool) and a
+    // successor acquires the path.
+    std::fs::rename(&path, &aside).unwrap();
+    let mut successor = Helper::spawn("hold", &path, None);
+    assert_eq!(successor.report(), format!("acquired {}", successor.pid()));
+    // The late release must not remove the successor's file.
+    first.release().unwrap();
+    assert_eq!(content(&path), successor.pid().to_string());
+    assert_eq!(pidguard::read(&path).unwrap().get(), successor.pid());
+    drop(successor.child.stdin.take());
+    assert_eq!(successor.report(), "released");
+    successor.finish();
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_reader_never_sees_a_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let me = std::process::id().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (path, stop, me) = (path.clone(), stop.clone(), me.clone());
+        std::thread::spawn(move || {
+            let (mut whole, mut absent) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match std::fs::read_to_string(&path) {
+                    Ok(s) => {
+                        assert_eq!(s, me, "a reader saw a partial file");
+                        whole += 1;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => absent += 1,
+                    // Opening a file the release has just marked for
+                    // deletion is refused on Windows (access denied).
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => absent += 1,
+                    Err(e) => panic!("reading {}: {e}", path.display()),
+                }
+            }
+            (whole, absent)
+        })
+    };
+    for _ in 0..300 {
+        let guard = Pidfile::new(&path).acquire().unwrap();
+        guard.release().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (whole, absent) = reader.join().unwrap();
+    eprintln!("reader: {whole} whole files, {absent} reads with no file, 0 partial");
+}
