@@ -588,3 +588,104 @@ fn a_record_never_makes_a_kernel_thread_an_owner() {
          stop attempted no signal (strace seam), run took the file over",
     );
 }
+
+/// Review of issue 20 (branch revpidfs): any user who can read a PID file
+/// (pidguard's are 0644) can take its flock (flock(2) needs no write
+/// access). On a file whose owner runs without its lock, proved by its
+/// kernel identity record, that lock used to decide: `stop` named the
+/// locker as the "verified" owner, signalled it, and once it exited removed
+/// the file of the live, proved owner, exit 0.
+#[test]
+fn a_lock_taken_on_a_proved_owners_file_never_costs_the_owner_its_file() {
+    let scenario = "kernel-identity-stolen-lock";
+    if let Some(why) = Namespace::unavailable() {
+        return summary::skipped(scenario, &why);
+    }
+    let dir = tmp();
+    if let Some(why) = kernel_identity_unavailable(dir.path()) {
+        return summary::skipped(scenario, &why);
+    }
+    // Every process involved runs in a PID namespace of its own: whatever
+    // pidguard signals, it is one of ours.
+    let ns = Namespace::start();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = dir.path().join("d.pid");
+
+    // The owner: `run --exec` of a process that then drops its lock.
+    let owner_cmd = Owned::spawn(
+        ns.command(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(&p)
+            .args(["--", "bash", "-c", CLOSE_FDS_THEN_SLEEP]),
+    );
+    let owner = Namespace::child_of(owner_cmd.pid());
+    wait_for("the owner to drop its lock", || {
+        std::fs::read_to_string(format!("/proc/{owner}/comm")).ok() == Some("sleep\n".into())
+    });
+    let n = ns.ns_pid(owner).unwrap();
+    assert_eq!(
+        kernel_record(&p).map(|r| r.0),
+        Some(n),
+        "the owner's record"
+    );
+    let v = status_json(ns.command(bin()), &p);
+    assert_eq!(v["pid"], n, "{v}");
+    assert_eq!(v["evidence"], "kernel identity", "{v}");
+
+    // Another user locks it: `flock -o` keeps the lock in flock itself.
+    let locker_cmd = Owned::spawn(
+        ns.command("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .args(["flock", "-x", "-o"])
+            .arg(&p)
+            .args(["sleep", "30"]),
+    );
+    let locker = Namespace::child_of(locker_cmd.pid());
+    wait_for("the other user's lock", || !crate::common::lock_free(&p));
+    let locker_birth = started(locker).expect("the locker runs");
+    let owner_birth = started(owner).expect("the owner runs");
+
+    // The kernel still proves the file's owner: it is named, not the locker.
+    let v = status_json(ns.command(bin()), &p);
+    assert_eq!(v["state"], "running", "{v}");
+    assert_eq!(
+        v["pid"], n,
+        "the proved owner is named, not the locker: {v}"
+    );
+    assert_eq!(v["evidence"], "kernel identity", "{v}");
+
+    // stop: the locker is never signalled, and the file is never removed
+    // while its proved owner runs.
+    let out = ns
+        .command(bin())
+        .args(["stop", "--json", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(
+        started(locker),
+        Some(locker_birth),
+        "stop signalled the locker: {}",
+        text(&out)
+    );
+    if started(owner) == Some(owner_birth) {
+        assert!(
+            p.exists(),
+            "the live owner's file was removed: {}",
+            text(&out)
+        );
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    // Held by the locker: never stale, never taken over.
+    assert!(p.exists(), "a held lock's file was removed: {}", text(&out));
+    drop(locker_cmd);
+    drop(owner_cmd);
+    drop(ns);
+    summary::passed(
+        scenario,
+        "another user took the flock of a file whose owner runs without its lock, proved by \
+         its kernel identity record: status named the owner (kernel identity), stop did not \
+         signal the locker and did not remove the file",
+    );
+}
