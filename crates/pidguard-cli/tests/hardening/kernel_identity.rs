@@ -689,3 +689,63 @@ fn a_lock_taken_on_a_proved_owners_file_never_costs_the_owner_its_file() {
          signal the locker and did not remove the file",
     );
 }
+
+/// Review of issue 20 (branch revpidfs): `run --daemon --notify` took any
+/// `MAINPID=` the daemon sent and wrote it, with that process's kernel
+/// identity record, into the file: a daemon could name any process on the
+/// system (systemd refuses a `MAINPID` outside the service), and the record
+/// then "proved" it the owner, over the lock its real holder keeps.
+#[test]
+fn a_mainpid_outside_the_daemon_is_never_recorded_as_the_owner() {
+    let scenario = "kernel-identity-foreign-mainpid";
+    if !crate::common::have_tool("python3", "-V") {
+        return summary::skipped(scenario, "python3 is not installed (the notify client)");
+    }
+    let dir = tmp();
+    let p = dir.path().join("n.pid");
+    let me = dir.path().join("daemon.pid");
+    // Not ours to name: a process the daemon did not start.
+    let victim = sleeper();
+    let v = victim.pid();
+    const NOTIFY: &str = "import os,socket,sys; s=socket.socket(socket.AF_UNIX, \
+        socket.SOCK_DGRAM); s.sendto(sys.argv[1].encode().replace(b'|', b'\\n'), \
+        os.environ['NOTIFY_SOCKET'])";
+    let script = format!(
+        "echo $$ > '{}'; python3 -c \"{NOTIFY}\" 'MAINPID={v}|READY=1'; exec sleep 30",
+        me.display()
+    );
+    let out = pidguard()
+        .args(["run", "--daemon", "--notify", "--json", "-p"])
+        .arg(&p)
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let daemon: i32 = std::fs::read_to_string(&me)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let named = std::fs::read_to_string(&p).unwrap_or_default();
+    let status = status_json(pidguard(), &p);
+    // The daemon is ours (it wrote its PID above): stop it before judging.
+    crate::common::signal(daemon, "KILL");
+    assert_ne!(
+        named.trim(),
+        v.to_string(),
+        "the file names a process the daemon did not start: {}",
+        text(&out)
+    );
+    assert_ne!(kernel_record(&p).map(|r| r.0), Some(v), "recorded");
+    assert_ne!(status["pid"], v, "{status}");
+    assert!(
+        text(&out).contains("MAINPID"),
+        "the refusal names MAINPID: {}",
+        text(&out)
+    );
+    drop(victim);
+    summary::passed(
+        scenario,
+        "a --notify daemon sent MAINPID= of a process it did not start: refused, the file \
+         (and its kernel identity record) never named it",
+    );
+}
