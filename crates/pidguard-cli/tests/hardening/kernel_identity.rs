@@ -749,3 +749,55 @@ fn a_mainpid_outside_the_daemon_is_never_recorded_as_the_owner() {
          (and its kernel identity record) never named it",
     );
 }
+
+/// Review of issue 20 (branch revpidfs): in a user namespace that does not
+/// map them (`unshare -U`), every other user's UID reads as the overflow
+/// UID (65534), the reader's own included; root keeps its real
+/// credentials there (it may still signal root's processes). The record's
+/// authority check compared those overflow UIDs: another user's forged
+/// record naming root's process was taken as proof, over the clocks.
+#[test]
+fn a_record_is_not_trusted_through_uids_a_user_namespace_does_not_map() {
+    let scenario = "kernel-identity-unmapped-uids";
+    if !summary::is_root() {
+        return summary::skipped(scenario, "needs root (a file of another user)");
+    }
+    if !crate::common::have_tool("strace", "-V") {
+        return summary::skipped(scenario, "strace is not installed (the EPERM seam)");
+    }
+    let probe = Command::new("unshare").args(["-U", "true"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        return summary::skipped(scenario, "unshare -U does not work here");
+    }
+    let dir = tmp();
+    if let Some(why) = kernel_identity_unavailable(dir.path()) {
+        return summary::skipped(scenario, &why);
+    }
+    // Root's process; UID 1000 forges a correct record naming it in a file
+    // of its own, which claims to be written an hour after it started.
+    let victim = sleeper();
+    let v = victim.pid();
+    let p = dir.path().join("forged.pid");
+    std::fs::write(&p, format!("{v}\n")).unwrap();
+    plant_record(&p, v, pidfs_ino(v).unwrap());
+    std::os::unix::fs::chown(&p, Some(1000), Some(1000)).unwrap();
+    touch(&p, "-1 hour");
+    let in_userns = |args: &[&str]| {
+        let mut c = Command::new("unshare");
+        c.args(["-U", "--"]).arg(bin()).args(args).arg(&p);
+        c
+    };
+    let out = in_userns(&["status", "--json", "-p"]).output().unwrap();
+    let s = json(&out);
+    assert_ne!(s["evidence"], "kernel identity", "{s}");
+    assert_ne!(s["identity"], "verified", "{s}");
+    let (out, signals) = under_strace(&in_userns(&["stop", "--json", "-p"])).unwrap();
+    assert!(signals.is_empty(), "tried {signals:?}: {}", text(&out));
+    assert!(started(v).is_some(), "the victim still runs");
+    drop(victim);
+    summary::passed(
+        scenario,
+        "in `unshare -U`, another user's forged record naming root's process (UIDs both read \
+         65534): not a proof; stop attempted no signal (strace seam)",
+    );
+}
