@@ -416,11 +416,21 @@ fn resolve_holder(
             // child runs the supervisor's executable): that child is the
             // owner if it is consistent in every other way. Any other child
             // of the holder (one that merely has the file open) is not.
-            if owner.is_some()
-                && file_pid_status.as_ref().is_some_and(|s| s.ppid == h.get())
-                && sys::proc::same_exe(file_pid, h)
-            {
-                let child = identify(file_pid, st, false, None, me, kernel(file_pid));
+            // The file's live PID whose kernel identity record proves it
+            // the owner is the owner too, whoever took the lock: anyone who
+            // can read a file can flock it, and a process that locked
+            // another's file is not its owner (signalled, its exit would
+            // let the live owner's file be removed).
+            let record = match owner {
+                Some(_) => kernel(file_pid),
+                None => KernelIdentity::Absent(Absent::NotAsked),
+            };
+            let at_gate = || {
+                file_pid_status.as_ref().is_some_and(|s| s.ppid == h.get())
+                    && sys::proc::same_exe(file_pid, h)
+            };
+            if owner.is_some() && (record == KernelIdentity::Same || at_gate()) {
+                let child = identify(file_pid, st, false, None, me, record);
                 if child.may_signal() {
                     found.status = Status::Running {
                         pid: file_pid,
