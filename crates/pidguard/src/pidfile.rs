@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result, UnsafeFile};
+use crate::fs::{self, parent_dir, read_fd, refuse_foreign_links, Still, Verified, MID_WRITE_BACKOFF_US};
 use crate::location;
-use crate::pid::{self, Pid, Rule};
+use crate::pid::{Pid, Rule};
 use crate::process::{liveness, Liveness};
 use crate::status::{self, Status};
 use crate::sys;
@@ -15,10 +16,6 @@ use crate::sys;
 /// How many times the protocol starts over when the path changes under it
 /// before giving up.
 const MAX_ATTEMPTS: u32 = 100;
-
-/// Pauses (in microseconds) a contender or reader gives a holder that is
-/// mid-write (locked, but the file is empty or names no live process).
-pub(crate) const MID_WRITE_BACKOFF_US: [u64; 6] = [200, 500, 1_000, 2_000, 4_000, 8_000];
 
 /// Pauses before trying the lock again when it is held and the file names a
 /// live process: the holder may be a reader (`status`, `list`, another
@@ -491,9 +488,9 @@ impl Pidfile {
 
     /// Step 2: the path exists. Lock it in place if nobody holds it.
     fn take_over(&self, path: &Path, content: &[u8], pid: Pid, me: Pid) -> Result<Takeover> {
-        let st = match sys::lstat(path) {
-            Ok(st) => st,
-            Err(e)
+        let (fd, opened) = match fs::open_verified(path, fs::Open::Write)? {
+            Verified::Open { fd, opened } => (fd, opened),
+            Verified::NotLooked(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
@@ -501,42 +498,31 @@ impl Pidfile {
             {
                 return Ok(Takeover::Vanished)
             }
-            Err(e) => return Err(Error::open(path, e)),
-        };
-        match sys::unsafe_reason(&st) {
-            // A hard-linked file is judged after the lock: a holder on a
-            // platform without O_TMPFILE links a temporary name briefly.
-            None | Some(UnsafeFile::HardLinks(_)) => {}
-            Some(why) => return Err(Error::unsafe_file(path, why)),
-        }
-        let fd = match sys::open_existing(path, true) {
-            Ok(fd) => fd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Takeover::Vanished),
-            Err(e) if e.raw_os_error() == Some(sys::Errno::LOOP.raw_os_error()) => {
+            Verified::NotLooked(e) => return Err(Error::open(path, e)),
+            Verified::NotOpened(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Takeover::Vanished)
+            }
+            Verified::NotOpened(e) if e.raw_os_error() == Some(sys::Errno::LOOP.raw_os_error()) => {
                 return Err(Error::unsafe_file(path, UnsafeFile::Symlink))
             }
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            Verified::NotOpened(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 return Err(held_or_denied(path, e))
             }
             // A stale file on a read-only filesystem cannot be reused.
-            Err(e) if e.raw_os_error() == Some(sys::Errno::ROFS.raw_os_error()) => {
+            Verified::NotOpened(e) if e.raw_os_error() == Some(sys::Errno::ROFS.raw_os_error()) => {
                 return Err(Error::create(path, e))
             }
-            Err(e) => return Err(Error::open(path, e)),
+            Verified::NotOpened(e) => return Err(Error::open(path, e)),
+            Verified::Replaced => return Ok(Takeover::Changed),
         };
-        let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
-        if !sys::same_inode(&st, &opened) {
-            return Ok(Takeover::Changed);
-        }
         if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? {
             wait_out_mid_write(&fd, path)?;
         }
         // Locked. Is the path still this inode?
-        let now = match sys::lstat(path) {
-            Ok(now) if sys::same_inode(&now, &opened) => now,
-            Ok(_) => return Ok(Takeover::Changed),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Takeover::Vanished),
-            Err(e) => return Err(Error::open(path, e)),
+        let now = match fs::still_names(path, &opened)? {
+            Still::Same(now) => now,
+            Still::Changed => return Ok(Takeover::Changed),
+            Still::Missing => return Ok(Takeover::Vanished),
         };
         if let Some(why) = sys::unsafe_reason(&now) {
             return Err(Error::unsafe_file(path, why));
@@ -753,39 +739,6 @@ fn held_or_denied(path: &Path, denied: io::Error) -> Error {
     Error::open(path, denied)
 }
 
-/// The directory a PID file is in (`.` for a bare file name).
-pub(crate) fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-/// Refuses `path` when its directory is reached through a symbolic link
-/// that neither root nor the caller owns: the check a PID file's path gets,
-/// for other files opened with the same care (the CLI's daemon log files).
-pub fn check_directory_links(path: &Path) -> Result<()> {
-    refuse_foreign_links(path)
-}
-
-/// Refuses a path whose directory is reached through a symbolic link that
-/// neither root nor the caller owns (see [`sys::foreign_symlink`]).
-pub(crate) fn refuse_foreign_links(path: &Path) -> Result<()> {
-    match sys::foreign_symlink(parent_dir(path)) {
-        Some(found) => Err(Error::foreign_symlink(path, &found)),
-        None => Ok(()),
-    }
-}
-
-/// Reads and parses the PID in an open file.
-pub(crate) fn read_fd(fd: impl AsFd, path: &Path, rule: Rule) -> Result<Pid> {
-    let (buf, n) = sys::read_head(fd).map_err(|e| Error::open(path, e))?;
-    // An existing file may name a holder above today's pid_max (lowered
-    // after it started): the limit is the largest PID there can be.
-    pid::parse(&buf[..n], rule, pid::largest_possible_pid())
-        .map_err(|e| Error::invalid_contents(path, e))
-}
-
 /// Creates missing directories with `mode`, refusing a symlink or non-directory
 /// at any level we create.
 fn create_dirs(dir: &Path, mode: u32) -> io::Result<()> {
@@ -972,32 +925,21 @@ pub(crate) enum Removal {
 /// and, with `expected`, the file must still name that PID. It is unlinked
 /// while the lock is held.
 pub(crate) fn remove_unlocked(path: &Path, expected: Option<Pid>) -> Result<Removal> {
-    let st = match sys::lstat(path) {
-        Ok(st) => st,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Missing),
-        Err(e) => return Err(Error::open(path, e)),
+    let (fd, opened) = match fs::open_verified(path, fs::Open::Read)? {
+        Verified::Open { fd, opened } => (fd, opened),
+        Verified::NotLooked(e) | Verified::NotOpened(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Removal::Missing)
+        }
+        Verified::NotLooked(e) | Verified::NotOpened(e) => return Err(Error::open(path, e)),
+        Verified::Replaced => return Ok(Removal::Changed),
     };
-    match sys::unsafe_reason(&st) {
-        None | Some(UnsafeFile::HardLinks(_)) => {}
-        Some(why) => return Err(Error::unsafe_file(path, why)),
-    }
-    let fd = match sys::open_existing(path, false) {
-        Ok(fd) => fd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Missing),
-        Err(e) => return Err(Error::open(path, e)),
-    };
-    let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
-    if !sys::same_inode(&st, &opened) {
-        return Ok(Removal::Changed);
-    }
     if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? || sys::record_locked(&fd) {
         return Ok(Removal::Locked);
     }
-    match sys::lstat(path) {
-        Ok(now) if sys::same_inode(&now, &opened) => {}
-        Ok(_) => return Ok(Removal::Changed),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Missing),
-        Err(e) => return Err(Error::open(path, e)),
+    match fs::still_names(path, &opened)? {
+        Still::Same(_) => {}
+        Still::Changed => return Ok(Removal::Changed),
+        Still::Missing => return Ok(Removal::Missing),
     }
     if let Some(pid) = expected {
         if read_fd(&fd, path, Rule::Lenient).ok() != Some(pid) {
