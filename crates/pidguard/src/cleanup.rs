@@ -72,7 +72,7 @@
 
 use std::io;
 
-use crate::pidfile::Guard;
+use crate::lock::Guard;
 use crate::signal::Signal;
 use crate::sys::cleanup as handler;
 

@@ -30,9 +30,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{mtime, Filters, Identity, Me};
-use crate::location::validate_name;
+use crate::lock::location::validate_name;
 use crate::pid::Pid;
-use crate::pidfile::{remove_unlocked, Guard, Pidfile, Removal};
+use crate::lock::{remove_unlocked, Guard, Pidfile, Removal};
 use crate::signal::Schedule;
 use crate::status::{inspect_target, Status, Target};
 use crate::stop::{stop, Outcome};

@@ -26,7 +26,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{trust_problem, Filters, Identity};
 use crate::pid::Pid;
 use crate::fs::MID_WRITE_BACKOFF_US;
-use crate::pidfile::{remove_unlocked, Removal};
+use crate::lock::{remove_unlocked, Removal};
 use crate::process::Process;
 use crate::signal::{Schedule, Signal, Step};
 use crate::status::{inspect, Status};

@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::pidfile::Guard;
+use crate::lock::Guard;
 
 /// The most file content the handler compares; a PID file holds a dozen
 /// bytes at most.
