@@ -198,7 +198,7 @@ impl Error {
     }
 
     /// The file names a live process whose ownership could not be proved.
-    pub(crate) fn unproved(path: &Path, pid: Pid, why: &crate::identity::Unproved) -> Error {
+    pub(crate) fn unproved(path: &Path, pid: Pid, why: &crate::read::identity::Unproved) -> Error {
         let mut e = Error::new(ErrorKind::Unproved, Some(path));
         e.inner.holder = Some(pid);
         let owner = crate::sys::proc::uid(pid)

@@ -80,29 +80,26 @@ pub mod ensure;
 mod error;
 mod exclusive;
 mod fs;
-mod identity;
-mod kernel_id;
 mod notify;
 mod pid;
+mod read;
 mod lock;
-mod process;
 pub mod registry;
 mod signal;
-mod status;
 mod stop;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result, UnsafeFile};
 pub use exclusive::{run_exclusive, run_exclusive_with};
-pub use identity::{Fact, Filters, Identity, Mismatch, Unproved};
-pub use kernel_id::DecidedBy;
+pub use read::identity::{Fact, Filters, Identity, Mismatch, Unproved};
+pub use read::kernel_id::DecidedBy;
 pub use notify::{notify_ready, notify_state};
 pub use pid::{EncodedPid, ParseError, ParseErrorKind, Pid, Rule};
 pub use fs::check_directory_links;
 pub use lock::{Guard, NetworkFs, Pidfile};
-pub use process::{liveness, start_time, Liveness, Process};
+pub use read::process::{liveness, start_time, Liveness, Process};
 pub use signal::{parse_duration, Schedule, Signal, Step, SyntaxError};
-pub use status::{inspect, read, read_with, status, Inspection, Status};
+pub use read::status::{inspect, read, read_with, status, Inspection, Status};
 pub use stop::{
     probe_signal, run_schedule, send_signal, stop, wait, Outcome, Report, ScheduleEnd,
     ScheduleTarget,

@@ -29,12 +29,12 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::identity::{mtime, Filters, Identity, Me};
+use crate::read::identity::{mtime, Filters, Identity, Me};
 use crate::lock::location::validate_name;
 use crate::pid::Pid;
 use crate::lock::{remove_unlocked, Guard, Pidfile, Removal};
 use crate::signal::Schedule;
-use crate::status::{inspect_target, Status, Target};
+use crate::read::status::{inspect_target, Status, Target};
 use crate::stop::{stop, Outcome};
 use crate::sys;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::fs::{read_fd, MID_WRITE_BACKOFF_US};
 use crate::pid::{Pid, Rule};
-use crate::process::{liveness, Liveness};
+use crate::read::process::{liveness, Liveness};
 use crate::sys;
 
 /// Pauses before trying the lock again when it is held and the file names a
@@ -112,7 +112,7 @@ pub(super) fn live_unlocked_owner(
     file: &sys::Stat,
     me: Pid,
 ) -> Option<Error> {
-    use crate::identity::{identify, Identity, Me, Mismatch};
+    use crate::read::identity::{identify, Identity, Me, Mismatch};
     // Our own PID: the file is ours (its lock closed), to take again; its
     // record may prove us its owner, which is no reason to refuse.
     if pid == me || liveness(pid) == Liveness::Dead {
@@ -121,7 +121,7 @@ pub(super) fn live_unlocked_owner(
     // A kernel identity record decides here too: a proved owner is
     // refused; a proved other process keeps its file like any other
     // evidence short of the owner's death (below).
-    let kernel = crate::kernel_id::kernel_identity(pid, fd, file, me);
+    let kernel = crate::read::kernel_id::kernel_identity(pid, fd, file, me);
     match identify(pid, file, false, None, Me::now(), kernel) {
         // A TID or a kernel thread is no process that could own a file:
         // no process has the PID here, the owner is gone.

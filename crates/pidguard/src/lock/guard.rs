@@ -109,7 +109,7 @@ impl Guard {
         }
         // The record first, then the content (see kernel_id's write order).
         let recorded = self.kernel_identity.then_some(pid);
-        crate::kernel_id::replace(self.fd(), recorded, Pid::current())
+        crate::read::kernel_id::replace(self.fd(), recorded, Pid::current())
             .map_err(|e| stale_record(&self.path, e))?;
         let encoded = pid.encode();
         sys::write_whole(self.fd(), encoded.as_bytes(), mine.st_size as u64)

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, ErrorKind, Result, UnsafeFile};
 use crate::fs::{self, parent_dir, read_fd, refuse_foreign_links, Still, Verified};
 use crate::pid::{Pid, Rule};
-use crate::status::{self, Status};
+use crate::read::status::{self, Status};
 use crate::sys;
 
 /// How many times the protocol starts over when the path changes under it
@@ -467,7 +467,7 @@ impl Pidfile {
         sys::write_whole(&u.fd, content, 0).map_err(|e| Error::create(path, e))?;
         if self.records(content) {
             // Before the file is linked: it never appears without it.
-            crate::kernel_id::record_new(&u.fd, pid, me);
+            crate::read::kernel_id::record_new(&u.fd, pid, me);
         }
         if !sys::try_lock_exclusive(&u.fd).map_err(|e| Error::create(path, e))? {
             // Only possible for a named temporary file someone else opened.
@@ -545,7 +545,7 @@ impl Pidfile {
         }
         // The record first, then the content (see kernel_id's write order).
         let recorded = self.records(content).then_some(pid);
-        crate::kernel_id::replace(&fd, recorded, me).map_err(|e| stale_record(path, e))?;
+        crate::read::kernel_id::replace(&fd, recorded, me).map_err(|e| stale_record(path, e))?;
         sys::write_whole(&fd, content, now.st_size as u64).map_err(|e| Error::create(path, e))?;
         if self.fsync {
             sys::fsync(&fd).map_err(|e| Error::create(path, e))?;

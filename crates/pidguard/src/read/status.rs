@@ -13,11 +13,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result, UnsafeFile};
-use crate::identity::{identify, Filters, Identity, Me};
-use crate::kernel_id::{kernel_identity, Absent, DecidedBy, KernelIdentity};
+use crate::read::identity::{identify, Filters, Identity, Me};
+use crate::read::kernel_id::{kernel_identity, Absent, DecidedBy, KernelIdentity};
 use crate::pid::{ParseErrorKind, Pid, Rule};
 use crate::fs::{self, read_fd, refuse_foreign_links, Verified, MID_WRITE_BACKOFF_US};
-use crate::process::{liveness_with_stat, Liveness};
+use crate::read::process::{liveness_with_stat, Liveness};
 use crate::sys::{self, Stat};
 use crate::sys::proc::ProcStat;
 
