@@ -86,7 +86,7 @@ mod read;
 mod lock;
 pub mod registry;
 mod signal;
-mod stop;
+mod control;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result, UnsafeFile};
@@ -100,7 +100,7 @@ pub use lock::{Guard, NetworkFs, Pidfile};
 pub use read::process::{liveness, start_time, Liveness, Process};
 pub use signal::{parse_duration, Schedule, Signal, Step, SyntaxError};
 pub use read::status::{inspect, read, read_with, status, Inspection, Status};
-pub use stop::{
+pub use control::{
     probe_signal, run_schedule, send_signal, stop, wait, Outcome, Report, ScheduleEnd,
     ScheduleTarget,
 };

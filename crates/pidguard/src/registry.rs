@@ -35,7 +35,7 @@ use crate::pid::Pid;
 use crate::lock::{remove_unlocked, Guard, Pidfile, Removal};
 use crate::signal::Schedule;
 use crate::read::status::{inspect_target, Status, Target};
-use crate::stop::{stop, Outcome};
+use crate::control::{stop, Outcome};
 use crate::sys;
 
 /// The state column of [`list`].

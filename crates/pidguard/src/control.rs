@@ -1,4 +1,6 @@
-//! Stopping, signalling and waiting for a PID file's owner, safely.
+//! Stopping, signalling and waiting for a PID file's owner, safely, with
+//! the one schedule runner ([`run_schedule`]) that the etcd backend and
+//! the CLI also use.
 //!
 //! Every operation reads the file, pins the process it names (a pidfd on
 //! Linux), classifies it (see [`identity`](crate::read::identity)) with the
