@@ -11,7 +11,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use crate::error::{Error, Result, UnsafeFile};
+use crate::error::{Error, Result, UnsafeFile, IoResultExt};
 use crate::pid::{self, Pid, Rule};
 use crate::sys::{self, Stat};
 
@@ -72,7 +72,7 @@ pub(crate) fn open_verified(path: &Path, how: Open<'_>) -> Result<Verified> {
         Ok(fd) => fd,
         Err(e) => return Ok(Verified::NotOpened(e)),
     };
-    let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
+    let opened = sys::fstat(&fd).open_err(path)?;
     if !sys::same_inode(&st, &opened) {
         return Ok(Verified::Replaced);
     }
@@ -127,7 +127,7 @@ pub(crate) fn refuse_foreign_links(path: &Path) -> Result<()> {
 
 /// Reads and parses the PID in an open file.
 pub(crate) fn read_fd(fd: impl AsFd, path: &Path, rule: Rule) -> Result<Pid> {
-    let (buf, n) = sys::read_head(fd).map_err(|e| Error::open(path, e))?;
+    let (buf, n) = sys::read_head(fd).open_err(path)?;
     // An existing file may name a holder above today's pid_max (lowered
     // after it started): the limit is the largest PID there can be.
     pid::parse(&buf[..n], rule, pid::largest_possible_pid())

@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, IoResultExt};
 use crate::fs::{read_fd, MID_WRITE_BACKOFF_US};
 use crate::pid::{Pid, Rule};
 use crate::read::process::{liveness, Liveness};
@@ -41,7 +41,7 @@ pub(super) fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
                 // look again before calling the file held.
                 for pause in READER_PROBE_RETRY_US {
                     std::thread::sleep(Duration::from_micros(pause));
-                    if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
+                    if sys::try_lock_exclusive(fd).open_err(path)? {
                         return Ok(());
                     }
                 }
@@ -74,7 +74,7 @@ pub(super) fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
                             break;
                         }
                         std::thread::sleep(Duration::from_millis(1));
-                        if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
+                        if sys::try_lock_exclusive(fd).open_err(path)? {
                             return Ok(());
                         }
                     }
@@ -83,7 +83,7 @@ pub(super) fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
             }
         }
         std::thread::sleep(Duration::from_micros(pause));
-        if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
+        if sys::try_lock_exclusive(fd).open_err(path)? {
             return Ok(());
         }
     }

@@ -3,7 +3,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, IoResultExt};
 use crate::pid::Pid;
 use crate::sys;
 
@@ -67,7 +67,7 @@ impl Guard {
         if std::process::id() != self.owner {
             return Ok(());
         }
-        let mine = sys::fstat(&fd).map_err(|e| Error::open(&self.path, e))?;
+        let mine = sys::fstat(&fd).open_err(&self.path)?;
         match sys::lstat(&self.path) {
             Ok(st) if sys::same_inode(&st, &mine) => match sys::unlink(&self.path) {
                 Ok(()) | Err(sys::Errno::NOENT) => {}
@@ -79,7 +79,7 @@ impl Guard {
         }
         if self.fsync {
             if let Some(dir) = self.path.parent() {
-                sys::fsync_dir(dir).map_err(|e| Error::with_io(ErrorKind::Io, dir, e))?;
+                sys::fsync_dir(dir).io_err(dir)?;
             }
         }
         drop(fd);
@@ -90,13 +90,13 @@ impl Guard {
     /// `FD_CLOEXEC`). Use it to hand the lock to a program you `exec` in
     /// place: the kernel releases the lock when that program exits.
     pub fn set_inheritable(&self, yes: bool) -> Result<()> {
-        sys::set_cloexec(self.fd(), !yes).map_err(|e| Error::with_io(ErrorKind::Io, &self.path, e))
+        sys::set_cloexec(self.fd(), !yes).io_err(&self.path)
     }
 
     /// Rewrites the file to name `pid`, after checking that the path still
     /// names the inode this guard holds.
     pub fn set_pid(&mut self, pid: Pid) -> Result<()> {
-        let mine = sys::fstat(self.fd()).map_err(|e| Error::open(&self.path, e))?;
+        let mine = sys::fstat(self.fd()).open_err(&self.path)?;
         match sys::lstat(&self.path) {
             Ok(st) if sys::same_inode(&st, &mine) => {}
             Ok(_) | Err(_) => {
@@ -113,7 +113,7 @@ impl Guard {
             .map_err(|e| stale_record(&self.path, e))?;
         let encoded = pid.encode();
         sys::write_whole(self.fd(), encoded.as_bytes(), mine.st_size as u64)
-            .map_err(|e| Error::create(&self.path, e))?;
+            .create_err(&self.path)?;
         self.pid = pid;
         Ok(())
     }

@@ -20,7 +20,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, ErrorKind, Result, UnsafeFile};
+use crate::error::{Error, ErrorKind, Result, UnsafeFile, IoResultExt};
 use crate::fs::{self, parent_dir, read_fd, refuse_foreign_links, Still, Verified};
 use crate::pid::{Pid, Rule};
 use crate::read::status::{self, Status};
@@ -217,7 +217,7 @@ impl Pidfile {
             })?;
         }
         if self.mode_set {
-            sys::fchmod(fd, self.mode).map_err(|e| Error::create(path, e.into()))?;
+            sys::fchmod(fd, self.mode).create_err(path)?;
         }
         Ok(())
     }
@@ -264,7 +264,7 @@ impl Pidfile {
                 let path = if path.is_absolute() {
                     path.clone()
                 } else {
-                    std::path::absolute(path).map_err(|e| Error::open(path, e))?
+                    std::path::absolute(path).open_err(path)?
                 };
                 let path = match instance {
                     None => path,
@@ -421,7 +421,7 @@ impl Pidfile {
             match sys::link_unnamed(u, &path) {
                 Ok(()) => {
                     if self.fsync {
-                        sys::fsync_dir(&dir).map_err(|e| Error::create(&path, e))?;
+                        sys::fsync_dir(&dir).create_err(&path)?;
                     }
                     let u = unnamed.take().expect("prepared above");
                     return Ok(self.guard(u.fd, path, pid, me).on(network));
@@ -457,19 +457,19 @@ impl Pidfile {
     ) -> Result<sys::Unnamed> {
         let u = match sys::create_unnamed(dir, path, self.mode) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                create_dirs(dir, dir_mode).map_err(|e| Error::create(path, e))?;
+                create_dirs(dir, dir_mode).create_err(path)?;
                 sys::create_unnamed(dir, path, self.mode)
             }
             other => other,
         }
-        .map_err(|e| Error::create(path, e))?;
+        .create_err(path)?;
         self.set_ownership(&u.fd, path)?;
-        sys::write_whole(&u.fd, content, 0).map_err(|e| Error::create(path, e))?;
+        sys::write_whole(&u.fd, content, 0).create_err(path)?;
         if self.records(content) {
             // Before the file is linked: it never appears without it.
             crate::read::kernel_id::record_new(&u.fd, pid, me);
         }
-        if !sys::try_lock_exclusive(&u.fd).map_err(|e| Error::create(path, e))? {
+        if !sys::try_lock_exclusive(&u.fd).create_err(path)? {
             // Only possible for a named temporary file someone else opened.
             return Err(Error::create(
                 path,
@@ -477,10 +477,10 @@ impl Pidfile {
             ));
         }
         if self.fsync {
-            sys::fsync(&u.fd).map_err(|e| Error::create(path, e))?;
+            sys::fsync(&u.fd).create_err(path)?;
         }
         if self.inheritable {
-            sys::set_cloexec(&u.fd, false).map_err(|e| Error::create(path, e))?;
+            sys::set_cloexec(&u.fd, false).create_err(path)?;
         }
         Ok(u)
     }
@@ -514,7 +514,7 @@ impl Pidfile {
             Verified::NotOpened(e) => return Err(Error::open(path, e)),
             Verified::Replaced => return Ok(Takeover::Changed),
         };
-        if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? {
+        if !sys::try_lock_exclusive(&fd).open_err(path)? {
             wait_out_mid_write(&fd, path)?;
         }
         // Locked. Is the path still this inode?
@@ -546,12 +546,12 @@ impl Pidfile {
         // The record first, then the content (see kernel_id's write order).
         let recorded = self.records(content).then_some(pid);
         crate::read::kernel_id::replace(&fd, recorded, me).map_err(|e| stale_record(path, e))?;
-        sys::write_whole(&fd, content, now.st_size as u64).map_err(|e| Error::create(path, e))?;
+        sys::write_whole(&fd, content, now.st_size as u64).create_err(path)?;
         if self.fsync {
-            sys::fsync(&fd).map_err(|e| Error::create(path, e))?;
+            sys::fsync(&fd).create_err(path)?;
         }
         if self.inheritable {
-            sys::set_cloexec(&fd, false).map_err(|e| Error::create(path, e))?;
+            sys::set_cloexec(&fd, false).create_err(path)?;
         }
         Ok(Takeover::Acquired(fd))
     }
@@ -639,7 +639,7 @@ pub(crate) fn remove_unlocked(path: &Path, expected: Option<Pid>) -> Result<Remo
         Verified::NotLooked(e) | Verified::NotOpened(e) => return Err(Error::open(path, e)),
         Verified::Replaced => return Ok(Removal::Changed),
     };
-    if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? || sys::record_locked(&fd) {
+    if !sys::try_lock_exclusive(&fd).open_err(path)? || sys::record_locked(&fd) {
         return Ok(Removal::Locked);
     }
     match fs::still_names(path, &opened)? {
