@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result, UnsafeFile, IoResultExt};
 use crate::pid::{self, Pid, Rule};
-use crate::sys::{self, Stat};
+use crate::sys::{self, NodeKind, Stat};
 
 /// Pauses (in microseconds) a contender or reader gives a holder that is
 /// mid-write (locked, but the file is empty or names no live process).
@@ -59,7 +59,7 @@ pub(crate) fn open_verified(path: &Path, how: Open<'_>) -> Result<Verified> {
         Ok(st) => st,
         Err(e) => return Ok(Verified::NotLooked(e)),
     };
-    match sys::unsafe_reason(&st) {
+    match unsafe_reason(&st) {
         None | Some(UnsafeFile::HardLinks(_)) => {}
         Some(why) => return Err(Error::unsafe_file(path, why)),
     }
@@ -98,6 +98,20 @@ pub(crate) fn still_names(path: &Path, opened: &Stat) -> Result<Still> {
         Ok(_) => Ok(Still::Changed),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Still::Missing),
         Err(e) => Err(Error::open(path, e)),
+    }
+}
+
+/// Why a file may not be used as a PID file, judged from its stat (from
+/// `lstat`, so a symlink is seen as one). `None` for a regular file with one
+/// link (or none: an unlinked file is caught elsewhere).
+pub(crate) fn unsafe_reason(st: &Stat) -> Option<UnsafeFile> {
+    match sys::node_kind(st) {
+        NodeKind::Regular { links } => (links > 1).then_some(UnsafeFile::HardLinks(links)),
+        NodeKind::Symlink => Some(UnsafeFile::Symlink),
+        NodeKind::Directory => Some(UnsafeFile::Directory),
+        NodeKind::Fifo => Some(UnsafeFile::Fifo),
+        NodeKind::Socket => Some(UnsafeFile::Socket),
+        NodeKind::Device => Some(UnsafeFile::Device),
     }
 }
 

@@ -523,7 +523,7 @@ impl Pidfile {
             Still::Changed => return Ok(Takeover::Changed),
             Still::Missing => return Ok(Takeover::Vanished),
         };
-        if let Some(why) = sys::unsafe_reason(&now) {
+        if let Some(why) = fs::unsafe_reason(&now) {
             return Err(Error::unsafe_file(path, why));
         }
         // A POSIX or OFD lock on it: a holder runs (flock does not see it).

@@ -475,7 +475,7 @@ fn classify(target: Target<'_>) -> Classified {
         };
         let content = read_fd(&fd, path, Rule::Lenient);
         if !locked {
-            if let Some(why @ UnsafeFile::HardLinks(_)) = sys::unsafe_reason(&st) {
+            if let Some(why @ UnsafeFile::HardLinks(_)) = fs::unsafe_reason(&st) {
                 let e = Error::unsafe_file(path, why);
                 return Classified::new(Status::Unknown(e), file, locked);
             }
