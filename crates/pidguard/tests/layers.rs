@@ -65,7 +65,8 @@ fn code(text: &str) -> String {
         .join("\n")
 }
 
-/// The names lib.rs re-exports, with the module each comes from.
+/// The names lib.rs re-exports (`pub use crate::{module::…, …}` or
+/// `pub use module::…`), with the module each comes from.
 fn reexports(lib: &str) -> BTreeMap<String, String> {
     let mut names = BTreeMap::new();
     let lib = code(lib);
@@ -73,11 +74,35 @@ fn reexports(lib: &str) -> BTreeMap<String, String> {
         let Some(rest) = stmt.trim().strip_prefix("pub use ") else {
             continue;
         };
-        let module = rest.split("::").next().unwrap().trim().to_string();
-        let list = rest.split_once("::").map_or("", |(_, list)| list);
-        for name in list.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-            if !name.is_empty() {
-                names.entry(name.to_string()).or_insert(module.clone());
+        // The items of `crate::{…}`, split at the commas outside braces.
+        let items: Vec<&str> = match rest.strip_prefix("crate::{") {
+            Some(group) => {
+                let group = group.trim_end().strip_suffix('}').unwrap_or(group);
+                let (mut items, mut depth, mut start) = (Vec::new(), 0, 0);
+                for (i, c) in group.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            items.push(&group[start..i]);
+                            start = i + 1;
+                        }
+                        _ => {}
+                    }
+                }
+                items.push(&group[start..]);
+                items
+            }
+            None => vec![rest],
+        };
+        for item in items {
+            let Some((module, list)) = item.trim().split_once("::") else {
+                continue;
+            };
+            for name in list.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                if !name.is_empty() {
+                    names.entry(name.to_string()).or_insert(module.to_string());
+                }
             }
         }
     }
@@ -204,6 +229,12 @@ fn the_scanner_sees_edges_and_circles() {
     assert!(edges["read"].contains("sys"), "{edges:?}");
     assert!(edges["control"].contains("lock"), "{edges:?}");
     assert!(edges["pid"].contains("sys"), "{edges:?}");
+    let lib = fs::read_to_string(src().join("lib.rs")).unwrap();
+    let names = reexports(&lib);
+    assert_eq!(names["Identity"], "read", "{names:?}");
+    assert_eq!(names["Guard"], "lock", "{names:?}");
+    assert_eq!(names["Error"], "error", "{names:?}");
+    assert!(edges["registry"].contains("read"), "{edges:?}"); // crate::DecidedBy
     assert_eq!(
         crate_paths("use crate::{Identity, Mismatch};\nlet x = crate::lock::Guard;"),
         ["Identity", "Mismatch", "lock"]

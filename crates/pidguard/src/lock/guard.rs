@@ -35,7 +35,7 @@ impl Guard {
     }
 
     /// The network filesystem the file is on (`"NFS"`, `"CIFS"`, …), when
-    /// it is on one and the policy was [`NetworkFs::Warn`]: `flock` there may
+    /// it is on one and the policy was [`NetworkFs::Warn`](crate::NetworkFs::Warn): `flock` there may
     /// be emulated or hold only on this host.
     pub fn network_fs(&self) -> Option<&'static str> {
         self.network_fs

@@ -77,7 +77,7 @@ pub struct Pidfile {
     /// [`Guard::set_pid`].
     reserve: bool,
     network_fs: NetworkFs,
-    /// Record the owner's pidfs inode with the file (see `kernel_id.rs`).
+    /// Record the owner's pidfs inode with the file (see `read/kernel_id.rs`).
     kernel_identity: bool,
 }
 
