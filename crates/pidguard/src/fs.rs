@@ -33,6 +33,9 @@ pub(crate) enum Open<'a> {
 
 /// What [`open_verified`] found.
 #[derive(Debug)]
+// A `Stat` is large on some systems (232 bytes on FreeBSD): the value lives
+// on the stack for one open, where a Box would cost an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Verified {
     /// The descriptor, and its `fstat` (the inode `lstat` saw).
     Open { fd: OwnedFd, opened: Stat },
@@ -81,6 +84,9 @@ pub(crate) fn open_verified(path: &Path, how: Open<'_>) -> Result<Verified> {
 
 /// What [`still_names`] found.
 #[derive(Debug)]
+// A `Stat` is large on some systems (232 bytes on FreeBSD): the value lives
+// on the stack for one open, where a Box would cost an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Still {
     /// The path names the inode; its `lstat` now.
     Same(Stat),
