@@ -34,7 +34,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 
-use crate::error::UnsafeFile;
 use crate::pid::{Pid, MAX_READ};
 use crate::signal::Signal;
 
@@ -216,23 +215,35 @@ pub(crate) fn same_inode(a: &Stat, b: &Stat) -> bool {
     a.st_dev == b.st_dev && a.st_ino == b.st_ino
 }
 
-/// Why a file may not be used as a PID file, judged from its stat (from
-/// `lstat`, so a symlink is seen as one). `None` for a regular file with one
-/// link (or none: an unlinked file is caught elsewhere).
-pub(crate) fn unsafe_reason(st: &Stat) -> Option<UnsafeFile> {
+/// What kind of file a `stat` describes in full (the seam reports;
+/// `fs.rs` decides which kinds are refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    /// A regular file, with its number of hard links.
+    Regular { links: u64 },
+    Symlink,
+    Directory,
+    Fifo,
+    Socket,
+    /// A character or block device, or a type the platform does not name.
+    Device,
+}
+
+/// The kind of file `st` describes.
+pub(crate) fn node_kind(st: &Stat) -> NodeKind {
     match FileType::from_raw_mode(st.st_mode as _) {
         FileType::RegularFile => {
             // st_nlink is u64 on Linux, narrower elsewhere.
             #[allow(clippy::unnecessary_cast)]
             let links = st.st_nlink as u64;
-            (links > 1).then_some(UnsafeFile::HardLinks(links))
+            NodeKind::Regular { links }
         }
-        FileType::Symlink => Some(UnsafeFile::Symlink),
-        FileType::Directory => Some(UnsafeFile::Directory),
-        FileType::Fifo => Some(UnsafeFile::Fifo),
-        FileType::Socket => Some(UnsafeFile::Socket),
-        FileType::CharacterDevice | FileType::BlockDevice => Some(UnsafeFile::Device),
-        FileType::Unknown => Some(UnsafeFile::Device),
+        FileType::Symlink => NodeKind::Symlink,
+        FileType::Directory => NodeKind::Directory,
+        FileType::Fifo => NodeKind::Fifo,
+        FileType::Socket => NodeKind::Socket,
+        FileType::CharacterDevice | FileType::BlockDevice => NodeKind::Device,
+        FileType::Unknown => NodeKind::Device,
     }
 }
 

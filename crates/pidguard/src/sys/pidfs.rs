@@ -2,7 +2,7 @@
 //! the rest of the seam: a process's pidfs inode (`pidfd_open`, `fstatfs`
 //! and `fstat`, Linux 6.9 and later), this boot's ID, and the extended
 //! attribute `user.pidguard.pidfd_ino` (`fsetxattr`, `fgetxattr`,
-//! `fremovexattr`). What the record means is in `kernel_id.rs`.
+//! `fremovexattr`). What the record means is in `read/kernel_id.rs`.
 //!
 //! Only Linux has any of it; elsewhere every function answers
 //! "unsupported" (no identity, no boot ID, no record), so that the record
