@@ -401,7 +401,8 @@ pub struct DaemonArgs {
     pub umask: Option<u32>,
 
     /// Wait for the daemon to send READY=1 over the systemd notification
-    /// protocol (NOTIFY_SOCKET); MAINPID= is honoured.
+    /// protocol (NOTIFY_SOCKET); MAINPID= is honoured when it names a
+    /// process the daemon started (any other is refused, exit 69).
     #[arg(long)]
     pub notify: bool,
 

@@ -33,7 +33,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::pidfile::{Guard, Pidfile};
+use crate::lock::{Guard, Pidfile};
 use crate::signal::Signal;
 
 /// The first pause between attempts; it doubles up to [`MAX_PAUSE`].

@@ -71,8 +71,9 @@
 //!   signal's default action ends the process before any other code runs.
 
 use std::io;
+use std::os::fd::AsFd;
 
-use crate::pidfile::Guard;
+use crate::lock::Guard;
 use crate::signal::Signal;
 use crate::sys::cleanup as handler;
 
@@ -154,7 +155,7 @@ impl std::fmt::Debug for Installed {
 /// `fstat`ed and read) or a disposition cannot be queried or set; the path
 /// must not contain a NUL byte.
 pub fn remove_on_signals(guard: &Guard) -> io::Result<Installed> {
-    if !handler::publish(guard)? {
+    if !handler::publish(guard.path(), guard.as_fd())? {
         return Ok(Installed::default());
     }
     let mut installed = Installed::default();

@@ -34,10 +34,10 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::pid::Pid;
-use crate::pidfile::{remove_unlocked, Pidfile, Removal};
-use crate::process::{liveness, Liveness, Process};
+use crate::lock::{remove_unlocked, Pidfile, Removal};
+use crate::read::process::{liveness, Liveness, Process};
 use crate::signal::Signal;
-use crate::status::status;
+use crate::read::status::status;
 
 /// Options for [`ensure`].
 #[derive(Clone, Debug)]

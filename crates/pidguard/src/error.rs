@@ -108,138 +108,123 @@ pub struct Error {
 struct Inner {
     kind: ErrorKind,
     path: Option<PathBuf>,
-    holder: Option<Pid>,
-    io: Option<io::Error>,
-    parse: Option<ParseError>,
-    unsafe_file: Option<UnsafeFile>,
+    repr: Repr,
+    /// A sentence of context, shown after the standard message (variants
+    /// with a message of their own say everything themselves).
     detail: Option<String>,
-    /// Replaces the kind's standard message.
-    message: Option<String>,
+}
+
+/// What happened, with what each case knows: the accessors
+/// ([`Error::holder`], [`Error::io_error`], [`Error::parse_error`],
+/// [`Error::unsafe_file_reason`]) and the message follow from it.
+#[derive(Debug)]
+enum Repr {
+    /// The kind's standard message, nothing more to tell.
+    Plain,
+    /// An underlying I/O error.
+    Io(io::Error),
+    /// The lock is held; the PID in the file when it could be read.
+    Held { holder: Option<Pid> },
+    /// Not locked, but the file names a running process that is not proved
+    /// not to be its owner; `why` says what was found.
+    RunningUnlocked { pid: Pid, why: String },
+    /// The content is not a valid PID.
+    Parse(ParseError),
+    /// The path is not a plain regular file with one link.
+    Unsafe(UnsafeFile),
+    /// The directory is reached through `link`, owned by `uid`.
+    ForeignSymlink { link: PathBuf, uid: u32 },
+    /// `kill`/`pidfd_send_signal` was refused with `EPERM`.
+    SignalDenied {
+        pid: Pid,
+        owner: String,
+        io: io::Error,
+    },
+    /// A live process whose ownership could not be proved.
+    Unproved {
+        pid: Pid,
+        uid: Option<u32>,
+        why: String,
+    },
+    /// Locked by a process that cannot be identified from here.
+    HolderUnreachable { file_pid: Pid },
 }
 
 impl Error {
-    fn new(kind: ErrorKind, path: Option<&Path>) -> Error {
+    fn new(kind: ErrorKind, path: Option<&Path>, repr: Repr) -> Error {
         Error {
             inner: Box::new(Inner {
                 kind,
                 path: path.map(Path::to_path_buf),
-                holder: None,
-                io: None,
-                parse: None,
-                unsafe_file: None,
+                repr,
                 detail: None,
-                message: None,
             }),
         }
     }
 
     pub(crate) fn already_running(path: &Path, holder: Option<Pid>) -> Error {
-        let mut e = Error::new(ErrorKind::AlreadyRunning, Some(path));
-        e.inner.holder = holder;
-        e
+        Error::new(ErrorKind::AlreadyRunning, Some(path), Repr::Held { holder })
     }
 
     /// The file is not locked but names a running process that is not
     /// proved not to be its owner (a daemon that does not lock, as nginx):
     /// it is not taken over. `why` says what was found.
     pub(crate) fn running_unlocked(path: &Path, pid: Pid, why: &str) -> Error {
-        let mut e = Error::already_running(path, Some(pid));
-        e.inner.message = Some(format!(
-            "{} is not locked, but it names PID {pid}, which is running: {why}; it is \
-             not taken over: stop that process first (pidguard stop -p {}), or remove \
-             the file if PID {pid} is not its owner",
-            path.display(),
-            path.display()
-        ));
-        e
+        let why = why.to_string();
+        Error::new(ErrorKind::AlreadyRunning, Some(path), Repr::RunningUnlocked { pid, why })
     }
 
     pub(crate) fn invalid_contents(path: &Path, parse: ParseError) -> Error {
-        let mut e = Error::new(ErrorKind::InvalidContents, Some(path));
-        e.inner.parse = Some(parse);
-        e
+        Error::new(ErrorKind::InvalidContents, Some(path), Repr::Parse(parse))
     }
 
     pub(crate) fn unsafe_file(path: &Path, why: UnsafeFile) -> Error {
-        let mut e = Error::new(ErrorKind::UnsafeFile, Some(path));
-        e.inner.unsafe_file = Some(why);
-        e
+        Error::new(ErrorKind::UnsafeFile, Some(path), Repr::Unsafe(why))
     }
 
     /// The directory's path goes through a link someone else owns.
     pub(crate) fn foreign_symlink(path: &Path, found: &crate::sys::ForeignSymlink) -> Error {
-        let mut e = Error::unsafe_file(path, UnsafeFile::ForeignSymlink { uid: found.uid });
-        e.inner.message = Some(format!(
-            "{} is reached through the symbolic link {}, owned by uid {} \
-             (neither root nor you), which could point anywhere; refusing to follow it: \
-             use the real directory's path, or have the link owned by root",
-            path.display(),
-            found.link.display(),
-            found.uid
-        ));
-        e
+        let repr = Repr::ForeignSymlink {
+            link: found.link.clone(),
+            uid: found.uid,
+        };
+        Error::new(ErrorKind::UnsafeFile, Some(path), repr)
     }
 
     pub(crate) fn untrusted(path: &Path, detail: String) -> Error {
-        let mut e = Error::new(ErrorKind::Untrusted, Some(path));
-        e.inner.detail = Some(detail);
-        e
+        Error::new(ErrorKind::Untrusted, Some(path), Repr::Plain).with_detail(detail)
     }
 
     /// `kill`/`pidfd_send_signal` was refused with `EPERM`.
-    pub(crate) fn signal_denied(path: &Path, pid: Pid, owner: String, err: io::Error) -> Error {
-        let mut e = Error::with_io(ErrorKind::PermissionDenied, path, err);
-        e.inner.message = Some(format!(
-            "not permitted to signal process {pid} named in {}: it belongs to {owner}; \
-             run as that user or as root",
-            path.display()
-        ));
-        e
+    pub(crate) fn signal_denied(path: &Path, pid: Pid, owner: String, io: io::Error) -> Error {
+        let repr = Repr::SignalDenied { pid, owner, io };
+        Error::new(ErrorKind::PermissionDenied, Some(path), repr)
     }
 
-    /// The file names a live process whose ownership could not be proved.
-    pub(crate) fn unproved(path: &Path, pid: Pid, why: &crate::identity::Unproved) -> Error {
-        let mut e = Error::new(ErrorKind::Unproved, Some(path));
-        e.inner.holder = Some(pid);
-        let owner = crate::sys::proc::uid(pid)
-            .map(|u| format!(" (it belongs to UID {u})"))
-            .unwrap_or_default();
-        e.inner.message = Some(format!(
-            "{} names PID {pid}{owner}, which is alive, but it could not be proved to be \
-             the file's owner: {why}; nothing was signalled and the file is kept: run as \
-             root (or as the process's user) where /proc shows the process",
-            path.display()
-        ));
-        e
+    /// The file names a live process whose ownership could not be proved
+    /// (`why`: the fact that could not be read).
+    pub(crate) fn unproved(path: &Path, pid: Pid, why: impl fmt::Display) -> Error {
+        let uid = crate::sys::proc::uid(pid);
+        let why = why.to_string();
+        Error::new(ErrorKind::Unproved, Some(path), Repr::Unproved { pid, uid, why })
     }
 
     /// The file is locked by a process that cannot be identified or reached
     /// from here.
     pub(crate) fn holder_unreachable(path: &Path, file_pid: Pid) -> Error {
-        let mut e = Error::new(ErrorKind::Unproved, Some(path));
-        e.inner.message = Some(format!(
-            "{} is locked by a process that could not be identified from here (it names \
-             PID {file_pid}, which does not hold the lock: the holder lives in another PID \
-             namespace, or inherited the lock); nothing was signalled and the file is kept: \
-             stop it from where the holder runs",
-            path.display()
-        ));
-        e
+        let repr = Repr::HolderUnreachable { file_pid };
+        Error::new(ErrorKind::Unproved, Some(path), repr)
     }
 
     pub(crate) fn invalid_name(detail: String) -> Error {
-        let mut e = Error::new(ErrorKind::InvalidName, None);
-        e.inner.detail = Some(detail);
-        e
+        Error::new(ErrorKind::InvalidName, None, Repr::Plain).with_detail(detail)
     }
 
     /// No standard location for a named PID file (no private runtime
     /// directory, no home directory): [`ErrorKind::CannotCreate`] without a
     /// path; `detail` says what to set.
     pub(crate) fn no_location(detail: String) -> Error {
-        let mut e = Error::new(ErrorKind::CannotCreate, None);
-        e.inner.detail = Some(detail);
-        e
+        Error::new(ErrorKind::CannotCreate, None, Repr::Plain).with_detail(detail)
     }
 
     /// An I/O error while creating or writing the file: classified as
@@ -263,9 +248,7 @@ impl Error {
     }
 
     pub(crate) fn with_io(kind: ErrorKind, path: &Path, err: io::Error) -> Error {
-        let mut e = Error::new(kind, Some(path));
-        e.inner.io = Some(err);
-        e
+        Error::new(kind, Some(path), Repr::Io(err))
     }
 
     /// Adds a sentence of context, shown after the main message.
@@ -294,22 +277,36 @@ impl Error {
     /// For [`ErrorKind::AlreadyRunning`]: the PID named in the file, when it
     /// could be read while the lock was held.
     pub fn holder(&self) -> Option<Pid> {
-        self.inner.holder
+        match &self.inner.repr {
+            Repr::Held { holder } => *holder,
+            Repr::RunningUnlocked { pid, .. } | Repr::Unproved { pid, .. } => Some(*pid),
+            _ => None,
+        }
     }
 
     /// The underlying I/O error, if any.
     pub fn io_error(&self) -> Option<&io::Error> {
-        self.inner.io.as_ref()
+        match &self.inner.repr {
+            Repr::Io(e) | Repr::SignalDenied { io: e, .. } => Some(e),
+            _ => None,
+        }
     }
 
     /// For [`ErrorKind::InvalidContents`]: what the parser rejected.
     pub fn parse_error(&self) -> Option<&ParseError> {
-        self.inner.parse.as_ref()
+        match &self.inner.repr {
+            Repr::Parse(p) => Some(p),
+            _ => None,
+        }
     }
 
     /// For [`ErrorKind::UnsafeFile`]: why the path was refused.
     pub fn unsafe_file_reason(&self) -> Option<UnsafeFile> {
-        self.inner.unsafe_file
+        match &self.inner.repr {
+            Repr::Unsafe(why) => Some(*why),
+            Repr::ForeignSymlink { uid, .. } => Some(UnsafeFile::ForeignSymlink { uid: *uid }),
+            _ => None,
+        }
     }
 
     fn path_display(&self) -> std::path::Display<'_> {
@@ -331,11 +328,58 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let path = self.path_display();
         let i = &self.inner;
-        if let Some(m) = &i.message {
-            return f.write_str(m);
+        // The variants with a message of their own: complete, remedy
+        // included, never followed by a detail.
+        match &i.repr {
+            Repr::RunningUnlocked { pid, why } => {
+                return write!(
+                    f,
+                    "{path} is not locked, but it names PID {pid}, which is running: {why}; it is \
+                     not taken over: stop that process first (pidguard stop -p {path}), or remove \
+                     the file if PID {pid} is not its owner"
+                )
+            }
+            Repr::ForeignSymlink { link, uid } => {
+                return write!(
+                    f,
+                    "{path} is reached through the symbolic link {}, owned by uid {uid} \
+                     (neither root nor you), which could point anywhere; refusing to follow it: \
+                     use the real directory's path, or have the link owned by root",
+                    link.display()
+                )
+            }
+            Repr::SignalDenied { pid, owner, .. } => {
+                return write!(
+                    f,
+                    "not permitted to signal process {pid} named in {path}: it belongs to {owner}; \
+                     run as that user or as root"
+                )
+            }
+            Repr::Unproved { pid, uid, why } => {
+                let owner = uid
+                    .map(|u| format!(" (it belongs to UID {u})"))
+                    .unwrap_or_default();
+                return write!(
+                    f,
+                    "{path} names PID {pid}{owner}, which is alive, but it could not be proved to be \
+                     the file's owner: {why}; nothing was signalled and the file is kept: run as \
+                     root (or as the process's user) where /proc shows the process"
+                );
+            }
+            Repr::HolderUnreachable { file_pid } => {
+                return write!(
+                    f,
+                    "{path} is locked by a process that could not be identified from here (it names \
+                     PID {file_pid}, which does not hold the lock: the holder lives in another PID \
+                     namespace, or inherited the lock); nothing was signalled and the file is kept: \
+                     stop it from where the holder runs"
+                )
+            }
+            _ => {}
         }
+        let io = self.io_error();
         match i.kind {
-            ErrorKind::AlreadyRunning => match i.holder {
+            ErrorKind::AlreadyRunning => match self.holder() {
                 Some(pid) => write!(
                     f,
                     "{path} is locked by another instance (PID {pid}); \
@@ -347,7 +391,7 @@ impl fmt::Display for Error {
                      wait for it to exit"
                 )?,
             },
-            ErrorKind::InvalidContents => match &i.parse {
+            ErrorKind::InvalidContents => match self.parse_error() {
                 Some(p) => write!(
                     f,
                     "{path} does not hold a valid PID: {p}; \
@@ -356,8 +400,8 @@ impl fmt::Display for Error {
                 None => write!(f, "{path} does not hold a valid PID")?,
             },
             ErrorKind::UnsafeFile => {
-                let why = i
-                    .unsafe_file
+                let why = self
+                    .unsafe_file_reason()
                     .map(|u| u.to_string())
                     .unwrap_or_else(|| "is not a regular file".into());
                 write!(
@@ -367,12 +411,12 @@ impl fmt::Display for Error {
                      remove it or choose another path"
                 )?
             }
-            ErrorKind::CannotCreate if i.path.is_none() && i.io.is_none() => {
+            ErrorKind::CannotCreate if i.path.is_none() && io.is_none() => {
                 f.write_str("no standard location for the PID file")?
             }
             ErrorKind::CannotCreate => {
                 write!(f, "cannot create PID file {path}")?;
-                if let Some(e) = &i.io {
+                if let Some(e) = io {
                     write!(f, ": {e}")?;
                 }
                 f.write_str(
@@ -382,7 +426,7 @@ impl fmt::Display for Error {
             }
             ErrorKind::PermissionDenied => {
                 write!(f, "permission denied on PID file {path}")?;
-                if let Some(e) = &i.io {
+                if let Some(e) = io {
                     write!(f, ": {e}")?;
                 }
                 f.write_str("; run as the file's owner or fix its permissions")?
@@ -395,13 +439,13 @@ impl fmt::Display for Error {
             )?,
             ErrorKind::Unsupported => {
                 write!(f, "unsupported operation on {path}")?;
-                if let Some(e) = &i.io {
+                if let Some(e) = io {
                     write!(f, ": {e}")?;
                 }
             }
             ErrorKind::Io => {
                 write!(f, "I/O error on PID file {path}")?;
-                if let Some(e) = &i.io {
+                if let Some(e) = io {
                     write!(f, ": {e}")?;
                 }
             }
@@ -413,15 +457,39 @@ impl fmt::Display for Error {
     }
 }
 
+/// Context for I/O results: which path, and what was being done to it
+/// (as tempfile's `IoResultExt::with_err_path`), instead of a hand-written
+/// `.map_err(|e| Error::open(path, e))` at every call.
+pub(crate) trait IoResultExt<T> {
+    /// Opening or reading an existing file failed ([`Error::open`]).
+    fn open_err(self, path: &Path) -> Result<T>;
+    /// Creating or writing the file failed ([`Error::create`]).
+    fn create_err(self, path: &Path) -> Result<T>;
+    /// Any other I/O error on `path` ([`ErrorKind::Io`]).
+    fn io_err(self, path: &Path) -> Result<T>;
+}
+
+impl<T, E: Into<io::Error>> IoResultExt<T> for std::result::Result<T, E> {
+    fn open_err(self, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::open(path, e.into()))
+    }
+
+    fn create_err(self, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::create(path, e.into()))
+    }
+
+    fn io_err(self, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::with_io(ErrorKind::Io, path, e.into()))
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        if let Some(e) = &self.inner.io {
-            return Some(e);
+        match &self.inner.repr {
+            Repr::Io(e) | Repr::SignalDenied { io: e, .. } => Some(e),
+            Repr::Parse(p) => Some(p),
+            _ => None,
         }
-        if let Some(p) = &self.inner.parse {
-            return Some(p);
-        }
-        None
     }
 }
 

@@ -2,7 +2,7 @@
 //! package's `PidFile` context manager and decorator.
 
 use crate::error::Result;
-use crate::pidfile::{Guard, Pidfile};
+use crate::lock::{Guard, Pidfile};
 
 /// Runs `f` as the only instance of application `app`, holding the PID file
 /// [`Pidfile::named(app)`](Pidfile::named) while it runs.

@@ -72,38 +72,41 @@ macro_rules! unix_only {
 }
 
 unix_only! {
-#[cfg(feature = "tokio")]
-pub mod asyncio;
+// Lowest first: each module imports only those above it (sys with the
+// value types pid and signal, which it speaks in), checked by
+// tests/layers.rs; README's Layout section says what each holds.
+mod sys;
+mod pid;
+mod signal;
+mod error;
+mod fs;
+mod read;
+mod lock;
+mod control;
+pub mod ensure;
+pub mod registry;
+mod exclusive;
+mod notify;
 #[cfg(feature = "signal-cleanup")]
 pub mod cleanup;
-pub mod ensure;
-mod error;
-mod exclusive;
-mod identity;
-mod kernel_id;
-mod location;
-mod notify;
-mod pid;
-mod pidfile;
-mod process;
-pub mod registry;
-mod signal;
-mod status;
-mod stop;
-mod sys;
+#[cfg(feature = "tokio")]
+pub mod asyncio;
 
-pub use error::{Error, ErrorKind, Result, UnsafeFile};
-pub use exclusive::{run_exclusive, run_exclusive_with};
-pub use identity::{Fact, Filters, Identity, Mismatch, Unproved};
-pub use kernel_id::DecidedBy;
-pub use notify::{notify_ready, notify_state};
-pub use pid::{EncodedPid, ParseError, ParseErrorKind, Pid, Rule};
-pub use pidfile::{check_directory_links, Guard, NetworkFs, Pidfile};
-pub use process::{liveness, start_time, Liveness, Process};
-pub use signal::{parse_duration, Schedule, Signal, Step, SyntaxError};
-pub use status::{inspect, read, read_with, status, Inspection, Status};
-pub use stop::{
-    probe_signal, run_schedule, send_signal, stop, wait, Outcome, Report, ScheduleEnd,
-    ScheduleTarget,
+pub use crate::{
+    control::{
+        probe_signal, run_schedule, send_signal, stop, wait, Outcome, Report, ScheduleEnd,
+        ScheduleTarget,
+    },
+    error::{Error, ErrorKind, Result, UnsafeFile},
+    exclusive::{run_exclusive, run_exclusive_with},
+    fs::check_directory_links,
+    lock::{Guard, NetworkFs, Pidfile},
+    notify::{notify_ready, notify_state},
+    pid::{EncodedPid, ParseError, ParseErrorKind, Pid, Rule},
+    read::identity::{Fact, Filters, Identity, Mismatch, Unproved},
+    read::kernel_id::DecidedBy,
+    read::process::{liveness, start_time, Liveness, Process},
+    read::status::{inspect, read, read_with, status, Inspection, Status},
+    signal::{parse_duration, Schedule, Signal, Step, SyntaxError},
 };
 }

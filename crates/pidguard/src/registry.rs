@@ -28,14 +28,14 @@ use std::process::{Child, Command};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::identity::{mtime, Filters, Identity, Me};
-use crate::location::validate_name;
+use crate::error::{Error, ErrorKind, Result, IoResultExt};
+use crate::read::identity::{mtime, Filters, Identity, Me};
+use crate::lock::location::validate_name;
 use crate::pid::Pid;
-use crate::pidfile::{remove_unlocked, Guard, Pidfile, Removal};
+use crate::lock::{remove_unlocked, Guard, Pidfile, Removal};
 use crate::signal::Schedule;
-use crate::status::{inspect_target, Status, Target};
-use crate::stop::{stop, Outcome};
+use crate::read::status::{inspect_target, Status, Target};
+use crate::control::{stop, Outcome};
 use crate::sys;
 
 /// The state column of [`list`].
@@ -191,8 +191,8 @@ pub fn for_each_within(
     // files opened relative to it, so the directory's path is resolved once,
     // not for every file. (Metadata files and what `sweep` does to a row go
     // by path again, each with its own checks.)
-    let dir_fd = sys::open_dir(dir).map_err(|e| Error::open(dir, e.into()))?;
-    let st = sys::fstat(&dir_fd).map_err(|e| Error::open(dir, e))?;
+    let dir_fd = sys::open_dir(dir).open_err(dir)?;
+    let st = sys::fstat(&dir_fd).open_err(dir)?;
     let mut walk = Walk {
         me: Me::now(),
         ancestors: vec![dir_id(&st)],
@@ -228,7 +228,7 @@ impl Walk<'_> {
         use std::os::unix::ffi::OsStrExt;
         use sys::FileKind;
 
-        let entries = sys::read_dir(dir_fd.as_fd()).map_err(|e| Error::open(dir, e.into()))?;
+        let entries = sys::read_dir(dir_fd.as_fd()).open_err(dir)?;
         // (file name, why it is skipped); the type comes from readdir (an
         // `lstat` only where the filesystem does not say), so nothing is
         // opened or followed here.
@@ -709,14 +709,14 @@ impl Registry {
     /// takes the manager's singleton lock (`dir/.manager.lock`). A second
     /// manager gets [`ErrorKind::AlreadyRunning`] and must touch nothing.
     pub fn open(dir: impl AsRef<Path>) -> Result<Registry> {
-        let dir = std::path::absolute(dir.as_ref()).map_err(|e| Error::open(dir.as_ref(), e))?;
+        let dir = std::path::absolute(dir.as_ref()).open_err(dir.as_ref())?;
         if !dir.exists() {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(&dir)
-                .map_err(|e| Error::create(&dir, e))?;
+                .create_err(&dir)?;
         }
         let singleton = Pidfile::new(dir.join(MANAGER_LOCK)).acquire()?;
         Ok(Registry {
@@ -764,7 +764,7 @@ impl Registry {
             .set_inheritable(false)
             .and_then(|()| guard.set_pid(pid))
             .and_then(|()| {
-                write_meta(&path, meta).map_err(|e| Error::create(&meta_path(&path), e))
+                write_meta(&path, meta).create_err(&meta_path(&path))
             });
         if let Err(e) = written {
             let _ = guard.release();

@@ -136,10 +136,39 @@ pub fn start(
         match wait_ready(&probe, &mut pid, &mut target, &mut guard, inode, timeout) {
             Readiness::Ready { mainpid } => {
                 if let Some(main) = mainpid.filter(|m| *m != pid) {
+                    // As systemd: only a process the daemon started (below
+                    // us) may be named; any other would be written, with
+                    // its kernel identity record, as the file's owner.
+                    let pinned = Process::open(main).ok();
+                    if pinned.is_none() || tree::is_below_us(main) != Some(true) {
+                        let path = guard.path().to_path_buf();
+                        drop(guard.into_fd());
+                        return Err(Failure::new(
+                            Exit::Unavailable,
+                            format!(
+                                "the daemon (PID {pid}) reported MAINPID={main}, which is not \
+                                 a process it started: refused (as systemd refuses a MAINPID \
+                                 outside its service); {} keeps naming PID {pid}; report the \
+                                 PID of the daemon's own process, or none",
+                                path.display()
+                            ),
+                        ));
+                    }
                     if let Err(e) = guard.set_pid(main) {
                         // The daemon runs and holds the lock: keep its file.
                         drop(guard.into_fd());
                         return Err(e.into());
+                    }
+                    // Alive after its record was made: the record is its own.
+                    if pinned.as_ref().is_some_and(Process::has_exited) {
+                        let _ = guard.set_pid(pid);
+                        drop(guard.into_fd());
+                        return Err(Failure::new(
+                            Exit::Unavailable,
+                            format!(
+                                "the daemon's MAINPID {main} exited as soon as it was reported"
+                            ),
+                        ));
                     }
                     pid = main;
                 }

@@ -113,6 +113,27 @@ pub fn descendants(root: Pid) -> Option<Vec<(Pid, Pid)>> {
     Some(found)
 }
 
+/// Whether `pid` is below us: its chain of parents reaches this process
+/// (a subreaper keeps a daemon's descendants below it even after a double
+/// fork). `None` when `/proc` cannot tell (not mounted, the chain broken
+/// by a process that exited meanwhile).
+pub fn is_below_us(pid: Pid) -> Option<bool> {
+    let me = Pid::current();
+    parent_of(me)?;
+    let mut p = pid;
+    // PIDs only go up the chain to PID 1; the bound only guards a loop.
+    for _ in 0..4096 {
+        if p == me {
+            return Some(p != pid);
+        }
+        if p.get() == 1 {
+            return Some(false);
+        }
+        p = parent_of(p)?;
+    }
+    None
+}
+
 /// Stops every process below us (the daemon we started and whatever it
 /// forked, which a subreaper keeps below it even after a double fork):
 /// TERM and CONT, up to `grace` for them to go, then KILL, reaping our

@@ -1297,7 +1297,11 @@ fn a_command_name_that_is_not_utf8_is_read() {
     );
     let pid = wait_verified(&p);
     assert_eq!(pid, holder.pid());
-    let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
+    // The file is verified from the moment `run --exec` wrote it, which is
+    // before its exec: wait until the process is the command.
+    let comm_of = || std::fs::read(format!("/proc/{pid}/comm")).unwrap();
+    wait_for("the exec of the command", || comm_of() != b"pidguard\n");
+    let comm = comm_of();
     assert!(std::str::from_utf8(&comm).is_err(), "comm {comm:?}");
     let out = Command::new(bin())
         .args(["stop", "-p"])

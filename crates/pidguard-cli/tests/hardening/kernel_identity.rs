@@ -588,3 +588,216 @@ fn a_record_never_makes_a_kernel_thread_an_owner() {
          stop attempted no signal (strace seam), run took the file over",
     );
 }
+
+/// Review of issue 20 (branch revpidfs): any user who can read a PID file
+/// (pidguard's are 0644) can take its flock (flock(2) needs no write
+/// access). On a file whose owner runs without its lock, proved by its
+/// kernel identity record, that lock used to decide: `stop` named the
+/// locker as the "verified" owner, signalled it, and once it exited removed
+/// the file of the live, proved owner, exit 0.
+#[test]
+fn a_lock_taken_on_a_proved_owners_file_never_costs_the_owner_its_file() {
+    let scenario = "kernel-identity-stolen-lock";
+    if let Some(why) = Namespace::unavailable() {
+        return summary::skipped(scenario, &why);
+    }
+    let dir = tmp();
+    if let Some(why) = kernel_identity_unavailable(dir.path()) {
+        return summary::skipped(scenario, &why);
+    }
+    // Every process involved runs in a PID namespace of its own: whatever
+    // pidguard signals, it is one of ours.
+    let ns = Namespace::start();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = dir.path().join("d.pid");
+
+    // The owner: `run --exec` of a process that then drops its lock.
+    let owner_cmd = Owned::spawn(
+        ns.command(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(&p)
+            .args(["--", "bash", "-c", CLOSE_FDS_THEN_SLEEP]),
+    );
+    let owner = Namespace::child_of(owner_cmd.pid());
+    wait_for("the owner to drop its lock", || {
+        std::fs::read_to_string(format!("/proc/{owner}/comm")).ok() == Some("sleep\n".into())
+    });
+    let n = ns.ns_pid(owner).unwrap();
+    assert_eq!(
+        kernel_record(&p).map(|r| r.0),
+        Some(n),
+        "the owner's record"
+    );
+    let v = status_json(ns.command(bin()), &p);
+    assert_eq!(v["pid"], n, "{v}");
+    assert_eq!(v["evidence"], "kernel identity", "{v}");
+
+    // Another user locks it: `flock -o` keeps the lock in flock itself.
+    let locker_cmd = Owned::spawn(
+        ns.command("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .args(["flock", "-x", "-o"])
+            .arg(&p)
+            .args(["sleep", "30"]),
+    );
+    let locker = Namespace::child_of(locker_cmd.pid());
+    wait_for("the other user's lock", || !crate::common::lock_free(&p));
+    let locker_birth = started(locker).expect("the locker runs");
+    let owner_birth = started(owner).expect("the owner runs");
+
+    // The kernel still proves the file's owner: it is named, not the locker.
+    let v = status_json(ns.command(bin()), &p);
+    assert_eq!(v["state"], "running", "{v}");
+    assert_eq!(
+        v["pid"], n,
+        "the proved owner is named, not the locker: {v}"
+    );
+    assert_eq!(v["evidence"], "kernel identity", "{v}");
+
+    // stop: the locker is never signalled, and the file is never removed
+    // while its proved owner runs.
+    let out = ns
+        .command(bin())
+        .args(["stop", "--json", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(
+        started(locker),
+        Some(locker_birth),
+        "stop signalled the locker: {}",
+        text(&out)
+    );
+    if started(owner) == Some(owner_birth) {
+        assert!(
+            p.exists(),
+            "the live owner's file was removed: {}",
+            text(&out)
+        );
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    // Held by the locker: never stale, never taken over.
+    assert!(p.exists(), "a held lock's file was removed: {}", text(&out));
+    drop(locker_cmd);
+    drop(owner_cmd);
+    drop(ns);
+    summary::passed(
+        scenario,
+        "another user took the flock of a file whose owner runs without its lock, proved by \
+         its kernel identity record: status named the owner (kernel identity), stop did not \
+         signal the locker and did not remove the file",
+    );
+}
+
+/// Review of issue 20 (branch revpidfs): `run --daemon --notify` took any
+/// `MAINPID=` the daemon sent and wrote it, with that process's kernel
+/// identity record, into the file: a daemon could name any process on the
+/// system (systemd refuses a `MAINPID` outside the service), and the record
+/// then "proved" it the owner, over the lock its real holder keeps.
+#[test]
+fn a_mainpid_outside_the_daemon_is_never_recorded_as_the_owner() {
+    let scenario = "kernel-identity-foreign-mainpid";
+    if !crate::common::have_tool("python3", "-V") {
+        return summary::skipped(scenario, "python3 is not installed (the notify client)");
+    }
+    let dir = tmp();
+    let p = dir.path().join("n.pid");
+    let me = dir.path().join("daemon.pid");
+    // Not ours to name: a process the daemon did not start.
+    let victim = sleeper();
+    let v = victim.pid();
+    const NOTIFY: &str = "import os,socket,sys; s=socket.socket(socket.AF_UNIX, \
+        socket.SOCK_DGRAM); s.sendto(sys.argv[1].encode().replace(b'|', b'\\n'), \
+        os.environ['NOTIFY_SOCKET'])";
+    let script = format!(
+        "echo $$ > '{}'; python3 -c \"{NOTIFY}\" 'MAINPID={v}|READY=1'; exec sleep 30",
+        me.display()
+    );
+    let out = pidguard()
+        .args(["run", "--daemon", "--notify", "--json", "-p"])
+        .arg(&p)
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let daemon: i32 = std::fs::read_to_string(&me)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let named = std::fs::read_to_string(&p).unwrap_or_default();
+    let status = status_json(pidguard(), &p);
+    // The daemon is ours (it wrote its PID above): stop it before judging.
+    crate::common::signal(daemon, "KILL");
+    assert_ne!(
+        named.trim(),
+        v.to_string(),
+        "the file names a process the daemon did not start: {}",
+        text(&out)
+    );
+    assert_ne!(kernel_record(&p).map(|r| r.0), Some(v), "recorded");
+    assert_ne!(status["pid"], v, "{status}");
+    assert!(
+        text(&out).contains("MAINPID"),
+        "the refusal names MAINPID: {}",
+        text(&out)
+    );
+    drop(victim);
+    summary::passed(
+        scenario,
+        "a --notify daemon sent MAINPID= of a process it did not start: refused, the file \
+         (and its kernel identity record) never named it",
+    );
+}
+
+/// Review of issue 20 (branch revpidfs): in a user namespace that does not
+/// map them (`unshare -U`), every other user's UID reads as the overflow
+/// UID (65534), the reader's own included; root keeps its real
+/// credentials there (it may still signal root's processes). The record's
+/// authority check compared those overflow UIDs: another user's forged
+/// record naming root's process was taken as proof, over the clocks.
+#[test]
+fn a_record_is_not_trusted_through_uids_a_user_namespace_does_not_map() {
+    let scenario = "kernel-identity-unmapped-uids";
+    if !summary::is_root() {
+        return summary::skipped(scenario, "needs root (a file of another user)");
+    }
+    if !crate::common::have_tool("strace", "-V") {
+        return summary::skipped(scenario, "strace is not installed (the EPERM seam)");
+    }
+    let probe = Command::new("unshare").args(["-U", "true"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        return summary::skipped(scenario, "unshare -U does not work here");
+    }
+    let dir = tmp();
+    if let Some(why) = kernel_identity_unavailable(dir.path()) {
+        return summary::skipped(scenario, &why);
+    }
+    // Root's process; UID 1000 forges a correct record naming it in a file
+    // of its own, which claims to be written an hour after it started.
+    let victim = sleeper();
+    let v = victim.pid();
+    let p = dir.path().join("forged.pid");
+    std::fs::write(&p, format!("{v}\n")).unwrap();
+    plant_record(&p, v, pidfs_ino(v).unwrap());
+    std::os::unix::fs::chown(&p, Some(1000), Some(1000)).unwrap();
+    touch(&p, "-1 hour");
+    let in_userns = |args: &[&str]| {
+        let mut c = Command::new("unshare");
+        c.args(["-U", "--"]).arg(bin()).args(args).arg(&p);
+        c
+    };
+    let out = in_userns(&["status", "--json", "-p"]).output().unwrap();
+    let s = json(&out);
+    assert_ne!(s["evidence"], "kernel identity", "{s}");
+    assert_ne!(s["identity"], "verified", "{s}");
+    let (out, signals) = under_strace(&in_userns(&["stop", "--json", "-p"])).unwrap();
+    assert!(signals.is_empty(), "tried {signals:?}: {}", text(&out));
+    assert!(started(v).is_some(), "the victim still runs");
+    drop(victim);
+    summary::passed(
+        scenario,
+        "in `unshare -U`, another user's forged record naming root's process (UIDs both read \
+         65534): not a proof; stop attempted no signal (strace seam)",
+    );
+}

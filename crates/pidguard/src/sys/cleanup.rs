@@ -6,12 +6,11 @@
 use std::ffi::CString;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
-
-use crate::pidfile::Guard;
 
 /// The most file content the handler compares; a PID file holds a dozen
 /// bytes at most.
@@ -20,11 +19,12 @@ const CONTENT_MAX: usize = 64;
 /// The signals whose handler blocks the others while it runs.
 const SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
-/// Records `guard`'s file (its path, inode and content, and this process)
-/// as the one the handler removes, replacing the previous one. `false`
-/// (nothing recorded) in PID 1, which is not killed by these signals.
-pub(crate) fn publish(guard: &Guard) -> io::Result<bool> {
-    let target = Target::of(guard)?;
+/// Records a guard's file (`path`, open as `fd`: its inode and content, and
+/// this process) as the one the handler removes, replacing the previous
+/// one. `false` (nothing recorded) in PID 1, which is not killed by these
+/// signals.
+pub(crate) fn publish(path: &Path, fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let target = Target::of(path, fd)?;
     if target.owner == 1 {
         return Ok(false);
     }
@@ -64,18 +64,18 @@ struct Target {
 static TARGET: AtomicPtr<Target> = AtomicPtr::new(ptr::null_mut());
 
 impl Target {
-    /// Records `guard`'s file: its path, inode and content, and this process.
-    fn of(guard: &Guard) -> io::Result<Target> {
-        let path = CString::new(guard.path().as_os_str().as_bytes()).map_err(|_| {
+    /// Records a guard's file: its path, inode and content, and this process.
+    fn of(file: &Path, fd: BorrowedFd<'_>) -> io::Result<Target> {
+        let path = CString::new(file.as_os_str().as_bytes()).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("the PID file path {:?} contains a NUL byte", guard.path()),
+                format!("the PID file path {file:?} contains a NUL byte"),
             )
         })?;
         let mut st = MaybeUninit::<libc::stat>::uninit();
         // SAFETY: the descriptor is the guard's, open for as long as the
-        // borrow of `guard` lasts; `st` is valid for writing a `stat`.
-        if unsafe { libc::fstat(guard.as_fd().as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        // borrow `fd` lasts; `st` is valid for writing a `stat`.
+        if unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } != 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fstat succeeded, so it filled in `st`.
@@ -83,7 +83,7 @@ impl Target {
         let mut content = [0u8; CONTENT_MAX];
         let mut len = 0;
         while len < CONTENT_MAX {
-            match rustix::io::pread(guard, &mut content[len..], len as u64) {
+            match rustix::io::pread(fd, &mut content[len..], len as u64) {
                 Ok(0) => break,
                 Ok(n) => len += n,
                 Err(rustix::io::Errno::INTR) => continue,

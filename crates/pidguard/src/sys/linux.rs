@@ -453,19 +453,32 @@ pub(crate) mod proc {
     /// held, never free). `flock` does not see those locks, but a holder
     /// that took one (or inherited an OFD lock) runs: its file is never
     /// stale, removed or taken over.
+    ///
+    /// `/proc/locks` is not a snapshot: the kernel hands it out a page per
+    /// `read`, and a lock released between two pages shifts the rest, so
+    /// one line can be skipped while other processes take and drop locks
+    /// (seen under a loaded test run). A lock not seen is looked for again,
+    /// up to [`RECORD_LOCK_READS`] passes; a line is never invented, so a
+    /// pass that finds it is proof.
     pub(crate) fn record_locks_on(ino: u64) -> bool {
-        let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
-            return false;
-        };
-        locks.lines().any(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            matches!(f.get(1), Some(&"POSIX" | &"OFDLCK"))
-                && f.get(5)
-                    .and_then(|d| d.rsplit(':').next())
-                    .and_then(|i| i.parse::<u64>().ok())
-                    == Some(ino)
+        (0..RECORD_LOCK_READS).any(|_| {
+            let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+                return false;
+            };
+            locks.lines().any(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                matches!(f.get(1), Some(&"POSIX" | &"OFDLCK"))
+                    && f.get(5)
+                        .and_then(|d| d.rsplit(':').next())
+                        .and_then(|i| i.parse::<u64>().ok())
+                        == Some(ino)
+            })
         })
     }
+
+    /// Passes over `/proc/locks` before a POSIX or OFD lock counts as
+    /// absent (see [`record_locks_on`]).
+    const RECORD_LOCK_READS: usize = 3;
 
     /// The process's real user ID.
     pub(crate) fn uid(pid: Pid) -> Option<u32> {

@@ -166,6 +166,21 @@ pub(crate) struct ForeignSymlink {
 }
 
 
+/// What kind of file a `stat` describes in full (the seam reports;
+/// `fs.rs` decides which kinds are refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(windows, allow(dead_code))] // no FIFOs or sockets there
+pub(crate) enum NodeKind {
+    /// A regular file, with its number of hard links.
+    Regular { links: u64 },
+    Symlink,
+    Directory,
+    Fifo,
+    Socket,
+    /// A character or block device, or a type the platform does not name.
+    Device,
+}
+
 /// What kind of file a directory entry or a stat is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FileKind {

@@ -2,7 +2,7 @@
 //! the rest of the seam: a process's pidfs inode (`pidfd_open`, `fstatfs`
 //! and `fstat`, Linux 6.9 and later), this boot's ID, and the extended
 //! attribute `user.pidguard.pidfd_ino` (`fsetxattr`, `fgetxattr`,
-//! `fremovexattr`). What the record means is in `kernel_id.rs`.
+//! `fremovexattr`). What the record means is in `read/kernel_id.rs`.
 //!
 //! Only Linux has any of it; elsewhere every function answers
 //! "unsupported" (no identity, no boot ID, no record), so that the record
@@ -186,6 +186,33 @@ mod linux {
         proc::uid(pid)
     }
 
+    /// Whether `uid` is mapped in this process's user namespace
+    /// (`/proc/self/uid_map`, read once). An unmapped UID reads as the
+    /// overflow UID (65534), which every unmapped user shares: it names no
+    /// one. `false` where the map cannot be read.
+    pub(crate) fn uid_mapped(uid: u32) -> bool {
+        static MAP: std::sync::OnceLock<Vec<(u64, u64)>> = std::sync::OnceLock::new();
+        let map = MAP.get_or_init(|| {
+            let mut buf = [0u8; 1024];
+            let Ok(text) = proc::read_small("/proc/self/uid_map", &mut buf) else {
+                return Vec::new();
+            };
+            String::from_utf8_lossy(text)
+                .lines()
+                .filter_map(|l| {
+                    let mut f = l.split_ascii_whitespace();
+                    let inside: u64 = f.next()?.parse().ok()?;
+                    let _outside: u64 = f.next()?.parse().ok()?;
+                    let count: u64 = f.next()?.parse().ok()?;
+                    Some((inside, count))
+                })
+                .collect()
+        });
+        let uid = u64::from(uid);
+        map.iter()
+            .any(|&(inside, count)| uid >= inside && uid - inside < count)
+    }
+
     /// The extended attribute that carries a PID file's record.
     const RECORD_ATTR: &std::ffi::CStr = c"user.pidguard.pidfd_ino";
 
@@ -236,6 +263,11 @@ mod other {
     /// Not known here.
     pub(crate) fn process_uid(_pid: Pid) -> Option<u32> {
         None
+    }
+
+    /// Not known here: no records are trusted.
+    pub(crate) fn uid_mapped(_uid: u32) -> bool {
+        false
     }
 
     /// Never called without a kernel identity to record.

@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 
 use super::{
-    proc, DirEntry, FileKind, ForeignSymlink, RemoveFailed, RemoveOutcome, TempName, TempNames,
-    Unnamed,
+    proc, DirEntry, FileKind, ForeignSymlink, NodeKind, RemoveFailed, RemoveOutcome, TempName,
+    TempNames, Unnamed,
 };
-use crate::error::UnsafeFile;
 use crate::pid::{Pid, MAX_READ};
 use crate::signal::Signal;
 
@@ -126,23 +125,21 @@ pub(crate) fn same_inode(a: &Stat, b: &Stat) -> bool {
     a.st_dev == b.st_dev && a.st_ino == b.st_ino
 }
 
-/// Why a file may not be used as a PID file, judged from its stat (from
-/// `lstat`, so a symlink is seen as one). `None` for a regular file with one
-/// link (or none: an unlinked file is caught elsewhere).
-pub(crate) fn unsafe_reason(st: &Stat) -> Option<UnsafeFile> {
+/// The kind of file `st` describes.
+pub(crate) fn node_kind(st: &Stat) -> NodeKind {
     match FileType::from_raw_mode(st.st_mode as _) {
         FileType::RegularFile => {
             // st_nlink is u64 on Linux, narrower elsewhere.
             #[allow(clippy::unnecessary_cast)]
             let links = st.st_nlink as u64;
-            (links > 1).then_some(UnsafeFile::HardLinks(links))
+            NodeKind::Regular { links }
         }
-        FileType::Symlink => Some(UnsafeFile::Symlink),
-        FileType::Directory => Some(UnsafeFile::Directory),
-        FileType::Fifo => Some(UnsafeFile::Fifo),
-        FileType::Socket => Some(UnsafeFile::Socket),
-        FileType::CharacterDevice | FileType::BlockDevice => Some(UnsafeFile::Device),
-        FileType::Unknown => Some(UnsafeFile::Device),
+        FileType::Symlink => NodeKind::Symlink,
+        FileType::Directory => NodeKind::Directory,
+        FileType::Fifo => NodeKind::Fifo,
+        FileType::Socket => NodeKind::Socket,
+        FileType::CharacterDevice | FileType::BlockDevice => NodeKind::Device,
+        FileType::Unknown => NodeKind::Device,
     }
 }
 

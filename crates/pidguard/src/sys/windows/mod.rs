@@ -40,10 +40,9 @@ use std::time::{Duration, SystemTime};
 
 use self::ffi::*;
 use super::{
-    DirEntry, FileKind, ForeignSymlink, ProcState, RemoveFailed, RemoveOutcome, TempName,
-    TempNames, Unnamed,
+    DirEntry, FileKind, ForeignSymlink, NodeKind, ProcState, RemoveFailed, RemoveOutcome,
+    TempName, TempNames, Unnamed,
 };
-use crate::error::UnsafeFile;
 use crate::pid::{Pid, MAX_READ};
 use crate::signal::Signal;
 
@@ -320,13 +319,14 @@ pub(crate) fn is_dir(st: &Stat) -> bool {
     file_kind(st) == FileKind::Directory
 }
 
-/// Why a file may not be used as a PID file (see the Unix version).
-pub(crate) fn unsafe_reason(st: &Stat) -> Option<UnsafeFile> {
+/// The kind of file `st` describes (a reparse point is a symlink;
+/// anything not on a disk a device).
+pub(crate) fn node_kind(st: &Stat) -> NodeKind {
     match file_kind(st) {
-        FileKind::Regular => (st.st_nlink > 1).then_some(UnsafeFile::HardLinks(st.st_nlink)),
-        FileKind::Symlink => Some(UnsafeFile::Symlink),
-        FileKind::Directory => Some(UnsafeFile::Directory),
-        FileKind::Other => Some(UnsafeFile::Device),
+        FileKind::Regular => NodeKind::Regular { links: st.st_nlink },
+        FileKind::Symlink => NodeKind::Symlink,
+        FileKind::Directory => NodeKind::Directory,
+        FileKind::Other => NodeKind::Device,
     }
 }
 

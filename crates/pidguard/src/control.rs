@@ -1,7 +1,9 @@
-//! Stopping, signalling and waiting for a PID file's owner, safely.
+//! Stopping, signalling and waiting for a PID file's owner, safely, with
+//! the one schedule runner ([`run_schedule`]) that the etcd backend and
+//! the CLI also use.
 //!
 //! Every operation reads the file, pins the process it names (a pidfd on
-//! Linux), classifies it (see [`identity`](crate::identity)) with the
+//! Linux), classifies it (see [`identity`](crate::read::identity)) with the
 //! process pinned, and signals only a verified or consistent owner:
 //!
 //! * an unproved verdict (a fact could not be read) or a lock held by a
@@ -23,12 +25,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::identity::{trust_problem, Filters, Identity};
+use crate::read::identity::{trust_problem, Filters, Identity};
 use crate::pid::Pid;
-use crate::pidfile::{remove_unlocked, Removal, MID_WRITE_BACKOFF_US};
-use crate::process::Process;
+use crate::fs::MID_WRITE_BACKOFF_US;
+use crate::lock::{remove_unlocked, Removal};
+use crate::read::process::Process;
 use crate::signal::{Schedule, Signal, Step};
-use crate::status::{inspect, Status};
+use crate::read::status::{inspect, Status};
 use crate::sys;
 
 /// What happened, in a [`Report`].

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 
-use crate::kernel_id::KernelIdentity;
+use crate::read::kernel_id::KernelIdentity;
 use crate::pid::Pid;
 use crate::sys::proc::{self, ProcStat};
 use crate::sys::{self, Errno, Stat};

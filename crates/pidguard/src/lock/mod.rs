@@ -1,38 +1,34 @@
-//! The lock protocol: acquire, take over, release (its steps are on the
-//! crate's front page, lib.rs).
+//! The lock protocol: the [`Pidfile`] builder and acquire, whose steps
+//! (numbered on the crate's front page, lib.rs) are the functions named
+//! after them: [`prepare_new`](Pidfile::prepare_new) (1, create),
+//! [`take_over`](Pidfile::take_over) (2), and the [`Guard`]'s release (3);
+//! [`remove_unlocked`] removes a stale file by the same rules.
+//!
+//! - `contend.rs`: a held lock (a holder mid-write, a reader's probe) and
+//!   an unlocked file whose owner may still run.
+//! - `guard.rs`: the [`Guard`] that holds the lock.
+//! - `location.rs`: where [`Pidfile::named`] files go.
+mod contend;
+mod guard;
+pub(crate) mod location;
+
+pub use guard::Guard;
+
+use contend::{held_or_denied, live_unlocked_owner, wait_out_mid_write};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, ErrorKind, Result, UnsafeFile};
-use crate::location;
-use crate::pid::{self, Pid, Rule};
-use crate::process::{liveness, Liveness};
-use crate::status::{self, Status};
+use crate::error::{Error, ErrorKind, Result, UnsafeFile, IoResultExt};
+use crate::fs::{self, parent_dir, read_fd, refuse_foreign_links, Still, Verified};
+use crate::pid::{Pid, Rule};
+use crate::read::status::{self, Status};
 use crate::sys;
 
 /// How many times the protocol starts over when the path changes under it
 /// before giving up.
 const MAX_ATTEMPTS: u32 = 100;
-
-/// Pauses (in microseconds) a contender or reader gives a holder that is
-/// mid-write (locked, but the file is empty or names no live process).
-pub(crate) const MID_WRITE_BACKOFF_US: [u64; 6] = [200, 500, 1_000, 2_000, 4_000, 8_000];
-
-/// Pauses before trying the lock again when it is held and the file names a
-/// live process: the holder may be a reader (`status`, `list`, another
-/// tool) probing the lock for an instant rather than an instance.
-const READER_PROBE_RETRY_US: [u64; 3] = [20, 300, 2_000];
-
-/// How long to keep trying when the only locks on the file are shared ones
-/// (readers' probes, however slow), never an exclusive holder's.
-const READERS_ONLY_PATIENCE: Duration = Duration::from_millis(500);
-
-/// How long to keep trying when the lock is held but `/proc/locks` shows
-/// no lock on the file at all: a reader's probe that ended in between (try
-/// again), or a holder in another PID namespace (hidden; it keeps the lock).
-const UNSEEN_HOLDER_PATIENCE: Duration = Duration::from_millis(20);
 
 /// What [`Pidfile::acquire`] does when the PID file is on a network
 /// filesystem (NFS, SMB/CIFS, Ceph, AFS, 9P, Lustre, Coda), where `flock`
@@ -81,7 +77,7 @@ pub struct Pidfile {
     /// [`Guard::set_pid`].
     reserve: bool,
     network_fs: NetworkFs,
-    /// Record the owner's pidfs inode with the file (see `kernel_id.rs`).
+    /// Record the owner's pidfs inode with the file (see `read/kernel_id.rs`).
     kernel_identity: bool,
 }
 
@@ -221,7 +217,7 @@ impl Pidfile {
             })?;
         }
         if self.mode_set {
-            sys::fchmod(fd, self.mode).map_err(|e| Error::create(path, e.into()))?;
+            sys::fchmod(fd, self.mode).create_err(path)?;
         }
         Ok(())
     }
@@ -268,7 +264,7 @@ impl Pidfile {
                 let path = if path.is_absolute() {
                     path.clone()
                 } else {
-                    std::path::absolute(path).map_err(|e| Error::open(path, e))?
+                    std::path::absolute(path).open_err(path)?
                 };
                 let path = match instance {
                     None => path,
@@ -425,7 +421,7 @@ impl Pidfile {
             match sys::link_unnamed(u, &path) {
                 Ok(()) => {
                     if self.fsync {
-                        sys::fsync_dir(&dir).map_err(|e| Error::create(&path, e))?;
+                        sys::fsync_dir(&dir).create_err(&path)?;
                     }
                     let u = unnamed.take().expect("prepared above");
                     return Ok(self.guard(u.fd, path, pid, me).on(network));
@@ -461,19 +457,19 @@ impl Pidfile {
     ) -> Result<sys::Unnamed> {
         let u = match sys::create_unnamed(dir, path, self.mode) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                create_dirs(dir, dir_mode).map_err(|e| Error::create(path, e))?;
+                create_dirs(dir, dir_mode).create_err(path)?;
                 sys::create_unnamed(dir, path, self.mode)
             }
             other => other,
         }
-        .map_err(|e| Error::create(path, e))?;
+        .create_err(path)?;
         self.set_ownership(&u.fd, path)?;
-        sys::write_whole(&u.fd, content, 0).map_err(|e| Error::create(path, e))?;
+        sys::write_whole(&u.fd, content, 0).create_err(path)?;
         if self.records(content) {
             // Before the file is linked: it never appears without it.
-            crate::kernel_id::record_new(&u.fd, pid, me);
+            crate::read::kernel_id::record_new(&u.fd, pid, me);
         }
-        if !sys::try_lock_exclusive(&u.fd).map_err(|e| Error::create(path, e))? {
+        if !sys::try_lock_exclusive(&u.fd).create_err(path)? {
             // Only possible for a named temporary file someone else opened.
             return Err(Error::create(
                 path,
@@ -481,19 +477,19 @@ impl Pidfile {
             ));
         }
         if self.fsync {
-            sys::fsync(&u.fd).map_err(|e| Error::create(path, e))?;
+            sys::fsync(&u.fd).create_err(path)?;
         }
         if self.inheritable {
-            sys::set_cloexec(&u.fd, false).map_err(|e| Error::create(path, e))?;
+            sys::set_cloexec(&u.fd, false).create_err(path)?;
         }
         Ok(u)
     }
 
     /// Step 2: the path exists. Lock it in place if nobody holds it.
     fn take_over(&self, path: &Path, content: &[u8], pid: Pid, me: Pid) -> Result<Takeover> {
-        let st = match sys::lstat(path) {
-            Ok(st) => st,
-            Err(e)
+        let (fd, opened) = match fs::open_verified(path, fs::Open::Write)? {
+            Verified::Open { fd, opened } => (fd, opened),
+            Verified::NotLooked(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
@@ -501,44 +497,33 @@ impl Pidfile {
             {
                 return Ok(Takeover::Vanished)
             }
-            Err(e) => return Err(Error::open(path, e)),
-        };
-        match sys::unsafe_reason(&st) {
-            // A hard-linked file is judged after the lock: a holder on a
-            // platform without O_TMPFILE links a temporary name briefly.
-            None | Some(UnsafeFile::HardLinks(_)) => {}
-            Some(why) => return Err(Error::unsafe_file(path, why)),
-        }
-        let fd = match sys::open_existing(path, true) {
-            Ok(fd) => fd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Takeover::Vanished),
-            Err(e) if e.raw_os_error() == Some(sys::Errno::LOOP.raw_os_error()) => {
+            Verified::NotLooked(e) => return Err(Error::open(path, e)),
+            Verified::NotOpened(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Takeover::Vanished)
+            }
+            Verified::NotOpened(e) if e.raw_os_error() == Some(sys::Errno::LOOP.raw_os_error()) => {
                 return Err(Error::unsafe_file(path, UnsafeFile::Symlink))
             }
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            Verified::NotOpened(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 return Err(held_or_denied(path, e))
             }
             // A stale file on a read-only filesystem cannot be reused.
-            Err(e) if e.raw_os_error() == Some(sys::Errno::ROFS.raw_os_error()) => {
+            Verified::NotOpened(e) if e.raw_os_error() == Some(sys::Errno::ROFS.raw_os_error()) => {
                 return Err(Error::create(path, e))
             }
-            Err(e) => return Err(Error::open(path, e)),
+            Verified::NotOpened(e) => return Err(Error::open(path, e)),
+            Verified::Replaced => return Ok(Takeover::Changed),
         };
-        let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
-        if !sys::same_inode(&st, &opened) {
-            return Ok(Takeover::Changed);
-        }
-        if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? {
+        if !sys::try_lock_exclusive(&fd).open_err(path)? {
             wait_out_mid_write(&fd, path)?;
         }
         // Locked. Is the path still this inode?
-        let now = match sys::lstat(path) {
-            Ok(now) if sys::same_inode(&now, &opened) => now,
-            Ok(_) => return Ok(Takeover::Changed),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Takeover::Vanished),
-            Err(e) => return Err(Error::open(path, e)),
+        let now = match fs::still_names(path, &opened)? {
+            Still::Same(now) => now,
+            Still::Changed => return Ok(Takeover::Changed),
+            Still::Missing => return Ok(Takeover::Vanished),
         };
-        if let Some(why) = sys::unsafe_reason(&now) {
+        if let Some(why) = fs::unsafe_reason(&now) {
             return Err(Error::unsafe_file(path, why));
         }
         // A POSIX or OFD lock on it: a holder runs (flock does not see it).
@@ -560,13 +545,13 @@ impl Pidfile {
         }
         // The record first, then the content (see kernel_id's write order).
         let recorded = self.records(content).then_some(pid);
-        crate::kernel_id::replace(&fd, recorded, me).map_err(|e| stale_record(path, e))?;
-        sys::write_whole(&fd, content, now.st_size as u64).map_err(|e| Error::create(path, e))?;
+        crate::read::kernel_id::replace(&fd, recorded, me).map_err(|e| stale_record(path, e))?;
+        sys::write_whole(&fd, content, now.st_size as u64).create_err(path)?;
         if self.fsync {
-            sys::fsync(&fd).map_err(|e| Error::create(path, e))?;
+            sys::fsync(&fd).create_err(path)?;
         }
         if self.inheritable {
-            sys::set_cloexec(&fd, false).map_err(|e| Error::create(path, e))?;
+            sys::set_cloexec(&fd, false).create_err(path)?;
         }
         Ok(Takeover::Acquired(fd))
     }
@@ -598,192 +583,14 @@ enum Takeover {
     Changed,
 }
 
-/// The lock is held. If the file names a live process, that is the holder:
-/// fail with `AlreadyRunning`. If it is empty, invalid or names a dead
-/// process, the holder may be mid-write (or a reader probing the lock): give
-/// it a few milliseconds, trying the lock again. `Ok(())` means the lock was
-/// taken after all.
-fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
-    let mut named = None;
-    for pause in MID_WRITE_BACKOFF_US {
-        if let Ok(pid) = read_fd(fd, path, Rule::Lenient) {
-            named = Some(pid);
-            if liveness(pid) != Liveness::Dead {
-                // A reader's shared-lock probe lasts a few microseconds:
-                // look again before calling the file held.
-                for pause in READER_PROBE_RETRY_US {
-                    std::thread::sleep(Duration::from_micros(pause));
-                    if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
-                        return Ok(());
-                    }
-                }
-                // Still held. What the kernel shows on the inode tells
-                // readers from an instance: shared locks only are readers (a
-                // preempted one can hold its probe for milliseconds on a
-                // loaded machine); no lock at all means the probe ended
-                // between our two looks, or a holder this PID namespace
-                // cannot see, which keeps its lock: that case gets only a
-                // few milliseconds.
-                if let Ok(st) = sys::fstat(fd) {
-                    // st_ino's width differs between platforms.
-                    #[allow(clippy::unnecessary_cast)]
-                    let ino = st.st_ino as u64;
-                    let start = std::time::Instant::now();
-                    // Once readers were seen, a moment with no lock at all
-                    // is the gap between two of their probes.
-                    let mut readers_seen = false;
-                    loop {
-                        let patience = match sys::proc::flocks_on(ino) {
-                            Some((false, true)) => {
-                                readers_seen = true;
-                                READERS_ONLY_PATIENCE
-                            }
-                            Some((false, false)) if readers_seen => READERS_ONLY_PATIENCE,
-                            Some((false, false)) => UNSEEN_HOLDER_PATIENCE,
-                            _ => break,
-                        };
-                        if start.elapsed() >= patience {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(1));
-                        if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
-                            return Ok(());
-                        }
-                    }
-                }
-                return Err(Error::already_running(path, Some(pid)));
-            }
-        }
-        std::thread::sleep(Duration::from_micros(pause));
-        if sys::try_lock_exclusive(fd).map_err(|e| Error::open(path, e))? {
-            return Ok(());
-        }
-    }
-    let err = Error::already_running(path, None);
-    Err(match named {
-        Some(pid) => err.with_detail(format!(
-            "the file names PID {pid}, which is not running; a process that \
-             inherited the lock from it still holds it"
-        )),
-        None => err,
-    })
-}
-
 /// The old kernel identity record could be neither replaced nor removed:
 /// writing a new PID under it could make it vouch for the wrong process.
-fn stale_record(path: &Path, e: io::Error) -> Error {
+pub(super) fn stale_record(path: &Path, e: io::Error) -> Error {
     Error::create(path, e).with_detail(
         "the file's kernel identity record (user.pidguard.pidfd_ino) could not be \
          replaced or removed; remove it with `setfattr -x user.pidguard.pidfd_ino` or \
          remove the file",
     )
-}
-
-/// The refusal to take over an unlocked file naming `pid`, unless `pid` is
-/// proved gone: dead, or its PID a thread's (a TID, a kernel thread), or
-/// our own (the file is ours). A live process
-/// proved not the owner only by timing, or being PID 1, our parent or in
-/// another namespace, keeps its file. A live process that passes every check is
-/// a daemon that does not lock its file (nginx, sshd), as Python's `pid`
-/// and `start-stop-daemon --start` judge it; one that cannot be judged
-/// (a fact could not be read) is not taken over either.
-fn live_unlocked_owner(
-    path: &Path,
-    fd: &OwnedFd,
-    pid: Pid,
-    file: &sys::Stat,
-    me: Pid,
-) -> Option<Error> {
-    use crate::identity::{identify, Identity, Me, Mismatch};
-    // Our own PID: the file is ours (its lock closed), to take again; its
-    // record may prove us its owner, which is no reason to refuse.
-    if pid == me || liveness(pid) == Liveness::Dead {
-        return None;
-    }
-    // A kernel identity record decides here too: a proved owner is
-    // refused; a proved other process keeps its file like any other
-    // evidence short of the owner's death (below).
-    let kernel = crate::kernel_id::kernel_identity(pid, fd, file, me);
-    match identify(pid, file, false, None, Me::now(), kernel) {
-        // A TID or a kernel thread is no process that could own a file:
-        // no process has the PID here, the owner is gone.
-        Identity::Mismatched(
-            Mismatch::Thread { .. } | Mismatch::KernelThread | Mismatch::Ourselves,
-        ) => None,
-        // Timing, PID 1, our parent, another namespace, a kernel identity
-        // that is not the recorded one…: evidence that it is not the
-        // owner, not proof that the owner is gone.
-        Identity::Mismatched(m) => Some(Error::running_unlocked(
-            path,
-            pid,
-            &format!(
-                "it looks unrelated ({m}), but a live process's file is only taken over \
-                 when its owner is proved gone (dead, or the PID a thread's)"
-            ),
-        )),
-        // Unlocked, only the kernel identity record verifies.
-        Identity::Verified => Some(Error::running_unlocked(
-            path,
-            pid,
-            "the file's kernel identity record (user.pidguard.pidfd_ino) proves it is the \
-             process the file was written for: its owner runs without the lock",
-        )),
-        Identity::Consistent => Some(Error::running_unlocked(
-            path,
-            pid,
-            "it passes every check (a process, started before the file was written, in \
-             this PID namespace), so it is taken for a daemon that does not lock its PID file",
-        )),
-        Identity::Unproved(u) => Some(Error::running_unlocked(
-            path,
-            pid,
-            &format!("it could not be proved not to be the file's owner: {u}"),
-        )),
-    }
-}
-
-/// `open(O_RDWR)` was refused: if the file is locked by someone, say so
-/// (that is the more useful answer); otherwise it is a permission problem.
-fn held_or_denied(path: &Path, denied: io::Error) -> Error {
-    if let Ok(fd) = sys::open_existing(path, false) {
-        if let Ok(true) = sys::is_locked(&fd) {
-            return Error::already_running(path, read_fd(&fd, path, Rule::Lenient).ok());
-        }
-    }
-    Error::open(path, denied)
-}
-
-/// The directory a PID file is in (`.` for a bare file name).
-pub(crate) fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-/// Refuses `path` when its directory is reached through a symbolic link
-/// that neither root nor the caller owns: the check a PID file's path gets,
-/// for other files opened with the same care (the CLI's daemon log files).
-pub fn check_directory_links(path: &Path) -> Result<()> {
-    refuse_foreign_links(path)
-}
-
-/// Refuses a path whose directory is reached through a symbolic link that
-/// neither root nor the caller owns (see [`sys::foreign_symlink`]).
-pub(crate) fn refuse_foreign_links(path: &Path) -> Result<()> {
-    match sys::foreign_symlink(parent_dir(path)) {
-        Some(found) => Err(Error::foreign_symlink(path, &found)),
-        None => Ok(()),
-    }
-}
-
-/// Reads and parses the PID in an open file.
-pub(crate) fn read_fd(fd: impl AsFd, path: &Path, rule: Rule) -> Result<Pid> {
-    let (buf, n) = sys::read_head(fd).map_err(|e| Error::open(path, e))?;
-    // An existing file may name a holder above today's pid_max (lowered
-    // after it started): the limit is the largest PID there can be.
-    pid::parse(&buf[..n], rule, pid::largest_possible_pid())
-        .map_err(|e| Error::invalid_contents(path, e))
 }
 
 /// Creates missing directories with `mode`, refusing a symlink or non-directory
@@ -802,154 +609,6 @@ fn create_dirs(dir: &Path, mode: u32) -> io::Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Holds a PID file's lock for as long as it lives.
-///
-/// Dropping the guard releases it (as [`Guard::release`] does, ignoring
-/// errors). A guard that was inherited by a forked child is inert there:
-/// dropping it in the child neither removes the file nor releases the
-/// parent's lock.
-#[derive(Debug)]
-pub struct Guard {
-    fd: Option<OwnedFd>,
-    path: PathBuf,
-    pid: Pid,
-    /// The process that acquired (or adopted) the guard.
-    owner: u32,
-    fsync: bool,
-    network_fs: Option<&'static str>,
-    /// Whether [`set_pid`](Guard::set_pid) records the new owner's identity.
-    kernel_identity: bool,
-}
-
-impl Guard {
-    fn on(mut self, network_fs: Option<&'static str>) -> Guard {
-        self.network_fs = network_fs;
-        self
-    }
-
-    /// The network filesystem the file is on (`"NFS"`, `"CIFS"`, …), when
-    /// it is on one and the policy was [`NetworkFs::Warn`]: `flock` there may
-    /// be emulated or hold only on this host.
-    pub fn network_fs(&self) -> Option<&'static str> {
-        self.network_fs
-    }
-
-    /// The PID file's path (absolute).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The PID written in the file.
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
-    /// Removes the file (only if the path still names the inode this guard
-    /// locked), then unlocks it by closing the descriptor.
-    ///
-    /// In a forked child of the process that acquired the guard this does
-    /// nothing but close the child's copy of the descriptor.
-    pub fn release(mut self) -> Result<()> {
-        self.release_inner()
-    }
-
-    fn release_inner(&mut self) -> Result<()> {
-        let Some(fd) = self.fd.take() else {
-            return Ok(());
-        };
-        if std::process::id() != self.owner {
-            return Ok(());
-        }
-        let mine = sys::fstat(&fd).map_err(|e| Error::open(&self.path, e))?;
-        match sys::lstat(&self.path) {
-            Ok(st) if sys::same_inode(&st, &mine) => match sys::unlink(&self.path) {
-                Ok(()) | Err(sys::Errno::NOENT) => {}
-                Err(e) => return Err(Error::with_io(ErrorKind::Io, &self.path, e.into())),
-            },
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::open(&self.path, e)),
-        }
-        if self.fsync {
-            if let Some(dir) = self.path.parent() {
-                sys::fsync_dir(dir).map_err(|e| Error::with_io(ErrorKind::Io, dir, e))?;
-            }
-        }
-        drop(fd);
-        Ok(())
-    }
-
-    /// Whether the lock descriptor survives `exec` (clears or sets
-    /// `FD_CLOEXEC`). Use it to hand the lock to a program you `exec` in
-    /// place: the kernel releases the lock when that program exits.
-    pub fn set_inheritable(&self, yes: bool) -> Result<()> {
-        sys::set_cloexec(self.fd(), !yes).map_err(|e| Error::with_io(ErrorKind::Io, &self.path, e))
-    }
-
-    /// Rewrites the file to name `pid`, after checking that the path still
-    /// names the inode this guard holds.
-    pub fn set_pid(&mut self, pid: Pid) -> Result<()> {
-        let mine = sys::fstat(self.fd()).map_err(|e| Error::open(&self.path, e))?;
-        match sys::lstat(&self.path) {
-            Ok(st) if sys::same_inode(&st, &mine) => {}
-            Ok(_) | Err(_) => {
-                return Err(Error::with_io(
-                    ErrorKind::Io,
-                    &self.path,
-                    io::Error::other("the PID file was removed or replaced while locked"),
-                ))
-            }
-        }
-        // The record first, then the content (see kernel_id's write order).
-        let recorded = self.kernel_identity.then_some(pid);
-        crate::kernel_id::replace(self.fd(), recorded, Pid::current())
-            .map_err(|e| stale_record(&self.path, e))?;
-        let encoded = pid.encode();
-        sys::write_whole(self.fd(), encoded.as_bytes(), mine.st_size as u64)
-            .map_err(|e| Error::create(&self.path, e))?;
-        self.pid = pid;
-        Ok(())
-    }
-
-    /// Makes the current process the guard's owner and writes its PID: for a
-    /// daemon that acquired the file before forking (as BSD `pidfile_open`
-    /// before `daemon()`), called in the child that carries on. The parent
-    /// must not release its copy: it should leave with
-    /// [`into_fd`](Guard::into_fd) (dropping the returned descriptor) or
-    /// `std::process::exit`, never by dropping the guard after the child
-    /// adopted it (that would remove the child's file).
-    pub fn adopt(&mut self) -> Result<()> {
-        self.owner = std::process::id();
-        self.set_pid(Pid::current())
-    }
-
-    /// Gives up the guard without removing the file, returning the locked
-    /// descriptor: the lock lasts as long as this descriptor (or a copy of
-    /// it, including in children) stays open.
-    pub fn into_fd(mut self) -> OwnedFd {
-        self.fd.take().expect("a live guard has its descriptor")
-    }
-
-    fn fd(&self) -> BorrowedFd<'_> {
-        self.fd
-            .as_ref()
-            .expect("a live guard has its descriptor")
-            .as_fd()
-    }
-}
-
-impl AsFd for Guard {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd()
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.release_inner();
-    }
 }
 
 /// What [`remove_unlocked`] did.
@@ -972,32 +631,21 @@ pub(crate) enum Removal {
 /// and, with `expected`, the file must still name that PID. It is unlinked
 /// while the lock is held.
 pub(crate) fn remove_unlocked(path: &Path, expected: Option<Pid>) -> Result<Removal> {
-    let st = match sys::lstat(path) {
-        Ok(st) => st,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Missing),
-        Err(e) => return Err(Error::open(path, e)),
+    let (fd, opened) = match fs::open_verified(path, fs::Open::Read)? {
+        Verified::Open { fd, opened } => (fd, opened),
+        Verified::NotLooked(e) | Verified::NotOpened(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Removal::Missing)
+        }
+        Verified::NotLooked(e) | Verified::NotOpened(e) => return Err(Error::open(path, e)),
+        Verified::Replaced => return Ok(Removal::Changed),
     };
-    match sys::unsafe_reason(&st) {
-        None | Some(UnsafeFile::HardLinks(_)) => {}
-        Some(why) => return Err(Error::unsafe_file(path, why)),
-    }
-    let fd = match sys::open_existing(path, false) {
-        Ok(fd) => fd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Missing),
-        Err(e) => return Err(Error::open(path, e)),
-    };
-    let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
-    if !sys::same_inode(&st, &opened) {
-        return Ok(Removal::Changed);
-    }
-    if !sys::try_lock_exclusive(&fd).map_err(|e| Error::open(path, e))? || sys::record_locked(&fd) {
+    if !sys::try_lock_exclusive(&fd).open_err(path)? || sys::record_locked(&fd) {
         return Ok(Removal::Locked);
     }
-    match sys::lstat(path) {
-        Ok(now) if sys::same_inode(&now, &opened) => {}
-        Ok(_) => return Ok(Removal::Changed),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Missing),
-        Err(e) => return Err(Error::open(path, e)),
+    match fs::still_names(path, &opened)? {
+        Still::Same(_) => {}
+        Still::Changed => return Ok(Removal::Changed),
+        Still::Missing => return Ok(Removal::Missing),
     }
     if let Some(pid) = expected {
         if read_fd(&fd, path, Rule::Lenient).ok() != Some(pid) {

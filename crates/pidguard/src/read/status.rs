@@ -13,11 +13,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result, UnsafeFile};
-use crate::identity::{identify, Filters, Identity, Me};
-use crate::kernel_id::{kernel_identity, Absent, DecidedBy, KernelIdentity};
+use crate::read::identity::{identify, Filters, Identity, Me};
+use crate::read::kernel_id::{kernel_identity, Absent, DecidedBy, KernelIdentity};
 use crate::pid::{ParseErrorKind, Pid, Rule};
-use crate::pidfile::{read_fd, refuse_foreign_links, MID_WRITE_BACKOFF_US};
-use crate::process::{liveness_with_stat, Liveness};
+use crate::fs::{self, read_fd, refuse_foreign_links, Verified, MID_WRITE_BACKOFF_US};
+use crate::read::process::{liveness_with_stat, Liveness};
 use crate::sys::{self, Stat};
 use crate::sys::proc::ProcStat;
 
@@ -134,33 +134,26 @@ pub fn read_with(path: impl AsRef<Path>, rule: Rule) -> Result<Pid> {
 /// file (checked before opening, so a device is never opened).
 fn open_regular(path: &Path) -> Result<(OwnedFd, Stat)> {
     refuse_foreign_links(path)?;
-    let st = sys::lstat(path).map_err(|e| Error::open(path, e))?;
-    open_checked(path, st, || {
-        sys::open_existing(path, false).map_err(|e| Error::open(path, e))
-    })
+    checked(path, fs::open_verified(path, fs::Open::Read)?, |e| Error::open(path, e))
 }
 
-/// The part [`open_regular`] and [`open_target`] share: given the file's
-/// `lstat`, refuse anything but a regular file, `open` it, and check with
-/// `fstat` that the descriptor is the inode looked at.
-fn open_checked(
+/// What [`open_regular`] and [`open_target`] make of
+/// [`fs::open_verified`]'s answer: the file, or an error (`open_error` says
+/// what a failed `open` means).
+fn checked(
     path: &Path,
-    st: Stat,
-    open: impl FnOnce() -> Result<OwnedFd>,
+    found: Verified,
+    open_error: impl FnOnce(io::Error) -> Error,
 ) -> Result<(OwnedFd, Stat)> {
-    match sys::unsafe_reason(&st) {
-        None | Some(UnsafeFile::HardLinks(_)) => {}
-        Some(why) => return Err(Error::unsafe_file(path, why)),
-    }
-    let fd = open()?;
-    let opened = sys::fstat(&fd).map_err(|e| Error::open(path, e))?;
-    if !sys::same_inode(&st, &opened) {
-        return Err(Error::open(
+    match found {
+        Verified::Open { fd, opened } => Ok((fd, opened)),
+        Verified::NotLooked(e) => Err(Error::open(path, e)),
+        Verified::NotOpened(e) => Err(open_error(e)),
+        Verified::Replaced => Err(Error::open(
             path,
             io::Error::other("the file was replaced while it was being opened"),
-        ));
+        )),
     }
-    Ok((fd, opened))
 }
 
 /// A file to inspect: a path, or an entry of a directory being listed.
@@ -199,16 +192,13 @@ fn open_target(target: Target<'_>) -> Result<(OwnedFd, Stat)> {
         Target::Path(path) => return open_regular(path),
         Target::Entry { dir, name, path } => (dir, name, path),
     };
-    let st = sys::lstat_at(dir, name).map_err(|e| Error::open(path, e))?;
-    open_checked(path, st, || {
-        sys::open_existing_at(dir, name).map_err(|e| {
-            if sys::is_nofollow_refusal(&e) {
-                // Replaced by a symlink since the lstat.
-                Error::unsafe_file(path, UnsafeFile::Symlink)
-            } else {
-                Error::open(path, e)
-            }
-        })
+    checked(path, fs::open_verified(path, fs::Open::At(dir, name))?, |e| {
+        if sys::is_nofollow_refusal(&e) {
+            // Replaced by a symlink since the lstat.
+            Error::unsafe_file(path, UnsafeFile::Symlink)
+        } else {
+            Error::open(path, e)
+        }
     })
 }
 
@@ -416,11 +406,21 @@ fn resolve_holder(
             // child runs the supervisor's executable): that child is the
             // owner if it is consistent in every other way. Any other child
             // of the holder (one that merely has the file open) is not.
-            if owner.is_some()
-                && file_pid_status.as_ref().is_some_and(|s| s.ppid == h.get())
-                && sys::proc::same_exe(file_pid, h)
-            {
-                let child = identify(file_pid, st, false, None, me, kernel(file_pid));
+            // The file's live PID whose kernel identity record proves it
+            // the owner is the owner too, whoever took the lock: anyone who
+            // can read a file can flock it, and a process that locked
+            // another's file is not its owner (signalled, its exit would
+            // let the live owner's file be removed).
+            let record = match owner {
+                Some(_) => kernel(file_pid),
+                None => KernelIdentity::Absent(Absent::NotAsked),
+            };
+            let at_gate = || {
+                file_pid_status.as_ref().is_some_and(|s| s.ppid == h.get())
+                    && sys::proc::same_exe(file_pid, h)
+            };
+            if owner.is_some() && (record == KernelIdentity::Same || at_gate()) {
+                let child = identify(file_pid, st, false, None, me, record);
                 if child.may_signal() {
                     found.status = Status::Running {
                         pid: file_pid,
@@ -485,7 +485,7 @@ fn classify(target: Target<'_>) -> Classified {
         };
         let content = read_fd(&fd, path, Rule::Lenient);
         if !locked {
-            if let Some(why @ UnsafeFile::HardLinks(_)) = sys::unsafe_reason(&st) {
+            if let Some(why @ UnsafeFile::HardLinks(_)) = fs::unsafe_reason(&st) {
                 let e = Error::unsafe_file(path, why);
                 return Classified::new(Status::Unknown(e), file, locked);
             }

@@ -255,9 +255,11 @@ pub(crate) fn kernel_identity(pid: Pid, fd: impl AsFd, file: &Stat, me: Pid) -> 
 
 /// Whether the file's writer had authority over process `pid`: the file is
 /// writable by its owner alone, and that owner is root, the caller, or the
-/// process's (real) user.
+/// process's (real) user. The owner must be a UID this user namespace maps:
+/// an unmapped one reads as the overflow UID, shared by every unmapped user
+/// (the caller's own, and the process's, may read the same).
 fn credible(file: &Stat, pid: Pid) -> bool {
-    if file.st_mode & 0o022 != 0 {
+    if file.st_mode & 0o022 != 0 || !sys::pidfs::uid_mapped(file.st_uid) {
         return false;
     }
     let owner = file.st_uid;
