@@ -29,7 +29,6 @@ use std::io;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -121,7 +120,7 @@ pub async fn acquire_timeout(pidfile: &Pidfile, timeout: Duration) -> Result<Gua
 /// # Panics
 ///
 /// Outside a tokio runtime with the I/O driver (which carries signals)
-/// enabled, as [`tokio::signal::unix::signal`] does.
+/// enabled, as tokio's signal streams do.
 ///
 /// ```no_run
 /// use pidguard::{asyncio, Pidfile};
@@ -137,26 +136,7 @@ pub async fn acquire_timeout(pidfile: &Pidfile, timeout: Duration) -> Result<Gua
 /// }
 /// ```
 pub async fn remove_on_shutdown(guard: Guard) -> Result<Signal> {
-    let register = |kind: SignalKind| {
-        signal(kind).map_err(|e| {
-            Error::with_io(ErrorKind::Io, guard.path(), e)
-                .with_detail("cannot register the SIGTERM/SIGINT handlers")
-        })
-    };
-    let mut term = register(SignalKind::terminate())?;
-    let mut int = register(SignalKind::interrupt())?;
-    let arrived = poll_fn(|cx| {
-        let term = term.poll_recv(cx);
-        let int = int.poll_recv(cx);
-        match (term, int) {
-            (Poll::Ready(Some(())), _) => Poll::Ready(Some(Signal::TERM)),
-            (_, Poll::Ready(Some(()))) => Poll::Ready(Some(Signal::INT)),
-            // A stream ends only when the runtime's signal driver is gone.
-            (Poll::Ready(None), _) | (_, Poll::Ready(None)) => Poll::Ready(None),
-            _ => Poll::Pending,
-        }
-    })
-    .await;
+    let arrived = next_shutdown(&guard).await?;
     let Some(arrived) = arrived else {
         let path = guard.path().to_path_buf();
         drop(guard);
@@ -168,4 +148,56 @@ pub async fn remove_on_shutdown(guard: Guard) -> Result<Signal> {
     };
     guard.release()?;
     Ok(arrived)
+}
+
+/// The next SIGTERM or SIGINT; `None` when the runtime's signal driver is
+/// gone.
+#[cfg(unix)]
+async fn next_shutdown(guard: &Guard) -> Result<Option<Signal>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let register = |kind: SignalKind| {
+        signal(kind).map_err(|e| {
+            Error::with_io(ErrorKind::Io, guard.path(), e)
+                .with_detail("cannot register the SIGTERM/SIGINT handlers")
+        })
+    };
+    let mut term = register(SignalKind::terminate())?;
+    let mut int = register(SignalKind::interrupt())?;
+    Ok(poll_fn(|cx| {
+        let term = term.poll_recv(cx);
+        let int = int.poll_recv(cx);
+        match (term, int) {
+            (Poll::Ready(Some(())), _) => Poll::Ready(Some(Signal::TERM)),
+            (_, Poll::Ready(Some(()))) => Poll::Ready(Some(Signal::INT)),
+            // A stream ends only when the runtime's signal driver is gone.
+            (Poll::Ready(None), _) | (_, Poll::Ready(None)) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
+    })
+    .await)
+}
+
+/// Windows has no signals: Ctrl+Break stands for SIGTERM and Ctrl+C for
+/// SIGINT (console control events); `None` when the runtime's signal
+/// driver is gone.
+#[cfg(windows)]
+async fn next_shutdown(guard: &Guard) -> Result<Option<Signal>> {
+    use tokio::signal::windows::{ctrl_break, ctrl_c};
+    let failed = |e| {
+        Error::with_io(ErrorKind::Io, guard.path(), e)
+            .with_detail("cannot register the Ctrl+Break/Ctrl+C handlers")
+    };
+    let mut brk = ctrl_break().map_err(failed)?;
+    let mut int = ctrl_c().map_err(failed)?;
+    Ok(poll_fn(|cx| {
+        let brk = brk.poll_recv(cx);
+        let int = int.poll_recv(cx);
+        match (brk, int) {
+            (Poll::Ready(Some(())), _) => Poll::Ready(Some(Signal::TERM)),
+            (_, Poll::Ready(Some(()))) => Poll::Ready(Some(Signal::INT)),
+            (Poll::Ready(None), _) | (_, Poll::Ready(None)) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
+    })
+    .await)
 }

@@ -8,12 +8,11 @@
 //! (`read/`), so that neither imports the other's helpers.
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use crate::error::{Error, Result, UnsafeFile, IoResultExt};
 use crate::pid::{self, Pid, Rule};
-use crate::sys::{self, NodeKind, Stat};
+use crate::sys::{self, AsFd, BorrowedFd, NodeKind, OwnedFd, Stat};
 
 /// Pauses (in microseconds) a contender or reader gives a holder that is
 /// mid-write (locked, but the file is empty or names no live process).

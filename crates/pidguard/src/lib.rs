@@ -48,6 +48,16 @@
 //! `flock` locks are local to a host: on NFS they may be emulated or not
 //! shared between clients.
 //!
+//! On Windows (built and tested under Wine in CI; docs/WINDOWS.md) the
+//! lock is `LockFileEx` on one byte past the content, a new file is
+//! renamed into place without replacing, release deletes the held file by
+//! handle, and process facts come from a process handle (`OpenProcess`):
+//! who holds a lock cannot be read there, so a holder is at best
+//! [`Identity::Consistent`], never verified. Only `KILL` (`TerminateProcess`)
+//! and 0 can be sent; [`Pidfile::mode`] and [`Pidfile::owner`] are not
+//! supported; `ensure`, the `signal-cleanup` feature and
+//! `Registry::spawn` are Unix only.
+//!
 //! # Beyond one host
 //!
 //! The crate `pidguard-etcd` offers the same guarantee across a cluster: a
@@ -56,22 +66,24 @@
 //! on this crate; this crate knows nothing of etcd.
 #![deny(missing_docs)]
 
-// Unix only, for now (Windows support is a later issue): say so, rather
-// than fail with unresolved imports. On a non-Unix target every module
-// below is left out, so that this is the only error.
-#[cfg(not(unix))]
+// Unix and Windows only: say so on any other target, rather than fail
+// with unresolved imports. There every module below is left out, so that
+// this is the only error.
+#[cfg(not(any(unix, windows)))]
 compile_error!(
-    "pidguard supports Unix only: Linux (every guarantee, through O_TMPFILE, pidfds and \
-     /proc), and FreeBSD, macOS and the other BSDs (flock-based locking and atomic \
-     creation; process identity facts are unproved there). This target is not Unix."
+    "pidguard supports Unix and Windows only: Linux (every guarantee, through O_TMPFILE, \
+     pidfds and /proc), FreeBSD, macOS and the other BSDs (flock-based locking and atomic \
+     creation; process identity facts are unproved there), and Windows (LockFileEx; see \
+     docs/WINDOWS.md). This target is neither."
 );
 
-/// Declares its items on Unix only (see the `compile_error!` above).
-macro_rules! unix_only {
-    ($($item:item)*) => { $(#[cfg(unix)] $item)* };
+/// Declares its items on the supported platforms only (see the
+/// `compile_error!` above).
+macro_rules! supported_only {
+    ($($item:item)*) => { $(#[cfg(any(unix, windows))] $item)* };
 }
 
-unix_only! {
+supported_only! {
 // Lowest first: each module imports only those above it (sys with the
 // value types pid and signal, which it speaks in), checked by
 // tests/layers.rs; README's Layout section says what each holds.
@@ -83,11 +95,12 @@ mod fs;
 mod read;
 mod lock;
 mod control;
+#[cfg(unix)]
 pub mod ensure;
 pub mod registry;
 mod exclusive;
 mod notify;
-#[cfg(feature = "signal-cleanup")]
+#[cfg(all(unix, feature = "signal-cleanup"))]
 pub mod cleanup;
 #[cfg(feature = "tokio")]
 pub mod asyncio;

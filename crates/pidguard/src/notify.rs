@@ -7,13 +7,12 @@
 //! newline-separated assignments such as `READY=1` or `MAINPID=1234`, one
 //! datagram per call.
 
-use std::ffi::OsStr;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::UnixDatagram;
-use std::path::Path;
+#[cfg(unix)]
+use std::{ffi::OsStr, os::unix::ffi::OsStrExt, os::unix::net::UnixDatagram, path::Path};
 
 /// The environment variable naming the manager's socket.
+#[cfg(unix)]
 const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
 
 /// Tells the service manager that start-up is complete: sends `READY=1` to
@@ -57,6 +56,13 @@ pub fn notify_ready() -> io::Result<bool> {
 /// `state` is refused with [`io::ErrorKind::InvalidInput`]. Other errors as
 /// for `notify_ready`.
 pub fn notify_state(state: &str) -> io::Result<bool> {
+    // Windows has no systemd: as on Unix outside it, nothing to notify.
+    #[cfg(windows)]
+    return {
+        let _ = state;
+        Ok(false)
+    };
+    #[cfg(unix)]
     match std::env::var_os(NOTIFY_SOCKET) {
         Some(address) if !address.is_empty() => {
             send(&address, state.as_bytes())?;
@@ -68,6 +74,7 @@ pub fn notify_state(state: &str) -> io::Result<bool> {
 
 /// Sends `state` as one datagram to the notification socket `address` (the
 /// value of `$NOTIFY_SOCKET`).
+#[cfg(unix)]
 fn send(address: &OsStr, state: &[u8]) -> io::Result<()> {
     if state.is_empty() {
         return Err(io::Error::new(
@@ -115,6 +122,7 @@ fn send(address: &OsStr, state: &[u8]) -> io::Result<()> {
 }
 
 /// Where a notification goes.
+#[cfg(unix)]
 enum Target<'a> {
     /// A socket bound to a path in the filesystem.
     Path(&'a Path),
@@ -122,6 +130,7 @@ enum Target<'a> {
     Abstract(&'a [u8]),
 }
 
+#[cfg(unix)]
 impl Target<'_> {
     fn send(&self, socket: &UnixDatagram, state: &[u8]) -> io::Result<usize> {
         match self {
@@ -142,7 +151,7 @@ fn send_abstract(socket: &UnixDatagram, name: &[u8], state: &[u8]) -> io::Result
     socket.send_to_addr(state, &addr)
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
 fn send_abstract(_socket: &UnixDatagram, _name: &[u8], _state: &[u8]) -> io::Result<usize> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
@@ -150,7 +159,7 @@ fn send_abstract(_socket: &UnixDatagram, _name: &[u8], _state: &[u8]) -> io::Res
     ))
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -753,6 +753,7 @@ mod tests {
         assert_eq!(u32::from(p), 1234);
         assert_eq!(p.to_string(), "1234");
         assert_eq!(format!("{p:?}"), "Pid(1234)");
+        #[cfg(unix)]
         assert_eq!(p.to_rustix().as_raw_pid(), 1234);
         assert_eq!(Pid::current().as_u32(), std::process::id());
         assert!(Pid::new(2) > Pid::new(1));

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeSet;
 use std::io;
-use std::os::fd::AsFd;
+use crate::sys::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Mutex;
@@ -220,12 +220,11 @@ impl Walk<'_> {
     /// the listed directory), `depth` more levels down.
     fn dir(
         &mut self,
-        dir_fd: &std::os::fd::OwnedFd,
+        dir_fd: &sys::OwnedFd,
         dir: &Path,
         prefix: &Path,
         depth: usize,
     ) -> Result<()> {
-        use std::os::unix::ffi::OsStrExt;
         use sys::FileKind;
 
         let entries = sys::read_dir(dir_fd.as_fd()).open_err(dir)?;
@@ -235,7 +234,7 @@ impl Walk<'_> {
         let mut names: Vec<(std::ffi::OsString, Option<Skip>)> = Vec::new();
         for entry in entries {
             let file_name = entry.name;
-            let bytes = file_name.as_bytes();
+            let bytes = file_name.as_encoded_bytes();
             let kind = match entry.kind {
                 None => match sys::lstat_at(dir_fd.as_fd(), &file_name) {
                     Ok(st) => sys::file_kind(&st),
@@ -295,7 +294,7 @@ impl Walk<'_> {
     /// and lists it, or reports why not.
     fn subdir(
         &mut self,
-        parent: &std::os::fd::OwnedFd,
+        parent: &sys::OwnedFd,
         name: &std::ffi::OsStr,
         path: &Path,
         rel: &Path,
@@ -711,12 +710,7 @@ impl Registry {
     pub fn open(dir: impl AsRef<Path>) -> Result<Registry> {
         let dir = std::path::absolute(dir.as_ref()).open_err(dir.as_ref())?;
         if !dir.exists() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .create_err(&dir)?;
+            sys::create_dir_all(&dir, 0o700).create_err(&dir)?;
         }
         let singleton = Pidfile::new(dir.join(MANAGER_LOCK)).acquire()?;
         Ok(Registry {
@@ -746,8 +740,24 @@ impl Registry {
     /// The file is visible, locked and empty ("starting") between the lock
     /// and the child's start. Another thread spawning a process at the same
     /// moment could inherit the lock too; spawn children from one thread.
+    ///
+    /// # Platform notes
+    /// Not on Windows ([`ErrorKind::Unsupported`]): a lock belongs to the
+    /// process that took it there, so a child cannot hold it for the
+    /// registry (docs/WINDOWS.md).
     pub fn spawn(&self, name: &str, command: &mut Command, meta: &[(&str, &str)]) -> Result<Child> {
         validate_name(name)?;
+        if cfg!(windows) {
+            return Err(Error::with_io(
+                ErrorKind::Unsupported,
+                &self.pidfile_path(name),
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "Registry::spawn is not available on Windows: a lock cannot be handed to \
+                     a child process there; run the child under `pidguard run` instead",
+                ),
+            ));
+        }
         let path = self.pidfile_path(name);
         let mut guard = Pidfile::new(&path).inheritable(true).acquire_reserved()?;
         let child = match command.spawn() {
@@ -771,7 +781,7 @@ impl Registry {
             return Err(e);
         }
         // The child holds the lock now; close the manager's copy.
-        drop(guard.into_fd());
+        drop(guard.into_owned());
         self.spawned
             .lock()
             .unwrap_or_else(|p| p.into_inner())

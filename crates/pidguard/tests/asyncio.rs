@@ -3,6 +3,8 @@
 //! `asyncio::remove_on_shutdown` with real signals in a child process (this
 //! test binary re-executed in a helper role, see `helper_process`). Tests
 //! signal only the children they started, by PID, and reap them.
+// Unix behaviour (Windows: tests/windows.rs).
+#![cfg(unix)]
 #![cfg(feature = "tokio")]
 
 mod support;

@@ -5,6 +5,8 @@
 //! directory, registers the handlers, reports on stdout and waits for its
 //! stdin to close. Tests signal only the children they started, by PID, and
 //! reap them.
+// Unix behaviour (Windows: tests/windows.rs).
+#![cfg(unix)]
 #![cfg(feature = "signal-cleanup")]
 
 mod support;

@@ -4,6 +4,8 @@
 //! (`/run` for root), which a test must not touch; the behaviour with a file
 //! in a temporary directory (run once, refused while held, removed after a
 //! panic) is tested through `run_exclusive_with` in `src/exclusive.rs`.
+// Unix behaviour (Windows: tests/windows.rs).
+#![cfg(unix)]
 
 use pidguard::{run_exclusive, ErrorKind};
 

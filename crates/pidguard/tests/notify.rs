@@ -3,6 +3,8 @@
 //! The daemon side runs in a child (this test binary re-executed in a helper
 //! role, see `helper_process`) started with its own `NOTIFY_SOCKET`, so no
 //! test changes the environment of this multithreaded process.
+// Unix behaviour (Windows: tests/windows.rs).
+#![cfg(unix)]
 
 mod support;
 

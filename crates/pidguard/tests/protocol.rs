@@ -4,6 +4,8 @@
 //! `helper_process`): it acquires through the library, reports on stdout, and
 //! holds the lock until its stdin closes. Tests kill only processes they
 //! started, by PID, and reap them.
+// Unix behaviour (Windows: tests/windows.rs).
+#![cfg(unix)]
 
 mod support;
 

@@ -4,6 +4,8 @@
 //! The crashing manager is this test binary re-executed in a helper role
 //! (see `manager_process`). Tests kill only processes they started (the
 //! manager, and the children whose PIDs the manager reported), by PID.
+// Unix behaviour (Windows: tests/windows.rs).
+#![cfg(unix)]
 
 mod support;
 

@@ -2,7 +2,6 @@
 //! mid-write, a reader probing it for an instant) or when an unlocked file
 //! names a process that may still be its owner.
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use crate::error::{Error, Result, IoResultExt};
 use crate::fs::{read_fd, MID_WRITE_BACKOFF_US};
 use crate::pid::{Pid, Rule};
 use crate::read::process::{liveness, Liveness};
-use crate::sys;
+use crate::sys::{self, OwnedFd};
 
 /// Pauses before trying the lock again when it is held and the file names a
 /// live process: the holder may be a reader (`status`, `list`, another

@@ -1,11 +1,10 @@
 //! The [`Guard`]: holds a PID file's lock, and releases it (step 3).
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result, IoResultExt};
 use crate::pid::Pid;
-use crate::sys;
+use crate::sys::{self, AsFd, BorrowedFd, OwnedFd, RemoveFailed};
 
 use super::stale_record;
 
@@ -67,15 +66,13 @@ impl Guard {
         if std::process::id() != self.owner {
             return Ok(());
         }
-        let mine = sys::fstat(&fd).open_err(&self.path)?;
-        match sys::lstat(&self.path) {
-            Ok(st) if sys::same_inode(&st, &mine) => match sys::unlink(&self.path) {
-                Ok(()) | Err(sys::Errno::NOENT) => {}
-                Err(e) => return Err(Error::with_io(ErrorKind::Io, &self.path, e.into())),
-            },
+        // Only the file this guard holds: never a successor's.
+        match sys::remove_if_same(&self.path, &fd) {
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::open(&self.path, e)),
+            Err(RemoveFailed::Check(e)) => return Err(Error::open(&self.path, e)),
+            Err(RemoveFailed::Remove(e)) => {
+                return Err(Error::with_io(ErrorKind::Io, &self.path, e))
+            }
         }
         if self.fsync {
             if let Some(dir) = self.path.parent() {
@@ -133,7 +130,22 @@ impl Guard {
     /// Gives up the guard without removing the file, returning the locked
     /// descriptor: the lock lasts as long as this descriptor (or a copy of
     /// it, including in children) stays open.
+    #[cfg(unix)]
     pub fn into_fd(mut self) -> OwnedFd {
+        self.fd.take().expect("a live guard has its descriptor")
+    }
+
+    /// [`into_fd`](Guard::into_fd) on every platform.
+    pub(crate) fn into_owned(mut self) -> OwnedFd {
+        self.fd.take().expect("a live guard has its descriptor")
+    }
+
+    /// Gives up the guard without removing the file, returning the locked
+    /// handle: the lock lasts as long as this handle stays open *in this
+    /// process* (a lock on Windows belongs to the process that took it: a
+    /// copy inherited by a child does not keep it once this process exits).
+    #[cfg(windows)]
+    pub fn into_handle(mut self) -> std::os::windows::io::OwnedHandle {
         self.fd.take().expect("a live guard has its descriptor")
     }
 
@@ -145,8 +157,16 @@ impl Guard {
     }
 }
 
-impl AsFd for Guard {
+#[cfg(unix)]
+impl std::os::fd::AsFd for Guard {
     fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd()
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsHandle for Guard {
+    fn as_handle(&self) -> BorrowedFd<'_> {
         self.fd()
     }
 }

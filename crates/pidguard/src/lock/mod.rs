@@ -16,7 +16,6 @@ pub use guard::Guard;
 
 use contend::{held_or_denied, live_unlocked_owner, wait_out_mid_write};
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,7 @@ use crate::error::{Error, ErrorKind, Result, UnsafeFile, IoResultExt};
 use crate::fs::{self, parent_dir, read_fd, refuse_foreign_links, Still, Verified};
 use crate::pid::{Pid, Rule};
 use crate::read::status::{self, Status};
-use crate::sys;
+use crate::sys::{self, OwnedFd, RemoveFailed, RemoveOutcome};
 
 /// How many times the protocol starts over when the path changes under it
 /// before giving up.
@@ -596,11 +595,7 @@ pub(super) fn stale_record(path: &Path, e: io::Error) -> Error {
 /// Creates missing directories with `mode`, refusing a symlink or non-directory
 /// at any level we create.
 fn create_dirs(dir: &Path, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)?;
+    sys::create_dir_all(dir, mode)?;
     let st = sys::lstat(dir)?;
     if !sys::is_dir(&st) {
         return Err(io::Error::new(
@@ -652,11 +647,15 @@ pub(crate) fn remove_unlocked(path: &Path, expected: Option<Pid>) -> Result<Remo
             return Ok(Removal::Changed);
         }
     }
-    match sys::unlink(path) {
-        Ok(()) => Ok(Removal::Removed),
-        Err(sys::Errno::NOENT) => Ok(Removal::Missing),
-        Err(e) => {
-            Err(Error::open(path, e.into()).with_detail("the stale file could not be removed"))
+    // The locked file itself (on Windows, by handle: never a name that a
+    // successor's file may have taken meanwhile).
+    match sys::remove_if_same(path, &fd) {
+        Ok(RemoveOutcome::Removed) => Ok(Removal::Removed),
+        Ok(RemoveOutcome::Missing) => Ok(Removal::Missing),
+        Ok(RemoveOutcome::Other) => Ok(Removal::Changed),
+        Err(RemoveFailed::Check(e)) => Err(Error::open(path, e)),
+        Err(RemoveFailed::Remove(e)) => {
+            Err(Error::open(path, e).with_detail("the stale file could not be removed"))
         }
     }
 }

@@ -396,7 +396,6 @@ impl Filters {
 /// same path as `/proc/P/exe` reads it (without a ` (deleted)` suffix:
 /// the binary was replaced or removed since the process started).
 fn exe_matches(wanted: &Path, pid: Pid) -> Result<Option<Mismatch>, Unproved> {
-    use std::os::unix::fs::MetadataExt;
     let actual = proc::exe_link(pid).map_err(|e| Unproved::new(Fact::Executable, pid, Some(e)))?;
     let mismatch = || {
         Some(Mismatch::Exe {
@@ -412,8 +411,8 @@ fn exe_matches(wanted: &Path, pid: Pid) -> Result<Option<Mismatch>, Unproved> {
     if running == canonical.as_os_str().as_encoded_bytes() {
         return Ok(None);
     }
-    let same_inode = match (sys::exe_inode(pid), std::fs::metadata(&canonical)) {
-        (Some(a), Ok(b)) => a == (b.dev(), b.ino()),
+    let same_inode = match (sys::exe_inode(pid), sys::file_id(&canonical)) {
+        (Some(a), Ok(b)) => a == b,
         _ => false,
     };
     Ok(if same_inode { None } else { mismatch() })
@@ -511,6 +510,10 @@ pub(crate) fn identify(
                 }
             }
             Ok(false) => return Identity::Mismatched(Mismatch::NotLockHolder),
+            // The platform has no lock table to read (Windows, other
+            // Unix): the lock proves nothing either way, and the other
+            // facts decide (docs/WINDOWS.md, decision 8).
+            Err(Errno::NOSYS) => {}
             Err(e) => unread.note(Unproved::new(Fact::Lock, pid, Some(e))),
         }
     }

@@ -57,7 +57,7 @@
 //! [`Guard::set_pid`]: crate::Guard::set_pid
 
 use std::io;
-use std::os::fd::AsFd;
+use crate::sys::AsFd;
 
 use crate::sys::Stat;
 

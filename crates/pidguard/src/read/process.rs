@@ -5,7 +5,7 @@
 //! [`Liveness::AliveNotOurs`] (it exists but this process may not signal it).
 
 use std::io;
-use std::os::fd::OwnedFd;
+use crate::sys::OwnedFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::pid::Pid;

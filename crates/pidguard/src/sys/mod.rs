@@ -202,7 +202,6 @@ pub(crate) struct DirEntry {
 }
 
 
-#[allow(dead_code)] // called from above the seam with the Windows call sites
 /// What [`remove_if_same`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RemoveOutcome {
@@ -214,7 +213,6 @@ pub(crate) enum RemoveOutcome {
     Other,
 }
 
-#[allow(dead_code)] // called from above the seam with the Windows call sites
 /// Why [`remove_if_same`] failed.
 #[derive(Debug)]
 pub(crate) enum RemoveFailed {

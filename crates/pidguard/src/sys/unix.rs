@@ -534,7 +534,6 @@ pub(crate) fn mkfifo(path: &Path) -> io::Result<()> {
     }
 }
 
-#[allow(dead_code)] // called from above the seam with the Windows call sites
 /// Removes `path` if it names the file `held` is open on (checked with
 /// `lstat` against `fstat`, then `unlink(2)`: the caller holds the lock, so
 /// no successor can be linking a file there in between).
@@ -557,7 +556,6 @@ pub(crate) fn remove_temp(path: &Path) {
     let _ = rustix::fs::unlink(path);
 }
 
-#[allow(dead_code)] // called from above the seam with the Windows call sites
 /// Creates `dir` and its missing parents with `mode` (less the umask).
 pub(crate) fn create_dir_all(dir: &Path, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -567,7 +565,6 @@ pub(crate) fn create_dir_all(dir: &Path, mode: u32) -> io::Result<()> {
         .create(dir)
 }
 
-#[allow(dead_code)] // called from above the seam with the Windows call sites
 /// The `(device, inode)` of the file at `path` (following symlinks).
 pub(crate) fn file_id(path: &Path) -> io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
