@@ -287,3 +287,69 @@ fn a_reader_never_sees_a_partial_file() {
     let (whole, absent) = reader.join().unwrap();
     eprintln!("reader: {whole} whole files, {absent} reads with no file, 0 partial");
 }
+
+#[test]
+fn list_names_a_held_file_and_kill_ends_its_holder_through_its_handle() {
+    use pidguard::registry::{list, Entry};
+    use pidguard::{Filters, Outcome, Signal};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let mut holder = Helper::spawn("hold", &path, None);
+    assert_eq!(holder.report(), format!("acquired {}", holder.pid()));
+    let pid = Pid::new(holder.pid()).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a PID file").unwrap();
+    let entries = list(dir.path()).unwrap();
+    let rows: Vec<_> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::File(row) => Some(row),
+            Entry::Skipped { .. } => None,
+        })
+        .collect();
+    assert_eq!(rows.len(), 1, "{entries:?}");
+    assert_eq!(rows[0].name, "app");
+    assert_eq!(rows[0].pid, Some(pid));
+    assert!(rows[0].locked, "{:?}", rows[0]);
+    assert_eq!(
+        entries.len(),
+        2,
+        "the other file is listed as skipped: {entries:?}"
+    );
+    // TERM cannot be delivered on Windows: said, and nothing happens.
+    let err = pidguard::send_signal(&path, Signal::TERM, &Filters::default()).unwrap_err();
+    assert!(err.to_string().contains("only KILL"), "{err}");
+    assert_eq!(
+        holder.child.try_wait().unwrap(),
+        None,
+        "TERM must not end it"
+    );
+    // KILL is TerminateProcess, through the handle pinned for the checks.
+    let report = pidguard::send_signal(&path, Signal::KILL, &Filters::default()).unwrap();
+    assert_eq!(report.pid, Some(pid), "{report:?}");
+    assert!(matches!(report.outcome, Outcome::Signalled), "{report:?}");
+    let status = holder.child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "TerminateProcess(h, 1)");
+    assert_eq!(pidguard::liveness(pid), Liveness::Dead);
+    // Its file is stale now, and taken over at once.
+    assert!(
+        matches!(pidguard::status(&path), Status::Stale(p) if p == pid),
+        "{:?}",
+        pidguard::status(&path)
+    );
+    drop(Pidfile::new(&path).acquire().unwrap());
+    assert!(!path.exists());
+}
+
+#[test]
+fn modes_and_owners_are_refused_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let err = Pidfile::new(&path).mode(0o600).acquire().unwrap_err();
+    assert!(err.to_string().contains("ACL"), "{err}");
+    let err = Pidfile::new(&path)
+        .owner(Some(0), None)
+        .acquire()
+        .unwrap_err();
+    assert!(err.to_string().contains("ACL"), "{err}");
+    assert!(!path.exists(), "a refused acquire leaves no file");
+}

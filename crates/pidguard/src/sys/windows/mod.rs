@@ -115,6 +115,11 @@ impl Errno {
     pub(crate) const NAMETOOLONG: Errno = Errno(ERROR_FILENAME_EXCED_RANGE);
     /// An I/O error (`ERROR_IO_DEVICE`).
     pub(crate) const IO: Errno = Errno(ERROR_IO_DEVICE);
+    /// A signal Windows cannot deliver (all but `KILL` and 0). Bit 29 marks
+    /// an application-defined code: no system call returns it.
+    pub(crate) const NOSIGNAL: Errno = Errno(0x2000_0001);
+    /// File ownership or modes, which Windows does not have (ACLs).
+    pub(crate) const NOACL: Errno = Errno(0x2000_0002);
 
     /// The error of a Win32 code, with the synonyms above folded.
     pub(crate) fn from_code(code: i32) -> Errno {
@@ -159,6 +164,16 @@ impl From<Errno> for io::Error {
     fn from(e: Errno) -> io::Error {
         match e {
             Errno::SRCH => io::Error::new(io::ErrorKind::NotFound, "no such process"),
+            Errno::NOSIGNAL => io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this signal cannot be sent on Windows: there are no signals there, only \
+                 KILL (TerminateProcess) and 0 (is it running?)",
+            ),
+            Errno::NOACL => io::Error::new(
+                io::ErrorKind::Unsupported,
+                "file owners and modes do not exist on Windows (access is an ACL there): \
+                 leave Pidfile::owner and Pidfile::mode unset",
+            ),
             Errno::PERM => io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 "the process may not be opened or ended (another user's, or protected)",
@@ -784,12 +799,12 @@ pub(crate) fn set_cloexec(fd: impl AsFd, cloexec: bool) -> io::Result<()> {
 
 /// Not on Windows (ownership is a SID in an ACL).
 pub(crate) fn fchown(_fd: impl AsFd, _uid: Option<u32>, _gid: Option<u32>) -> Result<(), Errno> {
-    Err(Errno::NOTSUP)
+    Err(Errno::NOACL)
 }
 
 /// Not on Windows (permissions are ACLs).
 pub(crate) fn fchmod(_fd: impl AsFd, _mode: u32) -> Result<(), Errno> {
-    Err(Errno::NOTSUP)
+    Err(Errno::NOACL)
 }
 
 /// The owner of a reparse point is not judged yet (`GetSecurityInfo`, a
@@ -896,7 +911,7 @@ fn terminate(h: BorrowedFd<'_>) -> Result<(), Errno> {
 /// `TerminateProcess` (through `pidfd` when given: the PID cannot have been
 /// reused); any other signal (`TERM` included: there is no SIGTERM, and
 /// console events reach only a console's own process groups) is
-/// [`Errno::NOTSUP`].
+/// [`Errno::NOSIGNAL`].
 pub(crate) fn send_signal(
     pidfd: Option<&OwnedFd>,
     pid: Pid,
@@ -912,7 +927,7 @@ pub(crate) fn send_signal(
             Some(h) => terminate(h.as_fd()),
             None => terminate(open_live(pid, PROCESS_TERMINATE)?.as_fd()),
         },
-        _ => Err(Errno::NOTSUP),
+        _ => Err(Errno::NOSIGNAL),
     }
 }
 
