@@ -754,7 +754,8 @@ impl Registry {
                 io::Error::new(
                     io::ErrorKind::Unsupported,
                     "Registry::spawn is not available on Windows: a lock cannot be handed to \
-                     a child process there; run the child under `pidguard run` instead",
+                     a child process there; let the child acquire its PID file itself \
+                     (Pidfile::acquire)",
                 ),
             ));
         }
