@@ -1,21 +1,15 @@
 //! One file per command.
 
 pub mod completions;
-pub mod daemon;
 pub mod ensure;
-pub mod etcd;
-pub mod gate;
-pub mod job;
 pub mod list;
 pub mod man;
 pub mod path;
 pub mod pid;
-pub mod run;
 pub mod signal;
 pub mod status;
 pub mod stop;
 pub mod sweep;
-pub mod tree;
 pub mod wait;
 
 use std::path::PathBuf;

@@ -71,7 +71,7 @@ pub fn describe(found: &Inspection) -> String {
 
 pub fn run(args: StatusArgs) -> Result<Exit, Failure> {
     if let Some(url) = &args.backend.backend {
-        return crate::commands::etcd::status(&args, url);
+        return crate::supervise::etcd::status(&args, url);
     }
     let path = resolved_path(&args.file)?;
     let found = pidguard::inspect(&path, &Default::default());

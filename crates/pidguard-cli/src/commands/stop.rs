@@ -27,7 +27,7 @@ pub fn run(args: StopArgs) -> Result<Exit, Failure> {
         (None, t) => Schedule::timeout(signal, t.unwrap_or(DEFAULT_TIMEOUT)),
     };
     if let Some(url) = &args.backend.backend {
-        return crate::commands::etcd::stop(&args, url, &schedule);
+        return crate::supervise::etcd::stop(&args, url, &schedule);
     }
     let path = pidfile(&args.file).path()?;
     let filters = filters(&args.filters)?;

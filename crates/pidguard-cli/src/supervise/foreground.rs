@@ -14,15 +14,16 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::low_level::siginfo::{Cause, Origin};
 
 use crate::cli::RunArgs;
-use crate::commands::{self, daemon, gate::Gated, tree};
+use crate::commands;
 use crate::exit::{Exit, Failure};
+use crate::supervise::{daemon, gate::Gated, tree};
 
 /// The signals a supervisor passes on to its command.
 pub(crate) const FORWARDED: [i32; 6] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
 
 pub fn run(args: RunArgs) -> Result<Exit, Failure> {
     if let Some(url) = &args.backend.backend {
-        return super::etcd::run(&args, url);
+        return crate::supervise::etcd::run(&args, url);
     }
     let mut pf = commands::pidfile(&args.file);
     pf.fsync(args.fsync);

@@ -53,9 +53,9 @@ mod imp {
     use std::path::PathBuf;
 
     use crate::cli::{BackendArgs, FileArgs, RunArgs, StatusArgs, StopArgs};
-    use crate::commands::job::{self, Job, Watchdog};
-    use crate::commands::run::{exec_failure, exit_code, reached_the_child_too, FORWARDED};
     use crate::exit::{Exit, Failure};
+    use crate::supervise::foreground::{exec_failure, exit_code, reached_the_child_too, FORWARDED};
+    use crate::supervise::job::{self, Job, Watchdog};
 
     /// What `stop` adds to the schedule's length when waiting for the lock
     /// to be released: the holder's reaction, or its lease running out.
