@@ -69,7 +69,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
 fn run(cli: cli::Cli) -> Result<Exit, Failure> {
     use cli::Command as C;
     match cli.command {
-        C::Run(args) => supervise::foreground::run(args),
+        C::Run(args) => commands::run::run(args),
         C::Status(args) => commands::status::run(args),
         C::Pid(args) => commands::pid::run(args),
         C::Path(args) => commands::path::run(args),

@@ -1,9 +1,12 @@
-//! `pidguard run`: take the lock and run a command under it.
+//! `run`'s default mode: stay as the command's parent, pass signals on,
+//! follow a command that forks itself into the background, remove the file
+//! when it is done. The signal forwarding (the thread that passes the
+//! signals a supervisor receives on to its command, never to a PID that may
+//! have been reused) is here too; the etcd supervisor shares [`FORWARDED`]
+//! and [`reached_the_child_too`].
 
-use std::ffi::OsString;
 use std::os::fd::AsFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,176 +16,12 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::low_level::siginfo::{Cause, Origin};
 
-use crate::cli::RunArgs;
-use crate::commands;
 use crate::exit::{Exit, Failure};
-use crate::supervise::{daemon, gate::Gated, tree};
+use crate::supervise::gate::Gated;
+use crate::supervise::{acquire, become_subreaper, daemon, exit_code, tree};
 
 /// The signals a supervisor passes on to its command.
 pub(crate) const FORWARDED: [i32; 6] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
-
-pub fn run(args: RunArgs) -> Result<Exit, Failure> {
-    if let Some(url) = &args.backend.backend {
-        return crate::supervise::etcd::run(&args, url);
-    }
-    let mut pf = commands::pidfile(&args.file);
-    pf.fsync(args.fsync);
-    commands::creation(&mut pf, &args.create)?;
-    if args.exec {
-        exec_in_place(&pf, &args)
-    } else if args.daemon {
-        let pid = daemon::start(pf, &args.command, &args.detach, args.wait, None)?;
-        if args.file.json {
-            println!("{}", serde_json::json!({ "pid": pid.get() }));
-        }
-        Ok(Exit::Success)
-    } else {
-        supervise(pf, &args)
-    }
-}
-
-/// Takes the lock, waiting up to `wait` if given.
-pub fn acquire(pf: &Pidfile, wait: Option<std::time::Duration>) -> Result<Guard, Failure> {
-    let guard = match wait {
-        Some(d) => pf.acquire_timeout(d)?,
-        None => pf.acquire()?,
-    };
-    if let Some(fs) = guard.network_fs() {
-        eprintln!(
-            "pidguard: warning: {} is on {fs}, where flock may be emulated or hold only on \
-             this host; prefer a local directory such as /run",
-            guard.path().display()
-        );
-    }
-    Ok(guard)
-}
-
-/// `--exec`: write our own PID, keep the lock open across exec, become CMD.
-fn exec_in_place(pf: &Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
-    let guard = acquire(pf, args.wait)?;
-    guard.set_inheritable(true)?;
-    let program = &args.command[0];
-    let err = Command::new(program).args(&args.command[1..]).exec();
-    let _ = guard.release();
-    Err(exec_failure(program, &err))
-}
-
-pub(crate) fn exec_failure(program: &OsString, err: &std::io::Error) -> Failure {
-    let name = program.to_string_lossy();
-    if err.kind() == std::io::ErrorKind::NotFound {
-        Failure::new(Exit::NotFound, format!("command not found: {name}: {err}"))
-    } else {
-        Failure::new(Exit::CannotExecute, format!("cannot execute {name}: {err}"))
-    }
-}
-
-/// The default mode: stay as the command's parent, pass signals on, follow
-/// a command that daemonizes itself, remove the file when it is done.
-fn supervise(mut pf: Pidfile, args: &RunArgs) -> Result<Exit, Failure> {
-    // Orphaned descendants (a daemon that forks into the background) become
-    // our children instead of init's, so we can tell who holds the lock.
-    become_subreaper();
-    let gated = Gated::spawn(&args.command, |_| {})?;
-    let child = gated.pid;
-    pf.pid(child);
-    let mut guard = match acquire(&pf, args.wait) {
-        Ok(g) => g,
-        Err(f) => {
-            gated.abandon();
-            return Err(f);
-        }
-    };
-    // The target is pinned (below) once the forwarder exists; until the
-    // command runs, nothing is sent (the mutex is held across the exec).
-    let target = Arc::new(Mutex::new(Target {
-        pid: child,
-        pinned: None,
-        reaped: false,
-    }));
-    // From here on the supervisor outlives signals and passes them on.
-    let forwarder = match Forwarder::start(Arc::clone(&target)) {
-        Ok(f) => f,
-        Err(f) => {
-            gated.abandon();
-            return Err(f);
-        }
-    };
-    // A pidfd if one can be had; at a low descriptor limit (or without
-    // pidfd support) signals go by PID instead, which is as safe here: the
-    // child is ours and is sent nothing once reaped (see `Target`).
-    lock(&target).pinned = Process::open(child).ok();
-    // The forwarder waits while the command execs: if exec fails, the
-    // child is reaped by the spawning thread, and nothing may be sent to
-    // its PID after that.
-    let started = {
-        let mut t = lock(&target);
-        let started = gated.open(guard.as_fd());
-        t.reaped = started.is_err();
-        started
-    };
-    let outcome = match started {
-        Ok(_child) => Ok(follow(&target, &mut guard)),
-        Err(f) => Err(f),
-    };
-    let (status, next) = match outcome {
-        Ok(Ok(done)) => done,
-        // The command never ran: nobody else holds the lock.
-        Err(f) => {
-            let _ = guard.release();
-            forwarder.stop();
-            return Err(f);
-        }
-        // Supervision failed while the command (or the daemon it forked
-        // into) may run and hold the lock: the file stays theirs.
-        Ok(Err(f)) => {
-            drop(guard.into_fd());
-            forwarder.stop();
-            return Err(f);
-        }
-    };
-    // The file is dealt with before the signal thread is stopped: whoever
-    // waits for it to go (`stop`) need not wait for that thread.
-    let result = finish(guard, status, next);
-    forwarder.stop();
-    result
-}
-
-/// After the command (and any daemon it forked into) exited: remove the
-/// file, unless a descendant may still hold the lock.
-fn finish(guard: Guard, status: ExitStatus, next: tree::Next) -> Result<Exit, Failure> {
-    match next {
-        tree::Next::Undecidable(why) => {
-            // Someone below us may hold the lock: the file stays theirs.
-            drop(guard.into_fd());
-            return Err(Failure::new(Exit::Unavailable, why));
-        }
-        tree::Next::Done { left } if !left.is_empty() => eprintln!(
-            "pidguard: warning: the command exited and left PID {} running, without the lock",
-            left.iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        _ => {}
-    }
-    // The command's status is the result; a file that cannot be removed is
-    // worth a warning, not a different status.
-    if let Err(e) = guard.release() {
-        eprintln!("pidguard: warning: the command exited ({status}), but {e}");
-    }
-    Ok(Exit::Child(exit_code(status)))
-}
-
-/// Makes this process a child subreaper (Linux; elsewhere a no-op), and
-/// makes sure its children are not reaped behind its back: a SIGCHLD
-/// inherited as ignored would have the kernel reap them at once (and their
-/// PIDs be reused while we still signal them by PID). A handler (that does
-/// nothing) replaces it; unlike "ignored", it does not survive exec.
-pub(crate) fn become_subreaper() {
-    let _ = crate::sys::become_subreaper();
-    static CHILD_EXITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGCHLD, &CHILD_EXITED);
-}
 
 /// The process signals are forwarded to: the command, or the daemon it
 /// forked into. `reaped` is set, under the mutex, in the same critical
@@ -335,6 +174,119 @@ fn forward(t: &Target, raw: i32) {
     }
 }
 
+/// Whether a signal was sent by the terminal to our whole foreground process
+/// group (Ctrl-C, Ctrl-\\, a hang-up), which the command shares: it got its
+/// own copy, and forwarding would deliver the signal twice. Signals sent to
+/// pidguard alone (`kill PID`) and a command that moved to a process group
+/// of its own still get forwarded.
+pub(crate) fn reached_the_child_too(origin: &Origin, child: pidguard::Pid) -> bool {
+    if origin.cause != Cause::Kernel {
+        return false;
+    }
+    crate::sys::in_our_group(child)
+}
+
+/// The default mode: stay as the command's parent, pass signals on, follow
+/// a command that daemonizes itself, remove the file when it is done.
+pub fn supervise(
+    mut pf: Pidfile,
+    command: &[std::ffi::OsString],
+    wait: Option<std::time::Duration>,
+) -> Result<Exit, Failure> {
+    // Orphaned descendants (a daemon that forks into the background) become
+    // our children instead of init's, so we can tell who holds the lock.
+    become_subreaper();
+    let gated = Gated::spawn(command, |_| {})?;
+    let child = gated.pid;
+    pf.pid(child);
+    let mut guard = match acquire(&pf, wait) {
+        Ok(g) => g,
+        Err(f) => {
+            gated.abandon();
+            return Err(f);
+        }
+    };
+    // The target is pinned (below) once the forwarder exists; until the
+    // command runs, nothing is sent (the mutex is held across the exec).
+    let target = Arc::new(Mutex::new(Target {
+        pid: child,
+        pinned: None,
+        reaped: false,
+    }));
+    // From here on the supervisor outlives signals and passes them on.
+    let forwarder = match Forwarder::start(Arc::clone(&target)) {
+        Ok(f) => f,
+        Err(f) => {
+            gated.abandon();
+            return Err(f);
+        }
+    };
+    // A pidfd if one can be had; at a low descriptor limit (or without
+    // pidfd support) signals go by PID instead, which is as safe here: the
+    // child is ours and is sent nothing once reaped (see `Target`).
+    lock(&target).pinned = Process::open(child).ok();
+    // The forwarder waits while the command execs: if exec fails, the
+    // child is reaped by the spawning thread, and nothing may be sent to
+    // its PID after that.
+    let started = {
+        let mut t = lock(&target);
+        let started = gated.open(guard.as_fd());
+        t.reaped = started.is_err();
+        started
+    };
+    let outcome = match started {
+        Ok(_child) => Ok(follow(&target, &mut guard)),
+        Err(f) => Err(f),
+    };
+    let (status, next) = match outcome {
+        Ok(Ok(done)) => done,
+        // The command never ran: nobody else holds the lock.
+        Err(f) => {
+            let _ = guard.release();
+            forwarder.stop();
+            return Err(f);
+        }
+        // Supervision failed while the command (or the daemon it forked
+        // into) may run and hold the lock: the file stays theirs.
+        Ok(Err(f)) => {
+            drop(guard.into_fd());
+            forwarder.stop();
+            return Err(f);
+        }
+    };
+    // The file is dealt with before the signal thread is stopped: whoever
+    // waits for it to go (`stop`) need not wait for that thread.
+    let result = finish(guard, status, next);
+    forwarder.stop();
+    result
+}
+
+/// After the command (and any daemon it forked into) exited: remove the
+/// file, unless a descendant may still hold the lock.
+fn finish(guard: Guard, status: ExitStatus, next: tree::Next) -> Result<Exit, Failure> {
+    match next {
+        tree::Next::Undecidable(why) => {
+            // Someone below us may hold the lock: the file stays theirs.
+            drop(guard.into_fd());
+            return Err(Failure::new(Exit::Unavailable, why));
+        }
+        tree::Next::Done { left } if !left.is_empty() => eprintln!(
+            "pidguard: warning: the command exited and left PID {} running, without the lock",
+            left.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => {}
+    }
+    // The command's status is the result; a file that cannot be removed is
+    // worth a warning, not a different status.
+    if let Err(e) = guard.release() {
+        eprintln!("pidguard: warning: the command exited ({status}), but {e}");
+    }
+    Ok(Exit::Child(exit_code(status)))
+}
+
 /// Waits for the target, reaping every child of ours that exits (orphans
 /// reparented to us included); when the target exits, follows the
 /// descendant left holding the lock, if any. Returns the last target's
@@ -400,27 +352,5 @@ fn follow(target: &Mutex<Target>, guard: &mut Guard) -> Result<(ExitStatus, tree
             }
             next => return Ok((status, next)),
         }
-    }
-}
-
-/// Whether a signal was sent by the terminal to our whole foreground process
-/// group (Ctrl-C, Ctrl-\\, a hang-up), which the command shares: it got its
-/// own copy, and forwarding would deliver the signal twice. Signals sent to
-/// pidguard alone (`kill PID`) and a command that moved to a process group
-/// of its own still get forwarded.
-pub(crate) fn reached_the_child_too(origin: &Origin, child: pidguard::Pid) -> bool {
-    if origin.cause != Cause::Kernel {
-        return false;
-    }
-    crate::sys::in_our_group(child)
-}
-
-/// A command's exit status as pidguard's: its code, or 128+N if killed by
-/// signal N.
-pub fn exit_code(status: ExitStatus) -> u8 {
-    match (status.code(), status.signal()) {
-        (Some(c), _) => c as u8,
-        (None, Some(sig)) => 128u8.wrapping_add(sig as u8),
-        (None, None) => Exit::Software.code(),
     }
 }

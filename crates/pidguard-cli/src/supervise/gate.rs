@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use pidguard::Pid;
 
 use crate::exit::{Exit, Failure};
-use crate::supervise::foreground::exec_failure;
+use crate::supervise::exec_failure;
 use crate::sys::{self, read_exact, receive_fd, send_fd, write_all};
 
 /// The parent's side: a command forked, its PID known, held before exec.
