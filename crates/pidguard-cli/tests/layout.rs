@@ -123,16 +123,32 @@ fn graph(src: &Path) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
                 }
             }
         }
-        // `use child::…` of a module declared in this file.
+        // `child::…` (in a `use` or an expression) of a module declared in
+        // this file: `mod child;`.
         if is_dir_module {
-            for line in text.lines() {
-                let line = line.trim_start();
-                let line = line
-                    .strip_prefix("pub(crate) use ")
-                    .or_else(|| line.strip_prefix("pub use "))
-                    .or_else(|| line.strip_prefix("use "));
-                if let Some(rest) = line {
-                    for p in paths_at(rest) {
+            let children: Vec<&str> = text
+                .lines()
+                .filter_map(|l| {
+                    let l = l.trim_start();
+                    let l = l
+                        .strip_prefix("pub(crate) mod ")
+                        .or_else(|| l.strip_prefix("pub mod "))
+                        .or_else(|| l.strip_prefix("mod "))?;
+                    l.strip_suffix(';')
+                })
+                .collect();
+            for child in children {
+                let at = format!("{child}::");
+                let mut from = 0;
+                while let Some(i) = text[from..].find(&at) {
+                    let start = from + i;
+                    from = start + at.len();
+                    let before = text[..start].chars().next_back();
+                    // Not a part of a longer name, nor of a longer path.
+                    if before.is_some_and(|c| is_ident(c) || c == ':') {
+                        continue;
+                    }
+                    for p in paths_at(&text[start..]) {
                         let mut full = module.clone();
                         full.extend(p);
                         named.push(full);
