@@ -5,15 +5,13 @@
 //! (see `manager_process`). Tests kill only processes they started (the
 //! manager, and the children whose PIDs the manager reported), by PID.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pidguard::registry::{Action, Registry, State, SweepPolicy};
 use pidguard::{ErrorKind, Liveness, Pid, Schedule};
-use support::{helper_command, report, Helper};
+use testkit::{helper_command, report, Helper};
 
 const DIR: &str = "PIDGUARD_TEST_REGISTRY";
 
@@ -21,7 +19,7 @@ const DIR: &str = "PIDGUARD_TEST_REGISTRY";
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn manager_process() {
-    if support::role().is_none() {
+    if testkit::role().is_none() {
         return;
     }
     let dir = PathBuf::from(std::env::var_os(DIR).expect("PIDGUARD_TEST_REGISTRY"));

@@ -8,12 +8,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{
+use crate::reuse::{crashed_holder, newcomer, started, under_strace, Namespace};
+use crate::summary;
+use testkit::{
     assert_records_owner, bin, kernel_identity_unavailable, kernel_record, pidfs_ino, pidguard,
     plant_record, run_true, sleeper, text, tmp, wait_for, Owned, RECORD_ATTR,
 };
-use crate::reuse::{crashed_holder, newcomer, started, under_strace, Namespace};
-use crate::summary;
 
 fn json(out: &Output) -> serde_json::Value {
     let first = String::from_utf8_lossy(&out.stdout);
@@ -547,7 +547,7 @@ kill $!
 #[test]
 fn a_record_never_makes_a_kernel_thread_an_owner() {
     let scenario = "kernel-identity-kernel-thread";
-    if !crate::common::have_tool("strace", "-V") {
+    if !testkit::have_tool("strace", "-V") {
         return summary::skipped(scenario, "strace is not installed (the EPERM seam)");
     }
     let dir = tmp();

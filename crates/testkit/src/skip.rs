@@ -1,18 +1,44 @@
 //! Tests that cannot run their body here say so, and the run keeps count.
 //!
 //! [`skipped`] prints "skipped: REASON" and records one line under
-//! `$CARGO_TARGET_TMPDIR/skipped/`, which `./test.sh` lists at the end (a
+//! `target/tmp/skipped/` (cargo's `CARGO_TARGET_TMPDIR`, found from the
+//! running test binary), which `./test.sh` lists at the end (a
 //! skipped test still counts as passed for the harness). [`have_tool`] is
 //! the check for a program the tests run: without it the test skips, but
 //! under `CI=true` it fails, because `.ci/run` installs every such tool and
 //! a "never signals" claim must not go untested there unnoticed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Where skips are recorded, one file per test.
+/// Where skips are recorded, one file per test: `tmp/skipped` in the
+/// target directory that holds the running test binary (the directory
+/// cargo marks with `CACHEDIR.TAG`, `target/` by default): the same
+/// directory as the test's own `CARGO_TARGET_TMPDIR`, which cargo gives
+/// only to the test crate, not to this one.
 pub fn skip_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("skipped")
+    let exe = std::env::current_exe().unwrap_or_default();
+    let target = exe
+        .ancestors()
+        .skip(1)
+        .find(|d| d.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    target.join("tmp").join("skipped")
+}
+
+/// The running test crate's name (cargo's `CARGO_CRATE_NAME`): the test
+/// binary's file name without its `-HASH`.
+pub fn test_crate() -> String {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let stem = exe
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match stem.rsplit_once('-') {
+        Some((name, _hash)) => name.to_owned(),
+        None => stem,
+    }
 }
 
 /// Records that the running test skipped its body, and why (call, then
@@ -21,7 +47,7 @@ pub fn skipped(reason: &str) {
     eprintln!("skipped: {reason}");
     let thread = std::thread::current();
     let test = thread.name().unwrap_or("unnamed").replace("::", "__");
-    let name = format!("{}__{test}.txt", env!("CARGO_CRATE_NAME"));
+    let name = format!("{}__{test}.txt", test_crate());
     let dir = skip_dir();
     // Best effort: the summary must not make a test fail.
     let _ = std::fs::create_dir_all(&dir);
