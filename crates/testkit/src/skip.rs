@@ -12,19 +12,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Where skips are recorded, one file per test: `tmp/skipped` in the
-/// target directory that holds the running test binary (the directory
-/// cargo marks with `CACHEDIR.TAG`, `target/` by default): the same
-/// directory as the test's own `CARGO_TARGET_TMPDIR`, which cargo gives
-/// only to the test crate, not to this one.
+/// target directory that holds the running test binary (`target/` by
+/// default): the same directory as the test's own `CARGO_TARGET_TMPDIR`,
+/// which cargo gives only to the test crate, not to this one.
+///
+/// A test binary is `TARGET/PROFILE/deps/NAME-HASH` (or
+/// `TARGET/TRIPLE/PROFILE/deps/…` when built for a named target). Cargo's
+/// `CACHEDIR.TAG` is not a reliable mark: cargo writes it only when it
+/// creates the target directory itself, not when a script made
+/// `target/tmp` first (as `.ci/run` does).
 pub fn skip_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    let target = exe
-        .ancestors()
-        .skip(1)
-        .find(|d| d.join("CACHEDIR.TAG").is_file())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(std::env::temp_dir);
-    target.join("tmp").join("skipped")
+    let profile = exe
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == "deps"))
+        .and_then(Path::parent);
+    let target = match profile.and_then(Path::parent) {
+        // Built for a named target: TARGET/TRIPLE/PROFILE/deps.
+        Some(t)
+            if !t.join("CACHEDIR.TAG").is_file()
+                && t.parent().is_some_and(|p| p.join("CACHEDIR.TAG").is_file()) =>
+        {
+            t.parent().map(Path::to_path_buf)
+        }
+        Some(t) => Some(t.to_path_buf()),
+        None => None,
+    };
+    target
+        .unwrap_or_else(std::env::temp_dir)
+        .join("tmp")
+        .join("skipped")
 }
 
 /// The running test crate's name (cargo's `CARGO_CRATE_NAME`): the test
