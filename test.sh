@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
 summary_dir=target/tmp/hardening-summary
-# Every test that skipped its body writes one line here (the tests'
-# common/skip.rs and support/skip.rs), listed at the end.
+# Every test that skipped its body writes one line here (the test
+# support's crates/testkit/src/skip.rs), listed at the end.
 skip_dir=target/tmp/skipped
 rm -rf "$summary_dir" "$skip_dir"
 skipped_steps=()

@@ -5,6 +5,7 @@ mod commands;
 mod duration;
 mod exit;
 mod output;
+mod supervise;
 mod sys;
 
 use std::process::ExitCode;
@@ -17,9 +18,9 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args
         .get(1)
-        .is_some_and(|a| a == commands::job::WATCHDOG_ARG)
+        .is_some_and(|a| a == supervise::job::WATCHDOG_ARG)
     {
-        return commands::job::watchdog_main(&args[2..]);
+        return supervise::job::watchdog_main(&args[2..]);
     }
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,

@@ -2,8 +2,7 @@
 //! maximum, RTMIN+n, 0 as a probe; start-stop-daemon's schedule shorthand;
 //! one duration grammar for every option.
 
-mod common;
-use common::*;
+use testkit::*;
 
 use std::process::Command;
 

@@ -3,9 +3,7 @@
 //! Every process a test starts is killed by PID (never by name) and waited
 //! for; files live in temporary directories.
 
-mod common;
-
-use common::*;
+use testkit::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -3,9 +3,7 @@
 //! Every daemon a test starts is stopped by the PID pidguard reports (never
 //! by name) and waited for; files live in temporary directories.
 
-mod common;
-
-use common::*;
+use testkit::*;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -49,7 +47,7 @@ fn running_locked(path: &Path) -> i32 {
         } => pid.get(),
         other => panic!("expected a verified, locked holder: {other:?}"),
     };
-    common::assert_records_owner(path, pid);
+    testkit::assert_records_owner(path, pid);
     pid
 }
 

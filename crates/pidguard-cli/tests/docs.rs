@@ -1,7 +1,6 @@
 //! The man pages and shell completions generated from the clap definition.
 
-mod common;
-use common::*;
+use testkit::*;
 
 use std::process::Command;
 

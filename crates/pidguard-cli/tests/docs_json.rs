@@ -2,8 +2,7 @@
 //! documented for its object, with its type and value; every documented key
 //! is printed by some run below.
 
-mod common;
-use common::*;
+use testkit::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;

@@ -5,8 +5,6 @@
 //! reason, when etcd is not installed.
 #![cfg(feature = "etcd")]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,53 +14,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{alive, missing, pidguard, signal, text, tmp, wait_for, Owned};
+use testkit::etcd::{free_port, have_etcd, serial, Serial, ETCD};
+use testkit::{alive, pidguard, signal, text, tmp, wait_for, Owned};
 
-const ETCD: &str = "/usr/bin/etcd";
-
-/// The tests measure timings against the TTL: run them one at a time so
-/// they do not compete for the two CPUs of a CI machine, both as threads of
-/// one test binary (`cargo test`) and as processes (`cargo nextest`, which
-/// runs each test in a process of its own): a mutex, then an exclusive
-/// `flock` on a file in the temporary directory.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-struct Serial {
-    _file: std::fs::File,
-    _guard: std::sync::MutexGuard<'static, ()>,
-}
-
-fn serial() -> Serial {
-    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let path = std::env::temp_dir().join("pidguard-etcd-tests.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap();
-    file.lock().unwrap();
-    Serial {
-        _file: file,
-        _guard: guard,
-    }
-}
-
-fn have_etcd() -> bool {
-    if Path::new(ETCD).exists() {
-        return true;
-    }
-    missing(&format!("{ETCD} (Debian: etcd-server)"));
-    false
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// One at a time (testkit::etcd::serial): the tests measure timings
+// against the TTL.
 
 /// One etcd member, killed (by PID) on drop.
 struct Member {

@@ -4,8 +4,7 @@
 //! EEXIST with the holder's PID; every other reader is checked to accept
 //! the same file.
 
-mod common;
-use common::*;
+use testkit::*;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,8 +2,7 @@
 //! and failure, non-UTF-8 names encoded losslessly, `list` escaping and
 //! descending into subdirectories, messages that say what happened.
 
-mod common;
-use common::*;
+use testkit::*;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

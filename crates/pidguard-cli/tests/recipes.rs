@@ -1,8 +1,7 @@
 //! The command lines in docs/recipes/*.md, run as documented (with a
 //! temporary PID file and a harmless command substituted).
 
-mod common;
-use common::*;
+use testkit::*;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

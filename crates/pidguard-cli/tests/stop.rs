@@ -5,9 +5,7 @@
 //! bug cannot signal anything, and read strace's log to prove no signal was
 //! even attempted. Tests signal only processes they started, by PID.
 
-mod common;
-
-use common::*;
+use testkit::*;
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;

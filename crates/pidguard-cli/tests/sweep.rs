@@ -7,9 +7,7 @@
 //! nothing but the pinned process) allowed; the test then checks that
 //! exactly the orphan died.
 
-mod common;
-
-use common::*;
+use testkit::*;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -6,9 +6,7 @@
 //! Every process a test starts is killed by the PID it recorded (never by
 //! name) and waited for; files live in temporary directories.
 
-mod common;
-
-use common::*;
+use testkit::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -35,39 +33,8 @@ impl Drop for Reap {
     }
 }
 
-/// Waits for a file a test command writes its background PID into.
-fn read_pid(path: &Path) -> i32 {
-    let mut pid = 0;
-    wait_for(
-        &format!("{}", path.display()),
-        || match std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            Some(p) => {
-                pid = p;
-                true
-            }
-            None => false,
-        },
-    );
-    pid
-}
-
 fn file_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Whether `flock -n` can take the file's lock (nobody holds it).
-fn lock_is_free(path: &Path) -> bool {
-    Command::new("flock")
-        .args(["-n", "-E", "99"])
-        .arg(path)
-        .arg("true")
-        .status()
-        .unwrap()
-        .code()
-        == Some(0)
 }
 
 /// The parent PID of `pid`.
@@ -149,7 +116,7 @@ fn a_command_that_forks_once_is_followed() {
     // The shell's background child inherits the lock and outlives it.
     let script = format!("sleep 30 & echo $! > {}; exit 0", bg.display());
     let sup = supervise(&p, &script);
-    let daemon = read_pid(&bg);
+    let daemon = pid_in(&bg);
     assert_followed(&p, sup, daemon);
 }
 
@@ -165,7 +132,7 @@ fn a_command_that_forks_twice_is_followed() {
         bg.display()
     );
     let sup = supervise(&p, &script);
-    let daemon = read_pid(&bg);
+    let daemon = pid_in(&bg);
     assert_followed(&p, sup, daemon);
 }
 
@@ -180,7 +147,7 @@ fn two_holders_are_not_guessed_between_the_file_is_kept() {
         b.display()
     );
     let mut sup = supervise(&p, &script);
-    let reap = Reap(vec![read_pid(&a), read_pid(&b)]);
+    let reap = Reap(vec![pid_in(&a), pid_in(&b)]);
     let out = wait_output(&mut sup.0);
     assert_eq!(out.status.code(), Some(69), "{}", text(&out));
     let msg = text(&out);
@@ -192,9 +159,9 @@ fn two_holders_are_not_guessed_between_the_file_is_kept() {
         "{msg}"
     );
     assert!(p.exists(), "the file is kept while its lock is held");
-    assert!(!lock_is_free(&p), "and the lock is still held");
+    assert!(!lock_free(&p), "and the lock is still held");
     drop(reap);
-    wait_for("the lock to be free", || lock_is_free(&p));
+    wait_for("the lock to be free", || lock_free(&p));
 }
 
 #[test]
@@ -214,7 +181,7 @@ fn a_background_process_without_the_lock_does_not_keep_the_file() {
         return;
     }
     let mut sup = supervise(&p, &script);
-    let reap = Reap(vec![read_pid(&bg)]);
+    let reap = Reap(vec![pid_in(&bg)]);
     let out = wait_output(&mut sup.0);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     assert!(text(&out).contains("without the lock"), "{}", text(&out));
@@ -269,7 +236,7 @@ impl Nginx {
 
     /// The master's PID, from nginx's own file.
     fn master(&self) -> i32 {
-        read_pid(&self.dir.path().join("nginx.pid"))
+        pid_in(&self.dir.path().join("nginx.pid"))
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -337,7 +304,7 @@ fn run_daemon_names_the_process_a_forking_command_leaves() {
             .args(["--", "sh", "-c", &script])
             .output()
             .unwrap();
-        let daemon = read_pid(&bg);
+        let daemon = pid_in(&bg);
         let reap = Reap(vec![daemon]);
         assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -393,7 +360,7 @@ fn notify_daemon_that_forks_before_ready_is_followed() {
         .args(["--", "sh", "-c", &script])
         .output()
         .unwrap();
-    let daemon = read_pid(&bg);
+    let daemon = pid_in(&bg);
     let reap = Reap(vec![daemon]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
@@ -474,7 +441,7 @@ fn ensure_socket_that_never_accepts_stops_the_daemon_and_removes_the_file() {
         .args(["--", "sh", "-c", &script])
         .output()
         .unwrap();
-    let first = read_pid(&bg);
+    let first = pid_in(&bg);
     let reap = Reap(vec![first]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("it was stopped"), "{}", text(&out));
@@ -711,8 +678,8 @@ fn run_works_without_proc() {
         .output()
         .unwrap();
     let reap = Reap(vec![
-        read_pid(&dir.path().join("bpid")),
-        read_pid(&dir.path().join("cbg")),
+        pid_in(&dir.path().join("bpid")),
+        pid_in(&dir.path().join("cbg")),
     ]);
     let t = text(&out);
     assert!(t.contains("plain=4"), "{t}");

@@ -5,45 +5,18 @@
 //! etcd fails instead: `.ci/run` installs it). The command line's own etcd
 //! tests (many hosts, quorum loss, TLS) are pidguard-cli's tests/etcd.rs.
 
-use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pidguard::{ErrorKind, Pid, Schedule};
 use pidguard_etcd::{Backend, Event, Lock, StopOutcome};
-
-const ETCD: &str = "/usr/bin/etcd";
-
-/// Prints "skipped: REASON" and records it under
-/// `$CARGO_TARGET_TMPDIR/skipped/`, which `./test.sh` lists at the end
-/// (the same record as the other crates' tests); under `CI=true` it fails.
-fn missing(program: &str) {
-    let reason = format!("{program} is not installed");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{reason}: CI=true, and .ci/run installs it");
-    }
-    eprintln!("skipped: {reason}");
-    let thread = std::thread::current();
-    let test = thread.name().unwrap_or("unnamed").replace("::", "__");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped");
-    let _ = std::fs::create_dir_all(&dir);
-    let file = dir.join(format!("{}__{test}.txt", env!("CARGO_CRATE_NAME")));
-    let _ = std::fs::write(file, format!("{reason}\n"));
-}
-
-/// The tests measure timings against the TTL: one at a time, here and
-/// against pidguard-cli's etcd tests (the same lock file), so that they do
-/// not compete for a small machine's CPUs.
-static SERIAL: Mutex<()> = Mutex::new(());
+use testkit::etcd::{free_port, have_etcd, serial, Serial, ETCD};
 
 struct Etcd {
     child: Child,
     client: u16,
     _dir: tempfile::TempDir,
-    _file: std::fs::File,
-    _serial: std::sync::MutexGuard<'static, ()>,
+    _serial: Serial,
 }
 
 impl Drop for Etcd {
@@ -54,26 +27,15 @@ impl Drop for Etcd {
     }
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// A one-member etcd on loopback, ready (a read succeeds); `None` (the
 /// test skipped) without etcd.
 fn etcd() -> Option<Etcd> {
-    if !Path::new(ETCD).exists() {
-        missing(&format!("{ETCD} (Debian: etcd-server)"));
+    if !have_etcd() {
         return None;
     }
-    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(std::env::temp_dir().join("pidguard-etcd-tests.lock"))
-        .unwrap();
-    file.lock().unwrap();
+    // One at a time, with pidguard-cli's etcd tests too: the tests measure
+    // timings against the TTL.
+    let serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let (client, peer) = (free_port(), free_port());
     let client_url = format!("http://127.0.0.1:{client}");
@@ -99,7 +61,6 @@ fn etcd() -> Option<Etcd> {
         child,
         client,
         _dir: dir,
-        _file: file,
         _serial: serial,
     };
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -7,8 +7,6 @@
 #![cfg(unix)]
 #![cfg(feature = "tokio")]
 
-mod support;
-
 use std::cell::Cell;
 use std::future::Future;
 use std::os::unix::process::ExitStatusExt;
@@ -19,7 +17,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use pidguard::{asyncio, ErrorKind, Pid, Pidfile};
-use support::{helper_command, report, Helper};
+use testkit::{helper_command, report, Helper};
 
 const PATH: &str = "PIDGUARD_TEST_PATH";
 
@@ -141,7 +139,7 @@ fn acquire_timeout_takes_a_free_file_at_once_and_a_zero_timeout_tries_once() {
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn helper_process() {
-    if support::role().is_none() {
+    if testkit::role().is_none() {
         return;
     }
     let path = PathBuf::from(std::env::var_os(PATH).expect("PIDGUARD_TEST_PATH"));

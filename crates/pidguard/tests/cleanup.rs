@@ -9,12 +9,10 @@
 #![cfg(unix)]
 #![cfg(feature = "signal-cleanup")]
 
-mod support;
-
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
-use support::{helper_command, report, Helper};
+use testkit::{helper_command, report, Helper};
 
 use pidguard::cleanup::{disarm, remove_on_signals};
 use pidguard::Pidfile;
@@ -35,7 +33,7 @@ extern "C" fn own_handler(_: libc::c_int) {
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn helper_process() {
-    let Some(role) = support::role() else {
+    let Some(role) = testkit::role() else {
         return;
     };
     let path = PathBuf::from(std::env::var_os(PATH).expect("PIDGUARD_TEST_PATH"));

@@ -6,20 +6,18 @@
 // Unix behaviour (Windows: tests/windows.rs).
 #![cfg(unix)]
 
-mod support;
-
 use std::os::unix::net::UnixDatagram;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{helper_command, report, MARK};
+use testkit::{helper_command, report, MARK};
 
 /// Not a test: the body of the helper processes the other tests start.
 /// Calls `notify_ready` and reports the result.
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn helper_process() {
-    if support::role().is_none() {
+    if testkit::role().is_none() {
         return;
     }
     match pidguard::notify_ready() {

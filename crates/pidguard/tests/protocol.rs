@@ -7,15 +7,13 @@
 // Unix behaviour (Windows: tests/windows.rs).
 #![cfg(unix)]
 
-mod support;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pidguard::{ErrorKind, Pid, Pidfile, Status, UnsafeFile};
-use support::{helper_command, report, Helper};
+use testkit::{helper_command, report, Helper};
 
 const PATH: &str = "PIDGUARD_TEST_PATH";
 const GO: &str = "PIDGUARD_TEST_GO";
@@ -24,7 +22,7 @@ const GO: &str = "PIDGUARD_TEST_GO";
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn helper_process() {
-    let Some(role) = support::role() else {
+    let Some(role) = testkit::role() else {
         return;
     };
     let path = PathBuf::from(std::env::var_os(PATH).expect("PIDGUARD_TEST_PATH"));
@@ -284,7 +282,7 @@ fn a_guard_dropped_in_a_forked_child_removes_and_unlocks_nothing() {
 }
 
 fn has_flock() -> bool {
-    support::have_tool("flock", "--version")
+    testkit::have_tool("flock", "--version")
 }
 
 #[test]
@@ -573,7 +571,7 @@ fn unlocked_file_of_a_live_daemon_is_not_taken_over() {
 /// `None` (with a printed reason) where they cannot be.
 fn records_dir() -> Option<tempfile::TempDir> {
     let dir = tempfile::tempdir().unwrap();
-    match support::kernel::kernel_identity_unavailable(dir.path()) {
+    match testkit::kernel::kernel_identity_unavailable(dir.path()) {
         Some(why) => {
             eprintln!("skipped: {why}");
             None
@@ -584,7 +582,7 @@ fn records_dir() -> Option<tempfile::TempDir> {
 
 #[test]
 fn every_write_records_the_owner_and_set_pid_moves_the_record() {
-    use support::kernel::{kernel_record, pidfs_ino};
+    use testkit::kernel::{kernel_record, pidfs_ino};
     let Some(dir) = records_dir() else { return };
     let path = dir.path().join("k.pid");
     let me = std::process::id() as i32;
@@ -648,7 +646,7 @@ fn every_write_records_the_owner_and_set_pid_moves_the_record() {
 
 #[test]
 fn a_take_over_replaces_a_stale_record_that_names_the_same_pid() {
-    use support::kernel::{kernel_record, pidfs_ino, plant_record};
+    use testkit::kernel::{kernel_record, pidfs_ino, plant_record};
     let Some(dir) = records_dir() else { return };
     let path = dir.path().join("s.pid");
     let me = std::process::id() as i32;
@@ -700,7 +698,7 @@ fn a_take_over_replaces_a_stale_record_that_names_the_same_pid() {
 
 #[test]
 fn a_forked_child_records_its_own_identity_not_its_parents() {
-    use support::kernel::{kernel_record, pidfs_ino};
+    use testkit::kernel::{kernel_record, pidfs_ino};
     let Some(dir) = records_dir() else { return };
     // The parent's own identity is cached first.
     let mine = dir.path().join("parent.pid");

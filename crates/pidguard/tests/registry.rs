@@ -7,15 +7,13 @@
 // Unix behaviour (Windows: tests/windows.rs).
 #![cfg(unix)]
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pidguard::registry::{Action, Registry, State, SweepPolicy};
 use pidguard::{ErrorKind, Liveness, Pid, Schedule};
-use support::{helper_command, report, Helper};
+use testkit::{helper_command, report, Helper};
 
 const DIR: &str = "PIDGUARD_TEST_REGISTRY";
 
@@ -23,7 +21,7 @@ const DIR: &str = "PIDGUARD_TEST_REGISTRY";
 #[test]
 #[ignore = "helper process for the other tests; does nothing when run alone"]
 fn manager_process() {
-    if support::role().is_none() {
+    if testkit::role().is_none() {
         return;
     }
     let dir = PathBuf::from(std::env::var_os(DIR).expect("PIDGUARD_TEST_REGISTRY"));

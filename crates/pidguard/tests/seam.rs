@@ -5,10 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-#[allow(dead_code)]
-#[path = "support/skip.rs"]
-mod skip;
-
 /// Files outside `sys/` allowed to name a `/proc` path, and why.
 /// None: the etcd backend, which reads hostname and boot ID, is its own
 /// crate (crates/pidguard-etcd) outside this seam.
@@ -114,7 +110,11 @@ fn only_the_commands_sys_names_rustix_libc_or_proc() {
     let cli = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pidguard-cli");
     if !cli.join("src/main.rs").exists() {
         // A packaged crate, outside the workspace.
-        skip::skipped("crates/pidguard-cli is not here (a packaged crate)");
+        // Only a packaged pidguard runs this without the CLI beside it (in
+        // the workspace it is always there): no record for ./test.sh, which
+        // runs in the workspace, and no dependency on the workspace's
+        // testkit, so that this test stays in the package.
+        eprintln!("skipped: crates/pidguard-cli is not here (a packaged crate)");
         return;
     }
     let leaks = leaks(&cli, "crates/pidguard-cli", &["sys"]);

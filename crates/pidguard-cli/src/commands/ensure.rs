@@ -3,9 +3,10 @@
 use pidguard::ensure::{EnsureOptions, Ensured};
 
 use crate::cli::EnsureArgs;
-use crate::commands::{creation, daemon, pidfile};
+use crate::commands::{creation, pidfile};
 use crate::exit::{Exit, Failure};
 use crate::output::{print_json, Obj};
+use crate::supervise::daemon;
 
 pub fn run(args: EnsureArgs) -> Result<Exit, Failure> {
     let mut pf = pidfile(&args.file);

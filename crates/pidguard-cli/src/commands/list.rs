@@ -7,9 +7,9 @@ use std::path::Path;
 use pidguard::registry::{self, Entry, Row};
 
 use crate::cli::DirArgs;
-use crate::commands::{stale_kind, with_identity};
 use crate::exit::{Exit, Failure};
 use crate::output::{escape, mark_printed, Obj};
+use crate::output::{stale_kind, with_identity};
 
 /// An entry's name relative to the listed directory, as bytes: the path
 /// without `dir/` (and, for a row, without `.pid`). Lossless, unlike the

@@ -1,11 +1,7 @@
 //! One file per command.
 
 pub mod completions;
-pub mod daemon;
 pub mod ensure;
-pub mod etcd;
-pub mod gate;
-pub mod job;
 pub mod list;
 pub mod man;
 pub mod path;
@@ -15,16 +11,14 @@ pub mod signal;
 pub mod status;
 pub mod stop;
 pub mod sweep;
-pub mod tree;
 pub mod wait;
 
 use std::path::PathBuf;
 
-use pidguard::{ErrorKind, Filters, Identity, Outcome, Pid, Pidfile, Report};
+use pidguard::{ErrorKind, Filters, Pidfile};
 
 use crate::cli::{CreateArgs, FileArgs, FilterArgs};
 use crate::exit::{Exit, Failure};
-use crate::output::Obj;
 
 /// The library builder for the file a command names.
 pub fn pidfile(args: &FileArgs) -> Pidfile {
@@ -127,114 +121,4 @@ pub fn signalling_failure(e: pidguard::Error) -> Failure {
         _ => Exit::for_error(&e),
     };
     Failure::of(exit, &e)
-}
-
-/// The identity fields every object shares: `identity` (the library's
-/// name for the verdict) and `identity_detail` (its reason), `null` when no
-/// live process is named.
-pub fn with_identity(obj: Obj, identity: Option<&Identity>) -> Obj {
-    obj.set("identity", identity.map(|i| i.name()))
-        .set("identity_detail", identity.map(|i| i.to_string()))
-}
-
-/// Which kind of stale a stale file is: `gone` (its process exited) or
-/// `other-process` (the PID now names a process that is not the file's
-/// owner, which the identity says).
-pub fn stale_kind(identity: Option<&Identity>) -> &'static str {
-    match identity {
-        None => "gone",
-        Some(_) => "other-process",
-    }
-}
-
-/// "stale (…)", saying which kind.
-pub fn stale_words(pid: Option<Pid>, identity: Option<&Identity>) -> String {
-    let pid = pid
-        .map(|p| format!("PID {p}"))
-        .unwrap_or_else(|| "its PID".into());
-    match identity {
-        None => format!("stale ({pid} is gone)"),
-        Some(id) => format!("stale ({pid} now belongs to another process; identity: {id})"),
-    }
-}
-
-/// Which command a [`Report`] is for: what the line says about the file.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Doing<'a> {
-    /// `stop`: removes the file once the process is gone.
-    Stop,
-    /// `signal`, with what was done ("sent SIGHUP to").
-    Signal(&'a str),
-    /// `wait`: never removes anything, so says nothing about the file.
-    Wait,
-}
-
-/// The JSON object for a report of `stop`, `signal` or `wait`.
-pub fn report_json(path: &std::path::Path, report: &Report) -> Obj {
-    let outcome = match report.outcome {
-        Outcome::NotRunning => "not-running",
-        Outcome::Starting => "starting",
-        Outcome::Stale => "stale",
-        Outcome::Mismatched => "mismatched",
-        Outcome::Stopped => "stopped",
-        Outcome::StillRunning => "still-running",
-        Outcome::Signalled => "signalled",
-        _ => "other",
-    };
-    let obj = Obj::new()
-        .path("path", path)
-        .set("outcome", outcome)
-        .set("pid", report.pid.map(|p| p.get()));
-    let obj = with_identity(obj, report.identity.as_ref()).set("file_gone", report.file_gone);
-    if report.outcome == Outcome::Stale {
-        obj.set("stale_kind", stale_kind(report.identity.as_ref()))
-    } else {
-        obj
-    }
-}
-
-/// One line (or one JSON object) saying what `stop`, `signal` or `wait`
-/// found and did.
-pub fn print_report(path: &std::path::Path, report: &Report, json_out: bool, doing: Doing<'_>) {
-    if json_out {
-        crate::output::print_json(&report_json(path, report).value());
-        return;
-    }
-    let p = crate::output::escape(path.as_os_str().as_encoded_bytes());
-    let pid = report.pid.map(|p| p.to_string()).unwrap_or_default();
-    let id = report
-        .identity
-        .as_ref()
-        .map(|i| format!(" ({i})"))
-        .unwrap_or_default();
-    // `wait` never removes the file: it says nothing about it.
-    let file = match (doing, report.file_gone) {
-        (Doing::Wait, _) => "",
-        (_, true) => "; the file is gone",
-        (_, false) => "; the file is kept",
-    };
-    let did = match doing {
-        Doing::Stop => "stopped",
-        Doing::Signal(did) => did,
-        Doing::Wait => "exited",
-    };
-    let stale = stale_words(report.pid, report.identity.as_ref());
-    match report.outcome {
-        Outcome::NotRunning => println!("{p}: not running (no PID file)"),
-        Outcome::Starting => println!("{p}: starting (locked, no PID yet): nothing to signal"),
-        Outcome::Stale if doing == Doing::Wait => println!("{p}: {stale}: nothing to wait for"),
-        Outcome::Stale => println!("{p}: {stale}: nothing was signalled{file}"),
-        Outcome::Mismatched if doing == Doing::Wait => println!(
-            "{p}: PID {pid} is running but is not proved to be the file's owner{id}: \
-             nothing to wait for"
-        ),
-        Outcome::Mismatched => println!(
-            "{p}: PID {pid} is running but is not proved to be the file's owner{id}: \
-             nothing was signalled{file}"
-        ),
-        Outcome::Stopped => println!("{p}: PID {pid}{id} {did}{file}"),
-        Outcome::StillRunning => println!("{p}: PID {pid}{id} is still running{file}"),
-        Outcome::Signalled => println!("{p}: {did} PID {pid}{id}"),
-        _ => println!("{p}: {report:?}"),
-    }
 }

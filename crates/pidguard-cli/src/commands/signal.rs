@@ -3,9 +3,10 @@
 use pidguard::Outcome;
 
 use crate::cli::{SignalArg, SignalArgs};
-use crate::commands::{filters, pidfile, print_report, report_json, signalling_failure, Doing};
+use crate::commands::{filters, pidfile, signalling_failure};
 use crate::exit::{Exit, Failure};
 use crate::output::print_json;
+use crate::output::{print_report, report_json, Doing};
 
 pub fn run(args: SignalArgs) -> Result<Exit, Failure> {
     let path = pidfile(&args.file).path()?;

@@ -3,9 +3,10 @@
 use pidguard::{Inspection, Status};
 
 use crate::cli::StatusArgs;
-use crate::commands::{resolved_path, stale_kind, stale_words, with_identity};
+use crate::commands::resolved_path;
 use crate::exit::{Exit, Failure};
 use crate::output::{escape, print_json, Obj};
+use crate::output::{stale_kind, stale_words, with_identity};
 
 /// The exit code `status` uses for a state.
 pub fn exit_for(status: &Status) -> Exit {
@@ -71,7 +72,7 @@ pub fn describe(found: &Inspection) -> String {
 
 pub fn run(args: StatusArgs) -> Result<Exit, Failure> {
     if let Some(url) = &args.backend.backend {
-        return crate::commands::etcd::status(&args, url);
+        return crate::supervise::etcd::status(&args, url);
     }
     let path = resolved_path(&args.file)?;
     let found = pidguard::inspect(&path, &Default::default());

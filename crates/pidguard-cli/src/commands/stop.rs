@@ -5,8 +5,9 @@ use std::time::Duration;
 use pidguard::{Outcome, Schedule, Signal};
 
 use crate::cli::{StopArgs, StopSchedule};
-use crate::commands::{filters, pidfile, print_report, signalling_failure, Doing};
+use crate::commands::{filters, pidfile, signalling_failure};
 use crate::exit::{Exit, Failure};
+use crate::output::{print_report, Doing};
 
 /// The default: TERM, 10 s, KILL, 5 s.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,7 +28,7 @@ pub fn run(args: StopArgs) -> Result<Exit, Failure> {
         (None, t) => Schedule::timeout(signal, t.unwrap_or(DEFAULT_TIMEOUT)),
     };
     if let Some(url) = &args.backend.backend {
-        return crate::commands::etcd::stop(&args, url, &schedule);
+        return crate::supervise::etcd::stop(&args, url, &schedule);
     }
     let path = pidfile(&args.file).path()?;
     let filters = filters(&args.filters)?;

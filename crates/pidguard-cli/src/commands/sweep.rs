@@ -4,9 +4,9 @@ use pidguard::registry::{self, Action, SweepPolicy, Swept};
 
 use crate::cli::SweepArgs;
 use crate::commands::list::rel_name;
-use crate::commands::{stale_kind, stale_words};
 use crate::exit::{Exit, Failure};
 use crate::output::{escape, print_json, Obj};
+use crate::output::{stale_kind, stale_words};
 
 /// The action's word (for `--json`) and its sentence: what was done, or with
 /// `--dry-run` what would be.

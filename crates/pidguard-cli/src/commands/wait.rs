@@ -3,8 +3,9 @@
 use pidguard::Outcome;
 
 use crate::cli::WaitArgs;
-use crate::commands::{filters, pidfile, print_report, signalling_failure, Doing};
+use crate::commands::{filters, pidfile, signalling_failure};
 use crate::exit::{Exit, Failure};
+use crate::output::{print_report, Doing};
 
 pub fn run(args: WaitArgs) -> Result<Exit, Failure> {
     let path = pidfile(&args.file).path()?;

@@ -64,7 +64,7 @@ pub(crate) fn proc_stat(pid: i32) -> Option<(u8, i32, i32)> {
     };
     let pgrp = rp::getpgid(Some(p)).ok()?.as_raw_nonzero().get();
     let state = if exited { b'Z' } else { b'S' };
-    Some((state, super::getpid(), pgrp))
+    Some((state, rp::getpid().as_raw_nonzero().get(), pgrp))
 }
 
 /// Unknown without `/proc`.

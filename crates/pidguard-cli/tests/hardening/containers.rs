@@ -13,9 +13,9 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{bin, signals_in, text, tmp, wait_for, Seam};
 use crate::reuse::{started, under_strace, Namespace};
 use crate::summary;
+use testkit::{bin, signals_in, text, tmp, wait_for, Seam};
 
 pub(crate) fn json(out: &Output) -> serde_json::Value {
     let s = String::from_utf8_lossy(&out.stdout);
@@ -228,14 +228,14 @@ fn containers_equal_pids_in_two_namespaces() {
     // is written (so its start time does not give it away).
     let b = Namespace::start();
     b.next_pid(N);
-    let bystander_cmd = crate::common::Owned::spawn(b.command("sleep").arg("60"));
+    let bystander_cmd = testkit::Owned::spawn(b.command("sleep").arg("60"));
     let bystander = Namespace::child_of(bystander_cmd.pid());
     assert_eq!(b.ns_pid(bystander), Some(N));
     let bystander_birth = started(bystander).unwrap();
     // Namespace A: the holder, also PID N.
     let a = Namespace::start();
     a.next_pid(N);
-    let holder_cmd = crate::common::Owned::spawn(
+    let holder_cmd = testkit::Owned::spawn(
         a.command(bin())
             .args(["run", "--exec", "-p"])
             .arg(&p)

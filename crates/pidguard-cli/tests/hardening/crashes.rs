@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use pidguard::{Pid, Pidfile, Rule, Status};
 
-use crate::common::tmp;
-use crate::races::{helper, var};
+use crate::races::helper;
 use crate::summary;
+use testkit::tmp;
+use testkit::var;
 
 /// The one-digit PID abandoning holders write every other time.
 const ALT: i32 = 7;
@@ -34,7 +35,7 @@ pub fn cycler() {
     let own = Pidfile::new(&path);
     let mut alt = Pidfile::new(&path);
     alt.pid(Pid::new(ALT).unwrap());
-    crate::races::report("cycling");
+    testkit::report("cycling");
     for i in 0u64.. {
         let b = if abandon && i % 2 == 1 { &alt } else { &own };
         let g = b
@@ -131,7 +132,7 @@ fn crashes_sigkill_at_random_points_never_leave_a_partial_file() {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut h = crate::races::Helper::spawn(cmd);
+        let mut h = testkit::Helper::spawn(cmd);
         let holder = h.pid();
         assert_eq!(h.report(), "cycling", "{ctx}: the holder did not start");
         // A random moment within the next few dozen acquire/release cycles.

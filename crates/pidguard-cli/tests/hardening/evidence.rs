@@ -13,23 +13,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use crate::common::{alive, bin, signal, text, tmp, wait_for, write_pidfile, Owned, Seam};
-use crate::common::{signals_in, wait_verified, BROADCAST_CAPABLE};
 use crate::containers::{held_by, held_unidentified, json, stop_refuses, stop_targets_only};
 use crate::reuse::{started, under_strace, Namespace};
 use crate::summary;
+use testkit::{alive, bin, signal, text, tmp, wait_for, write_pidfile, Owned, Seam};
+use testkit::{signals_in, wait_verified, BROADCAST_CAPABLE};
 
 /// Why the strace seam cannot be used here, if it cannot.
 fn no_strace() -> Option<String> {
-    // (Under CI=true a missing strace fails the test: common::have_tool.)
-    (!crate::common::have_tool("strace", "-V"))
+    // (Under CI=true a missing strace fails the test: testkit::have_tool.)
+    (!testkit::have_tool("strace", "-V"))
         .then(|| "strace is not installed (the EPERM seam)".to_string())
 }
 
 /// Why the seam or python3 (a many-threaded test process) is unavailable.
 fn no_strace_or_python() -> Option<String> {
     no_strace().or_else(|| {
-        (!crate::common::have_tool("python3", "-V"))
+        (!testkit::have_tool("python3", "-V"))
             .then(|| "python3 is not installed (a test process with threads)".to_string())
     })
 }

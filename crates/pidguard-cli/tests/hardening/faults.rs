@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{bin, pidguard, text, tmp};
 use crate::summary;
+use testkit::{bin, pidguard, text, tmp};
 
 /// A tmpfs mounted on a directory of the test's; unmounted on drop.
 struct Tmpfs {
@@ -206,7 +206,7 @@ fn faults_directory_without_write_permission_for_a_user() {
     if !summary::is_root() {
         return summary::skipped("faults-no-write-dir", "needs root to run as user nobody");
     }
-    if !crate::common::have_tool("setpriv", "--version") {
+    if !testkit::have_tool("setpriv", "--version") {
         return summary::skipped("faults-no-write-dir", "setpriv(1) is not installed");
     }
     let dir = tmp();

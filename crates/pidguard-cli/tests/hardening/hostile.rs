@@ -21,10 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use crate::common::{
-    bin, rejected_contents, signals_in, sleeper, text, tmp, write_pidfile, Owned, Seam,
-};
 use crate::summary;
+use testkit::{bin, rejected_contents, signals_in, sleeper, text, tmp, write_pidfile, Owned, Seam};
 
 /// The longest any command may take on a hostile path.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -176,7 +174,7 @@ fn attack(case: &Case, victims_dir: &Path, bait: &Owned) -> bool {
         case.name
     );
     assert!(
-        crate::common::alive(bait.pid()),
+        testkit::alive(bait.pid()),
         "{}: the bait process died",
         case.name
     );
@@ -316,7 +314,7 @@ fn a_parent_symlink_owned_by_root_or_the_caller_is_followed() {
     let link = s.here.join("run");
     symlink(&s.victims, &link).unwrap();
     let p = link.join("ok.pid");
-    let out = crate::common::pidguard()
+    let out = testkit::pidguard()
         .args(["run", "-p"])
         .arg(&p)
         .args(["--", "sh", "-c", "cat \"$0\"", p.to_str().unwrap()])
@@ -542,7 +540,7 @@ fn a_file_changing_between_reads_yields_one_whole_pid_or_an_error() {
     for pid in &aimed {
         assert!(allowed.contains(pid), "signal aimed at {pid}: {aimed:?}");
     }
-    assert!(crate::common::alive(a.pid()) && crate::common::alive(b.pid()));
+    assert!(testkit::alive(a.pid()) && testkit::alive(b.pid()));
     summary::passed(
         "hostile-changing-file",
         &format!(

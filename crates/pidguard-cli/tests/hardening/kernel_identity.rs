@@ -8,12 +8,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{
+use crate::reuse::{crashed_holder, newcomer, started, under_strace, Namespace};
+use crate::summary;
+use testkit::{
     assert_records_owner, bin, kernel_identity_unavailable, kernel_record, pidfs_ino, pidguard,
     plant_record, run_true, sleeper, text, tmp, wait_for, Owned, RECORD_ATTR,
 };
-use crate::reuse::{crashed_holder, newcomer, started, under_strace, Namespace};
-use crate::summary;
 
 fn json(out: &Output) -> serde_json::Value {
     let first = String::from_utf8_lossy(&out.stdout);
@@ -547,7 +547,7 @@ kill $!
 #[test]
 fn a_record_never_makes_a_kernel_thread_an_owner() {
     let scenario = "kernel-identity-kernel-thread";
-    if !crate::common::have_tool("strace", "-V") {
+    if !testkit::have_tool("strace", "-V") {
         return summary::skipped(scenario, "strace is not installed (the EPERM seam)");
     }
     let dir = tmp();
@@ -642,7 +642,7 @@ fn a_lock_taken_on_a_proved_owners_file_never_costs_the_owner_its_file() {
             .args(["sleep", "30"]),
     );
     let locker = Namespace::child_of(locker_cmd.pid());
-    wait_for("the other user's lock", || !crate::common::lock_free(&p));
+    wait_for("the other user's lock", || !testkit::lock_free(&p));
     let locker_birth = started(locker).expect("the locker runs");
     let owner_birth = started(owner).expect("the owner runs");
 
@@ -698,7 +698,7 @@ fn a_lock_taken_on_a_proved_owners_file_never_costs_the_owner_its_file() {
 #[test]
 fn a_mainpid_outside_the_daemon_is_never_recorded_as_the_owner() {
     let scenario = "kernel-identity-foreign-mainpid";
-    if !crate::common::have_tool("python3", "-V") {
+    if !testkit::have_tool("python3", "-V") {
         return summary::skipped(scenario, "python3 is not installed (the notify client)");
     }
     let dir = tmp();
@@ -728,7 +728,7 @@ fn a_mainpid_outside_the_daemon_is_never_recorded_as_the_owner() {
     let named = std::fs::read_to_string(&p).unwrap_or_default();
     let status = status_json(pidguard(), &p);
     // The daemon is ours (it wrote its PID above): stop it before judging.
-    crate::common::signal(daemon, "KILL");
+    testkit::signal(daemon, "KILL");
     assert_ne!(
         named.trim(),
         v.to_string(),
@@ -762,7 +762,7 @@ fn a_record_is_not_trusted_through_uids_a_user_namespace_does_not_map() {
     if !summary::is_root() {
         return summary::skipped(scenario, "needs root (a file of another user)");
     }
-    if !crate::common::have_tool("strace", "-V") {
+    if !testkit::have_tool("strace", "-V") {
         return summary::skipped(scenario, "strace is not installed (the EPERM seam)");
     }
     let probe = Command::new("unshare").args(["-U", "true"]).output();

@@ -7,8 +7,6 @@
 //! Longer soak runs: `PIDGUARD_SOAK=1 ./test.sh` (scenarios scale their
 //! round counts with [`summary::soak`]).
 
-#[path = "../common/mod.rs"]
-mod common;
 mod containers;
 mod crashes;
 mod evidence;

@@ -15,118 +15,32 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pidguard::{ErrorKind, Pidfile};
 
-use crate::common::{bin, tmp, Owned};
 use crate::summary;
-
-/// The environment variable naming a helper process's role.
-pub const ROLE: &str = "PIDGUARD_HARDENING_ROLE";
+use testkit::{bin, tmp, var, Owned};
 
 /// A command re-executing this test binary as a helper in `role` (only the
-/// `helper_role` entry point runs). Its standard streams are the caller's to
-/// set; libtest's own chatter goes to standard output.
+/// `helper_role` entry point runs; testkit's helper processes). Its
+/// standard streams are the caller's to set.
 pub fn helper(role: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "races::helper_role",
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ])
-    .env(ROLE, role);
-    cmd
+    testkit::helper_command("races::helper_role", role)
 }
 
 /// The entry point of helper processes; does nothing when run as a test.
 #[test]
 #[ignore = "helper processes' entry point; runs only when a scenario starts it"]
 fn helper_role() {
-    match std::env::var(ROLE).as_deref() {
-        Ok("contender") => contender(),
-        Ok("cycler") => crate::crashes::cycler(),
-        Ok(other) => panic!("unknown helper role {other:?}"),
-        Err(_) => {}
+    match testkit::role().as_deref() {
+        Some("contender") => contender(),
+        Some("cycler") => crate::crashes::cycler(),
+        Some(other) => panic!("unknown helper role {other:?}"),
+        None => {}
     }
-}
-
-/// Marks a helper's report among libtest's own output.
-const MARK: &str = "@pidguard-helper: ";
-
-/// Reports one line to the parent (on standard output, flushed at once).
-pub fn report(line: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "\n{MARK}{line}").unwrap();
-    out.flush().unwrap();
-}
-
-/// A helper process with piped standard output (its reports) and standard
-/// error, owned by the test: killed and reaped on drop.
-pub struct Helper {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Helper {
-    pub fn spawn(mut cmd: Command) -> Helper {
-        let mut child = cmd.spawn().expect("cannot start a helper process");
-        let out = BufReader::new(child.stdout.take().expect("a piped stdout"));
-        Helper { child, out }
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// The helper's next report; "eof" if it exited without one.
-    pub fn report(&mut self) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.out.read_line(&mut line).unwrap() == 0 {
-                return String::from("eof");
-            }
-            if let Some(rest) = line.trim().strip_prefix(MARK) {
-                return rest.to_string();
-            }
-        }
-    }
-
-    /// SIGKILL (our child, not yet reaped: its PID cannot have been
-    /// reused), then reap; returns how it ended.
-    pub fn kill(&mut self) -> ExitStatus {
-        let _ = self.child.kill();
-        self.child.wait().unwrap()
-    }
-
-    /// What the helper wrote on standard error (after it ended).
-    pub fn stderr(&mut self) -> String {
-        let mut s = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// An environment variable a helper was started with.
-pub fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("the helper needs {name} in its environment"))
 }
 
 /// Appends one record with a single `write` on an `O_APPEND` descriptor.

@@ -13,8 +13,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use crate::common::{bin, signals_in, text, tmp, wait_for, Owned, Seam};
 use crate::summary;
+use testkit::{bin, signals_in, text, tmp, wait_for, Owned, Seam};
 
 /// A PID namespace with its own `/proc` (`unshare --pid --fork
 /// --mount-proc`), its PID 1 a `sleep`; torn down (every process in it
@@ -165,7 +165,7 @@ pub fn started(host_pid: i32) -> Option<u64> {
 }
 
 /// Runs `cmd` under `strace -f` with every signal-sending call failing with
-/// EPERM (the seam of tests/common); returns its output and the signal
+/// EPERM (testkit's strace seam); returns its output and the signal
 /// calls it attempted (`kill(pid, 0)` probes left out). `None` without
 /// strace.
 pub fn under_strace(cmd: &Command) -> Option<(Output, Vec<String>)> {
@@ -251,7 +251,7 @@ fn pid_reuse_in_a_namespace_is_reported_stale_and_never_signalled() {
     if let Some(why) = Namespace::unavailable() {
         return summary::skipped("pid-reuse", &why);
     }
-    if !crate::common::have_tool("strace", "-V") {
+    if !testkit::have_tool("strace", "-V") {
         return summary::skipped("pid-reuse", "strace is not installed (the EPERM seam)");
     }
     let dir = tmp();
@@ -270,8 +270,8 @@ fn pid_reuse_in_a_namespace_is_reported_stale_and_never_signalled() {
     for p in [&pa, &pb] {
         // Records exist on Linux only.
         #[cfg(target_os = "linux")]
-        let _ = rustix::fs::removexattr(p, crate::common::RECORD_ATTR);
-        assert_eq!(crate::common::kernel_record(p), None);
+        let _ = rustix::fs::removexattr(p, testkit::RECORD_ATTR);
+        assert_eq!(testkit::kernel_record(p), None);
     }
     // It died 10 s ago (beyond the identity check's 1 s clock tolerance).
     backdate(&pa, Duration::from_secs(10));
@@ -339,7 +339,7 @@ fn pid_reuse_in_a_namespace_is_reported_stale_and_never_signalled() {
     // Once the newcomer is gone, the owner is proved gone: stop removes
     // the file.
     // (Our grandchild, by its host PID; nsenter, our child, reaps it.)
-    crate::common::signal(newcomer, "KILL");
+    testkit::signal(newcomer, "KILL");
     drop(newcomer_cmd);
     wait_for("the newcomer's end", || !newcomer_alive());
     let mut stop = ns.command(bin());

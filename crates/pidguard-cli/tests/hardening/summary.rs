@@ -23,7 +23,7 @@ pub fn passed(scenario: &str, detail: &str) {
 /// Call (and return) when a scenario cannot run here; says why on stderr too.
 pub fn skipped(scenario: &str, reason: &str) {
     eprintln!("SKIP {scenario}: {reason}");
-    crate::common::skipped(&format!("{scenario}: {reason}"));
+    testkit::skipped(&format!("{scenario}: {reason}"));
     record(scenario, &format!("skipped: {reason}"));
 }
 

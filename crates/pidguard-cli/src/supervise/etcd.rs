@@ -53,9 +53,11 @@ mod imp {
     use std::path::PathBuf;
 
     use crate::cli::{BackendArgs, FileArgs, RunArgs, StatusArgs, StopArgs};
-    use crate::commands::job::{self, Job, Watchdog};
-    use crate::commands::run::{exec_failure, exit_code, reached_the_child_too, FORWARDED};
     use crate::exit::{Exit, Failure};
+    use crate::output::print_json;
+    use crate::supervise::foreground::{reached_the_child_too, FORWARDED};
+    use crate::supervise::job::{self, Job, Watchdog};
+    use crate::supervise::{exec_failure, exit_code};
 
     /// What `stop` adds to the schedule's length when waiting for the lock
     /// to be released: the holder's reaction, or its lease running out.
@@ -711,7 +713,7 @@ mod imp {
         match lock.status() {
             Ok(Some(h)) => {
                 if args.file.json {
-                    println!("{}", holding_json(url, &h));
+                    print_json(&holding_json(url, &h));
                 } else {
                     let state = if h.holder.starting {
                         "starting"
@@ -724,10 +726,7 @@ mod imp {
             }
             Ok(None) => {
                 if args.file.json {
-                    println!(
-                        "{}",
-                        json!({ "backend": url, "key": key, "state": "not-running" })
-                    );
+                    print_json(&json!({ "backend": url, "key": key, "state": "not-running" }));
                 } else {
                     println!("{key}: not running (no holder)");
                 }
@@ -736,11 +735,8 @@ mod imp {
             Err(e) if e.kind() == ErrorKind::InvalidName => Err(failure(e)),
             Err(e) => {
                 if args.file.json {
-                    println!(
-                        "{}",
-                        json!({ "backend": url, "key": key, "state": "unknown",
-                                "error": e.to_string() })
-                    );
+                    print_json(&json!({ "backend": url, "key": key, "state": "unknown",
+                                "error": e.to_string() }));
                 } else {
                     println!("{key}: unknown: {e}");
                 }
@@ -776,7 +772,7 @@ mod imp {
                 v["pid"] = json!(h.holder.pid);
                 v["fence"] = json!(h.fence);
             }
-            println!("{v}");
+            print_json(&v);
         } else {
             match (&outcome, holding) {
                 (StopOutcome::Stopped(_), Some(h)) => {

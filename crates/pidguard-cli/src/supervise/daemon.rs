@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use pidguard::{Guard, Pid, Pidfile, Process};
 
 use crate::cli::DaemonArgs;
-use crate::commands::gate::Gated;
-use crate::commands::run::{acquire, become_subreaper, exit_code};
-use crate::commands::tree;
 use crate::exit::{Exit, Failure};
+use crate::supervise::gate::Gated;
+use crate::supervise::tree;
+use crate::supervise::{acquire, become_subreaper, exit_code};
 use crate::sys::{close_on_exec_above_stdio, has_children, reap};
 
 /// Starts `command` as a daemon holding `pf`'s lock; returns its PID (the

@@ -1,43 +1,15 @@
-//! Shared by the CLI's integration tests: the binary, processes the tests
-//! own, waiting, and the strace seam for "never signals" checks.
-//!
-//! Each test binary uses a different subset.
-#![allow(dead_code)]
+//! Processes a test owns, waiting for what they do, and the strace seam:
+//! a command run under `strace -f` with the signal-sending system calls
+//! failing with EPERM, so that a "never signals" test cannot signal
+//! anything even when the code under test is wrong.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pidguard::{Liveness, Pid, Status};
 
-mod skip;
-#[allow(unused_imports)] // each test binary uses a different subset
-pub use skip::*;
-
-/// The `pidguard` binary under test.
-pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pidguard"))
-}
-
-/// A `pidguard` command with stdin from /dev/null.
-pub fn pidguard() -> Command {
-    let mut c = Command::new(bin());
-    c.stdin(Stdio::null());
-    c
-}
-
-pub fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-/// Standard output and standard error together, for assertion messages.
-pub fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use crate::{bin, have_tool};
 
 /// Polls `cond` every 5 ms for up to 30 s (generous: CI machines can be
 /// loaded).
@@ -121,17 +93,6 @@ pub fn holds_file(pid: i32, path: &Path) -> bool {
     })
 }
 
-/// `pidguard run -p path -- true`: its output (75 when the file is held or
-/// not taken over).
-pub fn run_true(path: &Path) -> Output {
-    pidguard()
-        .args(["run", "-p"])
-        .arg(path)
-        .args(["--", "true"])
-        .output()
-        .unwrap()
-}
-
 /// Sends a signal with kill(1) to a process this test started, by PID.
 pub fn signal(pid: i32, sig: &str) {
     assert!(pid > 1);
@@ -167,38 +128,35 @@ pub fn sleeper() -> Owned {
     Owned::spawn(Command::new("sleep").arg("30"))
 }
 
-/// Writes a foreign, unlocked PID file (mode 0644).
-pub fn write_pidfile(path: &Path, content: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, content).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+/// Waits for a file a test command writes a PID into.
+pub fn pid_in(path: &Path) -> i32 {
+    let mut pid = 0;
+    wait_for(
+        &format!("{}", path.display()),
+        || match std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            Some(p) => {
+                pid = p;
+                true
+            }
+            None => false,
+        },
+    );
+    pid
 }
 
-/// Contents every rule rejects: the core's list of bad PID files (empty,
-/// zero, negative, signed, hex, out of range, NUL bytes, 1 MB of digits…).
-pub fn rejected_contents() -> Vec<String> {
-    let mut v: Vec<String> = [
-        "",
-        "\n",
-        "0",
-        "0\n",
-        "-1\n",
-        "-5",
-        "+5\n",
-        "5x\n",
-        "0x10\n",
-        "4294967295\n",
-        "99999999999\n",
-        "5\0\n",
-        "\0",
-        "-0\n",
-        "1e3\n",
-        " \n",
-    ]
-    .map(String::from)
-    .to_vec();
-    v.push("1".repeat(1 << 20));
-    v
+/// Whether `flock -n` can take the file's lock (nobody holds it).
+pub fn lock_free(path: &Path) -> bool {
+    Command::new("flock")
+        .args(["-n", "-E", "99"])
+        .arg(path)
+        .arg("true")
+        .status()
+        .unwrap()
+        .code()
+        == Some(0)
 }
 
 /// Every signal-sending system call.
@@ -354,41 +312,3 @@ pub fn signals_in(calls: &[String]) -> Vec<String> {
         .cloned()
         .collect()
 }
-
-/// Waits for a file a test command writes a PID into.
-pub fn pid_in(path: &Path) -> i32 {
-    let mut pid = 0;
-    wait_for(
-        &format!("{}", path.display()),
-        || match std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            Some(p) => {
-                pid = p;
-                true
-            }
-            None => false,
-        },
-    );
-    pid
-}
-
-/// Whether `flock -n` can take the file's lock (nobody holds it).
-pub fn lock_free(path: &Path) -> bool {
-    Command::new("flock")
-        .args(["-n", "-E", "99"])
-        .arg(path)
-        .arg("true")
-        .status()
-        .unwrap()
-        .code()
-        == Some(0)
-}
-
-// Kernel identity records (`user.pidguard.pidfd_ino`): shared with the
-// library's tests.
-#[path = "../../../pidguard/tests/support/kernel.rs"]
-mod kernel;
-#[allow(unused_imports)]
-pub use kernel::*;

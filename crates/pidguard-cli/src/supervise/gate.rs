@@ -27,8 +27,8 @@ use std::thread::JoinHandle;
 
 use pidguard::Pid;
 
-use crate::commands::run::exec_failure;
 use crate::exit::{Exit, Failure};
+use crate::supervise::exec_failure;
 use crate::sys::{self, read_exact, receive_fd, send_fd, write_all};
 
 /// The parent's side: a command forked, its PID known, held before exec.

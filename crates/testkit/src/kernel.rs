@@ -1,7 +1,6 @@
 //! Kernel identity records, shared by the library's and the CLI's tests:
 //! the `user.pidguard.pidfd_ino` attribute pidguard keeps with a PID file,
 //! and a process's pidfs inode as the kernel gives it.
-#![allow(dead_code)]
 
 use std::path::Path;
 

@@ -1,23 +1,14 @@
-//! Shared by the library's integration tests: helper processes.
-//!
-//! A test that needs another process running library code re-executes its
-//! own test binary, running one `#[ignore]`d test (conventionally
-//! `helper_process`) in a *role* given by the environment. The helper
-//! reports on stdout behind a marker, among libtest's own lines, and the
-//! parent reads the reports with [`Helper::report`]. Each test binary uses a
-//! different subset.
-#![allow(dead_code)]
+//! Helper processes: a test that needs another process running library
+//! code re-executes its own test binary, running one `#[ignore]`d test
+//! (conventionally `helper_process`; the hardening suite's
+//! `races::helper_role`) in a *role* given by [`ROLE`] in the environment.
+//! The helper reports on stdout behind a marker, among libtest's own lines,
+//! and the parent reads the reports with [`Helper::report`].
 
-pub mod kernel;
-
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-mod skip;
-#[allow(unused_imports)] // each test binary uses a different subset
-pub use skip::*;
 
 /// The environment variable naming the helper's role.
 pub const ROLE: &str = "PIDGUARD_TEST_ROLE";
@@ -27,6 +18,11 @@ pub const MARK: &str = "@pidguard-helper: ";
 /// This process's role, when it was started as a helper.
 pub fn role() -> Option<String> {
     std::env::var(ROLE).ok()
+}
+
+/// An environment variable a helper was started with.
+pub fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("the helper needs {name} in its environment"))
 }
 
 /// Reports one line to the parent (and flushes, so it arrives at once).
@@ -39,7 +35,9 @@ pub fn report(line: &str) {
 /// A command running the `#[ignore]`d test `test_name` of this test binary
 /// in `role`. SIGTERM, SIGINT and SIGHUP start with their default
 /// disposition, whatever this process inherited (a runner started under
-/// nohup ignores SIGHUP, for one).
+/// nohup ignores SIGHUP, for one). Standard input and output are piped
+/// (the reports), standard error goes to /dev/null: set them again if the
+/// test needs otherwise.
 pub fn helper_command(test_name: &str, role: &str) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
@@ -48,6 +46,7 @@ pub fn helper_command(test_name: &str, role: &str) -> Command {
         "--ignored",
         "--nocapture",
         "--test-threads=1",
+        "-q",
     ])
     .env(ROLE, role)
     .stdin(Stdio::piped())
@@ -74,7 +73,7 @@ pub struct Helper {
 
 impl Helper {
     pub fn spawn(mut cmd: Command) -> Helper {
-        let mut child = cmd.spawn().expect("spawn helper");
+        let mut child = cmd.spawn().expect("cannot start a helper process");
         let out = BufReader::new(child.stdout.take().unwrap());
         Helper { child, out }
     }
@@ -133,10 +132,21 @@ impl Helper {
         assert!(status.success(), "helper failed: {status:?}");
     }
 
-    /// Kills the helper (SIGKILL) and reaps it.
-    pub fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+    /// SIGKILL (our child, not yet reaped: its PID cannot have been
+    /// reused), then reap; returns how it ended.
+    pub fn kill(&mut self) -> ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().unwrap()
+    }
+
+    /// What the helper wrote on standard error (after it ended; empty
+    /// unless the test piped it).
+    pub fn stderr(&mut self) -> String {
+        let mut s = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
     }
 }
 
