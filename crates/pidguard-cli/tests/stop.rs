@@ -538,3 +538,43 @@ fn exe_matches_a_replaced_binary() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     wait_for("the daemon's end", || !alive(daemon.pid()));
 }
+
+/// A locked file naming a live process that does not hold the lock, read
+/// where the descriptors cannot be listed (`getdents64` failing with
+/// `ENOSYS`, as a seccomp filter may make it): whether the named process
+/// holds the lock is unproved, so it is not signalled. On Linux `ENOSYS`
+/// is a refused system call, not a platform without a lock table.
+#[test]
+fn a_lock_holder_check_failing_with_enosys_signals_nothing() {
+    let dir = tmp();
+    let target = sleeper();
+    let p = dir.path().join("held.pid");
+    write_pidfile(&p, &format!("{}\n", target.pid()));
+    let _holder = Owned::spawn(
+        Command::new("flock")
+            .arg("--no-fork")
+            .arg(&p)
+            .args(["sleep", "30"]),
+    );
+    wait_for("flock(1) to hold the file", || !lock_free(&p));
+    let ps = p.to_str().unwrap();
+    let seam = Seam {
+        also_trace: "getdents64",
+        also_inject: "getdents64:error=ENOSYS",
+        ..Seam::default()
+    };
+    let mut cmd = pidguard();
+    cmd.args(["signal", "-p", ps, "CONT"]);
+    let Some((out, calls)) = seam.run(&cmd) else {
+        return;
+    };
+    let signals = signals_in(&calls);
+    assert!(signals.is_empty(), "{signals:?}\n{}", text(&out));
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let mut cmd = pidguard();
+    cmd.args(["status", "-p", ps, "--json"]);
+    let (out, _) = seam.run(&cmd).unwrap();
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(!json.contains("\"consistent\""), "{json}");
+    assert!(alive(target.pid()));
+}
