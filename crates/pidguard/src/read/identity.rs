@@ -510,9 +510,12 @@ pub(crate) fn identify(
                 }
             }
             Ok(false) => return Identity::Mismatched(Mismatch::NotLockHolder),
-            // The platform has no lock table to read (Windows, other
-            // Unix): the lock proves nothing either way, and the other
-            // facts decide (docs/WINDOWS.md, decision 8).
+            // Windows has no lock table to read: the lock proves nothing
+            // either way, and the other facts decide (docs/WINDOWS.md,
+            // decision 8). Only there: on Linux ENOSYS is a refused system
+            // call (seccomp), the fact unread; on other Unix every fact is
+            // ENOSYS, so noting it changes nothing.
+            #[cfg(windows)]
             Err(Errno::NOSYS) => {}
             Err(e) => unread.note(Unproved::new(Fact::Lock, pid, Some(e))),
         }
