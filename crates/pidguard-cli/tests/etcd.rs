@@ -1669,6 +1669,35 @@ fn read_pids(path: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// The job's processes (the PIDs in `pids`, started by this test), pinned
+/// by pidfd as soon as they are known, and SIGKILLed through that pidfd
+/// when the test ends, if any still runs: a failed or timed-out assertion
+/// must not leave them (one ignores TERM, one left the group). Through the
+/// pidfd, never by PID: a PID freed meanwhile is not signalled.
+struct Reaper(Vec<::pidguard::Process>);
+
+impl Reaper {
+    fn of(pids: &Path) -> Reaper {
+        Reaper(
+            read_pids(pids)
+                .into_iter()
+                .filter_map(::pidguard::Pid::new)
+                .filter_map(|p| ::pidguard::Process::open(p).ok())
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            if !p.has_exited() {
+                let _ = p.signal(::pidguard::Signal::KILL);
+            }
+        }
+    }
+}
+
 /// Waits until host-b's start line is in `log`; returns what it noted as
 /// still running of host-a's job (empty: nothing) and when it appeared,
 /// and prints when the test saw the last of host-a's job (the PIDs in
@@ -1738,6 +1767,7 @@ fn a_cut_off_holders_whole_job_is_gone_before_the_next_one_starts() {
         wait_for("host-a's job", || {
             log_lines(&log).len() == 1 && read_pids(&pids).len() == want
         });
+        let _reap = Reaper::of(&pids);
         wait_for("host-a running", || {
             status_json(&url, "host-c", kind)["state"] == "running"
         });
@@ -1792,6 +1822,7 @@ fn a_stalled_supervisors_job_is_killed_by_its_watchdog_before_the_next_one_start
     wait_for("host-a's job", || {
         log_lines(&log).len() == 1 && read_pids(&pids).len() == 3
     });
+    let _reap = Reaper::of(&pids);
     wait_for("host-a running", || {
         status_json(&url, "host-c", "job")["state"] == "running"
     });
@@ -1837,6 +1868,7 @@ fn a_stalled_supervisors_job_is_killed_by_its_watchdog_before_the_next_one_start
     wait_for("host-a's job", || {
         log_lines(&log).len() == 1 && read_pids(&pids).len() == 3
     });
+    let _reap = Reaper::of(&pids);
     // The supervisor tells its watchdog about processes outside the group
     // every half second.
     std::thread::sleep(Duration::from_secs(1));
