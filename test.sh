@@ -49,6 +49,8 @@ if [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/aarch64-linux-gnu/li
     echo "static build: FAILED to build (see above)" >&2
     status=1
   fi
+  # .ci/run sets PIDGUARD_FRUGAL_DISK: a build not used again is removed.
+  [ "${PIDGUARD_FRUGAL_DISK:-0}" != 1 ] || rm -rf "$static_dir"
 else
   echo "static build: skipped, glibc's static libraries are not installed (Debian: libc6-dev)"
   skipped_steps+=("static build: glibc's static libraries are not installed (Debian: libc6-dev)")
@@ -61,6 +63,7 @@ if [ "${FUZZ_SECONDS:-15}" != 0 ]; then
   cxx="${CXX:-c++}"
   if command -v "$cxx" >/dev/null || command -v g++ >/dev/null || command -v clang++ >/dev/null; then
     fuzz/run.sh "${FUZZ_SECONDS:-15}" || status=$?
+    [ "${PIDGUARD_FRUGAL_DISK:-0}" != 1 ] || rm -rf fuzz/target
   else
     why="no C++ compiler ($cxx, g++ or clang++; Debian: g++), which libfuzzer-sys needs"
     echo "fuzz: skipped, $why" >&2
