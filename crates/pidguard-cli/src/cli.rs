@@ -419,6 +419,8 @@ pub struct DaemonArgs {
     pub settle: Option<Duration>,
 }
 
+// Used by the Unix daemon code only (Windows refuses --daemon and ensure).
+#[cfg_attr(windows, allow(dead_code))]
 impl DaemonArgs {
     /// The readiness timeout, with its default.
     pub fn ready_timeout(&self) -> Duration {

@@ -13,7 +13,6 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -81,7 +80,7 @@ impl Obj {
 
     /// A path, losslessly.
     pub fn path(self, key: &str, p: &Path) -> Obj {
-        self.bytes(key, p.as_os_str().as_bytes())
+        self.bytes(key, p.as_os_str().as_encoded_bytes())
     }
 
     pub fn value(self) -> Value {

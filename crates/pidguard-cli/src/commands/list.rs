@@ -1,7 +1,6 @@
 //! `pidguard list DIR`: one row per PID file.
 
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use pidguard::registry::{self, Entry, Row};
@@ -19,7 +18,7 @@ pub fn rel_name<'a>(dir: &Path, path: &'a Path, strip_pid: bool) -> &'a [u8] {
         .strip_prefix(dir)
         .unwrap_or(path)
         .as_os_str()
-        .as_bytes();
+        .as_encoded_bytes();
     match strip_pid {
         true => rel.strip_suffix(b".pid").unwrap_or(rel),
         false => rel,
@@ -37,7 +36,7 @@ pub fn row_json(dir: &Path, r: &Row) -> Obj {
         .set("evidence", r.decided_by.map(|d| d.name()))
         .set("locked", r.locked)
         .set("age_seconds", r.age.map(|a| a.as_secs_f64()))
-        .opt_bytes("command", r.command.as_ref().map(|c| c.as_bytes()))
+        .opt_bytes("command", r.command.as_ref().map(|c| c.as_encoded_bytes()))
         .set("problem", r.problem.clone());
     match r.state {
         registry::State::Stale => obj.set("stale_kind", stale_kind(r.identity.as_ref())),
@@ -116,7 +115,7 @@ pub fn run(args: DirArgs) -> Result<Exit, Failure> {
                 r.decided_by.map(evidence_word).unwrap_or("-"),
                 Dash(r.age.map(HumanAge)),
                 match (&r.command, &r.problem) {
-                    (Some(c), _) => escape(c.as_bytes()),
+                    (Some(c), _) => escape(c.as_encoded_bytes()),
                     (None, Some(p)) => escape(p.as_bytes()),
                     (None, None) => String::new(),
                 }

@@ -7,6 +7,8 @@ use crate::output::{print_json, Obj};
 use crate::supervise::{self, daemon, foreground};
 
 pub fn run(args: RunArgs) -> Result<Exit, Failure> {
+    // What this platform does not have, refused before any file is touched.
+    supervise::check_run(&args)?;
     if let Some(url) = &args.backend.backend {
         return supervise::etcd::run(&args, url);
     }

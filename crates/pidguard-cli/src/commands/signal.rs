@@ -9,6 +9,11 @@ use crate::output::print_json;
 use crate::output::{print_report, report_json, Doing};
 
 pub fn run(args: SignalArgs) -> Result<Exit, Failure> {
+    if let SignalArg::Send(sig) = args.signal {
+        if let Some(why) = crate::sys::unsendable(sig) {
+            return Err(Failure::new(Exit::Unavailable, why));
+        }
+    }
     let path = pidfile(&args.file).path()?;
     let filters = filters(&args.filters)?;
     let (report, did, name) = match args.signal {

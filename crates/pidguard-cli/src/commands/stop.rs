@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pidguard::{Outcome, Schedule, Signal};
+use pidguard::{Outcome, Schedule, Signal, Step};
 
 use crate::cli::{StopArgs, StopSchedule};
 use crate::commands::{filters, pidfile, signalling_failure};
@@ -27,6 +27,13 @@ pub fn run(args: StopArgs) -> Result<Exit, Failure> {
         (Some(StopSchedule::Full(s)), _) => s.clone(),
         (None, t) => Schedule::timeout(signal, t.unwrap_or(DEFAULT_TIMEOUT)),
     };
+    for step in schedule.steps() {
+        if let Step::Signal(sig) = step {
+            if let Some(why) = crate::sys::unsendable(*sig) {
+                return Err(Failure::new(Exit::Unavailable, format!("stop: {why}")));
+            }
+        }
+    }
     if let Some(url) = &args.backend.backend {
         return crate::supervise::etcd::stop(&args, url, &schedule);
     }

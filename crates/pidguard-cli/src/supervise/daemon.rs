@@ -17,14 +17,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use pidguard::ensure::{EnsureOptions, Ensured};
 use pidguard::{Guard, Pid, Pidfile, Process};
 
-use crate::cli::DaemonArgs;
+use crate::cli::{DaemonArgs, EnsureArgs};
 use crate::exit::{Exit, Failure};
 use crate::supervise::gate::Gated;
 use crate::supervise::tree;
 use crate::supervise::{acquire, become_subreaper, exit_code};
-use crate::sys::{close_on_exec_above_stdio, has_children, reap};
+use crate::sys::{close_on_exec_above_stdio, has_children, open_fds, reap};
 
 /// Starts `command` as a daemon holding `pf`'s lock; returns its PID (the
 /// `MAINPID` it reported, with `--notify`; the descendant left holding the
@@ -70,7 +71,7 @@ pub fn start(
     become_subreaper();
     // The daemon gets stdin, stdout, stderr and the lock, nothing else of
     // ours (a pipe it kept open would hold up `pidguard … | cat`).
-    close_on_exec_above_stdio();
+    close_on_exec_above_stdio(open_fds());
     let gated = Gated::spawn(command, |cmd| {
         cmd.stdin(Stdio::null())
             .stdout(stdout)
@@ -578,5 +579,50 @@ impl Drop for NotifySocket {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
         let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// `ensure`: the library's [`pidguard::ensure::ensure`], starting the daemon
+/// with [`start`] when no live daemon holds `pf`. Returns its PID and
+/// whether this call started it.
+pub fn ensure(pf: &Pidfile, args: &EnsureArgs) -> Result<(Pid, bool), Failure> {
+    let mut options = EnsureOptions::new();
+    options.ready_timeout(args.detach.ready_timeout());
+    if let Some(s) = &args.socket {
+        options.socket(s);
+    }
+    let found = pidguard::ensure::ensure(pf, &options, || {
+        start(
+            pf.clone(),
+            &args.command,
+            &args.detach,
+            None,
+            args.socket.as_deref(),
+        )
+        .map_err(Failed::Start)
+    })
+    .map_err(|f| match f {
+        Failed::Start(f) => f,
+        // A daemon that never accepted a connection was stopped and its
+        // file removed: as with --notify's timeout, exit 1.
+        Failed::Ensure(e)
+            if e.io_error().map(|io| io.kind()) == Some(std::io::ErrorKind::TimedOut) =>
+        {
+            Failure::new(Exit::Stale, Failure::from(e).message)
+        }
+        Failed::Ensure(e) => e.into(),
+    })?;
+    Ok((found.pid(), matches!(found, Ensured::Started(_))))
+}
+
+/// Why `ensure` failed: starting the daemon, or the library's part.
+enum Failed {
+    Start(Failure),
+    Ensure(pidguard::Error),
+}
+
+impl From<pidguard::Error> for Failed {
+    fn from(e: pidguard::Error) -> Failed {
+        Failed::Ensure(e)
     }
 }

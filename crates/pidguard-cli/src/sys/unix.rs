@@ -1,0 +1,364 @@
+//! Every Unix, through rustix: waiting, process groups, descriptor
+//! passing. `linux.rs` and `other.rs` (FreeBSD, macOS…) export the same
+//! functions on top of it: [`become_subreaper`],
+//! [`contain_death`], [`pidfd_open`], [`pidfd_kill`], [`boot_now_ns`],
+//! [`proc_stat`], [`children_of`], [`parent_of`], [`process_parents`],
+//! [`holds_inode`] and [`open_fds`]. Without `/proc` and pidfds the
+//! process-tree readers answer `None` (unknown), which the callers treat
+//! as unproved: only the command's own child is signalled, by PID, and a
+//! lock holder is never guessed.
+
+use std::fs::File;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::process::ExitStatus;
+
+use pidguard::{Pid, Signal};
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+use rustix::process::{self as rp, Pid as RPid};
+
+/// A system call's error number.
+pub(crate) use rustix::io::Errno;
+
+/// `pid` for rustix's system calls (the library keeps rustix's types out of
+/// its API).
+fn rpid(pid: Pid) -> RPid {
+    RPid::from_raw(pid.get()).expect("a Pid is in 1..=i32::MAX")
+}
+
+/// A named signal for rustix; `None` for a real-time one.
+fn rsig(s: Signal) -> Option<rp::Signal> {
+    rp::Signal::from_named_raw(s.as_raw())
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------
+
+/// This process's PID.
+pub(crate) fn getpid() -> i32 {
+    rp::getpid().as_raw_nonzero().get()
+}
+
+/// The effective user ID.
+pub(crate) fn geteuid() -> u32 {
+    rp::geteuid().as_raw()
+}
+
+/// `kill(2)` by PID: a process that already exited is not an error; a
+/// signal without a name here is `InvalidInput`.
+pub(crate) fn kill(pid: Pid, signal: Signal) -> io::Result<()> {
+    let sig = rsig(signal).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    match rp::kill_process(rpid(pid), sig) {
+        Ok(()) | Err(Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why `signal` cannot be sent here: never on Unix (every named signal
+/// can; a real-time one goes through the library).
+pub(crate) fn unsendable(_signal: Signal) -> Option<String> {
+    None
+}
+
+/// Sends `signal` to the process group `pgid`; `true` if the group has a
+/// member it reached.
+pub(crate) fn kill_group(pgid: i32, signal: Signal) -> bool {
+    match (RPid::from_raw(pgid), rsig(signal)) {
+        (Some(g), Some(s)) => rp::kill_process_group(g, s).is_ok(),
+        _ => false,
+    }
+}
+
+/// In a child between fork and exec: a new session (`setsid`) and the
+/// file mode mask. Async-signal-safe.
+pub(crate) fn new_session(umask: Option<u32>) -> io::Result<()> {
+    rp::setsid()?;
+    if let Some(m) = umask {
+        rp::umask(rustix::fs::Mode::from_raw_mode(m as _));
+    }
+    Ok(())
+}
+
+/// Whether `child` is in our process group (so a signal the terminal sent
+/// to our foreground group reached it too).
+pub(crate) fn in_our_group(child: Pid) -> bool {
+    match rp::getpgid(Some(rpid(child))) {
+        Ok(group) => group == rp::getpgrp(),
+        Err(_) => false,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Waiting
+// ---------------------------------------------------------------------------
+
+/// Reaps our child `pid` if it has exited.
+pub(crate) fn reap(pid: Pid) -> Option<ExitStatus> {
+    reap_raw(pid.get())
+}
+
+/// [`reap`] for a raw PID.
+pub(crate) fn reap_raw(pid: i32) -> Option<ExitStatus> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = RPid::from_raw(pid)?;
+    loop {
+        match rp::waitpid(Some(pid), rp::WaitOptions::NOHANG) {
+            Ok(Some((_, st))) => return Some(ExitStatus::from_raw(st.as_raw())),
+            Ok(None) => return None,
+            Err(Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Reaps one exited child of ours, if any: `Ok(None)` when none has
+/// exited, `Err(ECHILD)` when we have no children.
+pub(crate) fn reap_any() -> Result<Option<(i32, ExitStatus)>, Errno> {
+    use std::os::unix::process::ExitStatusExt;
+    rp::wait(rp::WaitOptions::NOHANG).map(|r| {
+        r.map(|(pid, st)| {
+            (
+                pid.as_raw_nonzero().get(),
+                ExitStatus::from_raw(st.as_raw()),
+            )
+        })
+    })
+}
+
+/// Reaps every child of ours that has exited.
+pub(crate) fn reap_children() {
+    loop {
+        match reap_any() {
+            Ok(Some(_)) => {}
+            Err(Errno::INTR) => {}
+            _ => return,
+        }
+    }
+}
+
+/// Blocks until some child of ours has exited, without reaping it.
+pub(crate) fn wait_any_exited() -> Result<(), Errno> {
+    rp::waitid(
+        rp::WaitId::All,
+        rp::WaitIdOptions::EXITED | rp::WaitIdOptions::NOWAIT,
+    )
+    .map(|_| ())
+}
+
+/// Blocks until our child `pid` has exited, without reaping it.
+pub(crate) fn wait_exited(pid: i32) -> io::Result<()> {
+    let p = RPid::from_raw(pid).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    loop {
+        match rp::waitid(
+            rp::WaitId::Pid(p),
+            rp::WaitIdOptions::EXITED | rp::WaitIdOptions::NOWAIT,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether our child `pid` exists and has not exited.
+pub(crate) fn child_running(pid: Pid) -> bool {
+    matches!(
+        rp::waitid(
+            rp::WaitId::Pid(rpid(pid)),
+            rp::WaitIdOptions::EXITED | rp::WaitIdOptions::NOHANG | rp::WaitIdOptions::NOWAIT
+        ),
+        Ok(None)
+    )
+}
+
+/// Whether we still have any child (running or not yet reaped).
+pub(crate) fn has_children() -> bool {
+    !matches!(
+        rp::waitid(
+            rp::WaitId::All,
+            rp::WaitIdOptions::EXITED | rp::WaitIdOptions::NOHANG | rp::WaitIdOptions::NOWAIT
+        ),
+        Err(Errno::CHILD)
+    )
+}
+
+/// Waits up to `timeout_ns` (forever for `None`) for `fd` to be readable:
+/// `Ok(false)` on timeout.
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout_ns: Option<i128>) -> Result<bool, Errno> {
+    let timeout = timeout_ns.map(|ns| rustix::time::Timespec {
+        tv_sec: (ns / 1_000_000_000) as i64,
+        tv_nsec: (ns % 1_000_000_000) as _,
+    });
+    let mut fds = [rustix::event::PollFd::new(
+        &fd,
+        rustix::event::PollFlags::IN,
+    )];
+    rustix::event::poll(&mut fds, timeout.as_ref()).map(|n| n > 0)
+}
+
+/// `read(2)`.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    rustix::io::read(fd, buf)
+}
+
+// ---------------------------------------------------------------------------
+// Files and descriptors
+// ---------------------------------------------------------------------------
+
+/// The `(dev, ino)` of the file behind `fd`.
+pub(crate) fn inode(fd: impl AsFd) -> io::Result<(u64, u64)> {
+    let st = rustix::fs::fstat(fd)?;
+    // Their widths differ between platforms.
+    #[allow(clippy::unnecessary_cast)]
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
+/// `open(2)` flags for a log file: no blocking on a FIFO, no controlling
+/// terminal, and (`nofollow`) no symlink in the last component.
+pub(crate) fn log_open_flags(nofollow: bool) -> i32 {
+    use rustix::fs::OFlags;
+    let mut flags = OFlags::NONBLOCK | OFlags::NOCTTY;
+    if nofollow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    flags.bits() as i32
+}
+
+/// Clears `O_NONBLOCK` (set for opening only) on an opened log file.
+pub(crate) fn clear_nonblock(file: &File) {
+    use rustix::fs::OFlags;
+    let _ = rustix::fs::fcntl_setfl(
+        file,
+        rustix::fs::fcntl_getfl(file)
+            .map(|f| f - OFlags::NONBLOCK)
+            .unwrap_or(OFlags::APPEND),
+    );
+}
+
+/// Marks every descriptor above 2 close-on-exec (`listed`, what
+/// [`open_fds`](super::open_fds) answered, or every number below the
+/// descriptor limit where it could not list them), so a daemon started
+/// next inherits none of them.
+pub(crate) fn close_on_exec_above_stdio(listed: Option<Vec<i32>>) {
+    use rustix::io::{fcntl_getfd, fcntl_setfd, FdFlags};
+    let fds: Vec<i32> = match listed {
+        Some(fds) => fds,
+        None => {
+            let limit = rp::getrlimit(rp::Resource::Nofile)
+                .current
+                .unwrap_or(1 << 16)
+                .min(1 << 16);
+            (3..limit as i32).collect()
+        }
+    };
+    for fd in fds.into_iter().filter(|&fd| fd > 2) {
+        // SAFETY: only the descriptor's flags are read and changed; a
+        // number that is not open (any more) fails with EBADF.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        if let Ok(flags) = fcntl_getfd(fd) {
+            let _ = fcntl_setfd(fd, flags | FdFlags::CLOEXEC);
+        }
+    }
+}
+
+/// A connected pair of Unix stream sockets, close-on-exec.
+pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    #[cfg(not(target_vendor = "apple"))]
+    let flags = SocketFlags::CLOEXEC;
+    // Apple systems have no SOCK_CLOEXEC: set it just after (a process
+    // forked by another thread in between would inherit the pair).
+    #[cfg(target_vendor = "apple")]
+    let flags = SocketFlags::empty();
+    let (a, b) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, flags, None)?;
+    #[cfg(target_vendor = "apple")]
+    for fd in [&a, &b] {
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?;
+    }
+    Ok((a, b))
+}
+
+/// Closes a raw descriptor (in a child between fork and exec).
+///
+/// # Safety
+/// `fd` must be open and not used afterwards by anything.
+pub(crate) unsafe fn close_raw(fd: RawFd) {
+    // SAFETY: the caller's promise.
+    unsafe { rustix::io::close(fd) }
+}
+
+/// `ECANCELED`, as an I/O error.
+pub(crate) fn canceled() -> io::Error {
+    io::Error::from_raw_os_error(Errno::CANCELED.raw_os_error())
+}
+
+pub(crate) fn write_all(sock: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match rustix::io::write(sock, bytes) {
+            Ok(0) => return Err(io::Error::from_raw_os_error(Errno::PIPE.raw_os_error())),
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn read_exact(sock: &OwnedFd, mut buf: &mut [u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match rustix::io::read(sock, &mut *buf) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => buf = &mut buf[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Sends one descriptor with `SCM_RIGHTS`.
+pub(crate) fn send_fd(sock: &OwnedFd, fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd];
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(io::Error::other("control buffer too small"));
+    }
+    rustix::net::sendmsg(
+        sock,
+        &[IoSlice::new(b"L")],
+        &mut control,
+        // No SIGPIPE if the child is gone (Rust programs ignore it anyway;
+        // Apple systems have no MSG_NOSIGNAL).
+        #[cfg(not(target_vendor = "apple"))]
+        SendFlags::NOSIGNAL,
+        #[cfg(target_vendor = "apple")]
+        SendFlags::empty(),
+    )?;
+    Ok(())
+}
+
+/// Receives one descriptor sent with `SCM_RIGHTS` (allocation-free);
+/// `None` on EOF or error.
+pub(crate) fn receive_fd(sock: BorrowedFd<'_>) -> Option<OwnedFd> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    loop {
+        match rustix::net::recvmsg(sock, &mut iov, &mut control, RecvFlags::empty()) {
+            Ok(msg) if msg.bytes == 0 => return None,
+            Ok(_) => break,
+            Err(Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+    }
+    control.drain().find_map(|m| match m {
+        RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+        _ => None,
+    })
+}
