@@ -7,6 +7,7 @@
 //! | a user, with a private `/run/user/<uid>` | `/run/user/<uid>/app/app.pid` |
 //! | a user, otherwise (Linux and other Unix) | `${XDG_CACHE_HOME:-~/.cache}/app/app.pid` |
 //! | a user, otherwise (macOS) | `~/Library/Application Support/app/app.pid` |
+//! | Windows (any user) | `%LOCALAPPDATA%\app\app.pid` |
 //!
 //! A runtime directory is used only when it exists, is owned by the user and
 //! is not group- or world-writable. `.instance(key)` adds a directory
@@ -53,6 +54,23 @@ pub(crate) fn instance_dir(key: &str) -> String {
 pub(crate) fn resolve(app: &str, instance: Option<&str>) -> Result<(PathBuf, u32)> {
     validate_name(app)?;
     let file = format!("{app}.pid");
+    // Windows has no root, no /run: the user's local application data.
+    if cfg!(windows) {
+        let base = std::env::var_os("LOCALAPPDATA")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .ok_or_else(|| {
+                Error::no_location(format!(
+                    "no place for PID file {file:?}: %LOCALAPPDATA% is not set or not an \
+                     absolute path; set it or give an explicit path"
+                ))
+            })?;
+        let mut dir = base.join(app);
+        if let Some(key) = instance {
+            dir.push(instance_dir(key));
+        }
+        return Ok((dir.join(file), PRIVATE_DIR_MODE));
+    }
     let euid = sys::geteuid();
     if euid == 0 {
         let path = match instance {

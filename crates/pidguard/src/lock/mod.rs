@@ -112,6 +112,7 @@ impl Pidfile {
     /// | a user, with a private `/run/user/<uid>` | `/run/user/<uid>/app/app.pid` |
     /// | a user, otherwise (Linux and other Unix) | `${XDG_CACHE_HOME:-~/.cache}/app/app.pid` |
     /// | a user, otherwise (macOS) | `~/Library/Application Support/app/app.pid` |
+    /// | Windows (any user) | `%LOCALAPPDATA%\app\app.pid` |
     ///
     /// A runtime directory is used only when it exists, is owned by the user and
     /// is not group- or world-writable. `.instance(key)` adds a directory
