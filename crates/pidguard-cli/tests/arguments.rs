@@ -1,6 +1,7 @@
 //! Arguments people already type: every signal number up to the real-time
 //! maximum, RTMIN+n, 0 as a probe; start-stop-daemon's schedule shorthand;
 //! one duration grammar for every option.
+#![cfg(unix)]
 
 use testkit::*;
 

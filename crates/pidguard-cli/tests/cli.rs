@@ -2,6 +2,7 @@
 //!
 //! Every process a test starts is killed by PID (never by name) and waited
 //! for; files live in temporary directories.
+#![cfg(unix)]
 
 use testkit::*;
 

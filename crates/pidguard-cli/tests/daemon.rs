@@ -2,6 +2,7 @@
 //!
 //! Every daemon a test starts is stopped by the PID pidguard reports (never
 //! by name) and waited for; files live in temporary directories.
+#![cfg(unix)]
 
 use testkit::*;
 

@@ -1,4 +1,5 @@
 //! The man pages and shell completions generated from the clap definition.
+#![cfg(unix)]
 
 use testkit::*;
 

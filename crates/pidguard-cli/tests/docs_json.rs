@@ -1,6 +1,7 @@
 //! docs/JSON.md against real output: every key each command prints is
 //! documented for its object, with its type and value; every documented key
 //! is printed by some run below.
+#![cfg(unix)]
 
 use testkit::*;
 

@@ -3,7 +3,7 @@
 //! temporary data directory and killing it (by PID) at the end. Several
 //! hosts are simulated with `PIDGUARD_ETCD_HOST_ID`. Skipped, with a printed
 //! reason, when etcd is not installed.
-#![cfg(feature = "etcd")]
+#![cfg(all(unix, feature = "etcd"))]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -3,6 +3,7 @@
 //! `pidfile_open(3)` (libbsd), whose strict parser refuses one, reports
 //! EEXIST with the holder's PID; every other reader is checked to accept
 //! the same file.
+#![cfg(unix)]
 
 use testkit::*;
 

@@ -1,6 +1,7 @@
 //! What scripts and sysadmins see: one JSON object per command on success
 //! and failure, non-UTF-8 names encoded losslessly, `list` escaping and
 //! descending into subdirectories, messages that say what happened.
+#![cfg(unix)]
 
 use testkit::*;
 

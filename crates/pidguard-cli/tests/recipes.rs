@@ -1,5 +1,6 @@
 //! The command lines in docs/recipes/*.md, run as documented (with a
 //! temporary PID file and a harmless command substituted).
+#![cfg(unix)]
 
 use testkit::*;
 

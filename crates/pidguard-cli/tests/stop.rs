@@ -4,6 +4,7 @@
 //! `strace -f -e inject=kill,tgkill,pidfd_send_signal:error=EPERM`, so that a
 //! bug cannot signal anything, and read strace's log to prove no signal was
 //! even attempted. Tests signal only processes they started, by PID.
+#![cfg(unix)]
 
 use testkit::*;
 

@@ -6,6 +6,7 @@
 //! rt_sigqueueinfo) failing and only pidfd_send_signal (which can reach
 //! nothing but the pinned process) allowed; the test then checks that
 //! exactly the orphan died.
+#![cfg(unix)]
 
 use testkit::*;
 

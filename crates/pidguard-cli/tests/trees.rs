@@ -5,6 +5,7 @@
 //!
 //! Every process a test starts is killed by the PID it recorded (never by
 //! name) and waited for; files live in temporary directories.
+#![cfg(unix)]
 
 use testkit::*;
 
