@@ -1493,15 +1493,25 @@ fn wait_on_a_locked_empty_file_waits_for_the_lock() {
     );
 }
 
-/// Review finding 15: a POSIX lock (python's `fcntl.lockf`, which `flock`
-/// does not see) on a file naming a dead PID: the file is held, never
-/// stale: status says running, `run` refuses (75), `sweep` keeps it.
-#[test]
-fn a_posix_lock_counts_as_held() {
-    const NAME: &str = "posix-lock-held";
-    if let Some(why) = no_strace_or_python() {
-        return summary::skipped(NAME, &why);
-    }
+/// A file naming a dead PID, a record lock of `kind` ("posix": python's
+/// `fcntl.lockf`; "ofd": `F_OFD_SETLK`) taken on it by a python process of
+/// this namespace, then checked by pidguard here or, with `container`,
+/// from inside a fresh PID namespace where the holder is invisible
+/// (`/proc/locks` there leaves out a lock whose holder is not in the
+/// reader's namespace): the file is held, never stale — `status` says
+/// running, `run` refuses (75), `sweep --kill` keeps it and signals
+/// nothing.
+fn record_lock_is_held(kind: &str, container: bool) {
+    // struct flock on 64-bit Linux: short, short, 4 bytes padding, off_t,
+    // off_t, pid_t, 4 bytes padding.
+    let script = "import fcntl, os, struct, sys, time\n\
+        fd = os.open(sys.argv[1], os.O_RDWR)\n\
+        if sys.argv[3] == 'posix':\n\
+        \x20   fcntl.lockf(fd, fcntl.LOCK_EX)\n\
+        else:\n\
+        \x20   fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hhxxxxqqixxxx', fcntl.F_WRLCK, 0, 0, 0, 0))\n\
+        open(sys.argv[2], 'w').write('1')\n\
+        time.sleep(120)\n";
     let dir = tmp();
     let p = dir.path().join("app.pid");
     let ready = dir.path().join("ready");
@@ -1509,38 +1519,87 @@ fn a_posix_lock_counts_as_held() {
     let dead_pid = dead.id();
     dead.wait().unwrap();
     write_pidfile(&p, &format!("{dead_pid}\n"));
-    let script = "import fcntl, os, sys, time\n\
-        fd = os.open(sys.argv[1], os.O_RDWR)\n\
-        fcntl.lockf(fd, fcntl.LOCK_EX)\n\
-        open(sys.argv[2], 'w').write('1')\n\
-        time.sleep(120)\n";
     let _holder = Owned::spawn(
         Command::new("python3")
             .args(["-c", script])
             .arg(&p)
-            .arg(&ready),
+            .arg(&ready)
+            .arg(kind),
     );
-    wait_for("the POSIX lock", || ready.exists());
-    let out = status_json(&p);
-    assert_eq!(json(&out)["state"], "running", "{}", text(&out));
-    let out = Command::new(bin())
-        .args(["run", "-p"])
+    wait_for("the record lock", || ready.exists());
+    let pidguard = |args: &[&str]| {
+        let mut c = if container {
+            let mut c = Command::new("unshare");
+            c.args(["--pid", "--fork", "--mount-proc", "--kill-child", "--"])
+                .arg(bin());
+            c
+        } else {
+            Command::new(bin())
+        };
+        c.args(args).stdin(Stdio::null());
+        c
+    };
+    let case = format!("{kind} lock, container: {container}");
+    let out = pidguard(&["status", "--json", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{case}: status: {}", text(&out));
+    assert_eq!(json(&out)["state"], "running", "{case}: {}", text(&out));
+    let out = pidguard(&["run", "-p"])
         .arg(&p)
         .args(["--", "true"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(75), "run: {}", text(&out));
-    let mut sweep = Command::new(bin());
-    sweep.args(["sweep", "--kill"]).arg(dir.path());
+    assert_eq!(out.status.code(), Some(75), "{case}: run: {}", text(&out));
+    let mut sweep = pidguard(&["sweep", "--kill"]);
+    sweep.arg(dir.path());
     let (out, signals) = under_strace(&sweep).unwrap();
-    assert!(signals.is_empty(), "sweep: {signals:?}");
-    assert!(p.exists(), "sweep removed the held file: {}", text(&out));
+    assert!(signals.is_empty(), "{case}: sweep: {signals:?}");
+    assert!(
+        p.exists(),
+        "{case}: sweep removed the held file: {}",
+        text(&out)
+    );
     assert_eq!(
         std::fs::read_to_string(&p).unwrap(),
-        format!("{dead_pid}\n")
+        format!("{dead_pid}\n"),
+        "{case}"
     );
+}
+
+/// Review finding 15: a POSIX lock (python's `fcntl.lockf`, which `flock`
+/// does not see) or an OFD lock on a file naming a dead PID: the file is
+/// held, never stale: status says running, `run` refuses (75), `sweep`
+/// keeps it.
+#[test]
+fn a_posix_lock_counts_as_held() {
+    const NAME: &str = "posix-lock-held";
+    if let Some(why) = no_strace_or_python() {
+        return summary::skipped(NAME, &why);
+    }
+    record_lock_is_held("posix", false);
+    record_lock_is_held("ofd", false);
     summary::passed(
         NAME,
-        "a POSIX-locked file naming a dead PID: running, run refused (75), sweep kept it",
+        "POSIX- and OFD-locked files naming a dead PID: running, run refused (75), sweep kept them",
+    );
+}
+
+/// The same, with the lock taken by a host process and pidguard run from
+/// inside a PID namespace that cannot see it: the kernel is asked directly
+/// (`F_OFD_GETLK`), so where the holder lives does not matter.
+#[test]
+fn a_record_lock_of_the_host_is_held_seen_from_a_container() {
+    const NAME: &str = "record-lock-from-a-container";
+    if let Some(why) = no_strace_or_python().or_else(Namespace::unavailable) {
+        return summary::skipped(NAME, &why);
+    }
+    record_lock_is_held("posix", true);
+    record_lock_is_held("ofd", true);
+    summary::passed(
+        NAME,
+        "a host's POSIX and OFD locks, seen from a PID namespace: running, run refused (75), \
+         sweep kept the file",
     );
 }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 
 use super::{
-    proc, DirEntry, FileKind, ForeignSymlink, NodeKind, RemoveFailed, RemoveOutcome, TempName,
+    proc, record_lock_held, DirEntry, FileKind, ForeignSymlink, NodeKind, RemoveFailed,
+    RemoveOutcome, TempName,
     TempNames, Unnamed,
 };
 use crate::pid::{Pid, MAX_READ};
@@ -171,7 +172,14 @@ pub(crate) fn is_locked(fd: impl AsFd) -> io::Result<bool> {
 }
 
 /// Whether the file has a POSIX or OFD lock on it (see [`is_locked`]).
+///
+/// Asked of the kernel for this very file ([`record_lock_held`]) where it
+/// can answer; otherwise read from the lock table by inode.
 pub(crate) fn record_locked(fd: impl AsFd) -> bool {
+    let fd = fd.as_fd();
+    if let Some(held) = record_lock_held(fd) {
+        return held;
+    }
     // st_ino's width differs between platforms.
     #[allow(clippy::unnecessary_cast)]
     fstat(fd).is_ok_and(|st| proc::record_locks_on(st.st_ino as u64))
