@@ -454,7 +454,7 @@ fn zombie_leader(dir: &Path) -> Option<std::path::PathBuf> {
             panic!("gcc is needed to build the zombie-leader program")
         }
         _ => {
-            eprintln!("skipped: gcc is not installed");
+            skipped("gcc is not installed");
             None
         }
     }
@@ -570,7 +570,7 @@ fn ensure_socket_timeout_stops_a_forking_daemon_and_a_fresh_one_starts() {
     // Review 9: the daemon's tree was left running, the file kept (exit 74),
     // and later calls exited 75.
     if !has_python() {
-        eprintln!("skipped: python3 is needed for a listening daemon");
+        skipped("python3 is needed for a listening daemon");
         return;
     }
     let dir = tmp();
@@ -685,7 +685,7 @@ fn a_failed_set_pid_keeps_the_file_of_a_followed_daemon() {
     // removed while the daemon held the lock. The second pwrite (the one
     // naming the daemon) fails with EIO, injected by strace.
     if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("skipped: strace is not installed");
+        skipped("strace is not installed");
         return;
     }
     let dir = tmp();

@@ -1870,7 +1870,7 @@ fn have_openssl() -> bool {
         std::env::var_os("CI").is_none_or(|v| v != "true"),
         "openssl is missing under CI=true: .ci/run installs it"
     );
-    eprintln!("skipped: openssl is not installed (apt-get install openssl)");
+    testkit::skipped("openssl is not installed (apt-get install openssl)");
     false
 }
 

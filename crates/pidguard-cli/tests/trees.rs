@@ -158,7 +158,7 @@ fn a_background_process_without_the_lock_does_not_keep_the_file() {
          while [ ! -s {b} ]; do sleep 0.01; done; exit 5"
     );
     if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: python3 is needed");
+        skipped("python3 is needed");
         return;
     }
     let mut sup = supervise(&p, &script);
@@ -182,11 +182,11 @@ impl Nginx {
                 std::env::var_os("CI").is_none(),
                 "nginx is missing: .ci/run installs nginx-light"
             );
-            eprintln!("skipped: nginx is not installed (Debian: nginx-light)");
+            skipped("nginx is not installed (Debian: nginx-light)");
             return None;
         }
         if !is_root() {
-            eprintln!("skipped: nginx's master process needs root here");
+            skipped("nginx's master process needs root here");
             return None;
         }
         let dir = tmp();
@@ -320,7 +320,7 @@ fn run_daemon_with_nginx_prints_the_master() {
 #[test]
 fn notify_daemon_that_forks_before_ready_is_followed() {
     if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: python3 is needed to send READY=1");
+        skipped("python3 is needed to send READY=1");
         return;
     }
     let dir = tmp();
@@ -404,7 +404,7 @@ fn a_daemon_gets_only_stdio_and_the_lock_so_a_pipe_closes_at_once() {
 #[test]
 fn ensure_socket_that_never_accepts_stops_the_daemon_and_removes_the_file() {
     if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: python3 is needed for a listening daemon");
+        skipped("python3 is needed for a listening daemon");
         return;
     }
     let dir = tmp();
@@ -539,7 +539,7 @@ fn without_pidfds_no_signal_goes_to_a_reaped_command() {
     // signals go by PID, and never after the command was reaped (the PID
     // may be reused). kill() is made to fail with EPERM: nothing is hurt.
     if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("skipped: strace is not installed");
+        skipped("strace is not installed");
         return;
     }
     let dir = tmp();
@@ -614,7 +614,7 @@ fn without_pidfds_no_signal_goes_to_a_reaped_command() {
 #[test]
 fn run_keeps_the_command_status_when_the_file_cannot_be_removed() {
     if !is_root() {
-        eprintln!("skipped: needs root (a tmpfs remounted read-only in a mount namespace)");
+        skipped("needs root (a tmpfs remounted read-only in a mount namespace)");
         return;
     }
     let dir = tmp();
@@ -638,7 +638,7 @@ fn run_keeps_the_command_status_when_the_file_cannot_be_removed() {
 #[test]
 fn run_works_without_proc() {
     if !is_root() {
-        eprintln!("skipped: needs root (unshare --mount, umount /proc)");
+        skipped("needs root (unshare --mount, umount /proc)");
         return;
     }
     let dir = tmp();
@@ -682,7 +682,7 @@ fn run_works_without_proc() {
 #[test]
 fn log_files_are_opened_with_a_pid_files_care() {
     if !is_root() {
-        eprintln!("skipped: needs root (files owned by another user)");
+        skipped("needs root (files owned by another user)");
         return;
     }
     let dir = tmp();
@@ -760,7 +760,7 @@ fn a_sigchld_inherited_as_ignored_does_not_reap_the_command_behind_our_back() {
     // supervisor could not wait for the command, and a PID it signals could
     // be reused. pidguard replaces the disposition before it forks.
     if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: python3 is needed to exec pidguard with SIGCHLD ignored");
+        skipped("python3 is needed to exec pidguard with SIGCHLD ignored");
         return;
     }
     let dir = tmp();
