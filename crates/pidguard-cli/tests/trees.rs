@@ -15,6 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Whether python3 is missing; if so the test is recorded as skipped,
+/// saying what it needs python3 for (`why`).
+fn no_python3(why: &str) -> bool {
+    let missing = Command::new("python3").arg("-V").output().is_err();
+    if missing {
+        skipped(why);
+    }
+    missing
+}
+
 fn file_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -157,8 +167,7 @@ fn a_background_process_without_the_lock_does_not_keep_the_file() {
         "python3 -c 'import os,sys,time; os.closerange(3, 1024); open(sys.argv[1], \"w\").write(str(os.getpid())); time.sleep(30)' {b} >/dev/null 2>&1 & \
          while [ ! -s {b} ]; do sleep 0.01; done; exit 5"
     );
-    if Command::new("python3").arg("-V").output().is_err() {
-        skipped("python3 is needed");
+    if no_python3("python3 is needed") {
         return;
     }
     let mut sup = supervise(&p, &script);
@@ -319,8 +328,7 @@ fn run_daemon_with_nginx_prints_the_master() {
 
 #[test]
 fn notify_daemon_that_forks_before_ready_is_followed() {
-    if Command::new("python3").arg("-V").output().is_err() {
-        skipped("python3 is needed to send READY=1");
+    if no_python3("python3 is needed to send READY=1") {
         return;
     }
     let dir = tmp();
@@ -403,8 +411,7 @@ fn a_daemon_gets_only_stdio_and_the_lock_so_a_pipe_closes_at_once() {
 
 #[test]
 fn ensure_socket_that_never_accepts_stops_the_daemon_and_removes_the_file() {
-    if Command::new("python3").arg("-V").output().is_err() {
-        skipped("python3 is needed for a listening daemon");
+    if no_python3("python3 is needed for a listening daemon") {
         return;
     }
     let dir = tmp();
@@ -759,8 +766,7 @@ fn a_sigchld_inherited_as_ignored_does_not_reap_the_command_behind_our_back() {
     // With SIGCHLD ignored the kernel reaps children at once: the
     // supervisor could not wait for the command, and a PID it signals could
     // be reused. pidguard replaces the disposition before it forks.
-    if Command::new("python3").arg("-V").output().is_err() {
-        skipped("python3 is needed to exec pidguard with SIGCHLD ignored");
+    if no_python3("python3 is needed to exec pidguard with SIGCHLD ignored") {
         return;
     }
     let dir = tmp();
