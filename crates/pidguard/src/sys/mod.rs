@@ -7,8 +7,9 @@
 //!
 //! This file holds the types every platform shares. `unix.rs` holds what
 //! every Unix system offers the same way (through rustix): opening without
-//! following symlinks, `stat`, `flock`, `pread` / `pwrite`, `kill`, signal
-//! numbers, directory reading; each Unix platform module exports the same
+//! following symlinks, `stat`, `flock`, `pread` / `pwrite`, `kill`, the
+//! check of `signal.rs`'s signal numbers against the C library's,
+//! directory reading; each Unix platform module exports the same
 //! set of functions on top of it. `windows/` implements the whole contract
 //! over kernel32 (design and measurements: docs/WINDOWS.md):
 //!
