@@ -703,7 +703,18 @@ pub(crate) fn send_signal(
 /// The largest PID the kernel gives now (`/proc/sys/kernel/pid_max`).
 pub(crate) fn read_pid_max() -> Option<u32> {
     let content = std::fs::read("/proc/sys/kernel/pid_max").ok()?;
-    crate::pid::largest_pid_from_kernel(&content)
+    largest_pid_from_kernel(&content)
+}
+
+/// Converts the content of `/proc/sys/kernel/pid_max` (one more than the
+/// largest PID) into the largest PID, clamped to `i32::MAX`.
+fn largest_pid_from_kernel(content: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(content).ok()?;
+    let value: u32 = text.trim().parse().ok()?;
+    match value.checked_sub(1)? {
+        0 => None,
+        largest => Some(largest.min(i32::MAX as u32)),
+    }
 }
 
 /// Where a fact about `pid` is read from, for messages: `/proc/<pid>/<leaf>`.
@@ -723,6 +734,16 @@ pub(crate) fn exe_inode(pid: Pid) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn largest_pid_from_the_kernels_pid_max() {
+        assert_eq!(largest_pid_from_kernel(b"32768\n"), Some(32767));
+        assert_eq!(largest_pid_from_kernel(b"4194304\n"), Some(4_194_303));
+        assert_eq!(largest_pid_from_kernel(b"4294967295\n"), Some(i32::MAX as u32));
+        assert_eq!(largest_pid_from_kernel(b"1\n"), None);
+        assert_eq!(largest_pid_from_kernel(b"0\n"), None);
+        assert_eq!(largest_pid_from_kernel(b"x\n"), None);
+    }
 
     #[test]
     fn proc_paths_fit_for_every_pid_and_fail_closed_otherwise() {

@@ -923,7 +923,7 @@ pub(crate) fn send_signal(
             Some(_) => Ok(()),
             None => probe(pid),
         },
-        signo::SIGKILL => match pidfd {
+        n if n == Signal::KILL.as_raw() => match pidfd {
             Some(h) => terminate(h.as_fd()),
             None => terminate(open_live(pid, PROCESS_TERMINATE)?.as_fd()),
         },
@@ -968,45 +968,6 @@ pub(crate) fn parent_pid() -> Option<Pid> {
         .into_iter()
         .find(|&(pid, _)| pid == me)
         .and_then(|(_, parent)| Pid::new(i32::try_from(parent).ok()?))
-}
-
-/// Every signal name parses everywhere; Windows names none itself.
-pub(crate) fn is_named_signal(n: i32) -> bool {
-    matches!(n, 1..=31)
-}
-
-/// The signal numbers, as Linux numbers them (names stay parseable on
-/// every platform; only 0 and `KILL` can be delivered here).
-pub(crate) mod signo {
-    pub const SIGHUP: i32 = 1;
-    pub const SIGINT: i32 = 2;
-    pub const SIGQUIT: i32 = 3;
-    pub const SIGILL: i32 = 4;
-    pub const SIGTRAP: i32 = 5;
-    pub const SIGABRT: i32 = 6;
-    pub const SIGBUS: i32 = 7;
-    pub const SIGFPE: i32 = 8;
-    pub const SIGKILL: i32 = 9;
-    pub const SIGUSR1: i32 = 10;
-    pub const SIGSEGV: i32 = 11;
-    pub const SIGUSR2: i32 = 12;
-    pub const SIGPIPE: i32 = 13;
-    pub const SIGALRM: i32 = 14;
-    pub const SIGTERM: i32 = 15;
-    pub const SIGCHLD: i32 = 17;
-    pub const SIGCONT: i32 = 18;
-    pub const SIGSTOP: i32 = 19;
-    pub const SIGTSTP: i32 = 20;
-    pub const SIGTTIN: i32 = 21;
-    pub const SIGTTOU: i32 = 22;
-    pub const SIGURG: i32 = 23;
-    pub const SIGXCPU: i32 = 24;
-    pub const SIGXFSZ: i32 = 25;
-    pub const SIGVTALRM: i32 = 26;
-    pub const SIGPROF: i32 = 27;
-    pub const SIGWINCH: i32 = 28;
-    pub const SIGIO: i32 = 29;
-    pub const SIGSYS: i32 = 31;
 }
 
 /// A process handle that pins the PID (`OpenProcess` with `SYNCHRONIZE`,
