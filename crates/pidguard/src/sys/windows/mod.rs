@@ -931,6 +931,24 @@ pub(crate) fn send_signal(
     }
 }
 
+/// Whether [`stop`](crate::stop)'s schedule can deliver `signal` to a
+/// process: `KILL` (`TerminateProcess`) and 0 only.
+///
+/// `TERM` would be a console control event, `GenerateConsoleCtrlEvent(
+/// CTRL_BREAK_EVENT, group)`, and it is never sent to a PID file's owner:
+/// the event is addressed to a *process group* sharing the caller's
+/// console, and whether the owner leads a group cannot be known. That it
+/// shares our console can be read (`GetConsoleProcessList`), but its group
+/// is recorded only in its undocumented process parameters, and an event
+/// addressed to a PID that is not a group's is undocumented (it is reported
+/// to reach every process on the console, this one included): sending it
+/// could signal processes not proved to be the owner. Under Wine the call
+/// fails anyway (`ERROR_INVALID_ACCESS`, docs/WINDOWS.md, decision 10). So
+/// a `TERM` step is waited out as a grace, then the next step (`KILL`).
+pub(crate) fn schedule_deliverable(signal: Signal) -> bool {
+    matches!(signal.as_raw(), 0 | signo::SIGKILL)
+}
+
 /// There are no user IDs here: 0, as every [`Stat`]'s owner (see the
 /// module's doc).
 pub(crate) fn geteuid() -> u32 {
