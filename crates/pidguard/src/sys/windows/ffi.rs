@@ -200,6 +200,16 @@ extern "system" {
     pub(crate) fn GetTickCount64() -> u64;
 }
 
+// NTSTATUS (ntstatus.h).
+pub(crate) const STATUS_DELETE_PENDING: u32 = 0xC000_0056;
+
+#[link(name = "ntdll")]
+extern "system" {
+    /// The NTSTATUS of this thread's last failed call (kept in its TEB
+    /// beside the Win32 error).
+    pub(crate) fn RtlGetLastNtStatus() -> i32;
+}
+
 /// A path as a NUL-terminated wide string.
 pub(crate) fn wide(p: &std::path::Path) -> Vec<u16> {
     use std::os::windows::ffi::OsStrExt;

@@ -289,11 +289,48 @@ fn open_for_stat(path: &Path, nofollow: bool) -> io::Result<File> {
     if nofollow {
         flags |= FILE_FLAG_OPEN_REPARSE_POINT;
     }
-    OpenOptions::new()
-        .access_mode(FILE_READ_ATTRIBUTES)
-        .share_mode(SHARE_ALL)
-        .custom_flags(flags)
-        .open(path)
+    open_unless_pending(
+        OpenOptions::new()
+            .access_mode(FILE_READ_ATTRIBUTES)
+            .share_mode(SHARE_ALL)
+            .custom_flags(flags),
+        path,
+    )
+}
+
+/// Opens `path` with `opts`, a delete-pending file being no file
+/// (`ERROR_FILE_NOT_FOUND`): its name goes when the last handle on it
+/// closes, so nothing may be read from it, rewritten in it or taken over
+/// (docs/WINDOWS.md, decision 5). An acquire that meets one starts again
+/// (its take-over sees the path vanish), a bounded number of times; a
+/// reader finds nothing running. See [`is_delete_pending`] for how one is
+/// recognised.
+fn open_unless_pending(opts: &OpenOptions, path: &Path) -> io::Result<File> {
+    let opened = opts.open(path);
+    // Read at once (the next failing call overwrites it): the NTSTATUS
+    // behind the Win32 error, which std's open returns without another call.
+    // SAFETY: no arguments; reads this thread's TEB.
+    let status = opened.is_err().then(|| unsafe { RtlGetLastNtStatus() } as u32);
+    let flag = opened.as_ref().ok().and_then(|f| delete_pending(f).ok());
+    let code = opened.as_ref().err().and_then(io::Error::raw_os_error);
+    if is_delete_pending(code, status, flag) {
+        return Err(io::Error::from_raw_os_error(ERROR_FILE_NOT_FOUND));
+    }
+    opened
+}
+
+/// Whether an open met a delete-pending file: on Windows the open fails
+/// with `ERROR_ACCESS_DENIED` whose NTSTATUS is `STATUS_DELETE_PENDING`
+/// **[docs]**; where it succeeds (Wine 8, which also reads the flag as
+/// false **[Wine]**), the opened file's `FileStandardInfo.DeletePending`.
+/// `code` is the open's Win32 error, `status` the thread's last NTSTATUS
+/// after it, `flag` the opened handle's `DeletePending`.
+fn is_delete_pending(code: Option<i32>, status: Option<u32>, flag: Option<bool>) -> bool {
+    match code {
+        Some(ERROR_ACCESS_DENIED) => status == Some(STATUS_DELETE_PENDING),
+        Some(_) => false,
+        None => flag == Some(true),
+    }
 }
 
 /// `lstat`: a reparse point (symlink, junction) is seen as itself.
@@ -363,12 +400,14 @@ fn refuse_reparse(f: File) -> io::Result<File> {
 /// access (a reader without `FILE_SHARE_DELETE` could not open the file
 /// then) and shares everything.
 pub(crate) fn open_existing(path: &Path, write: bool) -> io::Result<OwnedFd> {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(write)
-        .share_mode(SHARE_ALL)
-        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
-        .open(path)?;
+    let f = open_unless_pending(
+        OpenOptions::new()
+            .read(true)
+            .write(write)
+            .share_mode(SHARE_ALL)
+            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT),
+        path,
+    )?;
     Ok(refuse_reparse(f)?.into())
 }
 
@@ -580,12 +619,13 @@ pub(crate) fn remove_if_same(path: &Path, held: impl AsFd) -> Result<RemoveOutco
     let mut pause = Duration::from_micros(200);
     let mut tries = 0;
     let f = loop {
-        match OpenOptions::new()
-            .access_mode(DELETE | FILE_READ_ATTRIBUTES)
-            .share_mode(SHARE_ALL)
-            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS)
-            .open(path)
-        {
+        match open_unless_pending(
+            OpenOptions::new()
+                .access_mode(DELETE | FILE_READ_ATTRIBUTES)
+                .share_mode(SHARE_ALL)
+                .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS),
+            path,
+        ) {
             Ok(f) => break f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(RemoveOutcome::Missing),
             Err(e) if e.raw_os_error() == Some(ERROR_SHARING_VIOLATION) && tries < 10 => {
@@ -632,9 +672,8 @@ pub(crate) fn remove_if_same(path: &Path, held: impl AsFd) -> Result<RemoveOutco
 }
 
 /// Whether the file is marked for deletion (a release in progress behind
-/// another handle): `FileStandardInfo.DeletePending`. Under Wine it always
-/// reads false (docs/WINDOWS.md, decision 5).
-#[allow(dead_code)] // for the take-over path (docs/WINDOWS.md, step 2)
+/// another handle): `FileStandardInfo.DeletePending`. Under Wine it reads
+/// false (docs/WINDOWS.md, decision 5).
 pub(crate) fn delete_pending(fd: impl AsFd) -> io::Result<bool> {
     let mut info = FILE_STANDARD_INFO::default();
     // SAFETY: the struct outlives the call, which writes `size` bytes.
@@ -1224,5 +1263,73 @@ pub(crate) mod proc {
     /// The lock table cannot be read.
     pub(crate) fn flocks_on(_ino: u64) -> Option<(bool, bool)> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delete_pending_file_is_recognised_by_its_status_or_its_flag() {
+        let denied = Some(ERROR_ACCESS_DENIED);
+        // Windows: the open is refused, and the NTSTATUS says why.
+        assert!(is_delete_pending(denied, Some(STATUS_DELETE_PENDING), None));
+        // Access denied for another reason (an ACL): a real refusal.
+        assert!(!is_delete_pending(denied, Some(0xC000_0022), None));
+        assert!(!is_delete_pending(denied, None, None));
+        // Any other failure is what it is.
+        let other = Some(ERROR_SHARING_VIOLATION);
+        assert!(!is_delete_pending(other, Some(STATUS_DELETE_PENDING), None));
+        // An open that succeeded: the handle's DeletePending.
+        assert!(is_delete_pending(None, None, Some(true)));
+        assert!(!is_delete_pending(None, None, Some(false)));
+        assert!(!is_delete_pending(None, None, None));
+    }
+
+    /// A file marked for deletion while another handle keeps it open: on
+    /// Windows it is no file to the seam (so an acquire starts again and a
+    /// reader finds nothing). Wine 8 keeps it visible and reads its flag
+    /// as false (docs/WINDOWS.md, decision 5): there the test can only say
+    /// so.
+    #[test]
+    fn a_delete_pending_file_is_no_file_where_the_system_shows_one() {
+        let dir = std::env::temp_dir().join(format!("pidguard-pending-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.pid");
+        std::fs::write(&path, "123").unwrap();
+        let reader = open_existing(&path, false).unwrap();
+        let doomed = OpenOptions::new()
+            .access_mode(DELETE)
+            .share_mode(SHARE_ALL)
+            .open(&path)
+            .unwrap();
+        let classic = FILE_DISPOSITION_INFO { DeleteFile: 1 };
+        // SAFETY: the struct outlives the call.
+        check(unsafe {
+            SetFileInformationByHandle(
+                doomed.as_raw_handle(),
+                FileDispositionInfo,
+                (&classic as *const FILE_DISPOSITION_INFO).cast(),
+                std::mem::size_of::<FILE_DISPOSITION_INFO>() as u32,
+            )
+        })
+        .unwrap();
+        drop(doomed);
+        let flag = delete_pending(&reader).unwrap();
+        let seen = lstat(&path).map(drop);
+        let opened = open_existing(&path, true).map(drop);
+        if flag {
+            assert_eq!(seen.unwrap_err().kind(), io::ErrorKind::NotFound);
+            assert_eq!(opened.unwrap_err().kind(), io::ErrorKind::NotFound);
+        } else {
+            eprintln!(
+                "this system does not show a delete-pending file (Wine): \
+                 DeletePending false, lstat {seen:?}, open {opened:?}"
+            );
+        }
+        drop(reader);
+        assert!(!path.exists(), "the name went with the last handle");
+        std::fs::remove_dir(&dir).unwrap();
     }
 }
