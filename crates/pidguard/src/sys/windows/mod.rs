@@ -218,6 +218,80 @@ pub(crate) struct Stat {
     pub(crate) st_mtime_nsec: i64,
     /// The file attributes (`FILE_ATTRIBUTE_*`).
     pub(crate) attributes: u32,
+    /// Which file it is: what [`same_inode`] compares.
+    pub(crate) key: FileKey,
+}
+
+/// A file's identity on its volume (docs/WINDOWS.md, decision 6):
+/// `FileIdInfo`'s 64-bit volume serial and 128-bit file ID where the
+/// filesystem gives them (ReFS's IDs do not fit in 64 bits), else
+/// `GetFileInformationByHandle`'s 32-bit serial and 64-bit file index (the
+/// index zero-extended: on NTFS the 128-bit ID is the index so extended
+/// **[docs]**). Equal ([`same_key`]) when the IDs are equal and the volumes
+/// are: in full when both keys are 128-bit, in their low 32 bits (the short
+/// serial) when one is not, and whatever they are when one serial is 0
+/// (Wine's serial through the handle that created a file). Not an
+/// equivalence (that 0 matches every serial), hence no `Eq`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FileKey {
+    /// The volume serial number (64 bits from `FileIdInfo`, else 32).
+    volume: u64,
+    /// The file ID (128 bits from `FileIdInfo`, else the 64-bit index).
+    id: u128,
+    /// Whether both came from `FileIdInfo`.
+    wide: bool,
+}
+
+impl PartialEq for FileKey {
+    fn eq(&self, other: &FileKey) -> bool {
+        same_key(self, other)
+    }
+}
+
+/// See [`FileKey`].
+fn same_key(a: &FileKey, b: &FileKey) -> bool {
+    let volumes = if a.volume == 0 || b.volume == 0 {
+        true
+    } else if a.wide && b.wide {
+        a.volume == b.volume
+    } else {
+        a.volume as u32 == b.volume as u32
+    };
+    a.id == b.id && volumes
+}
+
+/// The key of a file from what the two calls gave (`id_info` when
+/// `FileIdInfo` succeeded).
+fn file_key(info: &BY_HANDLE_FILE_INFORMATION, id_info: Option<&FILE_ID_INFO>) -> FileKey {
+    match id_info {
+        Some(x) => FileKey {
+            volume: x.VolumeSerialNumber,
+            id: u128::from_le_bytes(x.FileId),
+            wide: true,
+        },
+        None => FileKey {
+            volume: u64::from(info.dwVolumeSerialNumber),
+            id: (u128::from(info.nFileIndexHigh) << 32) | u128::from(info.nFileIndexLow),
+            wide: false,
+        },
+    }
+}
+
+/// `GetFileInformationByHandleEx(FileIdInfo)`: `None` where the system or
+/// filesystem does not give it (before Windows 8 / Server 2012, some
+/// filesystems).
+fn file_id_info(h: RawHandle) -> Option<FILE_ID_INFO> {
+    let mut x = FILE_ID_INFO::default();
+    // SAFETY: the struct outlives the call, which writes `size` bytes.
+    let ok = unsafe {
+        GetFileInformationByHandleEx(
+            h,
+            FileIdInfo,
+            (&mut x as *mut FILE_ID_INFO).cast(),
+            std::mem::size_of::<FILE_ID_INFO>() as u32,
+        )
+    };
+    (ok != 0).then_some(x)
 }
 
 const S_IFMT: u32 = 0o170_000;
@@ -279,6 +353,7 @@ pub(crate) fn fstat(fd: impl AsFd) -> io::Result<Stat> {
         st_mtime: (since / 10_000_000) as i64,
         st_mtime_nsec: ((since % 10_000_000) * 100) as i64,
         attributes: attrs,
+        key: file_key(&info, file_id_info(h).as_ref()),
     })
 }
 
@@ -343,12 +418,12 @@ pub(crate) fn stat(path: &Path) -> io::Result<Stat> {
     fstat(open_for_stat(path, false)?)
 }
 
-/// Whether two stats describe the same file: the same file index, and the
-/// same volume where both serials are known (Wine reports serial 0 through
-/// the handle that created a file: docs/WINDOWS.md, decision 6). Both
-/// paths compared are in one directory.
+/// Whether two stats describe the same file: the same file ID (128-bit
+/// where the filesystem gives one), and the same volume where both serials
+/// are known (Wine reports serial 0 through the handle that created a
+/// file: docs/WINDOWS.md, decision 6). See [`FileKey`].
 pub(crate) fn same_inode(a: &Stat, b: &Stat) -> bool {
-    a.st_ino == b.st_ino && (a.st_dev == b.st_dev || a.st_dev == 0 || b.st_dev == 0)
+    same_key(&a.key, &b.key)
 }
 
 /// The kind of file the stat is of.
@@ -512,11 +587,9 @@ pub(crate) fn create_dir_all(dir: &Path, _mode: u32) -> io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
-/// The `(volume serial, file index)` of the file at `path` (following
-/// reparse points).
-pub(crate) fn file_id(path: &Path) -> io::Result<(u64, u64)> {
-    let st = stat(path)?;
-    Ok((st.st_dev, st.st_ino))
+/// Which file is at `path` (following reparse points): its [`FileKey`].
+pub(crate) fn file_id(path: &Path) -> io::Result<FileKey> {
+    Ok(stat(path)?.key)
 }
 
 /// Creates a new file at `path` (`CREATE_NEW`, never through a reparse
@@ -1114,10 +1187,9 @@ pub(crate) fn fact_source(pid: Pid, leaf: &str) -> String {
     }
 }
 
-/// The `(volume serial, file index)` of the process's image.
-pub(crate) fn exe_inode(pid: Pid) -> Option<(u64, u64)> {
-    let st = stat(&proc::exe_link(pid).ok()?).ok()?;
-    Some((st.st_dev, st.st_ino))
+/// Which file the process's image is: its [`FileKey`].
+pub(crate) fn exe_inode(pid: Pid) -> Option<FileKey> {
+    Some(stat(&proc::exe_link(pid).ok()?).ok()?.key)
 }
 
 /// The identity facts, through a process handle.
@@ -1239,7 +1311,7 @@ pub(crate) mod proc {
         st.pid == 4
     }
 
-    /// The same image file (volume serial and file index).
+    /// The same image file (its [`FileKey`](super::FileKey)).
     pub(crate) fn same_exe(a: Pid, b: Pid) -> bool {
         match (super::exe_inode(a), super::exe_inode(b)) {
             (Some(x), Some(y)) => x == y,
@@ -1331,5 +1403,80 @@ mod tests {
         drop(reader);
         assert!(!path.exists(), "the name went with the last handle");
         std::fs::remove_dir(&dir).unwrap();
+    }
+
+    fn key(volume: u64, id: u128, wide: bool) -> FileKey {
+        FileKey { volume, id, wide }
+    }
+
+    #[test]
+    fn file_keys_compare_128_bit_ids_and_fall_back_to_the_64_bit_index() {
+        // 128-bit IDs (ReFS): two that share their low 64 bits differ.
+        let high = 1u128 << 64;
+        assert!(same_key(&key(7, high | 5, true), &key(7, high | 5, true)));
+        assert!(!same_key(&key(7, high | 5, true), &key(7, 5, true)));
+        // Their 64-bit serials compare in full...
+        assert!(!same_key(&key(1 << 32 | 7, 5, true), &key(7, 5, true)));
+        // ...but against a short (32-bit) serial only in their low bits.
+        assert!(same_key(&key(1 << 32 | 7, 5, true), &key(7, 5, false)));
+        assert!(!same_key(&key(8, 5, true), &key(7, 5, false)));
+        // The fallback: the 64-bit index, zero-extended.
+        assert!(same_key(&key(7, 5, false), &key(7, 5, false)));
+        assert!(!same_key(&key(7, 6, false), &key(7, 5, false)));
+        // Serial 0 (Wine, through the creating handle): the ID decides.
+        assert!(same_key(&key(0, 5, false), &key(7, 5, true)));
+        assert!(!same_key(&key(0, 6, false), &key(7, 5, true)));
+        // file_key makes them from the two calls' structs.
+        let info = BY_HANDLE_FILE_INFORMATION {
+            dwVolumeSerialNumber: 7,
+            nFileIndexHigh: 1,
+            nFileIndexLow: 2,
+            ..Default::default()
+        };
+        assert_eq!(file_key(&info, None), key(7, 1 << 32 | 2, false));
+        let mut id = FILE_ID_INFO {
+            VolumeSerialNumber: 1 << 32 | 7,
+            ..Default::default()
+        };
+        id.FileId[0] = 2;
+        id.FileId[4] = 1;
+        id.FileId[15] = 0x80;
+        let wide = file_key(&info, Some(&id));
+        assert_eq!(wide.id, (0x80u128 << 120) | 1 << 32 | 2);
+        assert!(wide.wide && wide.volume == 1 << 32 | 7);
+    }
+
+    /// Both paths on this system's files: two handles on one file have one
+    /// key, two files two; and where `FileIdInfo` answers, its key equals
+    /// the fallback's (the 64-bit index zero-extended, as on NTFS).
+    #[test]
+    fn a_files_key_is_the_same_through_two_handles_and_either_call() {
+        let dir = std::env::temp_dir().join(format!("pidguard-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::write(&a, "1").unwrap();
+        std::fs::write(&b, "2").unwrap();
+        let ha = open_existing(&a, false).unwrap();
+        let (one, two) = (fstat(&ha).unwrap(), lstat(&a).unwrap());
+        assert!(same_inode(&one, &two), "{one:?} {two:?}");
+        assert!(!same_inode(&one, &lstat(&b).unwrap()));
+        let mut info = BY_HANDLE_FILE_INFORMATION::default();
+        // SAFETY: a live handle; the call fills the struct.
+        check(unsafe { GetFileInformationByHandle(ha.as_raw_handle(), &mut info) }).unwrap();
+        let narrow = file_key(&info, None);
+        match file_id_info(ha.as_raw_handle()) {
+            Some(id) => {
+                let wide = file_key(&info, Some(&id));
+                eprintln!("FileIdInfo answers: {wide:?} (fallback {narrow:?})");
+                assert!(one.key.wide);
+                assert!(same_key(&wide, &narrow), "{wide:?} {narrow:?}");
+            }
+            None => {
+                eprintln!("FileIdInfo does not answer here: the 64-bit index is used");
+                assert!(!one.key.wide);
+            }
+        }
+        drop(ha);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
