@@ -1058,7 +1058,7 @@ pub(crate) fn send_signal(
 /// fails anyway (`ERROR_INVALID_ACCESS`, docs/WINDOWS.md, decision 10). So
 /// a `TERM` step is waited out as a grace, then the next step (`KILL`).
 pub(crate) fn schedule_deliverable(signal: Signal) -> bool {
-    matches!(signal.as_raw(), 0 | signo::SIGKILL)
+    signal.as_raw() == 0 || signal == Signal::KILL
 }
 
 /// There are no user IDs here: 0, as every [`Stat`]'s owner (see the
