@@ -40,7 +40,7 @@ fn received(log: &std::path::Path) -> Vec<i32> {
 fn realtime_signals_by_number_and_name_reach_the_process() {
     if Command::new("python3").arg("-V").output().is_err() {
         assert!(std::env::var_os("CI").is_none(), "python3 missing under CI");
-        eprintln!("skipped: python3 is not installed");
+        skipped("python3 is not installed");
         return;
     }
     let dir = tmp();
@@ -235,7 +235,7 @@ fn every_duration_option_takes_the_same_grammar() {
 fn run_gives_the_file_an_owner_group_and_mode() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: giving a file to another user needs root");
+        skipped("giving a file to another user needs root");
         return;
     }
     let dir = tmp();
@@ -286,7 +286,7 @@ fn run_gives_the_file_an_owner_group_and_mode() {
         .args(["--", "true"])
         .output();
     let Ok(out) = out else {
-        eprintln!("skipped the non-root part: setpriv(1) is not installed");
+        skipped("the non-root part: setpriv(1) is not installed");
         return;
     };
     assert_eq!(out.status.code(), Some(73), "{}", text(&out));

@@ -1,7 +1,9 @@
 //! `run --daemon`, `--notify` and `ensure`, with real daemons.
 //!
-//! Every daemon a test starts is stopped by the PID pidguard reports (never
-//! by name) and waited for; files live in temporary directories.
+//! Every daemon a test starts is pinned by pidfd as soon as pidguard reports
+//! its PID, and killed through that pidfd (never by name, never by a PID
+//! that may have been reused) and waited for; files live in temporary
+//! directories.
 #![cfg(unix)]
 
 use testkit::*;
@@ -11,21 +13,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pidguard::Status;
-
-/// Kills a daemon a test started (by the PID pidguard reported) when dropped.
-struct Daemon(i32);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // A process whose main thread exited counts as running (`runs`).
-        if self.0 > 1 && (alive(self.0) || runs(self.0)) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &self.0.to_string()])
-                .status();
-            wait_for("the daemon to exit", || !alive(self.0) && !runs(self.0));
-        }
-    }
-}
 
 /// Fields of /proc/PID/stat after the command name.
 fn stat_fields(pid: i32) -> Vec<String> {
@@ -74,7 +61,7 @@ fn run_daemon_returns_with_a_detached_locked_daemon() {
     assert!(started.elapsed() < Duration::from_secs(5));
     // Already in place when run returned: no polling needed.
     let pid = running_locked(&p);
-    let daemon = Daemon(pid);
+    let daemon = Pinned::new([pid]);
     let f = stat_fields(pid);
     assert_eq!(
         f[3],
@@ -160,7 +147,7 @@ fn notify_waits_for_readiness() {
         .unwrap();
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let _daemon = Daemon(running_locked(&p));
+    let _daemon = Pinned::new([running_locked(&p)]);
     assert!(
         took >= Duration::from_millis(950) && took < Duration::from_secs(4),
         "took {took:?}"
@@ -184,7 +171,7 @@ fn notify_honours_mainpid() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let main = v["pid"].as_i64().unwrap() as i32;
-    let daemon = Daemon(main);
+    let daemon = Pinned::new([main]);
     assert_eq!(std::fs::read_to_string(&p).unwrap(), format!("{main}"));
     // The shell has exited; the daemon it forked holds the lock.
     assert_eq!(running_locked(&p), main);
@@ -278,7 +265,7 @@ fn sixteen_concurrent_ensures_start_one_daemon_ten_rounds() {
             })
             .collect();
         let pid: i32 = pids[0].parse().unwrap();
-        let _daemon = Daemon(pid);
+        let _daemon = Pinned::new([pid]);
         assert!(
             pids.iter().all(|p| *p == pids[0]),
             "round {round}: {pids:?}"
@@ -297,7 +284,7 @@ fn sixteen_concurrent_ensures_start_one_daemon_ten_rounds() {
 /// `ensure --json --socket SOCK -p P` starting a Python daemon that
 /// listens on SOCK after `delay` seconds: it must start one (exit 0,
 /// "started": true). Returns its PID, and the guard that kills it.
-fn ensure_listening(sock: &Path, p: &Path, delay: f64) -> (i32, Daemon) {
+fn ensure_listening(sock: &Path, p: &Path, delay: f64) -> (i32, Pinned) {
     let server = format!(
         "import socket,time; time.sleep({delay}); s=socket.socket(socket.AF_UNIX); s.bind('{}'); s.listen(); time.sleep(30)",
         sock.display()
@@ -313,7 +300,7 @@ fn ensure_listening(sock: &Path, p: &Path, delay: f64) -> (i32, Daemon) {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pid = v["pid"].as_i64().unwrap() as i32;
-    let daemon = Daemon(pid);
+    let daemon = Pinned::new([pid]);
     assert_eq!(v["started"], true);
     (pid, daemon)
 }
@@ -468,7 +455,7 @@ fn zombie_leader(dir: &Path) -> Option<std::path::PathBuf> {
             panic!("gcc is needed to build the zombie-leader program")
         }
         _ => {
-            eprintln!("skipped: gcc is not installed");
+            skipped("gcc is not installed");
             None
         }
     }
@@ -497,13 +484,8 @@ fn a_descendant_whose_main_thread_exited_keeps_the_lock_and_is_followed() {
             .stderr(Stdio::piped()),
     );
     let held = pid_in(&bg);
-    let _held = Daemon(held);
-    wait_for("the file to name the zombie-leader process", || {
-        std::fs::read_to_string(&p)
-            .ok()
-            .map(|s| s.trim().to_owned())
-            == Some(held.to_string())
-    });
+    let _held = Pinned::new([held]);
+    pid_in_where(&p, |pid| pid == held);
     assert!(p.exists() && !lock_free(&p), "it holds the lock");
     let again = pidguard()
         .args(["run", "-p"])
@@ -529,7 +511,7 @@ fn a_descendant_whose_main_thread_exited_keeps_the_lock_and_is_followed() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let pid = v["pid"].as_i64().unwrap_or(0) as i32;
-    let _daemon = Daemon(pid);
+    let _daemon = Pinned::new([pid]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(runs(pid), "the reported PID runs");
     assert_eq!(std::fs::read_to_string(&p).unwrap().trim(), pid.to_string());
@@ -555,7 +537,7 @@ fn times_out_and_stops_the_tree(dir: &Path, args: &[&str], p: &Path, what: &str)
         .output()
         .unwrap();
     let child = pid_in(&bg);
-    let _child = Daemon(child);
+    let _child = Pinned::new([child]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains(what) && text(&out).contains("it was stopped"),
@@ -581,7 +563,7 @@ fn notify_timeout_stops_the_whole_tree_and_only_then_removes_the_file() {
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
-    let _d = Daemon(running_locked(&p));
+    let _d = Pinned::new([running_locked(&p)]);
 }
 
 #[test]
@@ -589,7 +571,7 @@ fn ensure_socket_timeout_stops_a_forking_daemon_and_a_fresh_one_starts() {
     // Review 9: the daemon's tree was left running, the file kept (exit 74),
     // and later calls exited 75.
     if !has_python() {
-        eprintln!("skipped: python3 is needed for a listening daemon");
+        skipped("python3 is needed for a listening daemon");
         return;
     }
     let dir = tmp();
@@ -624,7 +606,7 @@ fn a_process_that_only_has_the_file_open_is_not_followed() {
         Duration::from_secs(20),
     );
     let reader = pid_in(&bg);
-    let _reader = Daemon(reader);
+    let _reader = Pinned::new([reader]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains("following it"), "{}", text(&out));
     assert!(
@@ -704,7 +686,7 @@ fn a_failed_set_pid_keeps_the_file_of_a_followed_daemon() {
     // removed while the daemon held the lock. The second pwrite (the one
     // naming the daemon) fails with EIO, injected by strace.
     if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("skipped: strace is not installed");
+        skipped("strace is not installed");
         return;
     }
     let dir = tmp();
@@ -723,7 +705,7 @@ fn a_failed_set_pid_keeps_the_file_of_a_followed_daemon() {
         Duration::from_secs(30),
     );
     let daemon = pid_in(&bg);
-    let _daemon = Daemon(daemon);
+    let _daemon = Pinned::new([daemon]);
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
     assert!(alive(daemon));
     assert!(p.exists(), "the file stays with the daemon: {}", text(&out));

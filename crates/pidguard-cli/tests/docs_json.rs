@@ -8,7 +8,7 @@ use testkit::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -184,12 +184,16 @@ fn the_documented_schema_matches_real_output() {
     let garbage = d.join("garbage.pid");
     write_pidfile(&garbage, "banana\n");
     let starting = d.join("starting.pid");
-    let _flock = Owned::spawn(
-        Command::new("flock")
-            .arg("--no-fork")
-            .arg(&starting)
-            .args(["sleep", "30"]),
-    );
+    // flock(1) holding `file`'s lock (--no-fork: its sleep holds it).
+    let flock = |file: &Path| {
+        Owned::spawn(
+            Command::new("flock")
+                .arg("--no-fork")
+                .arg(file)
+                .args(["sleep", "30"]),
+        )
+    };
+    let _flock = flock(&starting);
     wait_for("flock(1) to hold the file", || {
         matches!(pidguard::status(&starting), pidguard::Status::Starting)
     });
@@ -197,12 +201,7 @@ fn the_documented_schema_matches_real_output() {
     // lock: the holder (flock) is found and named, besides the file's PID.
     let held = d.join("held.pid");
     write_pidfile(&held, &format!("{}\n", target.pid()));
-    let _held_lock = Owned::spawn(
-        Command::new("flock")
-            .arg("--no-fork")
-            .arg(&held)
-            .args(["sleep", "30"]),
-    );
+    let _held_lock = flock(&held);
     wait_for("flock(1) to hold the second file", || {
         matches!(
             pidguard::status(&held),
@@ -214,31 +213,30 @@ fn the_documented_schema_matches_real_output() {
     std::fs::create_dir(d.join("sub")).unwrap();
     std::os::unix::fs::symlink(&running, d.join("link.pid")).unwrap();
 
-    for p in [&running, &stale, &garbage, &starting, &odd, &held] {
-        runs.push((
-            "status",
-            vec![os("status"), os("--json"), os("-p"), p.as_os_str()],
-        ));
-    }
-    runs.push((
-        "status",
-        vec![os("pid"), os("--json"), os("-p"), running.as_os_str()],
-    ));
-    for p in [&stale, &garbage, &starting] {
-        runs.push((
-            "pid failure",
-            vec![os("pid"), os("--json"), os("-p"), p.as_os_str()],
-        ));
-    }
     let none = d.join("none.pid");
-    runs.push((
-        "pid failure",
-        vec![os("pid"), os("--json"), os("-p"), none.as_os_str()],
-    ));
-    runs.push((
-        "path",
-        vec![os("path"), os("--json"), os("-p"), running.as_os_str()],
-    ));
+    // `pidguard COMMAND --json -p FILE`, for each file: its documented kind.
+    let per_file: [(&str, &str, Vec<&PathBuf>); 4] = [
+        (
+            "status",
+            "status",
+            vec![&running, &stale, &garbage, &starting, &odd, &held],
+        ),
+        ("status", "pid", vec![&running]),
+        (
+            "pid failure",
+            "pid",
+            vec![&stale, &garbage, &starting, &none],
+        ),
+        ("path", "path", vec![&running]),
+    ];
+    for (kind, command, files) in per_file {
+        for p in files {
+            runs.push((
+                kind,
+                vec![os(command), os("--json"), os("-p"), p.as_os_str()],
+            ));
+        }
+    }
     runs.push((
         "stop, wait",
         vec![

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use testkit::etcd::{free_port, have_etcd, serial, Serial, ETCD};
-use testkit::{alive, pidguard, signal, text, tmp, wait_for, Owned};
+use testkit::{alive, pidguard, signal, text, tmp, wait_for, Owned, Pinned};
 
 // One at a time (testkit::etcd::serial): the tests measure timings
 // against the TTL.
@@ -1674,28 +1674,8 @@ fn read_pids(path: &Path) -> Vec<i32> {
 /// when the test ends, if any still runs: a failed or timed-out assertion
 /// must not leave them (one ignores TERM, one left the group). Through the
 /// pidfd, never by PID: a PID freed meanwhile is not signalled.
-struct Reaper(Vec<::pidguard::Process>);
-
-impl Reaper {
-    fn of(pids: &Path) -> Reaper {
-        Reaper(
-            read_pids(pids)
-                .into_iter()
-                .filter_map(::pidguard::Pid::new)
-                .filter_map(|p| ::pidguard::Process::open(p).ok())
-                .collect(),
-        )
-    }
-}
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            if !p.has_exited() {
-                let _ = p.signal(::pidguard::Signal::KILL);
-            }
-        }
-    }
+fn pin_job(pids: &Path) -> Pinned {
+    Pinned::new(read_pids(pids))
 }
 
 /// Waits until host-b's start line is in `log`; returns what it noted as
@@ -1767,7 +1747,7 @@ fn a_cut_off_holders_whole_job_is_gone_before_the_next_one_starts() {
         wait_for("host-a's job", || {
             log_lines(&log).len() == 1 && read_pids(&pids).len() == want
         });
-        let _reap = Reaper::of(&pids);
+        let _reap = pin_job(&pids);
         wait_for("host-a running", || {
             status_json(&url, "host-c", kind)["state"] == "running"
         });
@@ -1822,7 +1802,7 @@ fn a_stalled_supervisors_job_is_killed_by_its_watchdog_before_the_next_one_start
     wait_for("host-a's job", || {
         log_lines(&log).len() == 1 && read_pids(&pids).len() == 3
     });
-    let _reap = Reaper::of(&pids);
+    let _reap = pin_job(&pids);
     wait_for("host-a running", || {
         status_json(&url, "host-c", "job")["state"] == "running"
     });
@@ -1868,7 +1848,7 @@ fn a_stalled_supervisors_job_is_killed_by_its_watchdog_before_the_next_one_start
     wait_for("host-a's job", || {
         log_lines(&log).len() == 1 && read_pids(&pids).len() == 3
     });
-    let _reap = Reaper::of(&pids);
+    let _reap = pin_job(&pids);
     // The supervisor tells its watchdog about processes outside the group
     // every half second.
     std::thread::sleep(Duration::from_secs(1));
@@ -1890,7 +1870,7 @@ fn have_openssl() -> bool {
         std::env::var_os("CI").is_none_or(|v| v != "true"),
         "openssl is missing under CI=true: .ci/run installs it"
     );
-    eprintln!("skipped: openssl is not installed (apt-get install openssl)");
+    testkit::skipped("openssl is not installed (apt-get install openssl)");
     false
 }
 

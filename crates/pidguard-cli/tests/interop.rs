@@ -20,7 +20,7 @@ fn have(what: &str, probe: &mut Command) -> bool {
         std::env::var_os("CI").is_none(),
         "{what} is missing under CI (.ci/run installs it)"
     );
-    eprintln!("skipped: {what} is not installed");
+    skipped(&format!("{what} is not installed"));
     false
 }
 
@@ -42,10 +42,10 @@ fn bsd_pidfile(dir: &Path) -> Option<PathBuf> {
                 "cannot build against libbsd under CI: {}",
                 text(&o)
             );
-            eprintln!(
-                "skipped: cannot build against libbsd (Debian: libbsd-dev): {}",
+            skipped(&format!(
+                "cannot build against libbsd (Debian: libbsd-dev): {}",
                 text(&o)
-            );
+            ));
             None
         }
         Err(e) => {
@@ -53,7 +53,7 @@ fn bsd_pidfile(dir: &Path) -> Option<PathBuf> {
                 std::env::var_os("CI").is_none(),
                 "gcc missing under CI: {e}"
             );
-            eprintln!("skipped: gcc is not installed: {e}");
+            skipped(&format!("gcc is not installed: {e}"));
             None
         }
     }

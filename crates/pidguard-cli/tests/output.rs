@@ -378,13 +378,13 @@ fn wait_never_speaks_of_keeping_the_file_and_stale_says_which_kind() {
 #[test]
 fn a_missing_home_is_not_an_invalid_name() {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root to run as another user without a home");
+        skipped("needs root to run as another user without a home");
         return;
     }
     // UID 65534 with no environment at all: no XDG_RUNTIME_DIR, no HOME,
     // and (on a test machine) no /run/user/65534.
     if Path::new("/run/user/65534").exists() {
-        eprintln!("skipped: /run/user/65534 exists");
+        skipped("/run/user/65534 exists");
         return;
     }
     let out = Command::new("setpriv")
@@ -400,7 +400,7 @@ fn a_missing_home_is_not_an_invalid_name() {
         .output();
     let Ok(out) = out else {
         assert!(std::env::var_os("CI").is_none(), "setpriv missing under CI");
-        eprintln!("skipped: setpriv(1) is not installed");
+        skipped("setpriv(1) is not installed");
         return;
     };
     assert_eq!(out.status.code(), Some(73), "{}", text(&out));

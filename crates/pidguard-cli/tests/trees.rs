@@ -3,8 +3,10 @@
 //! once and twice (keeping the inherited lock), and real nginx with its
 //! default `daemon on`.
 //!
-//! Every process a test starts is killed by the PID it recorded (never by
-//! name) and waited for; files live in temporary directories.
+//! Every process a test starts is pinned by pidfd once the PID it recorded
+//! is read, and killed through that pidfd (never by name, never by a PID
+//! that may have been reused) and waited for; files live in temporary
+//! directories.
 #![cfg(unix)]
 
 use testkit::*;
@@ -14,24 +16,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Kills, by PID, processes a test started (read from files they wrote).
-struct Reap(Vec<i32>);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        for &pid in &self.0 {
-            if pid > 1 && alive(pid) {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-        }
-        for &pid in &self.0 {
-            if pid > 1 {
-                wait_for("a test process to exit", || !alive(pid));
-            }
-        }
+/// Whether python3 is missing; if so the test is recorded as skipped,
+/// saying what it needs python3 for (`why`).
+fn no_python3(why: &str) -> bool {
+    let missing = Command::new("python3").arg("-V").output().is_err();
+    if missing {
+        skipped(why);
     }
+    missing
 }
 
 fn file_pid(path: &Path) -> Option<i32> {
@@ -64,10 +56,8 @@ fn supervise(p: &Path, script: &str) -> Owned {
 /// the lock, a second instance is refused, TERM to pidguard reaches it,
 /// and the file goes only when it is gone.
 fn assert_followed(p: &Path, sup: Owned, daemon: i32) {
-    let reap = Reap(vec![daemon]);
-    wait_for("the file to name the background process", || {
-        file_pid(p) == Some(daemon)
-    });
+    let reap = Pinned::new([daemon]);
+    pid_in_where(p, |pid| pid == daemon);
     assert_eq!(wait_verified(p), daemon, "the daemon holds the lock itself");
     assert_eq!(ppid(daemon), sup.pid(), "reparented to the supervisor");
     let again = pidguard()
@@ -148,11 +138,12 @@ fn two_holders_are_not_guessed_between_the_file_is_kept() {
         b.display()
     );
     let mut sup = supervise(&p, &script);
-    let reap = Reap(vec![pid_in(&a), pid_in(&b)]);
+    let pids = [pid_in(&a), pid_in(&b)];
+    let reap = Pinned::new(pids);
     let out = wait_output(&mut sup.0);
     assert_eq!(out.status.code(), Some(69), "{}", text(&out));
     let msg = text(&out);
-    for pid in &reap.0 {
+    for pid in &pids {
         assert!(msg.contains(&pid.to_string()), "names {pid}: {msg}");
     }
     assert!(
@@ -177,12 +168,11 @@ fn a_background_process_without_the_lock_does_not_keep_the_file() {
         "python3 -c 'import os,sys,time; os.closerange(3, 1024); open(sys.argv[1], \"w\").write(str(os.getpid())); time.sleep(30)' {b} >/dev/null 2>&1 & \
          while [ ! -s {b} ]; do sleep 0.01; done; exit 5"
     );
-    if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: python3 is needed");
+    if no_python3("python3 is needed") {
         return;
     }
     let mut sup = supervise(&p, &script);
-    let reap = Reap(vec![pid_in(&bg)]);
+    let reap = Pinned::new([pid_in(&bg)]);
     let out = wait_output(&mut sup.0);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     assert!(text(&out).contains("without the lock"), "{}", text(&out));
@@ -202,11 +192,11 @@ impl Nginx {
                 std::env::var_os("CI").is_none(),
                 "nginx is missing: .ci/run installs nginx-light"
             );
-            eprintln!("skipped: nginx is not installed (Debian: nginx-light)");
+            skipped("nginx is not installed (Debian: nginx-light)");
             return None;
         }
         if !is_root() {
-            eprintln!("skipped: nginx's master process needs root here");
+            skipped("nginx's master process needs root here");
             return None;
         }
         let dir = tmp();
@@ -259,10 +249,8 @@ fn nginx_daemonizing_itself_under_run_is_followed_and_stopped() {
             .stderr(Stdio::piped()),
     );
     let master = nginx.master();
-    let reap = Reap(vec![master]);
-    wait_for("the file to name nginx's master", || {
-        file_pid(&p) == Some(master)
-    });
+    let reap = Pinned::new([master]);
+    pid_in_where(&p, |pid| pid == master);
     assert_eq!(wait_verified(&p), master);
     // A second `run` is refused (today's bug: it started a second nginx).
     let again = pidguard()
@@ -306,7 +294,7 @@ fn run_daemon_names_the_process_a_forking_command_leaves() {
             .output()
             .unwrap();
         let daemon = pid_in(&bg);
-        let reap = Reap(vec![daemon]);
+        let reap = Pinned::new([daemon]);
         assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["pid"].as_i64(), Some(daemon as i64), "{name}");
@@ -328,7 +316,7 @@ fn run_daemon_with_nginx_prints_the_master() {
         .output()
         .unwrap();
     let master = nginx.master();
-    let reap = Reap(vec![master]);
+    let reap = Pinned::new([master]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pid"].as_i64(), Some(master as i64));
@@ -341,8 +329,7 @@ fn run_daemon_with_nginx_prints_the_master() {
 
 #[test]
 fn notify_daemon_that_forks_before_ready_is_followed() {
-    if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: python3 is needed to send READY=1");
+    if no_python3("python3 is needed to send READY=1") {
         return;
     }
     let dir = tmp();
@@ -362,7 +349,7 @@ fn notify_daemon_that_forks_before_ready_is_followed() {
         .output()
         .unwrap();
     let daemon = pid_in(&bg);
-    let reap = Reap(vec![daemon]);
+    let reap = Pinned::new([daemon]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         !text(&out).contains("nothing left running"),
@@ -409,7 +396,7 @@ fn a_daemon_gets_only_stdio_and_the_lock_so_a_pipe_closes_at_once() {
         let out = cmd.stdin(Stdio::null()).output().unwrap();
         let took = started.elapsed();
         let pid = file_pid(&p).expect("the daemon's PID");
-        let reap = Reap(vec![pid]);
+        let reap = Pinned::new([pid]);
         assert!(out.status.success(), "{mode}: {}", text(&out));
         assert!(
             took < Duration::from_secs(10),
@@ -425,8 +412,7 @@ fn a_daemon_gets_only_stdio_and_the_lock_so_a_pipe_closes_at_once() {
 
 #[test]
 fn ensure_socket_that_never_accepts_stops_the_daemon_and_removes_the_file() {
-    if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: python3 is needed for a listening daemon");
+    if no_python3("python3 is needed for a listening daemon") {
         return;
     }
     let dir = tmp();
@@ -443,7 +429,7 @@ fn ensure_socket_that_never_accepts_stops_the_daemon_and_removes_the_file() {
         .output()
         .unwrap();
     let first = pid_in(&bg);
-    let reap = Reap(vec![first]);
+    let reap = Pinned::new([first]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("it was stopped"), "{}", text(&out));
     assert!(!alive(first), "the daemon was stopped");
@@ -464,7 +450,7 @@ fn ensure_socket_that_never_accepts_stops_the_daemon_and_removes_the_file() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let second = v["pid"].as_i64().unwrap() as i32;
-    let _reap2 = Reap(vec![second]);
+    let _reap2 = Pinned::new([second]);
     assert_eq!(v["started"], true);
     assert_ne!(second, first);
     drop(reap);
@@ -561,7 +547,7 @@ fn without_pidfds_no_signal_goes_to_a_reaped_command() {
     // signals go by PID, and never after the command was reaped (the PID
     // may be reused). kill() is made to fail with EPERM: nothing is hurt.
     if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("skipped: strace is not installed");
+        skipped("strace is not installed");
         return;
     }
     let dir = tmp();
@@ -636,7 +622,7 @@ fn without_pidfds_no_signal_goes_to_a_reaped_command() {
 #[test]
 fn run_keeps_the_command_status_when_the_file_cannot_be_removed() {
     if !is_root() {
-        eprintln!("skipped: needs root (a tmpfs remounted read-only in a mount namespace)");
+        skipped("needs root (a tmpfs remounted read-only in a mount namespace)");
         return;
     }
     let dir = tmp();
@@ -660,7 +646,7 @@ fn run_keeps_the_command_status_when_the_file_cannot_be_removed() {
 #[test]
 fn run_works_without_proc() {
     if !is_root() {
-        eprintln!("skipped: needs root (unshare --mount, umount /proc)");
+        skipped("needs root (unshare --mount, umount /proc)");
         return;
     }
     let dir = tmp();
@@ -678,10 +664,8 @@ fn run_works_without_proc() {
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .output()
         .unwrap();
-    let reap = Reap(vec![
-        pid_in(&dir.path().join("bpid")),
-        pid_in(&dir.path().join("cbg")),
-    ]);
+    let daemon = pid_in(&dir.path().join("bpid"));
+    let reap = Pinned::new([daemon, pid_in(&dir.path().join("cbg"))]);
     let t = text(&out);
     assert!(t.contains("plain=4"), "{t}");
     assert!(!t.contains("left-a"), "{t}");
@@ -694,7 +678,7 @@ fn run_works_without_proc() {
         "the file named the command"
     );
     assert!(t.contains("daemon=0"), "{t}");
-    assert_eq!(file_pid(&dir.path().join("b.pid")), Some(reap.0[0]));
+    assert_eq!(file_pid(&dir.path().join("b.pid")), Some(daemon));
     // Without /proc, who holds the lock cannot be told: the file is kept,
     // and the error says why and what to do.
     assert!(t.contains("forking=69"), "{t}");
@@ -706,7 +690,7 @@ fn run_works_without_proc() {
 #[test]
 fn log_files_are_opened_with_a_pid_files_care() {
     if !is_root() {
-        eprintln!("skipped: needs root (files owned by another user)");
+        skipped("needs root (files owned by another user)");
         return;
     }
     let dir = tmp();
@@ -771,7 +755,7 @@ fn log_files_are_opened_with_a_pid_files_care() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let reap = Reap(vec![file_pid(&p).unwrap()]);
+    let reap = Pinned::new([file_pid(&p).unwrap()]);
     wait_for("the daemon's output", || {
         std::fs::read_to_string(&ours).unwrap_or_default() == "written\n"
     });
@@ -783,8 +767,7 @@ fn a_sigchld_inherited_as_ignored_does_not_reap_the_command_behind_our_back() {
     // With SIGCHLD ignored the kernel reaps children at once: the
     // supervisor could not wait for the command, and a PID it signals could
     // be reused. pidguard replaces the disposition before it forks.
-    if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: python3 is needed to exec pidguard with SIGCHLD ignored");
+    if no_python3("python3 is needed to exec pidguard with SIGCHLD ignored") {
         return;
     }
     let dir = tmp();

@@ -255,6 +255,30 @@ fn run_status_second_run_refused_stop() {
     assert_eq!(code(&st), 3, "status after stop: {}", stdout(&st));
 }
 
+/// `stop`'s default schedule (`TERM/10/KILL/5`, here with `--timeout 1s`):
+/// the `TERM` step cannot be delivered on Windows and is waited out as a
+/// grace (the library's), then `KILL` ends the command; `run` removes the
+/// file and exits with the command's code.
+#[test]
+fn stop_with_the_default_schedule_waits_then_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("app.pid");
+    let mut sup = Supervisor::start(&pidfile, "sleep:60000");
+    let pid = sup.command_pid(&pidfile);
+    let command = ProcessHandle::open(pid);
+    let started = Instant::now();
+    let stop = pg(&["stop", "--pidfile", s(&pidfile), "--timeout", "1s"]);
+    assert_eq!(code(&stop), 0, "stop: {}{}", stdout(&stop), stderr(&stop));
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the TERM step was not waited out: {:?}",
+        started.elapsed()
+    );
+    assert!(command.exited_within(Duration::from_secs(10)));
+    assert_eq!(sup.exit_code(), 1);
+    assert!(!pidfile.exists(), "the file outlived the command");
+}
+
 /// The command's exit code is `run`'s, and the file is removed.
 #[test]
 fn exit_code_is_passed_through() {
@@ -375,6 +399,8 @@ fn list_shows_running_and_stale_entries() {
 
 /// What Windows does not have fails at run time, exit 69, naming the
 /// option and saying it is Unix-only; no file is created, no command run.
+/// `signal` sends only `KILL` and 0 there; a `stop` schedule may also
+/// name `TERM` and `INT` (waited out), nothing else.
 #[test]
 fn unix_only_options_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -415,6 +441,7 @@ fn unix_only_options_are_refused() {
     for args in [
         &["signal", "HUP"][..],
         &["signal", "USR1"][..],
+        &["signal", "TERM"][..],
         &["stop", "--signal", "HUP"][..],
         &["stop", "--schedule", "QUIT/1/KILL/1"][..],
     ] {

@@ -74,6 +74,50 @@ pub struct Report {
     /// Whether the PID file is gone at the end (removed by pidguard as
     /// stale, or by its holder).
     pub file_gone: bool,
+    /// The signals sent, in order ([`stop`]: each step's, with the `CONT`
+    /// after a `TERM`; [`send_signal`]: the one). Empty when nothing was
+    /// sent.
+    pub sent: Vec<Signal>,
+    /// The schedule's signals that cannot be delivered on this platform and
+    /// were therefore not sent: their step was a wait for the next wait
+    /// step's grace, then the next step (`KILL`). On Windows `TERM` (there
+    /// is no SIGTERM: docs/WINDOWS.md, decision 10); always empty on Unix.
+    /// [`Report::note`] says it in words.
+    pub undelivered: Vec<Signal>,
+}
+
+impl Report {
+    /// A sentence about the signals, when one is due: a schedule's signal
+    /// that could not be delivered (see [`Report::undelivered`]), and
+    /// whether the process then exited within the grace or was ended by the
+    /// next signal.
+    pub fn note(&self) -> Option<String> {
+        let first = self.undelivered.first()?;
+        let names: Vec<String> = self.undelivered.iter().map(|s| s.name()).collect();
+        let then = match (self.outcome, self.sent.last()) {
+            (Outcome::Stopped, Some(last)) => format!(
+                "the process did not exit within the grace and was ended by {}{}",
+                last.name(),
+                if cfg!(windows) && *last == Signal::KILL {
+                    " (TerminateProcess)"
+                } else {
+                    ""
+                }
+            ),
+            (Outcome::Stopped, None) => "the process exited by itself within the grace".into(),
+            _ => "the process did not exit within the grace".into(),
+        };
+        Some(format!(
+            "{} cannot be delivered on this platform{}: its step waited the grace \
+             instead; {then}",
+            names.join(", "),
+            if cfg!(windows) && *first == Signal::TERM {
+                " (Windows has no SIGTERM)"
+            } else {
+                ""
+            }
+        ))
+    }
 }
 
 impl Report {
@@ -88,6 +132,8 @@ impl Report {
             pid,
             identity,
             file_gone,
+            sent: Vec::new(),
+            undelivered: Vec::new(),
         }
     }
 }
@@ -328,6 +374,23 @@ pub trait ScheduleTarget {
     fn poll_every(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether `signal` can be delivered to the target at all. A signal
+    /// step whose signal cannot (`TERM` to a process on Windows, which has
+    /// no SIGTERM) is not sent and is not an error: [`run_schedule`] tells
+    /// [`ScheduleTarget::undeliverable`] and goes on, so that the next wait
+    /// step is a grace for the target to exit by itself, and the step after
+    /// it (`KILL`) follows. By default every signal can.
+    fn can_deliver(&mut self, signal: Signal) -> bool {
+        let _ = signal;
+        true
+    }
+
+    /// Told of each signal step skipped because [`ScheduleTarget::can_deliver`]
+    /// said no. By default, nothing is done.
+    fn undeliverable(&mut self, signal: Signal) {
+        let _ = signal;
+    }
 }
 
 /// How [`run_schedule`] ended.
@@ -347,7 +410,11 @@ pub enum ScheduleEnd {
 /// wait step until the target is gone, and repeats from `forever` if the
 /// schedule says so. The one schedule loop: [`stop`] runs it on a PID
 /// file's owner, `pidguard run --backend etcd://…` on the command's job.
-/// The first signal that fails ends it with that error.
+/// The first signal that fails ends it with that error. A signal the
+/// target says it cannot be sent ([`ScheduleTarget::can_deliver`]: `TERM`
+/// on Windows) is skipped and reported to
+/// [`ScheduleTarget::undeliverable`]: its step becomes "wait the next wait
+/// step's grace, then the next step".
 pub fn run_schedule<T: ScheduleTarget + ?Sized>(
     schedule: &Schedule,
     target: &mut T,
@@ -366,9 +433,10 @@ pub fn run_schedule<T: ScheduleTarget + ?Sized>(
             return Ok(ScheduleEnd::Interrupted);
         }
         match steps[i] {
+            Step::Signal(sig) if !target.can_deliver(sig) => target.undeliverable(sig),
             Step::Signal(sig) => {
                 target.signal(sig)?;
-                if sig == Signal::TERM {
+                if sig == Signal::TERM && target.can_deliver(Signal::CONT) {
                     target.signal(Signal::CONT)?;
                 }
             }
@@ -405,6 +473,10 @@ pub fn run_schedule<T: ScheduleTarget + ?Sized>(
 struct Owner<'a> {
     process: &'a Process,
     path: &'a Path,
+    /// What was sent, and what could not be ([`Report::sent`],
+    /// [`Report::undelivered`]).
+    sent: Vec<Signal>,
+    undelivered: Vec<Signal>,
 }
 
 impl ScheduleTarget for Owner<'_> {
@@ -414,19 +486,48 @@ impl ScheduleTarget for Owner<'_> {
         let pid = self.process.pid();
         self.process
             .signal(signal)
-            .map_err(|e| signal_error(self.path, pid, e))
+            .map_err(|e| signal_error(self.path, pid, e))?;
+        self.sent.push(signal);
+        Ok(())
     }
 
     fn wait_gone(&mut self, timeout: Duration) -> bool {
         self.process.wait_timeout(timeout)
     }
+
+    fn can_deliver(&mut self, signal: Signal) -> bool {
+        can_deliver(signal)
+    }
+
+    fn undeliverable(&mut self, signal: Signal) {
+        self.undelivered.push(signal);
+    }
+}
+
+/// Whether a schedule's `signal` can be delivered to a process: every
+/// signal on Unix; on Windows what the seam can send
+/// (`sys::schedule_deliverable`: `KILL`, not `TERM`; docs/WINDOWS.md,
+/// decision 10).
+#[cfg(unix)]
+fn can_deliver(_signal: Signal) -> bool {
+    true
+}
+
+#[cfg(windows)]
+fn can_deliver(signal: Signal) -> bool {
+    sys::schedule_deliverable(signal)
 }
 
 /// Stops the owner of the PID file at `path` following `schedule`, and
 /// removes the file once it is gone (unless its holder does).
 ///
 /// After `SIGTERM` a `SIGCONT` follows, so a stopped process can act on it.
-/// Returns [`Outcome::Stopped`], [`Outcome::NotRunning`],
+/// On Windows, which has no SIGTERM, a `TERM` step is not sent: it is
+/// listed in [`Report::undelivered`] and the schedule's next wait is a
+/// grace for the process to exit by itself, after which `KILL`
+/// (`TerminateProcess` through the handle pinned for the identity checks)
+/// follows; [`Report::sent`] says whether it was sent, and
+/// [`Report::note`] says both in words. Returns [`Outcome::Stopped`], [`Outcome::NotRunning`],
 /// [`Outcome::Stale`] (the stale file is removed, nothing is signalled), or
 /// [`Outcome::StillRunning`] when the schedule ends first (the file is
 /// kept). Errors: [`ErrorKind::PermissionDenied`] (`EPERM`),
@@ -442,9 +543,20 @@ pub fn stop(path: impl AsRef<Path>, schedule: &Schedule, filters: &Filters) -> R
     let mut owner = Owner {
         process: &process,
         path,
+        sent: Vec::new(),
+        undelivered: Vec::new(),
     };
-    if run_schedule(schedule, &mut owner)? != ScheduleEnd::Exited {
-        return Ok(Report::new(
+    let end = run_schedule(schedule, &mut owner)?;
+    let Owner {
+        sent, undelivered, ..
+    } = owner;
+    let with_signals = |mut r: Report| {
+        r.sent = sent;
+        r.undelivered = undelivered;
+        Ok(r)
+    };
+    if end != ScheduleEnd::Exited {
+        return with_signals(Report::new(
             Outcome::StillRunning,
             Some(pid),
             Some(identity),
@@ -455,14 +567,14 @@ pub fn stop(path: impl AsRef<Path>, schedule: &Schedule, filters: &Filters) -> R
     // The owner exited, but a process that inherited the lock still holds
     // it: an instance still runs.
     if !gone && still_held(path) {
-        return Ok(Report::new(
+        return with_signals(Report::new(
             Outcome::StillRunning,
             Some(pid),
             Some(identity),
             false,
         ));
     }
-    Ok(Report::new(
+    with_signals(Report::new(
         Outcome::Stopped,
         Some(pid),
         Some(identity),
@@ -482,12 +594,9 @@ pub fn send_signal(path: impl AsRef<Path>, signal: Signal, filters: &Filters) ->
             process
                 .signal(signal)
                 .map_err(|e| signal_error(path, pid, e))?;
-            Ok(Report::new(
-                Outcome::Signalled,
-                Some(pid),
-                Some(identity),
-                false,
-            ))
+            let mut report = Report::new(Outcome::Signalled, Some(pid), Some(identity), false);
+            report.sent.push(signal);
+            Ok(report)
         }
         Pinned::LockOnly(..) => unreachable!("only wait waits for the lock alone"),
     }
@@ -577,6 +686,9 @@ mod tests {
         interrupt_after: Option<usize>,
         asked: usize,
         poll: Option<Duration>,
+        /// Signals that cannot be delivered, and those skipped.
+        cannot: Vec<Signal>,
+        skipped: Vec<Signal>,
     }
 
     impl ScheduleTarget for Fake {
@@ -602,6 +714,14 @@ mod tests {
 
         fn poll_every(&self) -> Option<Duration> {
             self.poll
+        }
+
+        fn can_deliver(&mut self, signal: Signal) -> bool {
+            !self.cannot.contains(&signal)
+        }
+
+        fn undeliverable(&mut self, signal: Signal) {
+            self.skipped.push(signal);
         }
     }
 
@@ -659,5 +779,46 @@ mod tests {
         assert_eq!(t.sent, [Signal::TERM, Signal::CONT]);
         // (Asked before TERM, before the wait, after each of two polls.)
         assert_eq!(t.waits, [Duration::from_millis(100); 2]);
+    }
+
+    #[test]
+    fn an_undeliverable_term_is_skipped_its_grace_waited_then_kill_sent() {
+        // As on Windows: TERM (and CONT) cannot be sent.
+        let cannot = vec![Signal::TERM, Signal::CONT];
+        let mut t = Fake {
+            cannot: cannot.clone(),
+            ..Fake::default()
+        };
+        let end = run_schedule(&schedule("TERM/2/KILL/1"), &mut t);
+        assert_eq!(end, Ok(ScheduleEnd::Running));
+        assert_eq!(t.skipped, [Signal::TERM]);
+        assert_eq!(t.sent, [Signal::KILL]);
+        let s = Duration::from_secs;
+        assert_eq!(t.waits, [s(2), s(1), Duration::ZERO]);
+        // Gone within the grace: KILL is never sent.
+        let mut t = Fake {
+            cannot,
+            gone_after: Some(0),
+            ..Fake::default()
+        };
+        let end = run_schedule(&schedule("TERM/2/KILL/1"), &mut t);
+        assert_eq!(end, Ok(ScheduleEnd::Exited));
+        assert_eq!(t.skipped, [Signal::TERM]);
+        assert!(t.sent.is_empty(), "{:?}", t.sent);
+    }
+
+    #[test]
+    fn the_note_says_what_could_not_be_delivered_and_what_followed() {
+        let mut r = Report::new(Outcome::Stopped, None, None, true);
+        assert_eq!(r.note(), None, "nothing undelivered: no note");
+        r.undelivered = vec![Signal::TERM];
+        let exited = r.note().unwrap();
+        assert!(exited.contains("TERM cannot be delivered"), "{exited}");
+        assert!(exited.contains("exited by itself within the grace"), "{exited}");
+        r.sent = vec![Signal::KILL];
+        let killed = r.note().unwrap();
+        assert!(killed.contains("ended by KILL"), "{killed}");
+        r.outcome = Outcome::StillRunning;
+        assert!(r.note().unwrap().contains("did not exit within the grace"));
     }
 }

@@ -149,6 +149,6 @@ pub(crate) fn read_fd(fd: impl AsFd, path: &Path, rule: Rule) -> Result<Pid> {
     let (buf, n) = sys::read_head(fd).open_err(path)?;
     // An existing file may name a holder above today's pid_max (lowered
     // after it started): the limit is the largest PID there can be.
-    pid::parse(&buf[..n], rule, pid::largest_possible_pid())
+    pid::parse(&buf[..n], rule, Pid::largest_possible())
         .map_err(|e| Error::invalid_contents(path, e))
 }

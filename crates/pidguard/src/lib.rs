@@ -84,12 +84,12 @@ macro_rules! supported_only {
 }
 
 supported_only! {
-// Lowest first: each module imports only those above it (sys with the
-// value types pid and signal, which it speaks in), checked by
-// tests/layers.rs; README's Layout section says what each holds.
-mod sys;
+// Lowest first: each module imports only those above it (pid and signal
+// import nothing; sys speaks in their types), checked by tests/layers.rs;
+// README's Layout section says what each holds.
 mod pid;
 mod signal;
+mod sys;
 mod error;
 mod fs;
 mod read;

@@ -8,8 +8,6 @@
 
 use std::fmt;
 use std::num::NonZeroU32;
-use std::str::FromStr;
-use std::sync::OnceLock;
 
 /// [`Pid::MAX_READ`] (documented there).
 pub const MAX_READ: usize = Pid::MAX_READ;
@@ -138,39 +136,6 @@ impl Pid {
         parse(bytes, rule, pid_max)
     }
 
-    /// The largest valid PID on this system (inclusive).
-    ///
-    /// On Linux this is one less than `/proc/sys/kernel/pid_max` (the kernel
-    /// hands out PIDs strictly below that value), read once and cached for the
-    /// life of the process. If the file cannot be read or parsed, it is
-    /// 4,194,303 (`PID_MAX_LIMIT - 1` on 64-bit Linux). On other systems it is
-    /// `i32::MAX`. The result is always in `1..=i32::MAX`.
-    ///
-    /// ```
-    /// let max = pidguard::Pid::kernel_max();
-    /// assert!(max >= 1 && max <= i32::MAX as u32);
-    /// assert!(std::process::id() <= max);
-    /// ```
-    pub fn kernel_max() -> u32 {
-        pid_max()
-    }
-
-    /// The largest PID the kernel can ever hand out (inclusive): the limit
-    /// for reading a PID from an existing file. Today's
-    /// [`Pid::kernel_max`] is not: it may have been lowered after the
-    /// holder started, and a holder above it still runs and must still be
-    /// named and stoppable. On 64-bit Linux this is 4,194,303
-    /// (`PID_MAX_LIMIT - 1`; 32-bit Linux: 32,767), elsewhere `i32::MAX`.
-    /// Never below [`Pid::kernel_max`].
-    ///
-    /// ```
-    /// use pidguard::Pid;
-    /// assert!(Pid::largest_possible() >= Pid::kernel_max());
-    /// ```
-    pub fn largest_possible() -> u32 {
-        largest_possible_pid()
-    }
-
     /// Returns `Some` for a value in `1..=i32::MAX`, `None` for 0 or a
     /// negative value.
     ///
@@ -288,24 +253,6 @@ impl From<Pid> for i32 {
 impl From<Pid> for u32 {
     fn from(pid: Pid) -> u32 {
         pid.as_u32()
-    }
-}
-
-/// Parses with [`Rule::Strict`] against the kernel's [`Pid::kernel_max`]; one
-/// trailing `\n` is allowed but not required.
-///
-/// ```
-/// use pidguard::{ParseErrorKind, Pid};
-///
-/// assert_eq!("42".parse::<Pid>().unwrap().get(), 42);
-/// assert_eq!("42\n".parse::<Pid>().unwrap().get(), 42);
-/// assert_eq!(" 42".parse::<Pid>().unwrap_err().kind(), ParseErrorKind::Whitespace);
-/// ```
-impl FromStr for Pid {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Pid, ParseError> {
-        parse(s.as_bytes(), Rule::Strict, pid_max())
     }
 }
 
@@ -671,48 +618,6 @@ fn parse_number(number: &[u8], rule: Rule, limit: u32) -> Result<Pid, ParseError
         .ok_or(K::OutOfRange)
 }
 
-/// On Linux, the largest PID before `PID_MAX_LIMIT` is read: 2^22 - 1.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const FALLBACK_PID_MAX: u32 = 4_194_303;
-/// Elsewhere, any positive `pid_t`.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const FALLBACK_PID_MAX: u32 = I32_MAX;
-
-/// [`Pid::kernel_max`] (documented there).
-pub fn pid_max() -> u32 {
-    static PID_MAX: OnceLock<u32> = OnceLock::new();
-    *PID_MAX.get_or_init(|| read_pid_max().unwrap_or(FALLBACK_PID_MAX))
-}
-
-use crate::sys::read_pid_max;
-
-/// [`Pid::largest_possible`] (documented there).
-pub fn largest_possible_pid() -> u32 {
-    #[cfg(all(
-        any(target_os = "linux", target_os = "android"),
-        target_pointer_width = "32"
-    ))]
-    const LIMIT: u32 = 32_767;
-    #[cfg(not(all(
-        any(target_os = "linux", target_os = "android"),
-        target_pointer_width = "32"
-    )))]
-    const LIMIT: u32 = FALLBACK_PID_MAX;
-    LIMIT.max(pid_max())
-}
-
-/// Converts the content of `/proc/sys/kernel/pid_max` (one more than the
-/// largest PID) into the largest PID, clamped to `i32::MAX`.
-#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
-pub(crate) fn largest_pid_from_kernel(content: &[u8]) -> Option<u32> {
-    let text = std::str::from_utf8(content).ok()?;
-    let value: u32 = text.trim().parse().ok()?;
-    match value.checked_sub(1)? {
-        0 => None,
-        largest => Some(largest.min(I32_MAX)),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
@@ -753,8 +658,6 @@ mod tests {
         assert_eq!(u32::from(p), 1234);
         assert_eq!(p.to_string(), "1234");
         assert_eq!(format!("{p:?}"), "Pid(1234)");
-        #[cfg(unix)]
-        assert_eq!(p.to_rustix().as_raw_pid(), 1234);
         assert_eq!(Pid::current().as_u32(), std::process::id());
         assert!(Pid::new(2) > Pid::new(1));
     }
@@ -870,28 +773,6 @@ mod tests {
                 K::OutOfRange
             );
         }
-    }
-
-    #[test]
-    fn system_pid_max() {
-        let max = pid_max();
-        assert!((1..=I32_MAX).contains(&max));
-        assert!(std::process::id() <= max);
-        assert_eq!(pid_max(), max);
-        assert_eq!(largest_pid_from_kernel(b"32768\n"), Some(32767));
-        assert_eq!(largest_pid_from_kernel(b"4194304\n"), Some(4_194_303));
-        assert_eq!(largest_pid_from_kernel(b"4294967295\n"), Some(I32_MAX));
-        assert_eq!(largest_pid_from_kernel(b"1\n"), None);
-        assert_eq!(largest_pid_from_kernel(b"0\n"), None);
-        assert_eq!(largest_pid_from_kernel(b"x\n"), None);
-    }
-
-    #[test]
-    fn from_str() {
-        assert_eq!("42".parse::<Pid>().unwrap().get(), 42);
-        assert_eq!("42\n".parse::<Pid>().unwrap().get(), 42);
-        assert_eq!("042".parse::<Pid>().unwrap_err().kind(), K::LeadingZero);
-        assert_eq!("".parse::<Pid>().unwrap_err().rule(), Rule::Strict);
     }
 
     #[test]

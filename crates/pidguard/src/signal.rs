@@ -19,79 +19,179 @@ use std::time::Duration;
 pub struct Signal(i32);
 
 /// Names (without `SIG`) of the signals pidguard knows, with their numbers on
-/// this platform.
-const NAMES: &[(&str, i32)] = &[
-    ("HUP", signo::SIGHUP),
-    ("INT", signo::SIGINT),
-    ("QUIT", signo::SIGQUIT),
-    ("ILL", signo::SIGILL),
-    ("TRAP", signo::SIGTRAP),
-    ("ABRT", signo::SIGABRT),
-    ("IOT", signo::SIGABRT),
-    ("BUS", signo::SIGBUS),
-    ("FPE", signo::SIGFPE),
-    ("KILL", signo::SIGKILL),
-    ("USR1", signo::SIGUSR1),
-    ("SEGV", signo::SIGSEGV),
-    ("USR2", signo::SIGUSR2),
-    ("PIPE", signo::SIGPIPE),
-    ("ALRM", signo::SIGALRM),
-    ("TERM", signo::SIGTERM),
-    ("CHLD", signo::SIGCHLD),
-    ("CONT", signo::SIGCONT),
-    ("STOP", signo::SIGSTOP),
-    ("TSTP", signo::SIGTSTP),
-    ("TTIN", signo::SIGTTIN),
-    ("TTOU", signo::SIGTTOU),
-    ("URG", signo::SIGURG),
-    ("XCPU", signo::SIGXCPU),
-    ("XFSZ", signo::SIGXFSZ),
-    ("VTALRM", signo::SIGVTALRM),
-    ("PROF", signo::SIGPROF),
-    ("WINCH", signo::SIGWINCH),
-    ("IO", signo::SIGIO),
-    ("SYS", signo::SIGSYS),
+/// this platform (`sys/` checks them against the C library's).
+pub(crate) const NAMES: &[(&str, i32)] = &[
+    ("HUP", num::HUP),
+    ("INT", num::INT),
+    ("QUIT", num::QUIT),
+    ("ILL", num::ILL),
+    ("TRAP", num::TRAP),
+    ("ABRT", num::ABRT),
+    ("IOT", num::ABRT),
+    ("BUS", num::BUS),
+    ("FPE", num::FPE),
+    ("KILL", num::KILL),
+    ("USR1", num::USR1),
+    ("SEGV", num::SEGV),
+    ("USR2", num::USR2),
+    ("PIPE", num::PIPE),
+    ("ALRM", num::ALRM),
+    ("TERM", num::TERM),
+    ("CHLD", num::CHLD),
+    ("CONT", num::CONT),
+    ("STOP", num::STOP),
+    ("TSTP", num::TSTP),
+    ("TTIN", num::TTIN),
+    ("TTOU", num::TTOU),
+    ("URG", num::URG),
+    ("XCPU", num::XCPU),
+    ("XFSZ", num::XFSZ),
+    ("VTALRM", num::VTALRM),
+    ("PROF", num::PROF),
+    ("WINCH", num::WINCH),
+    ("IO", num::IO),
+    ("SYS", num::SYS),
 ];
 
 /// Whether the platform's real-time signals may be named by number (Linux:
 /// 32 to 64).
-const REALTIME: bool = cfg!(any(target_os = "linux", target_os = "android"));
+pub(crate) const REALTIME: bool = cfg!(any(target_os = "linux", target_os = "android"));
 /// glibc's `SIGRTMIN` (see [`Signal::RTMIN`]).
 const RTMIN: i32 = 34;
 /// `SIGRTMAX`.
 const RTMAX: i32 = 64;
 
-/// Signal numbers, from the platform seam.
-use crate::sys::signo;
+/// The platform's signal numbers. POSIX fixes the names, not the numbers;
+/// the systems pidguard builds on number them in one of three ways. The
+/// platform seam checks every number against the C library's as the crate
+/// builds (`sys/unix.rs`), so a wrong one fails the build rather than
+/// sends another signal; this file stays free of the seam (a leaf: README,
+/// Layout). Windows has no signals of its own and takes Linux's numbers
+/// (names stay parseable everywhere; only `KILL` and 0 can be sent there).
+mod num {
+    macro_rules! numbers {
+        ($($name:ident = $n:literal),* $(,)?) => { $(pub(crate) const $name: i32 = $n;)* };
+    }
+
+    // Linux's (most architectures), Android's and, by choice, Windows'.
+    #[cfg(any(
+        windows,
+        all(
+            any(target_os = "linux", target_os = "android"),
+            not(any(
+                target_arch = "mips",
+                target_arch = "mips32r6",
+                target_arch = "mips64",
+                target_arch = "mips64r6",
+                target_arch = "sparc",
+                target_arch = "sparc64"
+            ))
+        )
+    ))]
+    numbers! {
+        HUP = 1, INT = 2, QUIT = 3, ILL = 4, TRAP = 5, ABRT = 6, BUS = 7, FPE = 8,
+        KILL = 9, USR1 = 10, SEGV = 11, USR2 = 12, PIPE = 13, ALRM = 14, TERM = 15,
+        CHLD = 17, CONT = 18, STOP = 19, TSTP = 20, TTIN = 21, TTOU = 22, URG = 23,
+        XCPU = 24, XFSZ = 25, VTALRM = 26, PROF = 27, WINCH = 28, IO = 29, SYS = 31,
+    }
+
+    // The BSDs' (macOS and iOS too), and Linux's on SPARC.
+    #[cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        all(
+            any(target_os = "linux", target_os = "android"),
+            any(target_arch = "sparc", target_arch = "sparc64")
+        )
+    ))]
+    numbers! {
+        HUP = 1, INT = 2, QUIT = 3, ILL = 4, TRAP = 5, ABRT = 6, BUS = 10, FPE = 8,
+        KILL = 9, USR1 = 30, SEGV = 11, USR2 = 31, PIPE = 13, ALRM = 14, TERM = 15,
+        CHLD = 20, CONT = 19, STOP = 17, TSTP = 18, TTIN = 21, TTOU = 22, URG = 16,
+        XCPU = 24, XFSZ = 25, VTALRM = 26, PROF = 27, WINCH = 28, IO = 23, SYS = 12,
+    }
+
+    // System V's: Solaris and illumos, and Linux's on MIPS.
+    #[cfg(any(
+        target_os = "solaris",
+        target_os = "illumos",
+        all(
+            any(target_os = "linux", target_os = "android"),
+            any(
+                target_arch = "mips",
+                target_arch = "mips32r6",
+                target_arch = "mips64",
+                target_arch = "mips64r6"
+            )
+        )
+    ))]
+    numbers! {
+        HUP = 1, INT = 2, QUIT = 3, ILL = 4, TRAP = 5, ABRT = 6, BUS = 10, FPE = 8,
+        KILL = 9, USR1 = 16, SEGV = 11, USR2 = 17, PIPE = 13, ALRM = 14, TERM = 15,
+        CHLD = 18, CONT = 25, STOP = 23, TSTP = 24, TTIN = 26, TTOU = 27, URG = 21,
+        XCPU = 30, XFSZ = 31, VTALRM = 28, PROF = 29, WINCH = 20, IO = 22, SYS = 12,
+    }
+
+    #[cfg(not(any(
+        windows,
+        target_os = "linux",
+        target_os = "android",
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "solaris",
+        target_os = "illumos"
+    )))]
+    compile_error!(
+        "pidguard does not know this system's signal numbers: it builds on Linux, Android, \
+         FreeBSD, DragonFly, NetBSD, OpenBSD, macOS, Solaris, illumos and Windows. Add the \
+         system to a table in crates/pidguard/src/signal.rs (sys/unix.rs checks it)."
+    );
+
+    /// The numbers the system names (not the real-time ones, see
+    /// `REALTIME`): 1 to 31 on each of these systems, and FreeBSD's
+    /// `SIGTHR` (32) and `SIGLIBRT` (33).
+    pub(crate) const fn named(n: i32) -> bool {
+        matches!(n, 1..=31) || (cfg!(target_os = "freebsd") && matches!(n, 32 | 33))
+    }
+}
 
 impl Signal {
     /// `SIGHUP`.
-    pub const HUP: Signal = Signal(signo::SIGHUP);
+    pub const HUP: Signal = Signal(num::HUP);
     /// `SIGINT`.
-    pub const INT: Signal = Signal(signo::SIGINT);
+    pub const INT: Signal = Signal(num::INT);
     /// `SIGQUIT`.
-    pub const QUIT: Signal = Signal(signo::SIGQUIT);
+    pub const QUIT: Signal = Signal(num::QUIT);
     /// `SIGKILL`.
-    pub const KILL: Signal = Signal(signo::SIGKILL);
+    pub const KILL: Signal = Signal(num::KILL);
     /// `SIGUSR1`.
-    pub const USR1: Signal = Signal(signo::SIGUSR1);
+    pub const USR1: Signal = Signal(num::USR1);
     /// `SIGUSR2`.
-    pub const USR2: Signal = Signal(signo::SIGUSR2);
+    pub const USR2: Signal = Signal(num::USR2);
     /// `SIGTERM`.
-    pub const TERM: Signal = Signal(signo::SIGTERM);
+    pub const TERM: Signal = Signal(num::TERM);
     /// `SIGCONT`.
-    pub const CONT: Signal = Signal(signo::SIGCONT);
+    pub const CONT: Signal = Signal(num::CONT);
     /// `SIGSTOP`.
-    pub const STOP: Signal = Signal(signo::SIGSTOP);
+    pub const STOP: Signal = Signal(num::STOP);
 
     /// The signal with this number, if the platform has it (never 0): a
     /// named one, or on Linux any number up to [`Signal::RTMAX`] (the
     /// real-time signals).
     pub fn from_raw(n: i32) -> Option<Signal> {
-        if crate::sys::is_named_signal(n) {
-            return Some(Signal(n));
-        }
-        (REALTIME && n > 0 && n <= RTMAX).then_some(Signal(n))
+        Signal::known(n).then_some(Signal(n))
+    }
+
+    /// Whether [`Signal::from_raw`] takes `n` (`sys/` checks this against
+    /// the C library's list, as the crate builds).
+    pub(crate) const fn known(n: i32) -> bool {
+        num::named(n) || (REALTIME && n > 0 && n <= RTMAX)
     }
 
     /// The first real-time signal as glibc and `kill -l` number it (34 on

@@ -573,7 +573,7 @@ fn records_dir() -> Option<tempfile::TempDir> {
     let dir = tempfile::tempdir().unwrap();
     match testkit::kernel::kernel_identity_unavailable(dir.path()) {
         Some(why) => {
-            eprintln!("skipped: {why}");
+            testkit::skipped(&why);
             None
         }
         None => Some(dir),

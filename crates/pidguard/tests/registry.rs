@@ -58,22 +58,6 @@ fn alive(pid: i32) -> bool {
     pidguard::liveness(Pid::new(pid).unwrap()) != Liveness::Dead
 }
 
-/// Kills children a crashed manager left (by the PIDs it reported) if a test
-/// fails before they are stopped.
-struct Leftovers(Vec<i32>);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        for &pid in &self.0 {
-            if alive(pid) {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-        }
-    }
-}
-
 #[test]
 fn a_crashed_managers_orphans_are_stopped_by_the_next_manager() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,7 +69,9 @@ fn a_crashed_managers_orphans_are_stopped_by_the_next_manager() {
         .split(' ')
         .map(|p| p.parse().unwrap())
         .collect();
-    let _leftovers = Leftovers(pids.clone());
+    // Pinned by pidfd at once: killed through it if the test fails before
+    // they are stopped.
+    let _leftovers = testkit::Pinned::new(pids.clone());
     // The children hold their own locks; the files name them.
     for (name, pid) in ["model-a", "model-b"].iter().zip(&pids) {
         let path = dir.path().join(format!("{name}.pid"));

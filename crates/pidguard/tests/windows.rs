@@ -19,6 +19,8 @@ const ROLE: &str = "PIDGUARD_TEST_ROLE";
 const PATH: &str = "PIDGUARD_TEST_PATH";
 const GO: &str = "PIDGUARD_TEST_GO";
 const MARK: &str = "@pidguard-helper: ";
+/// For the "exit" role: how long it holds before it releases and exits 0.
+const HOLD_MS: &str = "PIDGUARD_TEST_HOLD_MS";
 
 fn report(line: &str) {
     let mut out = std::io::stdout().lock();
@@ -43,6 +45,12 @@ fn helper_process() {
     match Pidfile::new(&path).acquire() {
         Ok(guard) => {
             report(&format!("acquired {}", guard.pid()));
+            if role == "exit" {
+                let ms: u64 = std::env::var(HOLD_MS).unwrap().parse().unwrap();
+                std::thread::sleep(Duration::from_millis(ms));
+                guard.release().unwrap();
+                std::process::exit(0);
+            }
             let mut sink = String::new();
             let _ = std::io::stdin().read_line(&mut sink);
             guard.release().unwrap();
@@ -63,7 +71,12 @@ struct Helper {
 
 impl Helper {
     fn spawn(role: &str, path: &Path, go: Option<&Path>) -> Helper {
+        Helper::spawn_with(role, path, go, &[])
+    }
+
+    fn spawn_with(role: &str, path: &Path, go: Option<&Path>, env: &[(&str, &str)]) -> Helper {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.envs(env.iter().copied());
         cmd.args([
             "helper_process",
             "--exact",
@@ -352,4 +365,63 @@ fn modes_and_owners_are_refused_saying_why() {
         .unwrap_err();
     assert!(err.to_string().contains("ACL"), "{err}");
     assert!(!path.exists(), "a refused acquire leaves no file");
+}
+
+#[test]
+fn stop_waits_the_grace_of_an_undeliverable_term_then_terminates() {
+    use pidguard::{Filters, Outcome, Signal};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    // A holder that ignores everything but TerminateProcess (it waits on
+    // its stdin, which stays open).
+    let mut holder = Helper::spawn("hold", &path, None);
+    assert_eq!(holder.report(), format!("acquired {}", holder.pid()));
+    let pid = Pid::new(holder.pid()).unwrap();
+    let schedule = "TERM/1/KILL/5".parse().unwrap();
+    let started = Instant::now();
+    let report = pidguard::stop(&path, &schedule, &Filters::default()).unwrap();
+    let took = started.elapsed();
+    assert_eq!(report.outcome, Outcome::Stopped, "{report:?}");
+    assert_eq!(report.pid, Some(pid), "{report:?}");
+    assert_eq!(report.undelivered, [Signal::TERM], "{report:?}");
+    assert_eq!(report.sent, [Signal::KILL], "{report:?}");
+    let note = report.note().unwrap();
+    assert!(note.contains("TERM cannot be delivered"), "{note}");
+    assert!(note.contains("ended by KILL (TerminateProcess)"), "{note}");
+    assert!(
+        took >= Duration::from_secs(1),
+        "the grace was waited: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let status = holder.child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "TerminateProcess(h, 1)");
+    assert!(report.file_gone, "{report:?}");
+    assert!(!path.exists(), "the dead holder's file is removed");
+    eprintln!("stop: TERM waited out, then KILL, in {took:?}: {note}");
+}
+
+#[test]
+fn stop_does_not_terminate_an_owner_that_exits_within_the_grace() {
+    use pidguard::{Filters, Outcome, Signal};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pid");
+    let mut holder = Helper::spawn_with("exit", &path, None, &[(HOLD_MS, "700")]);
+    assert_eq!(holder.report(), format!("acquired {}", holder.pid()));
+    let schedule = "TERM/10/KILL/5".parse().unwrap();
+    let started = Instant::now();
+    let report = pidguard::stop(&path, &schedule, &Filters::default()).unwrap();
+    let took = started.elapsed();
+    assert_eq!(report.outcome, Outcome::Stopped, "{report:?}");
+    assert_eq!(report.undelivered, [Signal::TERM], "{report:?}");
+    assert!(report.sent.is_empty(), "nothing was sent: {report:?}");
+    let note = report.note().unwrap();
+    assert!(note.contains("exited by itself within the grace"), "{note}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let status = holder.child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "it exited by itself, not terminated"
+    );
+    assert!(!path.exists(), "its release removed the file");
 }

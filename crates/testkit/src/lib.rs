@@ -4,8 +4,9 @@
 //!
 //! - [`helper`]: helper processes, the test binary re-executed in a role
 //!   ([`ROLE`], `PIDGUARD_TEST_ROLE`), reporting behind a marker;
-//! - [`process`]: processes a test owns ([`Owned`]), waits
-//!   ([`wait_for`], [`wait_running`], [`wait_verified`]…), and the strace
+//! - [`process`]: processes a test owns ([`Owned`]) or started and pinned
+//!   by pidfd ([`Pinned`]), waits ([`wait_for`], [`pid_in`],
+//!   [`wait_running`], [`wait_verified`]…), and the strace
 //!   seam for "never signals" checks ([`Seam`], [`under_strace`]);
 //! - [`cli`]: the `pidguard` binary under test, PID files written by hand,
 //!   the contents every rule rejects ([`rejected_contents`]);

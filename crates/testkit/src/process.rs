@@ -128,23 +128,167 @@ pub fn sleeper() -> Owned {
     Owned::spawn(Command::new("sleep").arg("30"))
 }
 
-/// Waits for a file a test command writes a PID into.
+/// Waits (up to 30 s, [`wait_for`]) for a file a test command writes a
+/// PID into; returns the PID (a positive number; white space around it is
+/// ignored).
 pub fn pid_in(path: &Path) -> i32 {
+    pid_in_where(path, |_| true)
+}
+
+/// [`pid_in`], waiting until the PID in the file is one `accept` takes
+/// (e.g. a given PID, or a live one): the file's other contents meanwhile
+/// (none yet, a half-written line, another PID) are waited past.
+pub fn pid_in_where(path: &Path, accept: impl Fn(i32) -> bool) -> i32 {
     let mut pid = 0;
     wait_for(
-        &format!("{}", path.display()),
+        &format!("a PID in {}", path.display()),
         || match std::fs::read_to_string(path)
             .ok()
             .and_then(|s| s.trim().parse().ok())
         {
-            Some(p) => {
+            Some(p) if p > 0 && accept(p) => {
                 pid = p;
                 true
             }
-            None => false,
+            _ => false,
         },
     );
     pid
+}
+
+/// Processes this test started but is not the parent of (they forked away;
+/// their PIDs were read from a file or an output), pinned by pidfd as soon
+/// as their PIDs are known, and SIGKILLed through that pidfd when dropped,
+/// then waited for: a failed or timed-out assertion does not leave them
+/// running, and a PID freed and reused meanwhile is never signalled (never
+/// by PID). A process already gone when pinned is left out (nothing to
+/// kill), and so are PIDs 0 and 1 (never a test's).
+///
+/// Without pidfds (not Linux, where these tests are only built) a process
+/// is known by its PID alone, and signalled by PID while it exists.
+pub struct Pinned(Vec<Pin>);
+
+impl Pinned {
+    /// Pins each of `pids` (panics if a process that exists cannot be
+    /// pinned: it could not be killed safely at the end).
+    pub fn new(pids: impl IntoIterator<Item = i32>) -> Pinned {
+        Pinned(pids.into_iter().filter_map(Pin::open).collect())
+    }
+
+    /// SIGTERM to each pinned process still running, then waits up to
+    /// `grace` for them to exit (the drop SIGKILLs any left).
+    pub fn terminate(&self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        for p in &self.0 {
+            p.signal(libc::SIGTERM);
+        }
+        for p in &self.0 {
+            p.wait_gone(deadline.saturating_duration_since(Instant::now()));
+        }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            p.signal(libc::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for p in &self.0 {
+            let gone = p.wait_gone(deadline.saturating_duration_since(Instant::now()));
+            // A second panic while unwinding would abort the run.
+            if !gone && !std::thread::panicking() {
+                panic!(
+                    "timed out waiting for process {} to exit after SIGKILL",
+                    p.pid
+                );
+            }
+        }
+    }
+}
+
+/// One pinned process: its PID (for messages) and its pidfd.
+struct Pin {
+    pid: i32,
+    #[cfg(target_os = "linux")]
+    fd: std::os::fd::OwnedFd,
+}
+
+#[cfg(target_os = "linux")]
+impl Pin {
+    fn open(pid: i32) -> Option<Pin> {
+        if pid <= 1 {
+            return None;
+        }
+        let raw = rustix::process::Pid::from_raw(pid)?;
+        match rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()) {
+            Ok(fd) => Some(Pin { pid, fd }),
+            // Gone already: nothing to kill.
+            Err(rustix::io::Errno::SRCH) => None,
+            Err(e) => panic!(
+                "cannot pin process {pid} by pidfd (pidfd_open: {e}): it could not be \
+                 killed safely when the test ends (Linux 5.3 or later has pidfds)"
+            ),
+        }
+    }
+
+    /// Sends `sig` through the pidfd (an exited process is not signalled:
+    /// the kernel refuses with ESRCH, which is ignored).
+    fn signal(&self, sig: libc::c_int) {
+        if let Some(sig) = rustix::process::Signal::from_named_raw(sig) {
+            let _ = rustix::process::pidfd_send_signal(&self.fd, sig);
+        }
+    }
+
+    /// Waits up to `timeout` until the process has exited (its pidfd is
+    /// readable once every thread is gone, reaped or a zombie); whether it
+    /// has.
+    fn wait_gone(&self, timeout: Duration) -> bool {
+        use std::os::fd::AsRawFd;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = left.as_millis().min(1000) as libc::c_int;
+            // SAFETY: one valid pollfd, for the duration of the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n > 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Pin {
+    fn open(pid: i32) -> Option<Pin> {
+        (pid > 1 && alive(pid)).then_some(Pin { pid })
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        if alive(self.pid) {
+            // SAFETY: kill(2) takes plain integers.
+            unsafe { libc::kill(self.pid, sig) };
+        }
+    }
+
+    fn wait_gone(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while alive(self.pid) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
 }
 
 /// Whether `flock -n` can take the file's lock (nobody holds it).

@@ -29,7 +29,7 @@ pub fn run(args: StopArgs) -> Result<Exit, Failure> {
     };
     for step in schedule.steps() {
         if let Step::Signal(sig) = step {
-            if let Some(why) = crate::sys::unsendable(*sig) {
+            if let Some(why) = crate::sys::unschedulable(*sig) {
                 return Err(Failure::new(Exit::Unavailable, format!("stop: {why}")));
             }
         }

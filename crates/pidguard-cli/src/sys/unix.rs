@@ -59,9 +59,14 @@ pub(crate) fn kill(pid: Pid, signal: Signal) -> io::Result<()> {
     }
 }
 
-/// Why `signal` cannot be sent here: never on Unix (every named signal
-/// can; a real-time one goes through the library).
+/// Why `pidguard signal` cannot send `signal` here: never on Unix (every
+/// named signal can; a real-time one goes through the library).
 pub(crate) fn unsendable(_signal: Signal) -> Option<String> {
+    None
+}
+
+/// Why a `stop` schedule cannot name `signal` here: never on Unix.
+pub(crate) fn unschedulable(_signal: Signal) -> Option<String> {
     None
 }
 

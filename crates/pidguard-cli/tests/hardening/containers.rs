@@ -15,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 
 use crate::reuse::{started, under_strace, Namespace};
 use crate::summary;
-use testkit::{bin, signals_in, text, tmp, wait_for, Seam};
+use testkit::{bin, pid_in_where, signals_in, text, tmp, Seam};
 
 pub(crate) fn json(out: &Output) -> serde_json::Value {
     let s = String::from_utf8_lossy(&out.stdout);
@@ -154,9 +154,7 @@ fn containers_pid_1_holders_in_two_namespaces() {
         "sleep",
         "60",
     ]);
-    wait_for("A's holder", || {
-        std::fs::read_to_string(&p).ok().as_deref() == Some("1")
-    });
+    pid_in_where(&p, |pid| pid == 1);
     let holder = a.init();
     let birth = started(holder).unwrap();
 
@@ -243,9 +241,7 @@ fn containers_equal_pids_in_two_namespaces() {
     );
     let holder = Namespace::child_of(holder_cmd.pid());
     assert_eq!(a.ns_pid(holder), Some(N));
-    wait_for("A's holder", || {
-        std::fs::read_to_string(&p).ok() == Some(format!("{N}"))
-    });
+    pid_in_where(&p, |pid| pid == N);
     let holder_birth = started(holder).unwrap();
 
     // B's acquire is refused by the lock.

@@ -17,6 +17,7 @@ use crate::containers::{held_by, held_unidentified, json, stop_refuses, stop_tar
 use crate::reuse::{started, under_strace, Namespace};
 use crate::summary;
 use testkit::{alive, bin, signal, text, tmp, wait_for, write_pidfile, Owned, Seam};
+use testkit::{pid_in, pid_in_where, Pinned};
 use testkit::{signals_in, wait_verified, BROADCAST_CAPABLE};
 
 /// Why the strace seam cannot be used here, if it cannot.
@@ -114,43 +115,29 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A daemon the test started (it forked away from us), stopped by PID
-/// (SIGTERM, then SIGKILL) when dropped.
+/// A daemon the test started (it forked away from us), pinned by pidfd
+/// as soon as its PID file names it, and stopped through the pidfd
+/// (SIGTERM, then SIGKILL after 10 s) when dropped.
 struct Daemon {
     pid: i32,
+    pin: Pinned,
 }
 
 impl Daemon {
     /// Waits for `pidfile` to name a live process.
     fn from_pidfile(pidfile: &Path) -> Daemon {
-        let mut pid = 0;
-        wait_for(&format!("{}", pidfile.display()), || {
-            pid = std::fs::read_to_string(pidfile)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            pid > 1 && alive(pid)
-        });
-        Daemon { pid }
+        let pid = pid_in_where(pidfile, |pid| pid > 1 && alive(pid));
+        Daemon {
+            pid,
+            pin: Pinned::new([pid]),
+        }
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if alive(self.pid) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.pid.to_string()])
-                .status();
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while alive(self.pid) && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if alive(self.pid) {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &self.pid.to_string()])
-                    .status();
-            }
-        }
+        // Then the pin's own drop SIGKILLs it if it is still there.
+        self.pin.terminate(Duration::from_secs(10));
     }
 }
 
@@ -193,9 +180,7 @@ fn evidence_01_reused_pid_under_subset_pid() {
     );
     let holder = Namespace::child_of(holder_cmd.pid());
     let n = ns.ns_pid(holder).unwrap();
-    wait_for("the holder's file", || {
-        std::fs::read_to_string(&p).ok() == Some(format!("{n}"))
-    });
+    pid_in_where(&p, |pid| pid == n);
     let mut holder_cmd = holder_cmd;
     signal(holder, "KILL");
     let _ = holder_cmd.0.wait();
@@ -627,9 +612,7 @@ fn evidence_08_holder_above_a_lowered_pid_max() {
             .arg(&p)
             .args(["--", "sleep", "60"]),
     );
-    wait_for("the holder's file", || {
-        std::fs::read_to_string(&p).ok() == Some(format!("{HIGH}"))
-    });
+    pid_in_where(&p, |pid| pid == HIGH);
     let out = ns
         .command("sh")
         .arg("-c")
@@ -1047,21 +1030,8 @@ fn inheritor_holds_the_lock() {
     );
     let first_pid = first.pid();
     first.0.wait().unwrap();
-    let mut heir = 0;
-    wait_for("the heir's PID", || {
-        heir = std::fs::read_to_string(&child_file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        heir > 0
-    });
-    struct Kill(i32);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            signal(self.0, "KILL");
-        }
-    }
-    let _heir = Kill(heir);
+    let heir = pid_in(&child_file);
+    let _heir = Pinned::new([heir]);
     let out = status_json(&p);
     held_by("the host", &out, heir, first_pid);
     stop_targets_only(&p, heir, first_pid);
@@ -1211,9 +1181,7 @@ fn unlocked_file_of_a_live_process_is_taken_over_only_when_proved_gone() {
     let nginx = dir.path().join("nginx.pid");
     let script = format!("echo 1 > '{}'; exec sleep 1000", nginx.display());
     let b = Namespace::start_with(&["sh", "-c", &script]);
-    wait_for("PID 1's file", || {
-        std::fs::read_to_string(&nginx).is_ok_and(|s| s == "1\n")
-    });
+    pid_in_where(&nginx, |pid| pid == 1);
     run_refused(
         "a container's PID 1 naming itself",
         b.command(bin()),
@@ -1421,21 +1389,8 @@ fn a_child_of_the_holder_with_the_file_open_is_not_the_owner() {
             .arg(&ready),
     );
     let h = holder.pid();
-    let mut child = 0;
-    wait_for("the child's PID", || {
-        child = std::fs::read_to_string(&ready)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        child > 0
-    });
-    struct Kill(i32);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            signal(self.0, "KILL");
-        }
-    }
-    let _child = Kill(child);
+    let child = pid_in(&ready);
+    let _child = Pinned::new([child]);
     let out = status_json(&p);
     held_by("the child with the file open", &out, h, child);
     stop_targets_only(&p, h, child);
@@ -1493,15 +1448,25 @@ fn wait_on_a_locked_empty_file_waits_for_the_lock() {
     );
 }
 
-/// Review finding 15: a POSIX lock (python's `fcntl.lockf`, which `flock`
-/// does not see) on a file naming a dead PID: the file is held, never
-/// stale: status says running, `run` refuses (75), `sweep` keeps it.
-#[test]
-fn a_posix_lock_counts_as_held() {
-    const NAME: &str = "posix-lock-held";
-    if let Some(why) = no_strace_or_python() {
-        return summary::skipped(NAME, &why);
-    }
+/// A file naming a dead PID, a record lock of `kind` ("posix": python's
+/// `fcntl.lockf`; "ofd": `F_OFD_SETLK`) taken on it by a python process of
+/// this namespace, then checked by pidguard here or, with `container`,
+/// from inside a fresh PID namespace where the holder is invisible
+/// (`/proc/locks` there leaves out a lock whose holder is not in the
+/// reader's namespace): the file is held, never stale — `status` says
+/// running, `run` refuses (75), `sweep --kill` keeps it and signals
+/// nothing.
+fn record_lock_is_held(kind: &str, container: bool) {
+    // struct flock on 64-bit Linux: short, short, 4 bytes padding, off_t,
+    // off_t, pid_t, 4 bytes padding.
+    let script = "import fcntl, os, struct, sys, time\n\
+        fd = os.open(sys.argv[1], os.O_RDWR)\n\
+        if sys.argv[3] == 'posix':\n\
+        \x20   fcntl.lockf(fd, fcntl.LOCK_EX)\n\
+        else:\n\
+        \x20   fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hhxxxxqqixxxx', fcntl.F_WRLCK, 0, 0, 0, 0))\n\
+        open(sys.argv[2], 'w').write('1')\n\
+        time.sleep(120)\n";
     let dir = tmp();
     let p = dir.path().join("app.pid");
     let ready = dir.path().join("ready");
@@ -1509,38 +1474,87 @@ fn a_posix_lock_counts_as_held() {
     let dead_pid = dead.id();
     dead.wait().unwrap();
     write_pidfile(&p, &format!("{dead_pid}\n"));
-    let script = "import fcntl, os, sys, time\n\
-        fd = os.open(sys.argv[1], os.O_RDWR)\n\
-        fcntl.lockf(fd, fcntl.LOCK_EX)\n\
-        open(sys.argv[2], 'w').write('1')\n\
-        time.sleep(120)\n";
     let _holder = Owned::spawn(
         Command::new("python3")
             .args(["-c", script])
             .arg(&p)
-            .arg(&ready),
+            .arg(&ready)
+            .arg(kind),
     );
-    wait_for("the POSIX lock", || ready.exists());
-    let out = status_json(&p);
-    assert_eq!(json(&out)["state"], "running", "{}", text(&out));
-    let out = Command::new(bin())
-        .args(["run", "-p"])
+    wait_for("the record lock", || ready.exists());
+    let pidguard = |args: &[&str]| {
+        let mut c = if container {
+            let mut c = Command::new("unshare");
+            c.args(["--pid", "--fork", "--mount-proc", "--kill-child", "--"])
+                .arg(bin());
+            c
+        } else {
+            Command::new(bin())
+        };
+        c.args(args).stdin(Stdio::null());
+        c
+    };
+    let case = format!("{kind} lock, container: {container}");
+    let out = pidguard(&["status", "--json", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{case}: status: {}", text(&out));
+    assert_eq!(json(&out)["state"], "running", "{case}: {}", text(&out));
+    let out = pidguard(&["run", "-p"])
         .arg(&p)
         .args(["--", "true"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(75), "run: {}", text(&out));
-    let mut sweep = Command::new(bin());
-    sweep.args(["sweep", "--kill"]).arg(dir.path());
+    assert_eq!(out.status.code(), Some(75), "{case}: run: {}", text(&out));
+    let mut sweep = pidguard(&["sweep", "--kill"]);
+    sweep.arg(dir.path());
     let (out, signals) = under_strace(&sweep).unwrap();
-    assert!(signals.is_empty(), "sweep: {signals:?}");
-    assert!(p.exists(), "sweep removed the held file: {}", text(&out));
+    assert!(signals.is_empty(), "{case}: sweep: {signals:?}");
+    assert!(
+        p.exists(),
+        "{case}: sweep removed the held file: {}",
+        text(&out)
+    );
     assert_eq!(
         std::fs::read_to_string(&p).unwrap(),
-        format!("{dead_pid}\n")
+        format!("{dead_pid}\n"),
+        "{case}"
     );
+}
+
+/// Review finding 15: a POSIX lock (python's `fcntl.lockf`, which `flock`
+/// does not see) or an OFD lock on a file naming a dead PID: the file is
+/// held, never stale: status says running, `run` refuses (75), `sweep`
+/// keeps it.
+#[test]
+fn a_posix_lock_counts_as_held() {
+    const NAME: &str = "posix-lock-held";
+    if let Some(why) = no_strace_or_python() {
+        return summary::skipped(NAME, &why);
+    }
+    record_lock_is_held("posix", false);
+    record_lock_is_held("ofd", false);
     summary::passed(
         NAME,
-        "a POSIX-locked file naming a dead PID: running, run refused (75), sweep kept it",
+        "POSIX- and OFD-locked files naming a dead PID: running, run refused (75), sweep kept them",
+    );
+}
+
+/// The same, with the lock taken by a host process and pidguard run from
+/// inside a PID namespace that cannot see it: the kernel is asked directly
+/// (`F_OFD_GETLK`), so where the holder lives does not matter.
+#[test]
+fn a_record_lock_of_the_host_is_held_seen_from_a_container() {
+    const NAME: &str = "record-lock-from-a-container";
+    if let Some(why) = no_strace_or_python().or_else(Namespace::unavailable) {
+        return summary::skipped(NAME, &why);
+    }
+    record_lock_is_held("posix", true);
+    record_lock_is_held("ofd", true);
+    summary::passed(
+        NAME,
+        "a host's POSIX and OFD locks, seen from a PID namespace: running, run refused (75), \
+         sweep kept the file",
     );
 }

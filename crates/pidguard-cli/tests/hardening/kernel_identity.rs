@@ -11,8 +11,8 @@ use std::process::{Command, Output};
 use crate::reuse::{crashed_holder, newcomer, started, under_strace, Namespace};
 use crate::summary;
 use testkit::{
-    assert_records_owner, bin, kernel_identity_unavailable, kernel_record, pidfs_ino, pidguard,
-    plant_record, run_true, sleeper, text, tmp, wait_for, Owned, RECORD_ATTR,
+    assert_records_owner, bin, kernel_identity_unavailable, kernel_record, pid_in, pid_in_where,
+    pidfs_ino, pidguard, plant_record, run_true, sleeper, text, tmp, wait_for, Owned, RECORD_ATTR,
 };
 
 fn json(out: &Output) -> serde_json::Value {
@@ -274,9 +274,7 @@ fn a_file_rewritten_by_another_tool_is_never_judged_by_its_stale_record() {
     let p = dir.path().join("locked.pid");
     let owner = exec_holder(&p, &["sleep", "30"]);
     let a = owner.pid();
-    wait_for("the owner's file", || {
-        std::fs::read_to_string(&p).ok() == Some(format!("{a}"))
-    });
+    pid_in_where(&p, |pid| pid == a);
     assert_records_owner(&p, a);
     sh(format!("echo {b} > '{}'", p.display()));
     assert_eq!(kernel_record(&p).map(|r| r.0), Some(a), "the record stayed");
@@ -485,17 +483,7 @@ kill $!
             .arg(bin())
             .stdout(std::process::Stdio::piped()),
     );
-    let n: i32 = {
-        let mut n = 0;
-        wait_for("the inner PID file", || {
-            n = std::fs::read_to_string(&p)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            n > 0
-        });
-        n
-    };
+    let n = pid_in(&p);
     // The sleeper's host PID: unshare → sh → sleep.
     let mut host = 0;
     wait_for("the inner sleeper", || {

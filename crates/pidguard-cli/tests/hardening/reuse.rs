@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
 use crate::summary;
-use testkit::{bin, signals_in, text, tmp, wait_for, Owned, Seam};
+use testkit::{bin, pid_in_where, signals_in, text, tmp, wait_for, Owned, Seam};
 
 /// A PID namespace with its own `/proc` (`unshare --pid --fork
 /// --mount-proc`), its PID 1 a `sleep`; torn down (every process in it
@@ -213,9 +213,7 @@ pub fn crashed_holder(
     );
     let holder_host = Namespace::child_of(holder_cmd.pid());
     let n = ns.ns_pid(holder_host).unwrap();
-    wait_for("the holder's second file", || {
-        std::fs::read_to_string(pb).ok() == Some(format!("{n}"))
-    });
+    pid_in_where(pb, |pid| pid == n);
     assert_eq!(std::fs::read_to_string(pa).unwrap(), format!("{n}"));
     before_crash(holder_host);
     let rc = Command::new("kill")

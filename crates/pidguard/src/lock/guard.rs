@@ -119,7 +119,7 @@ impl Guard {
     /// daemon that acquired the file before forking (as BSD `pidfile_open`
     /// before `daemon()`), called in the child that carries on. The parent
     /// must not release its copy: it should leave with
-    /// [`into_fd`](Guard::into_fd) (dropping the returned descriptor) or
+    /// `into_fd` (`into_handle` on Windows; dropping what it returns) or
     /// `std::process::exit`, never by dropping the guard after the child
     /// adopted it (that would remove the child's file).
     pub fn adopt(&mut self) -> Result<()> {

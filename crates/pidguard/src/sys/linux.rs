@@ -91,6 +91,44 @@ pub(crate) fn exists(pid: Pid) -> Option<bool> {
     }
 }
 
+/// Whether a POSIX (`fcntl`/`lockf`) or OFD lock is held on any byte of
+/// the file, by anyone: asked of the kernel with `F_OFD_GETLK` for a write
+/// lock on the whole file, which conflicts with every such lock but our
+/// own descriptor's (pidguard takes none), whichever process and PID
+/// namespace holds it (`/proc/locks` shows a lock only when its holder is
+/// visible in the reader's namespace, and lines can be skipped while other
+/// locks come and go). One system call, no parsing. `flock` locks are not
+/// seen here (they are a separate kind on Linux: [`super::is_locked`]
+/// probes them).
+///
+/// `None` when the kernel cannot answer (`EINVAL`: a kernel before 3.15;
+/// `ENOLCK` and the like from a network filesystem), and on 32-bit
+/// targets, where `F_OFD_GETLK` takes a `struct flock64` through
+/// `fcntl64`: the caller then reads `/proc/locks` instead.
+pub(crate) fn record_lock_held(fd: std::os::fd::BorrowedFd<'_>) -> Option<bool> {
+    #[cfg(target_pointer_width = "64")]
+    {
+        // SAFETY: `flock` is plain integers; all zero is a valid value
+        // (l_start 0 and l_len 0: the whole file; l_pid 0, which
+        // F_OFD_GETLK requires).
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_WRLCK as _;
+        fl.l_whence = libc::SEEK_SET as _;
+        // SAFETY: `fd` is an open descriptor for the call's duration and
+        // `fl` a live `struct flock` the kernel reads and fills.
+        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+        if r == -1 {
+            return None;
+        }
+        Some(i32::from(fl.l_type) != libc::F_UNLCK)
+    }
+    #[cfg(not(target_pointer_width = "64"))]
+    {
+        let _ = fd;
+        None
+    }
+}
+
 /// Facts about a process from `/proc`, for identity checks.
 pub(crate) mod proc {
     use std::os::unix::fs::MetadataExt;
@@ -665,7 +703,18 @@ pub(crate) fn send_signal(
 /// The largest PID the kernel gives now (`/proc/sys/kernel/pid_max`).
 pub(crate) fn read_pid_max() -> Option<u32> {
     let content = std::fs::read("/proc/sys/kernel/pid_max").ok()?;
-    crate::pid::largest_pid_from_kernel(&content)
+    largest_pid_from_kernel(&content)
+}
+
+/// Converts the content of `/proc/sys/kernel/pid_max` (one more than the
+/// largest PID) into the largest PID, clamped to `i32::MAX`.
+fn largest_pid_from_kernel(content: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(content).ok()?;
+    let value: u32 = text.trim().parse().ok()?;
+    match value.checked_sub(1)? {
+        0 => None,
+        largest => Some(largest.min(i32::MAX as u32)),
+    }
 }
 
 /// Where a fact about `pid` is read from, for messages: `/proc/<pid>/<leaf>`.
@@ -685,6 +734,16 @@ pub(crate) fn exe_inode(pid: Pid) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn largest_pid_from_the_kernels_pid_max() {
+        assert_eq!(largest_pid_from_kernel(b"32768\n"), Some(32767));
+        assert_eq!(largest_pid_from_kernel(b"4194304\n"), Some(4_194_303));
+        assert_eq!(largest_pid_from_kernel(b"4294967295\n"), Some(i32::MAX as u32));
+        assert_eq!(largest_pid_from_kernel(b"1\n"), None);
+        assert_eq!(largest_pid_from_kernel(b"0\n"), None);
+        assert_eq!(largest_pid_from_kernel(b"x\n"), None);
+    }
 
     #[test]
     fn proc_paths_fit_for_every_pid_and_fail_closed_otherwise() {

@@ -7,8 +7,9 @@
 //!
 //! This file holds the types every platform shares. `unix.rs` holds what
 //! every Unix system offers the same way (through rustix): opening without
-//! following symlinks, `stat`, `flock`, `pread` / `pwrite`, `kill`, signal
-//! numbers, directory reading; each Unix platform module exports the same
+//! following symlinks, `stat`, `flock`, `pread` / `pwrite`, `kill`, the
+//! check of `signal.rs`'s signal numbers against the C library's,
+//! directory reading; each Unix platform module exports the same
 //! set of functions on top of it. `windows/` implements the whole contract
 //! over kernel32 (design and measurements: docs/WINDOWS.md):
 //!
@@ -19,7 +20,7 @@
 //! | [`exists`] | `pidfd_open(2)` (no permission needed) | `None`: `kill(2)`'s answer stands |
 //! | [`pidfd_open`], [`pidfd_exited`], [`send_signal`] | pidfds: the PID cannot be reused under us | no pidfds: `kill(2)` by PID |
 //! | [`network_fs`] | `statfs` magic numbers | `statfs`'s `f_fstypename` (the BSDs, macOS); `None` elsewhere |
-//! | [`read_pid_max`] | `/proc/sys/kernel/pid_max` | `None` (any positive `pid_t`) |
+//! | [`read_pid_max`] (behind [`Pid::kernel_max`], defined here) | `/proc/sys/kernel/pid_max` | `None` (any positive `pid_t`) |
 //! | `proc::*` (the identity facts) | read from `/proc` | every fact is *unproved* (`ENOSYS`) |
 //!
 //! A platform that cannot read a fact reports it as unreadable: an
@@ -35,6 +36,8 @@
 //! lock is `LockFileEx` on one byte past any content.
 
 use std::path::PathBuf;
+
+use crate::pid::{ParseError, Pid, Rule};
 
 #[cfg(unix)]
 mod unix;
@@ -220,4 +223,113 @@ pub(crate) enum RemoveFailed {
     Check(std::io::Error),
     /// The path names the held file, and removing it failed.
     Remove(std::io::Error),
+}
+
+// ---------------------------------------------------------------------------
+// The system's PID limits, and the methods of `Pid` that ask for them
+// ---------------------------------------------------------------------------
+//
+// They are here, not in pid.rs, so that the value types stay leaves below
+// this seam (README, Layout): pid.rs parses against a limit it is given.
+
+/// On Linux, the largest PID before `PID_MAX_LIMIT` is read: 2^22 - 1.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const FALLBACK_PID_MAX: u32 = 4_194_303;
+/// Elsewhere, any positive `pid_t`.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const FALLBACK_PID_MAX: u32 = i32::MAX as u32;
+
+/// [`Pid::kernel_max`] (documented there).
+fn pid_max() -> u32 {
+    static PID_MAX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID_MAX.get_or_init(|| read_pid_max().unwrap_or(FALLBACK_PID_MAX))
+}
+
+/// [`Pid::largest_possible`] (documented there).
+fn largest_possible_pid() -> u32 {
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        target_pointer_width = "32"
+    ))]
+    const LIMIT: u32 = 32_767;
+    #[cfg(not(all(
+        any(target_os = "linux", target_os = "android"),
+        target_pointer_width = "32"
+    )))]
+    const LIMIT: u32 = FALLBACK_PID_MAX;
+    LIMIT.max(pid_max())
+}
+
+impl Pid {
+    /// The largest valid PID on this system (inclusive).
+    ///
+    /// On Linux this is one less than `/proc/sys/kernel/pid_max` (the kernel
+    /// hands out PIDs strictly below that value), read once and cached for the
+    /// life of the process. If the file cannot be read or parsed, it is
+    /// 4,194,303 (`PID_MAX_LIMIT - 1` on 64-bit Linux). On other systems it is
+    /// `i32::MAX`. The result is always in `1..=i32::MAX`.
+    ///
+    /// ```
+    /// let max = pidguard::Pid::kernel_max();
+    /// assert!(max >= 1 && max <= i32::MAX as u32);
+    /// assert!(std::process::id() <= max);
+    /// ```
+    pub fn kernel_max() -> u32 {
+        pid_max()
+    }
+
+    /// The largest PID the kernel can ever hand out (inclusive): the limit
+    /// for reading a PID from an existing file. Today's
+    /// [`Pid::kernel_max`] is not: it may have been lowered after the
+    /// holder started, and a holder above it still runs and must still be
+    /// named and stoppable. On 64-bit Linux this is 4,194,303
+    /// (`PID_MAX_LIMIT - 1`; 32-bit Linux: 32,767), elsewhere `i32::MAX`.
+    /// Never below [`Pid::kernel_max`].
+    ///
+    /// ```
+    /// use pidguard::Pid;
+    /// assert!(Pid::largest_possible() >= Pid::kernel_max());
+    /// ```
+    pub fn largest_possible() -> u32 {
+        largest_possible_pid()
+    }
+}
+
+/// Parses with [`Rule::Strict`] against the kernel's [`Pid::kernel_max`]; one
+/// trailing `\n` is allowed but not required.
+///
+/// ```
+/// use pidguard::{ParseErrorKind, Pid};
+///
+/// assert_eq!("42".parse::<Pid>().unwrap().get(), 42);
+/// assert_eq!("42\n".parse::<Pid>().unwrap().get(), 42);
+/// assert_eq!(" 42".parse::<Pid>().unwrap_err().kind(), ParseErrorKind::Whitespace);
+/// ```
+impl std::str::FromStr for Pid {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Pid, ParseError> {
+        Pid::parse(s.as_bytes(), Rule::Strict, pid_max())
+    }
+}
+#[cfg(test)]
+mod tests {
+    use crate::pid::{ParseErrorKind as K, Pid, Rule};
+
+    #[test]
+    fn system_pid_max() {
+        let max = Pid::kernel_max();
+        assert!((1..=i32::MAX as u32).contains(&max));
+        assert!(std::process::id() <= max);
+        assert_eq!(Pid::kernel_max(), max);
+        assert!(Pid::largest_possible() >= max);
+    }
+
+    #[test]
+    fn from_str() {
+        assert_eq!("42".parse::<Pid>().unwrap().get(), 42);
+        assert_eq!("42\n".parse::<Pid>().unwrap().get(), 42);
+        assert_eq!("042".parse::<Pid>().unwrap_err().kind(), K::LeadingZero);
+        assert_eq!("".parse::<Pid>().unwrap_err().rule(), Rule::Strict);
+    }
 }

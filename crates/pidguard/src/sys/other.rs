@@ -138,6 +138,13 @@ pub(crate) mod proc {
     }
 }
 
+/// The lock table cannot be asked for POSIX locks apart from `flock`
+/// ones here (on the BSDs the two kinds are one): `None`, see
+/// [`proc::record_locks_on`].
+pub(crate) fn record_lock_held(_fd: std::os::fd::BorrowedFd<'_>) -> Option<bool> {
+    None
+}
+
 /// No pidfds here.
 pub(crate) fn pidfd_open(_pid: Pid) -> io::Result<Option<std::os::fd::OwnedFd>> {
     Ok(None)

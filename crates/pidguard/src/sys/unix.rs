@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 
 use super::{
-    proc, DirEntry, FileKind, ForeignSymlink, NodeKind, RemoveFailed, RemoveOutcome, TempName,
+    proc, record_lock_held, DirEntry, FileKind, ForeignSymlink, NodeKind, RemoveFailed,
+    RemoveOutcome, TempName,
     TempNames, Unnamed,
 };
 use crate::pid::{Pid, MAX_READ};
@@ -171,7 +172,14 @@ pub(crate) fn is_locked(fd: impl AsFd) -> io::Result<bool> {
 }
 
 /// Whether the file has a POSIX or OFD lock on it (see [`is_locked`]).
+///
+/// Asked of the kernel for this very file ([`record_lock_held`]) where it
+/// can answer; otherwise read from the lock table by inode.
 pub(crate) fn record_locked(fd: impl AsFd) -> bool {
+    let fd = fd.as_fd();
+    if let Some(held) = record_lock_held(fd) {
+        return held;
+    }
     // st_ino's width differs between platforms.
     #[allow(clippy::unnecessary_cast)]
     fstat(fd).is_ok_and(|st| proc::record_locks_on(st.st_ino as u64))
@@ -346,43 +354,68 @@ impl Signal {
     }
 }
 
-/// Whether the platform names signal `n` (`SIGTERM`…; not a real-time one).
-pub(crate) fn is_named_signal(n: i32) -> bool {
-    rustix::process::Signal::from_named_raw(n).is_some()
-}
+// signal.rs holds the signal numbers (it is a leaf, below this seam):
+// checked here against the C library's as the crate builds, so that a
+// wrong table fails the build instead of sending another signal.
+const _: () = {
+    use crate::signal::{Signal, NAMES, REALTIME};
+    let mut i = 0;
+    while i < NAMES.len() {
+        let (name, n) = NAMES[i];
+        if n != c_signal_number(name) {
+            panic!("signal.rs numbers a signal unlike the C library: fix its table");
+        }
+        i += 1;
+    }
+    // `Signal::from_raw` takes what the C library names, and on Linux
+    // the real-time signals up to RTMAX.
+    let mut n = -1;
+    while n <= 256 {
+        let named = rustix::process::Signal::from_named_raw(n).is_some();
+        let realtime = REALTIME && n > 0 && n <= Signal::RTMAX;
+        if Signal::known(n) != (named || realtime) {
+            panic!("signal.rs's `named` differs from the C library's list: fix it");
+        }
+        n += 1;
+    }
+};
 
-/// The platform's signal numbers.
-pub(crate) mod signo {
+/// The C library's number for a signal named in signal.rs's table.
+const fn c_signal_number(name: &str) -> i32 {
     use rustix::process::Signal as S;
-    pub const SIGHUP: i32 = S::HUP.as_raw();
-    pub const SIGINT: i32 = S::INT.as_raw();
-    pub const SIGQUIT: i32 = S::QUIT.as_raw();
-    pub const SIGILL: i32 = S::ILL.as_raw();
-    pub const SIGTRAP: i32 = S::TRAP.as_raw();
-    pub const SIGABRT: i32 = S::ABORT.as_raw();
-    pub const SIGBUS: i32 = S::BUS.as_raw();
-    pub const SIGFPE: i32 = S::FPE.as_raw();
-    pub const SIGKILL: i32 = S::KILL.as_raw();
-    pub const SIGUSR1: i32 = S::USR1.as_raw();
-    pub const SIGSEGV: i32 = S::SEGV.as_raw();
-    pub const SIGUSR2: i32 = S::USR2.as_raw();
-    pub const SIGPIPE: i32 = S::PIPE.as_raw();
-    pub const SIGALRM: i32 = S::ALARM.as_raw();
-    pub const SIGTERM: i32 = S::TERM.as_raw();
-    pub const SIGCHLD: i32 = S::CHILD.as_raw();
-    pub const SIGCONT: i32 = S::CONT.as_raw();
-    pub const SIGSTOP: i32 = S::STOP.as_raw();
-    pub const SIGTSTP: i32 = S::TSTP.as_raw();
-    pub const SIGTTIN: i32 = S::TTIN.as_raw();
-    pub const SIGTTOU: i32 = S::TTOU.as_raw();
-    pub const SIGURG: i32 = S::URG.as_raw();
-    pub const SIGXCPU: i32 = S::XCPU.as_raw();
-    pub const SIGXFSZ: i32 = S::XFSZ.as_raw();
-    pub const SIGVTALRM: i32 = S::VTALARM.as_raw();
-    pub const SIGPROF: i32 = S::PROF.as_raw();
-    pub const SIGWINCH: i32 = S::WINCH.as_raw();
-    pub const SIGIO: i32 = S::IO.as_raw();
-    pub const SIGSYS: i32 = S::SYS.as_raw();
+    let s = match name.as_bytes() {
+        b"HUP" => S::HUP,
+        b"INT" => S::INT,
+        b"QUIT" => S::QUIT,
+        b"ILL" => S::ILL,
+        b"TRAP" => S::TRAP,
+        b"ABRT" | b"IOT" => S::ABORT,
+        b"BUS" => S::BUS,
+        b"FPE" => S::FPE,
+        b"KILL" => S::KILL,
+        b"USR1" => S::USR1,
+        b"SEGV" => S::SEGV,
+        b"USR2" => S::USR2,
+        b"PIPE" => S::PIPE,
+        b"ALRM" => S::ALARM,
+        b"TERM" => S::TERM,
+        b"CHLD" => S::CHILD,
+        b"CONT" => S::CONT,
+        b"STOP" => S::STOP,
+        b"TSTP" => S::TSTP,
+        b"TTIN" => S::TTIN,
+        b"TTOU" => S::TTOU,
+        b"URG" => S::URG,
+        b"XCPU" => S::XCPU,
+        b"XFSZ" => S::XFSZ,
+        b"VTALRM" => S::VTALARM,
+        b"PROF" => S::PROF,
+        b"WINCH" => S::WINCH,
+        b"IO" => S::IO,
+        b"SYS" => S::SYS,
+        _ => panic!("a signal in signal.rs's table that the seam does not map: add it here"),
+    };
+    s.as_raw()
 }
 
 /// `kill(pid, 0)`: whether the process exists and may be signalled

@@ -102,17 +102,32 @@ pub(crate) fn outlive_console_interrupts() {
     let _ = unsafe { SetConsoleCtrlHandler(Some(on_console_event), 1) };
 }
 
-/// Why `signal` cannot be sent here, or `None` if it can be tried: Windows
-/// has only `KILL` (`TerminateProcess`) and 0 (a probe); `TERM` and `INT`
-/// are the library's to map (a console event, or its documented grace,
-/// docs/WINDOWS.md decision 10). Every other signal is Unix-only.
+/// Why `pidguard signal` cannot send `signal` here, or `None` if it can:
+/// Windows has only `KILL` (`TerminateProcess`) and 0 (a probe), as the
+/// library's `send_signal` there. Every other signal is Unix-only.
 pub(crate) fn unsendable(signal: Signal) -> Option<String> {
-    match signal {
-        s if s == Signal::KILL || s == Signal::TERM || s == Signal::INT || s.as_raw() == 0 => None,
-        s => Some(format!(
-            "signal {} is Unix-only: not available on Windows (there are no signals; \
-             only KILL, TERM, INT and 0 are mapped onto Windows calls)",
-            s.name()
-        )),
+    if signal == Signal::KILL || signal.as_raw() == 0 {
+        return None;
     }
+    Some(format!(
+        "signal {} is Unix-only: not available on Windows (there are no signals: only \
+         KILL, by TerminateProcess, and 0, a probe, can be sent; pidguard stop waits a \
+         TERM step out as a grace, then KILLs)",
+        signal.name()
+    ))
+}
+
+/// Why a `stop` schedule cannot name `signal` here, or `None` if it can:
+/// the library's `stop` waits a `TERM` or `INT` step out as a grace (no
+/// SIGTERM, docs/WINDOWS.md decision 10) and sends `KILL`; any other
+/// signal is Unix-only.
+pub(crate) fn unschedulable(signal: Signal) -> Option<String> {
+    if [Signal::KILL, Signal::TERM, Signal::INT].contains(&signal) || signal.as_raw() == 0 {
+        return None;
+    }
+    Some(format!(
+        "signal {} is Unix-only: not available on Windows (a stop schedule there may name \
+         TERM or INT, waited out as a grace, and KILL, by TerminateProcess)",
+        signal.name()
+    ))
 }

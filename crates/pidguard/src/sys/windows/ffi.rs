@@ -60,6 +60,14 @@ pub(crate) struct FILE_STANDARD_INFO {
 }
 
 #[repr(C)]
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct FILE_ID_INFO {
+    pub(crate) VolumeSerialNumber: u64,
+    /// `FILE_ID_128`: 16 bytes, little-endian.
+    pub(crate) FileId: [u8; 16],
+}
+
+#[repr(C)]
 pub(crate) struct FILE_DISPOSITION_INFO {
     pub(crate) DeleteFile: u8,
 }
@@ -119,6 +127,7 @@ pub(crate) const FILE_TYPE_DISK: u32 = 1;
 pub(crate) const FileStandardInfo: i32 = 1;
 pub(crate) const FileDispositionInfo: i32 = 4;
 pub(crate) const FileDispositionInfoEx: i32 = 21;
+pub(crate) const FileIdInfo: i32 = 18;
 pub(crate) const FILE_DISPOSITION_FLAG_DELETE: u32 = 0x1;
 pub(crate) const FILE_DISPOSITION_FLAG_POSIX_SEMANTICS: u32 = 0x2;
 
@@ -198,6 +207,16 @@ extern "system" {
     pub(crate) fn Process32FirstW(snap: HANDLE, entry: *mut PROCESSENTRY32W) -> BOOL;
     pub(crate) fn Process32NextW(snap: HANDLE, entry: *mut PROCESSENTRY32W) -> BOOL;
     pub(crate) fn GetTickCount64() -> u64;
+}
+
+// NTSTATUS (ntstatus.h).
+pub(crate) const STATUS_DELETE_PENDING: u32 = 0xC000_0056;
+
+#[link(name = "ntdll")]
+extern "system" {
+    /// The NTSTATUS of this thread's last failed call (kept in its TEB
+    /// beside the Win32 error).
+    pub(crate) fn RtlGetLastNtStatus() -> i32;
 }
 
 /// A path as a NUL-terminated wide string.

@@ -218,6 +218,80 @@ pub(crate) struct Stat {
     pub(crate) st_mtime_nsec: i64,
     /// The file attributes (`FILE_ATTRIBUTE_*`).
     pub(crate) attributes: u32,
+    /// Which file it is: what [`same_inode`] compares.
+    pub(crate) key: FileKey,
+}
+
+/// A file's identity on its volume (docs/WINDOWS.md, decision 6):
+/// `FileIdInfo`'s 64-bit volume serial and 128-bit file ID where the
+/// filesystem gives them (ReFS's IDs do not fit in 64 bits), else
+/// `GetFileInformationByHandle`'s 32-bit serial and 64-bit file index (the
+/// index zero-extended: on NTFS the 128-bit ID is the index so extended
+/// **[docs]**). Equal ([`same_key`]) when the IDs are equal and the volumes
+/// are: in full when both keys are 128-bit, in their low 32 bits (the short
+/// serial) when one is not, and whatever they are when one serial is 0
+/// (Wine's serial through the handle that created a file). Not an
+/// equivalence (that 0 matches every serial), hence no `Eq`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FileKey {
+    /// The volume serial number (64 bits from `FileIdInfo`, else 32).
+    volume: u64,
+    /// The file ID (128 bits from `FileIdInfo`, else the 64-bit index).
+    id: u128,
+    /// Whether both came from `FileIdInfo`.
+    wide: bool,
+}
+
+impl PartialEq for FileKey {
+    fn eq(&self, other: &FileKey) -> bool {
+        same_key(self, other)
+    }
+}
+
+/// See [`FileKey`].
+fn same_key(a: &FileKey, b: &FileKey) -> bool {
+    let volumes = if a.volume == 0 || b.volume == 0 {
+        true
+    } else if a.wide && b.wide {
+        a.volume == b.volume
+    } else {
+        a.volume as u32 == b.volume as u32
+    };
+    a.id == b.id && volumes
+}
+
+/// The key of a file from what the two calls gave (`id_info` when
+/// `FileIdInfo` succeeded).
+fn file_key(info: &BY_HANDLE_FILE_INFORMATION, id_info: Option<&FILE_ID_INFO>) -> FileKey {
+    match id_info {
+        Some(x) => FileKey {
+            volume: x.VolumeSerialNumber,
+            id: u128::from_le_bytes(x.FileId),
+            wide: true,
+        },
+        None => FileKey {
+            volume: u64::from(info.dwVolumeSerialNumber),
+            id: (u128::from(info.nFileIndexHigh) << 32) | u128::from(info.nFileIndexLow),
+            wide: false,
+        },
+    }
+}
+
+/// `GetFileInformationByHandleEx(FileIdInfo)`: `None` where the system or
+/// filesystem does not give it (before Windows 8 / Server 2012, some
+/// filesystems).
+fn file_id_info(h: RawHandle) -> Option<FILE_ID_INFO> {
+    let mut x = FILE_ID_INFO::default();
+    // SAFETY: the struct outlives the call, which writes `size` bytes.
+    let ok = unsafe {
+        GetFileInformationByHandleEx(
+            h,
+            FileIdInfo,
+            (&mut x as *mut FILE_ID_INFO).cast(),
+            std::mem::size_of::<FILE_ID_INFO>() as u32,
+        )
+    };
+    (ok != 0).then_some(x)
 }
 
 const S_IFMT: u32 = 0o170_000;
@@ -279,6 +353,7 @@ pub(crate) fn fstat(fd: impl AsFd) -> io::Result<Stat> {
         st_mtime: (since / 10_000_000) as i64,
         st_mtime_nsec: ((since % 10_000_000) * 100) as i64,
         attributes: attrs,
+        key: file_key(&info, file_id_info(h).as_ref()),
     })
 }
 
@@ -289,11 +364,48 @@ fn open_for_stat(path: &Path, nofollow: bool) -> io::Result<File> {
     if nofollow {
         flags |= FILE_FLAG_OPEN_REPARSE_POINT;
     }
-    OpenOptions::new()
-        .access_mode(FILE_READ_ATTRIBUTES)
-        .share_mode(SHARE_ALL)
-        .custom_flags(flags)
-        .open(path)
+    open_unless_pending(
+        OpenOptions::new()
+            .access_mode(FILE_READ_ATTRIBUTES)
+            .share_mode(SHARE_ALL)
+            .custom_flags(flags),
+        path,
+    )
+}
+
+/// Opens `path` with `opts`, a delete-pending file being no file
+/// (`ERROR_FILE_NOT_FOUND`): its name goes when the last handle on it
+/// closes, so nothing may be read from it, rewritten in it or taken over
+/// (docs/WINDOWS.md, decision 5). An acquire that meets one starts again
+/// (its take-over sees the path vanish), a bounded number of times; a
+/// reader finds nothing running. See [`is_delete_pending`] for how one is
+/// recognised.
+fn open_unless_pending(opts: &OpenOptions, path: &Path) -> io::Result<File> {
+    let opened = opts.open(path);
+    // Read at once (the next failing call overwrites it): the NTSTATUS
+    // behind the Win32 error, which std's open returns without another call.
+    // SAFETY: no arguments; reads this thread's TEB.
+    let status = opened.is_err().then(|| unsafe { RtlGetLastNtStatus() } as u32);
+    let flag = opened.as_ref().ok().and_then(|f| delete_pending(f).ok());
+    let code = opened.as_ref().err().and_then(io::Error::raw_os_error);
+    if is_delete_pending(code, status, flag) {
+        return Err(io::Error::from_raw_os_error(ERROR_FILE_NOT_FOUND));
+    }
+    opened
+}
+
+/// Whether an open met a delete-pending file: on Windows the open fails
+/// with `ERROR_ACCESS_DENIED` whose NTSTATUS is `STATUS_DELETE_PENDING`
+/// **[docs]**; where it succeeds (Wine 8, which also reads the flag as
+/// false **[Wine]**), the opened file's `FileStandardInfo.DeletePending`.
+/// `code` is the open's Win32 error, `status` the thread's last NTSTATUS
+/// after it, `flag` the opened handle's `DeletePending`.
+fn is_delete_pending(code: Option<i32>, status: Option<u32>, flag: Option<bool>) -> bool {
+    match code {
+        Some(ERROR_ACCESS_DENIED) => status == Some(STATUS_DELETE_PENDING),
+        Some(_) => false,
+        None => flag == Some(true),
+    }
 }
 
 /// `lstat`: a reparse point (symlink, junction) is seen as itself.
@@ -306,12 +418,12 @@ pub(crate) fn stat(path: &Path) -> io::Result<Stat> {
     fstat(open_for_stat(path, false)?)
 }
 
-/// Whether two stats describe the same file: the same file index, and the
-/// same volume where both serials are known (Wine reports serial 0 through
-/// the handle that created a file: docs/WINDOWS.md, decision 6). Both
-/// paths compared are in one directory.
+/// Whether two stats describe the same file: the same file ID (128-bit
+/// where the filesystem gives one), and the same volume where both serials
+/// are known (Wine reports serial 0 through the handle that created a
+/// file: docs/WINDOWS.md, decision 6). See [`FileKey`].
 pub(crate) fn same_inode(a: &Stat, b: &Stat) -> bool {
-    a.st_ino == b.st_ino && (a.st_dev == b.st_dev || a.st_dev == 0 || b.st_dev == 0)
+    same_key(&a.key, &b.key)
 }
 
 /// The kind of file the stat is of.
@@ -363,12 +475,14 @@ fn refuse_reparse(f: File) -> io::Result<File> {
 /// access (a reader without `FILE_SHARE_DELETE` could not open the file
 /// then) and shares everything.
 pub(crate) fn open_existing(path: &Path, write: bool) -> io::Result<OwnedFd> {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(write)
-        .share_mode(SHARE_ALL)
-        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
-        .open(path)?;
+    let f = open_unless_pending(
+        OpenOptions::new()
+            .read(true)
+            .write(write)
+            .share_mode(SHARE_ALL)
+            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT),
+        path,
+    )?;
     Ok(refuse_reparse(f)?.into())
 }
 
@@ -473,11 +587,9 @@ pub(crate) fn create_dir_all(dir: &Path, _mode: u32) -> io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
-/// The `(volume serial, file index)` of the file at `path` (following
-/// reparse points).
-pub(crate) fn file_id(path: &Path) -> io::Result<(u64, u64)> {
-    let st = stat(path)?;
-    Ok((st.st_dev, st.st_ino))
+/// Which file is at `path` (following reparse points): its [`FileKey`].
+pub(crate) fn file_id(path: &Path) -> io::Result<FileKey> {
+    Ok(stat(path)?.key)
 }
 
 /// Creates a new file at `path` (`CREATE_NEW`, never through a reparse
@@ -580,12 +692,13 @@ pub(crate) fn remove_if_same(path: &Path, held: impl AsFd) -> Result<RemoveOutco
     let mut pause = Duration::from_micros(200);
     let mut tries = 0;
     let f = loop {
-        match OpenOptions::new()
-            .access_mode(DELETE | FILE_READ_ATTRIBUTES)
-            .share_mode(SHARE_ALL)
-            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS)
-            .open(path)
-        {
+        match open_unless_pending(
+            OpenOptions::new()
+                .access_mode(DELETE | FILE_READ_ATTRIBUTES)
+                .share_mode(SHARE_ALL)
+                .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS),
+            path,
+        ) {
             Ok(f) => break f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(RemoveOutcome::Missing),
             Err(e) if e.raw_os_error() == Some(ERROR_SHARING_VIOLATION) && tries < 10 => {
@@ -632,9 +745,8 @@ pub(crate) fn remove_if_same(path: &Path, held: impl AsFd) -> Result<RemoveOutco
 }
 
 /// Whether the file is marked for deletion (a release in progress behind
-/// another handle): `FileStandardInfo.DeletePending`. Under Wine it always
-/// reads false (docs/WINDOWS.md, decision 5).
-#[allow(dead_code)] // for the take-over path (docs/WINDOWS.md, step 2)
+/// another handle): `FileStandardInfo.DeletePending`. Under Wine it reads
+/// false (docs/WINDOWS.md, decision 5).
 pub(crate) fn delete_pending(fd: impl AsFd) -> io::Result<bool> {
     let mut info = FILE_STANDARD_INFO::default();
     // SAFETY: the struct outlives the call, which writes `size` bytes.
@@ -923,12 +1035,30 @@ pub(crate) fn send_signal(
             Some(_) => Ok(()),
             None => probe(pid),
         },
-        signo::SIGKILL => match pidfd {
+        n if n == Signal::KILL.as_raw() => match pidfd {
             Some(h) => terminate(h.as_fd()),
             None => terminate(open_live(pid, PROCESS_TERMINATE)?.as_fd()),
         },
         _ => Err(Errno::NOSIGNAL),
     }
+}
+
+/// Whether [`stop`](crate::stop)'s schedule can deliver `signal` to a
+/// process: `KILL` (`TerminateProcess`) and 0 only.
+///
+/// `TERM` would be a console control event, `GenerateConsoleCtrlEvent(
+/// CTRL_BREAK_EVENT, group)`, and it is never sent to a PID file's owner:
+/// the event is addressed to a *process group* sharing the caller's
+/// console, and whether the owner leads a group cannot be known. That it
+/// shares our console can be read (`GetConsoleProcessList`), but its group
+/// is recorded only in its undocumented process parameters, and an event
+/// addressed to a PID that is not a group's is undocumented (it is reported
+/// to reach every process on the console, this one included): sending it
+/// could signal processes not proved to be the owner. Under Wine the call
+/// fails anyway (`ERROR_INVALID_ACCESS`, docs/WINDOWS.md, decision 10). So
+/// a `TERM` step is waited out as a grace, then the next step (`KILL`).
+pub(crate) fn schedule_deliverable(signal: Signal) -> bool {
+    signal.as_raw() == 0 || signal == Signal::KILL
 }
 
 /// There are no user IDs here: 0, as every [`Stat`]'s owner (see the
@@ -968,45 +1098,6 @@ pub(crate) fn parent_pid() -> Option<Pid> {
         .into_iter()
         .find(|&(pid, _)| pid == me)
         .and_then(|(_, parent)| Pid::new(i32::try_from(parent).ok()?))
-}
-
-/// Every signal name parses everywhere; Windows names none itself.
-pub(crate) fn is_named_signal(n: i32) -> bool {
-    matches!(n, 1..=31)
-}
-
-/// The signal numbers, as Linux numbers them (names stay parseable on
-/// every platform; only 0 and `KILL` can be delivered here).
-pub(crate) mod signo {
-    pub const SIGHUP: i32 = 1;
-    pub const SIGINT: i32 = 2;
-    pub const SIGQUIT: i32 = 3;
-    pub const SIGILL: i32 = 4;
-    pub const SIGTRAP: i32 = 5;
-    pub const SIGABRT: i32 = 6;
-    pub const SIGBUS: i32 = 7;
-    pub const SIGFPE: i32 = 8;
-    pub const SIGKILL: i32 = 9;
-    pub const SIGUSR1: i32 = 10;
-    pub const SIGSEGV: i32 = 11;
-    pub const SIGUSR2: i32 = 12;
-    pub const SIGPIPE: i32 = 13;
-    pub const SIGALRM: i32 = 14;
-    pub const SIGTERM: i32 = 15;
-    pub const SIGCHLD: i32 = 17;
-    pub const SIGCONT: i32 = 18;
-    pub const SIGSTOP: i32 = 19;
-    pub const SIGTSTP: i32 = 20;
-    pub const SIGTTIN: i32 = 21;
-    pub const SIGTTOU: i32 = 22;
-    pub const SIGURG: i32 = 23;
-    pub const SIGXCPU: i32 = 24;
-    pub const SIGXFSZ: i32 = 25;
-    pub const SIGVTALRM: i32 = 26;
-    pub const SIGPROF: i32 = 27;
-    pub const SIGWINCH: i32 = 28;
-    pub const SIGIO: i32 = 29;
-    pub const SIGSYS: i32 = 31;
 }
 
 /// A process handle that pins the PID (`OpenProcess` with `SYNCHRONIZE`,
@@ -1057,10 +1148,9 @@ pub(crate) fn fact_source(pid: Pid, leaf: &str) -> String {
     }
 }
 
-/// The `(volume serial, file index)` of the process's image.
-pub(crate) fn exe_inode(pid: Pid) -> Option<(u64, u64)> {
-    let st = stat(&proc::exe_link(pid).ok()?).ok()?;
-    Some((st.st_dev, st.st_ino))
+/// Which file the process's image is: its [`FileKey`].
+pub(crate) fn exe_inode(pid: Pid) -> Option<FileKey> {
+    Some(stat(&proc::exe_link(pid).ok()?).ok()?.key)
 }
 
 /// The identity facts, through a process handle.
@@ -1182,7 +1272,7 @@ pub(crate) mod proc {
         st.pid == 4
     }
 
-    /// The same image file (volume serial and file index).
+    /// The same image file (its [`FileKey`](super::FileKey)).
     pub(crate) fn same_exe(a: Pid, b: Pid) -> bool {
         match (super::exe_inode(a), super::exe_inode(b)) {
             (Some(x), Some(y)) => x == y,
@@ -1206,5 +1296,148 @@ pub(crate) mod proc {
     /// The lock table cannot be read.
     pub(crate) fn flocks_on(_ino: u64) -> Option<(bool, bool)> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delete_pending_file_is_recognised_by_its_status_or_its_flag() {
+        let denied = Some(ERROR_ACCESS_DENIED);
+        // Windows: the open is refused, and the NTSTATUS says why.
+        assert!(is_delete_pending(denied, Some(STATUS_DELETE_PENDING), None));
+        // Access denied for another reason (an ACL): a real refusal.
+        assert!(!is_delete_pending(denied, Some(0xC000_0022), None));
+        assert!(!is_delete_pending(denied, None, None));
+        // Any other failure is what it is.
+        let other = Some(ERROR_SHARING_VIOLATION);
+        assert!(!is_delete_pending(other, Some(STATUS_DELETE_PENDING), None));
+        // An open that succeeded: the handle's DeletePending.
+        assert!(is_delete_pending(None, None, Some(true)));
+        assert!(!is_delete_pending(None, None, Some(false)));
+        assert!(!is_delete_pending(None, None, None));
+    }
+
+    /// A file marked for deletion while another handle keeps it open: on
+    /// Windows it is no file to the seam (so an acquire starts again and a
+    /// reader finds nothing). Wine 8 keeps it visible and reads its flag
+    /// as false (docs/WINDOWS.md, decision 5): there the test can only say
+    /// so.
+    #[test]
+    fn a_delete_pending_file_is_no_file_where_the_system_shows_one() {
+        let dir = std::env::temp_dir().join(format!("pidguard-pending-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.pid");
+        std::fs::write(&path, "123").unwrap();
+        let reader = open_existing(&path, false).unwrap();
+        let doomed = OpenOptions::new()
+            .access_mode(DELETE)
+            .share_mode(SHARE_ALL)
+            .open(&path)
+            .unwrap();
+        let classic = FILE_DISPOSITION_INFO { DeleteFile: 1 };
+        // SAFETY: the struct outlives the call.
+        check(unsafe {
+            SetFileInformationByHandle(
+                doomed.as_raw_handle(),
+                FileDispositionInfo,
+                (&classic as *const FILE_DISPOSITION_INFO).cast(),
+                std::mem::size_of::<FILE_DISPOSITION_INFO>() as u32,
+            )
+        })
+        .unwrap();
+        drop(doomed);
+        let flag = delete_pending(&reader).unwrap();
+        let seen = lstat(&path).map(drop);
+        let opened = open_existing(&path, true).map(drop);
+        if flag {
+            assert_eq!(seen.unwrap_err().kind(), io::ErrorKind::NotFound);
+            assert_eq!(opened.unwrap_err().kind(), io::ErrorKind::NotFound);
+        } else {
+            eprintln!(
+                "this system does not show a delete-pending file (Wine): \
+                 DeletePending false, lstat {seen:?}, open {opened:?}"
+            );
+        }
+        drop(reader);
+        assert!(!path.exists(), "the name went with the last handle");
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    fn key(volume: u64, id: u128, wide: bool) -> FileKey {
+        FileKey { volume, id, wide }
+    }
+
+    #[test]
+    fn file_keys_compare_128_bit_ids_and_fall_back_to_the_64_bit_index() {
+        // 128-bit IDs (ReFS): two that share their low 64 bits differ.
+        let high = 1u128 << 64;
+        assert!(same_key(&key(7, high | 5, true), &key(7, high | 5, true)));
+        assert!(!same_key(&key(7, high | 5, true), &key(7, 5, true)));
+        // Their 64-bit serials compare in full...
+        assert!(!same_key(&key(1 << 32 | 7, 5, true), &key(7, 5, true)));
+        // ...but against a short (32-bit) serial only in their low bits.
+        assert!(same_key(&key(1 << 32 | 7, 5, true), &key(7, 5, false)));
+        assert!(!same_key(&key(8, 5, true), &key(7, 5, false)));
+        // The fallback: the 64-bit index, zero-extended.
+        assert!(same_key(&key(7, 5, false), &key(7, 5, false)));
+        assert!(!same_key(&key(7, 6, false), &key(7, 5, false)));
+        // Serial 0 (Wine, through the creating handle): the ID decides.
+        assert!(same_key(&key(0, 5, false), &key(7, 5, true)));
+        assert!(!same_key(&key(0, 6, false), &key(7, 5, true)));
+        // file_key makes them from the two calls' structs.
+        let info = BY_HANDLE_FILE_INFORMATION {
+            dwVolumeSerialNumber: 7,
+            nFileIndexHigh: 1,
+            nFileIndexLow: 2,
+            ..Default::default()
+        };
+        assert_eq!(file_key(&info, None), key(7, 1 << 32 | 2, false));
+        let mut id = FILE_ID_INFO {
+            VolumeSerialNumber: 1 << 32 | 7,
+            ..Default::default()
+        };
+        id.FileId[0] = 2;
+        id.FileId[4] = 1;
+        id.FileId[15] = 0x80;
+        let wide = file_key(&info, Some(&id));
+        assert_eq!(wide.id, (0x80u128 << 120) | 1 << 32 | 2);
+        assert!(wide.wide && wide.volume == 1 << 32 | 7);
+    }
+
+    /// Both paths on this system's files: two handles on one file have one
+    /// key, two files two; and where `FileIdInfo` answers, its key equals
+    /// the fallback's (the 64-bit index zero-extended, as on NTFS).
+    #[test]
+    fn a_files_key_is_the_same_through_two_handles_and_either_call() {
+        let dir = std::env::temp_dir().join(format!("pidguard-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::write(&a, "1").unwrap();
+        std::fs::write(&b, "2").unwrap();
+        let ha = open_existing(&a, false).unwrap();
+        let (one, two) = (fstat(&ha).unwrap(), lstat(&a).unwrap());
+        assert!(same_inode(&one, &two), "{one:?} {two:?}");
+        assert!(!same_inode(&one, &lstat(&b).unwrap()));
+        let mut info = BY_HANDLE_FILE_INFORMATION::default();
+        // SAFETY: a live handle; the call fills the struct.
+        check(unsafe { GetFileInformationByHandle(ha.as_raw_handle(), &mut info) }).unwrap();
+        let narrow = file_key(&info, None);
+        match file_id_info(ha.as_raw_handle()) {
+            Some(id) => {
+                let wide = file_key(&info, Some(&id));
+                eprintln!("FileIdInfo answers: {wide:?} (fallback {narrow:?})");
+                assert!(one.key.wide);
+                assert!(same_key(&wide, &narrow), "{wide:?} {narrow:?}");
+            }
+            None => {
+                eprintln!("FileIdInfo does not answer here: the 64-bit index is used");
+                assert!(!one.key.wide);
+            }
+        }
+        drop(ha);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
