@@ -6,6 +6,7 @@
 //! [`summary::skipped`]; `./test.sh` prints the summary at the end.
 //! Longer soak runs: `PIDGUARD_SOAK=1 ./test.sh` (scenarios scale their
 //! round counts with [`summary::soak`]).
+#![cfg(unix)]
 
 mod containers;
 mod crashes;
