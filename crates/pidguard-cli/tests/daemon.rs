@@ -529,15 +529,23 @@ fn forking_script(bg: &Path) -> String {
 /// process stopped too, the file removed.
 fn times_out_and_stops_the_tree(dir: &Path, args: &[&str], p: &Path, what: &str) {
     let bg = dir.join("bg");
-    let out = pidguard()
-        .args(args)
-        .arg("-p")
-        .arg(p)
-        .args(["--", "sh", "-c", &forking_script(&bg)])
-        .output()
-        .unwrap();
-    let child = pid_in(&bg);
-    let _child = Pinned::new([child]);
+    // Pinned while pidguard still runs (it stops the tree only at the
+    // readiness timeout): once it has returned, the child is gone and
+    // reaped, and its PID may be another process's.
+    let (out, child, _child) = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            pidguard()
+                .args(args)
+                .arg("-p")
+                .arg(p)
+                .args(["--", "sh", "-c", &forking_script(&bg)])
+                .output()
+                .unwrap()
+        });
+        let child = pid_in(&bg);
+        let pin = Pinned::new([child]);
+        (run.join().unwrap(), child, pin)
+    });
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains(what) && text(&out).contains("it was stopped"),

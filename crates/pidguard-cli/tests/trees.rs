@@ -420,16 +420,24 @@ fn ensure_socket_that_never_accepts_stops_the_daemon_and_removes_the_file() {
     let sock = dir.path().join("e.sock");
     let bg = dir.path().join("bg");
     let script = format!("echo $$ > {}; exec sleep 30", bg.display());
-    let out = pidguard()
-        .args(["ensure", "--ready-timeout", "1s", "--socket"])
-        .arg(&sock)
-        .arg("-p")
-        .arg(&p)
-        .args(["--", "sh", "-c", &script])
-        .output()
-        .unwrap();
-    let first = pid_in(&bg);
-    let reap = Pinned::new([first]);
+    // Pinned while ensure still runs (it stops the daemon only at the
+    // readiness timeout): once it has returned, the daemon is gone and
+    // reaped, and its PID may be another process's.
+    let (out, first, reap) = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            pidguard()
+                .args(["ensure", "--ready-timeout", "1s", "--socket"])
+                .arg(&sock)
+                .arg("-p")
+                .arg(&p)
+                .args(["--", "sh", "-c", &script])
+                .output()
+                .unwrap()
+        });
+        let first = pid_in(&bg);
+        let pin = Pinned::new([first]);
+        (run.join().unwrap(), first, pin)
+    });
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("it was stopped"), "{}", text(&out));
     assert!(!alive(first), "the daemon was stopped");
