@@ -32,13 +32,15 @@ fn posix_lock(f: &std::fs::File, start: i64, len: i64) {
     assert_eq!(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &fl) }, 0);
 }
 
-/// A process holding a POSIX lock (on a byte range away from 0) on its own
-/// PID file is seen as a holder by pidguard's status in that very process
-/// (F_OFD_GETLK conflicts with our own process's POSIX locks).
-#[test]
-fn own_process_posix_lock_off_zero_is_seen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("own.pid");
+/// A PID file naming this process, a probe descriptor opened first (kept
+/// open: see [`held`]), and the file, POSIX-locked by this process on
+/// `start..start+len`.
+fn own_locked_file(
+    dir: &std::path::Path,
+    start: i64,
+    len: i64,
+) -> (std::path::PathBuf, std::fs::File, std::fs::File) {
+    let path = dir.join("own.pid");
     std::fs::write(&path, format!("{}\n", std::process::id())).unwrap();
     let probe = std::fs::File::open(&path).unwrap();
     let f = std::fs::OpenOptions::new()
@@ -46,8 +48,18 @@ fn own_process_posix_lock_off_zero_is_seen() {
         .write(true)
         .open(&path)
         .unwrap();
-    posix_lock(&f, 100, 1);
+    posix_lock(&f, start, len);
     assert!(held(&probe));
+    (path, probe, f)
+}
+
+/// A process holding a POSIX lock (on a byte range away from 0) on its own
+/// PID file is seen as a holder by pidguard's status in that very process
+/// (F_OFD_GETLK conflicts with our own process's POSIX locks).
+#[test]
+fn own_process_posix_lock_off_zero_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _probe, _f) = own_locked_file(dir.path(), 100, 1);
     let st = pidguard::status(&path);
     let text = format!("{st:?}");
     assert!(
@@ -66,16 +78,7 @@ fn own_process_posix_lock_off_zero_is_seen() {
 #[ignore = "review finding: pidguard's status drops the caller's own POSIX lock (close(2) semantics)"]
 fn status_keeps_the_callers_own_posix_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("own.pid");
-    std::fs::write(&path, format!("{}\n", std::process::id())).unwrap();
-    let probe = std::fs::File::open(&path).unwrap();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
-    posix_lock(&f, 0, 0);
-    assert!(held(&probe));
+    let (path, probe, _f) = own_locked_file(dir.path(), 0, 0);
     let _ = pidguard::status(&path);
     assert!(
         held(&probe),
