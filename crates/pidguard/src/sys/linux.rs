@@ -448,6 +448,31 @@ pub(crate) mod proc {
             .collect()
     }
 
+    /// The text of `/proc/locks`, read in large pieces: the kernel hands
+    /// out at most a page per `read`, and `read_to_string`'s first reads of
+    /// 32 bytes and up cost a system call each (several per file in `list`).
+    fn lock_table() -> std::io::Result<String> {
+        use std::io::Read;
+        // Not `read_to_string`: on a `File` it also asks for the size and
+        // the position (statx, lseek), which /proc does not know anyway.
+        let mut f = std::fs::File::open("/proc/locks")?;
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut len = 0;
+        loop {
+            if len == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+            match f.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(len);
+        String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
     /// The PIDs `/proc/locks` names as holding a `flock` (exclusive or
     /// shared) on inode `ino`, as this PID namespace numbers them. Not
     /// proof: the number is the process that took the lock, which may have
@@ -456,7 +481,7 @@ pub(crate) mod proc {
         if ours().is_err() {
             return Vec::new();
         }
-        let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        let Ok(locks) = lock_table() else {
             return Vec::new();
         };
         locks
@@ -500,7 +525,7 @@ pub(crate) mod proc {
     /// pass that finds it is proof.
     pub(crate) fn record_locks_on(ino: u64) -> bool {
         (0..RECORD_LOCK_READS).any(|_| {
-            let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+            let Ok(locks) = lock_table() else {
                 return false;
             };
             locks.lines().any(|line| {
@@ -564,7 +589,7 @@ pub(crate) mod proc {
     /// `None` when `/proc/locks` cannot be read.
     pub(crate) fn flocks_on(ino: u64) -> Option<(bool, bool)> {
         ours().ok()?;
-        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        let locks = lock_table().ok()?;
         let (mut exclusive, mut shared) = (false, false);
         for (write, _) in locks.lines().filter_map(|l| flock_on(l, ino)) {
             if write {

@@ -1,11 +1,12 @@
-//! Review finding (this round, db353eb): a POSIX lock taken through an
+//! A POSIX lock taken through an
 //! overlayfs mount is on the overlay's inode; `F_OFD_GETLK` asked through
 //! the upper layer's path (the same file, another inode object) does not
 //! see it, and `run` takes the file over and removes it. `/proc/locks`,
 //! matched by inode number as before this round, did see it (the overlay
 //! inode has the upper file's number). Runs in `unshare -rm` (a user and
 //! mount namespace: no root needed); nothing is signalled (`run` runs
-//! `true`). It failed on integ (7838a7a); record_locked now checks the table after a "not held".
+//! `true`). record_locked checks the table after F_OFD_GETLK's "not held"
+//! for this reason (a hostile review found it).
 #![cfg(target_os = "linux")]
 
 use std::process::Command;
@@ -13,7 +14,6 @@ use std::process::Command;
 use testkit::*;
 
 #[test]
-
 fn a_posix_lock_taken_through_an_overlay_keeps_the_upper_file() {
     let dir = tmp();
     let d = dir.path().display();
