@@ -173,15 +173,16 @@ pub(crate) fn is_locked(fd: impl AsFd) -> io::Result<bool> {
 
 /// Whether the file has a POSIX or OFD lock on it (see [`is_locked`]).
 ///
-/// Asked of the kernel for this very file ([`record_lock_held`]) first; a
-/// "not held" (or no answer) is then checked in the lock table by inode:
-/// a lock taken through another view of the file (an overlayfs mount over
-/// its upper layer) is on another inode object, which `F_OFD_GETLK` on
-/// this one does not see, but the table lists it under the same number.
+/// Asked of the kernel for this very file ([`record_lock_held`]) where it
+/// can answer; otherwise read from the lock table by inode. Like `flock`,
+/// this sees the locks on this inode object: one taken through another
+/// view of the same file (the merged mount of an overlayfs whose upper
+/// directory we were given) is on another object, for both kinds of lock
+/// (docs/GUARANTEES.md, "Conditions": one view of the file).
 pub(crate) fn record_locked(fd: impl AsFd) -> bool {
     let fd = fd.as_fd();
-    if record_lock_held(fd) == Some(true) {
-        return true;
+    if let Some(held) = record_lock_held(fd) {
+        return held;
     }
     // st_ino's width differs between platforms.
     #[allow(clippy::unnecessary_cast)]
