@@ -196,7 +196,17 @@ fn cause(backend: &Backend, e: &str) -> Option<String> {
     // TLS 1.3: the server checks the client certificate after the client
     // considers the handshake done, and may just close the connection.
     let with_client_cert = backend.tls.as_ref().is_some_and(|t| t.identity.is_some());
-    if backend.tls.is_some() && has(&["connection closed", "connection reset", "broken pipe"]) {
+    // An I/O error's kind is shown in `Debug` form by hyper ("Kind(ConnectionReset)"), its
+    // message in words: both are looked for.
+    if backend.tls.is_some()
+        && has(&[
+            "connection closed",
+            "connection reset",
+            "connectionreset",
+            "broken pipe",
+            "brokenpipe",
+        ])
+    {
         return Some(
             if with_client_cert {
                 "etcd closed the connection right after the TLS handshake: it most likely refused \
@@ -231,7 +241,9 @@ fn cause(backend: &Backend, e: &str) -> Option<String> {
         && has(&[
             "frame with invalid size",
             "connection reset",
+            "connectionreset",
             "broken pipe",
+            "brokenpipe",
             "http2 error",
             "h2 protocol error",
         ])
@@ -248,3 +260,26 @@ fn cause(backend: &Backend, e: &str) -> Option<String> {
 
 /// `Result<T, pidguard_etcd::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// hyper reports a reset as `Kind(ConnectionReset)` as well as in words
+    /// ("connection reset by peer"): a plain-HTTP client talking to a TLS
+    /// etcd gets either, and both get the --cacert hint (seen in CI: the
+    /// `Debug` form, which the words alone missed).
+    #[test]
+    fn a_reset_from_a_tls_endpoint_suggests_cacert_in_either_form() {
+        let plain = Backend::parse("etcd://127.0.0.1:2379/x").unwrap();
+        for e in [
+            "grpc request error: code: 'Unknown error', message: \"transport error\", source: \
+             tonic::transport::Error(Transport, hyper::Error(Io, Kind(ConnectionReset)))",
+            "transport error: connection reset by peer (os error 104)",
+            "hyper::Error(Io, Kind(BrokenPipe))",
+        ] {
+            let c = cause(&plain, e).unwrap_or_default();
+            assert!(c.contains("give --cacert"), "{e}: {c:?}");
+        }
+    }
+}
