@@ -520,6 +520,24 @@ impl Exec {
     }
 }
 
+/// The process's environment, as the C library keeps it.
+fn our_environ() -> *const *const libc::c_char {
+    #[cfg(target_vendor = "apple")]
+    {
+        // SAFETY: _NSGetEnviron returns a pointer to the environ variable.
+        unsafe { *libc::_NSGetEnviron() as *const *const libc::c_char }
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        extern "C" {
+            static environ: *const *const libc::c_char;
+        }
+        // SAFETY: a read of the C library's variable; nothing in this
+        // process writes it (std's set_var is not used).
+        unsafe { environ }
+    }
+}
+
 /// A null-terminated array of pointers into `strings`.
 fn pointers(strings: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
     strings
@@ -547,8 +565,16 @@ pub(crate) unsafe fn fork_exec(
     report: RawFd,
     gate: impl FnOnce() -> io::Result<()>,
 ) -> io::Result<i32> {
-    let envp_strings = exec.environment()?;
-    let envp = pointers(&envp_strings);
+    // Our own environment as it is, unless variables are set: the C
+    // library's `environ` (nothing in pidguard changes it: no set_var).
+    let built;
+    let envp_ptr = if exec.env.is_empty() {
+        our_environ()
+    } else {
+        let strings = exec.environment()?;
+        built = (pointers(&strings), strings);
+        built.0.as_ptr()
+    };
     let argv = pointers(&exec.argv);
     // For ENOEXEC: `/bin/sh CANDIDATE ARGS…`, slot 1 set in the child.
     let sh = c"/bin/sh";
@@ -561,7 +587,7 @@ pub(crate) unsafe fn fork_exec(
         -1 => Err(io::Error::last_os_error()),
         0 => {
             // SAFETY: this is the child of fork; see `child`.
-            let (step, errno) = unsafe { child(exec, gate, &argv, &mut sh_argv, &envp) };
+            let (step, errno) = unsafe { child(exec, gate, &argv, &mut sh_argv, envp_ptr) };
             if step != ExecStep::Gate || errno != Errno::CANCELED.raw_os_error() {
                 let mut word = [0u8; 8];
                 word[..4].copy_from_slice(&step.code().to_ne_bytes());
@@ -583,7 +609,7 @@ unsafe fn child(
     gate: impl FnOnce() -> io::Result<()>,
     argv: &[*const libc::c_char],
     sh_argv: &mut [*const libc::c_char],
-    envp: &[*const libc::c_char],
+    envp: *const *const libc::c_char,
 ) -> (ExecStep, i32) {
     let errno = |e: Errno| e.raw_os_error();
     let io_errno = |e: io::Error| e.raw_os_error().unwrap_or(Errno::INVAL.raw_os_error());
@@ -630,12 +656,12 @@ unsafe fn child(
     for path in &exec.candidates {
         // SAFETY: null-terminated arrays of pointers to C strings that
         // live in the parent's memory, copied into this child.
-        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp) };
         let e = io::Error::last_os_error().raw_os_error().unwrap_or(0);
         if e == Errno::NOEXEC.raw_os_error() {
             sh_argv[1] = path.as_ptr();
             // SAFETY: as above.
-            unsafe { libc::execve(sh_argv[0], sh_argv.as_ptr(), envp.as_ptr()) };
+            unsafe { libc::execve(sh_argv[0], sh_argv.as_ptr(), envp) };
             return (
                 ExecStep::Exec,
                 io::Error::last_os_error().raw_os_error().unwrap_or(0),
