@@ -153,6 +153,10 @@ if [[ -n "$pg_static" ]]; then
 fi
 add_cli "pidguard run" "$pg run -p $work/supervise.pid -- /bin/true" \
   "pidguard run -p P -- /bin/true"
+if [[ -n "$pg_static" ]]; then
+  add_cli "pidguard run (static)" "$pg_static run -p $work/supervise-static.pid -- /bin/true" \
+    "pidguard run -p P -- /bin/true (static build)"
+fi
 if [[ -n "$flock" ]]; then
   add_cli "flock -n" "$flock -n $work/flock.pid /bin/true" "flock -n P /bin/true"
 fi
@@ -316,6 +320,7 @@ row("run --exec vs flock -n", "cli_pidguard_run_exec_ms", "cli_flock_n_ms", ms, 
 row("run --exec vs /bin/true", "cli_pidguard_run_exec_ms", "cli_bin_true_ms", ms, comp="/bin/true ")
 row("run (supervise) vs start-stop-daemon", "cli_pidguard_run_ms", "cli_start_stop_daemon_start_ms", ms, comp="ssd --start ")
 row("run (supervise) vs flock -n", "cli_pidguard_run_ms", "cli_flock_n_ms", ms, 1.1, "≤ 1.10×", comp="flock -n ")
+row("run (supervise), static build, vs flock -n", "cli_pidguard_run_static_ms", "cli_flock_n_ms", ms, 1.1, "≤ 1.10×", comp="flock -n ")
 row("stop: exit → return (median)", "stop_pidguard_ms", "stop_ssd_ms", ms, target="< 5 ms", absolute=5.0, comp="ssd --stop ")
 row("stop: exit → return (p90)", "stop_pidguard_p90_ms", "stop_ssd_p90_ms", ms, comp="ssd --stop ")
 row(f"list, {list_n} files (per file)", "list_pidguard_ns", "list_floor_ns", us, 3.0, "≤ 3.00×", comp="C floor ")

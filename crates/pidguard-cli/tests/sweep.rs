@@ -38,11 +38,14 @@ fn fixture() -> Fixture {
             .spawn()
             .unwrap(),
     );
+    // Locked, and exec'd: the lock is taken before the exec, so the
+    // command line could still be pidguard's own at the first look.
+    let live_pid = live.0.id();
     wait_for("the live holder", || {
         matches!(
             pidguard::status(d.join("live.pid")),
             Status::Running { locked: true, .. }
-        )
+        ) && std::fs::read_to_string(format!("/proc/{live_pid}/comm")).is_ok_and(|c| c == "sleep\n")
     });
     // A stale file: its process is gone.
     let mut gone = Command::new("true").spawn().unwrap();

@@ -12,9 +12,7 @@
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixDatagram;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use pidguard::ensure::{EnsureOptions, Ensured};
@@ -22,7 +20,7 @@ use pidguard::{Guard, Pid, Pidfile, Process};
 
 use crate::cli::{DaemonArgs, EnsureArgs};
 use crate::exit::{Exit, Failure};
-use crate::supervise::gate::Gated;
+use crate::supervise::gate::{Gated, Launch};
 use crate::supervise::tree;
 use crate::supervise::{acquire, become_subreaper, exit_code};
 use crate::sys::{close_on_exec_above_stdio, has_children, open_fds, reap};
@@ -72,21 +70,30 @@ pub fn start(
     // The daemon gets stdin, stdout, stderr and the lock, nothing else of
     // ours (a pipe it kept open would hold up `pidguard … | cat`).
     close_on_exec_above_stdio(open_fds());
-    let gated = Gated::spawn(command, |cmd| {
-        cmd.stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .current_dir(&dir);
-        if let Some(n) = &notify {
-            cmd.env("NOTIFY_SOCKET", &n.path);
-        }
-        // SAFETY: the closure runs in the child between fork and exec and
-        // makes only async-signal-safe system calls (setsid, umask); it
-        // allocates nothing.
-        unsafe {
-            cmd.pre_exec(move || crate::sys::new_session(umask));
-        }
-    })?;
+    let null = || {
+        File::open("/dev/null")
+            .map_err(|e| Failure::new(Exit::IoErr, format!("cannot open /dev/null: {e}")))
+    };
+    let launch = Launch {
+        stdio: [
+            Some(null()?.into()),
+            Some(match stdout {
+                Some(f) => f.into(),
+                None => null()?.into(),
+            }),
+            Some(match stderr {
+                Some(f) => f.into(),
+                None => null()?.into(),
+            }),
+        ],
+        dir: Some(dir),
+        env: notify
+            .iter()
+            .map(|n| ("NOTIFY_SOCKET".into(), n.path.clone().into()))
+            .collect(),
+        session: Some(umask),
+    };
+    let gated = Gated::spawn(command, launch)?;
     let mut target = Process::open(gated.pid).ok();
     let mut pid = gated.pid;
     pf.pid(pid);
@@ -97,14 +104,10 @@ pub fn start(
             return Err(f);
         }
     };
-    let child = match gated.open(guard.as_fd()) {
-        Ok(c) => c,
-        Err(f) => {
-            let _ = guard.release();
-            return Err(f);
-        }
-    };
-    drop(child);
+    if let Err(f) = gated.open(guard.as_fd()) {
+        let _ = guard.release();
+        return Err(f);
+    }
     let inode = match inode_of(&guard) {
         Ok(i) => i,
         Err(f) => {
@@ -383,11 +386,9 @@ pub(crate) fn inode_of(guard: &Guard) -> Result<(u64, u64), Failure> {
 /// owns is followed (on the way or at the path), and it must be a regular
 /// file with one link (or a character device such as /dev/null); as root,
 /// never one another user owns.
-fn log_file(path: Option<&Path>) -> Result<Stdio, Failure> {
-    match path {
-        None => Ok(Stdio::null()),
-        Some(p) => open_log(p).map(Stdio::from),
-    }
+/// The log file `path` names (opened with care), or `None` (/dev/null).
+fn log_file(path: Option<&Path>) -> Result<Option<File>, Failure> {
+    path.map(open_log).transpose()
 }
 
 fn open_log(p: &Path) -> Result<File, Failure> {

@@ -1,32 +1,32 @@
 //! `run`'s default mode: stay as the command's parent, pass signals on,
 //! follow a command that forks itself into the background, remove the file
-//! when it is done. The signal forwarding (the thread that passes the
-//! signals a supervisor receives on to its command, never to a PID that may
-//! have been reused) is here too; the etcd supervisor shares [`FORWARDED`]
-//! and [`reached_the_child_too`].
+//! when it is done. One thread does it all: it waits for signals (SIGCHLD
+//! among them) and, between them, reaps, so a signal is never passed on by
+//! PID to a process it has already reaped (that PID may have been reused).
+//! The etcd supervisor shares [`FORWARDED`] and [`reached_the_child_too`].
 
 use std::os::fd::AsFd;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use pidguard::{Guard, Pidfile, Process, Signal};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::low_level::siginfo::{Cause, Origin};
 
 use crate::exit::{Exit, Failure};
-use crate::supervise::gate::Gated;
+use crate::supervise::gate::{Gated, Launch};
 use crate::supervise::{acquire, become_subreaper, daemon, exit_code, tree};
 
 /// The signals a supervisor passes on to its command.
 pub(crate) const FORWARDED: [i32; 6] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
 
 /// The process signals are forwarded to: the command, or the daemon it
-/// forked into. `reaped` is set, under the mutex, in the same critical
-/// section that reaps it: while it is false the PID cannot have been
-/// reused, so sending by PID (no pidfd) is safe.
+/// forked into. `reaped` is set by the same thread, in the same pass, that
+/// reaps it: while it is false the PID cannot have been reused, so sending
+/// by PID (no pidfd) is safe.
 pub(crate) struct Target {
     pub pid: pidguard::Pid,
     pub pinned: Option<Process>,
@@ -47,108 +47,80 @@ impl Target {
     }
 }
 
-pub(crate) fn lock(t: &Mutex<Target>) -> std::sync::MutexGuard<'_, Target> {
-    t.lock().unwrap_or_else(|e| e.into_inner())
+/// The signals the supervisor takes: [`FORWARDED`], passed on to the
+/// target, and SIGCHLD, which only wakes the wait (the caller reaps).
+/// Dropping it restores the previous handlers.
+pub(crate) enum Signals {
+    /// signal-hook's self-pipe: [`Signals::wait`] blocks until one comes.
+    Pipe(SignalsInfo<WithOrigin>),
+    /// Without descriptors for a self-pipe (a low descriptor limit): each
+    /// handler sets a flag (all it does, async-signal-safe), and
+    /// [`Signals::wait`] looks at the flags every 10 ms. The sender is not
+    /// known then, so a signal the terminal sent to the whole process group
+    /// (the command got its own) is forwarded too.
+    Flags(Vec<(i32, Arc<AtomicBool>)>, Vec<signal_hook::SigId>),
 }
 
-/// The thread passing FORWARDED signals on to the target.
-pub(crate) struct Forwarder {
-    stop: Stop,
-    thread: std::thread::JoinHandle<()>,
-}
-
-/// How the forwarding thread is told to finish.
-enum Stop {
-    /// The signal iterator's handle (its self-pipe wakes the thread).
-    Handle(signal_hook::iterator::Handle),
-    /// Without descriptors for a self-pipe (a low descriptor limit): the
-    /// handlers only set flags, the thread polls them.
-    Flag(Arc<AtomicBool>, Vec<signal_hook::SigId>),
-}
-
-impl Forwarder {
-    pub fn start(target: Arc<Mutex<Target>>) -> Result<Forwarder, Failure> {
-        let mut signals = match SignalsInfo::<WithOrigin>::new(FORWARDED) {
-            Ok(s) => s,
-            Err(e) if e.raw_os_error() == Some(crate::sys::Errno::MFILE.raw_os_error()) => {
-                return Forwarder::polling(target)
-            }
-            Err(e) => {
-                return Err(Failure::new(
-                    Exit::Software,
-                    format!("cannot install signal handlers: {e}; the command was not started"),
-                ))
-            }
+impl Signals {
+    pub fn install() -> Result<Signals, Failure> {
+        let cannot = |e: std::io::Error| {
+            Failure::new(
+                Exit::Software,
+                format!("cannot install signal handlers: {e}; the command was not started"),
+            )
         };
-        let handle = signals.handle();
-        let thread = std::thread::spawn(move || {
-            for origin in signals.forever() {
-                let t = lock(&target);
-                if reached_the_child_too(&origin, t.pid) {
-                    continue;
+        let all = FORWARDED.iter().copied().chain([SIGCHLD]);
+        match SignalsInfo::<WithOrigin>::new(all.clone()) {
+            Ok(s) => Ok(Signals::Pipe(s)),
+            Err(e) if e.raw_os_error() == Some(crate::sys::Errno::MFILE.raw_os_error()) => {
+                let mut flags = Vec::new();
+                let mut ids = Vec::new();
+                for sig in all {
+                    let flag = Arc::new(AtomicBool::new(false));
+                    ids.push(signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(cannot)?);
+                    flags.push((sig, flag));
                 }
-                forward(&t, origin.signal);
+                Ok(Signals::Flags(flags, ids))
             }
-        });
-        Ok(Forwarder {
-            stop: Stop::Handle(handle),
-            thread,
-        })
+            Err(e) => Err(cannot(e)),
+        }
     }
 
-    /// The fallback needing no descriptor: each handler sets a flag (all
-    /// it does, async-signal-safe), a thread forwards the flagged signals
-    /// every 10 ms. The sender is not known here, so a signal the terminal
-    /// sent to the whole process group (the command got its own) is
-    /// forwarded too.
-    fn polling(target: Arc<Mutex<Target>>) -> Result<Forwarder, Failure> {
-        let mut flags = Vec::new();
-        let mut ids = Vec::new();
-        for sig in FORWARDED {
-            let flag = Arc::new(AtomicBool::new(false));
-            let id = signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(|e| {
-                Failure::new(
-                    Exit::Software,
-                    format!("cannot install signal handlers: {e}; the command was not started"),
-                )
-            })?;
-            ids.push(id);
-            flags.push((sig, flag));
-        }
-        let done = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let done = Arc::clone(&done);
-            std::thread::spawn(move || loop {
-                let last = done.load(Ordering::SeqCst);
-                for (sig, flag) in &flags {
+    /// Blocks until some signal came (SIGCHLD included; with flags, at
+    /// most 10 ms) and passes the forwarded ones on to `target`.
+    fn wait(&mut self, target: &Target) {
+        match self {
+            Signals::Pipe(signals) => {
+                for origin in signals.wait() {
+                    if origin.signal == SIGCHLD || reached_the_child_too(&origin, target.pid) {
+                        continue;
+                    }
+                    forward(target, origin.signal);
+                }
+            }
+            Signals::Flags(flags, _) => {
+                let mut any = false;
+                for (sig, flag) in flags.iter() {
                     if flag.swap(false, Ordering::SeqCst) {
-                        forward(&lock(&target), *sig);
+                        any = true;
+                        if *sig != SIGCHLD {
+                            forward(target, *sig);
+                        }
                     }
                 }
-                if last {
-                    return;
+                if !any {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            })
-        };
-        Ok(Forwarder {
-            stop: Stop::Flag(done, ids),
-            thread,
-        })
-    }
-
-    pub fn stop(self) {
-        match self.stop {
-            Stop::Handle(handle) => {
-                handle.close();
-                let _ = self.thread.join();
             }
-            Stop::Flag(done, ids) => {
-                done.store(true, Ordering::SeqCst);
-                let _ = self.thread.join();
-                for id in ids {
-                    signal_hook::low_level::unregister(id);
-                }
+        }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        if let Signals::Flags(_, ids) = self {
+            for id in ids.drain(..) {
+                signal_hook::low_level::unregister(id);
             }
         }
     }
@@ -196,7 +168,7 @@ pub fn supervise(
     // Orphaned descendants (a daemon that forks into the background) become
     // our children instead of init's, so we can tell who holds the lock.
     become_subreaper();
-    let gated = Gated::spawn(command, |_| {})?;
+    let gated = Gated::spawn(command, Launch::default())?;
     let child = gated.pid;
     pf.pid(child);
     let mut guard = match acquire(&pf, wait) {
@@ -206,16 +178,10 @@ pub fn supervise(
             return Err(f);
         }
     };
-    // The target is pinned (below) once the forwarder exists; until the
-    // command runs, nothing is sent (the mutex is held across the exec).
-    let target = Arc::new(Mutex::new(Target {
-        pid: child,
-        pinned: None,
-        reaped: false,
-    }));
-    // From here on the supervisor outlives signals and passes them on.
-    let forwarder = match Forwarder::start(Arc::clone(&target)) {
-        Ok(f) => f,
+    // From here on the supervisor outlives signals and passes them on:
+    // the handlers are in place before the command can run (or exit).
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
         Err(f) => {
             gated.abandon();
             return Err(f);
@@ -224,40 +190,32 @@ pub fn supervise(
     // A pidfd if one can be had; at a low descriptor limit (or without
     // pidfd support) signals go by PID instead, which is as safe here: the
     // child is ours and is sent nothing once reaped (see `Target`).
-    lock(&target).pinned = Process::open(child).ok();
-    // The forwarder waits while the command execs: if exec fails, the
-    // child is reaped by the spawning thread, and nothing may be sent to
-    // its PID after that.
-    let started = {
-        let mut t = lock(&target);
-        let started = gated.open(guard.as_fd());
-        t.reaped = started.is_err();
-        started
+    let mut target = Target {
+        pid: child,
+        pinned: Process::open(child).ok(),
+        reaped: false,
     };
-    let outcome = match started {
-        Ok(_child) => Ok(follow(&target, &mut guard)),
-        Err(f) => Err(f),
-    };
-    let (status, next) = match outcome {
-        Ok(Ok(done)) => done,
+    // Signals that come while the command execs wait in the self-pipe (or
+    // their flags) until `follow`. If the exec fails, the child is reaped
+    // here, and nothing is sent to its PID after that.
+    if let Err(f) = gated.open(guard.as_fd()) {
         // The command never ran: nobody else holds the lock.
-        Err(f) => {
-            let _ = guard.release();
-            forwarder.stop();
-            return Err(f);
-        }
+        let _ = guard.release();
+        return Err(f);
+    }
+    let (status, next) = match follow(&mut target, &mut signals, &mut guard) {
+        Ok(done) => done,
         // Supervision failed while the command (or the daemon it forked
         // into) may run and hold the lock: the file stays theirs.
-        Ok(Err(f)) => {
+        Err(f) => {
             drop(guard.into_fd());
-            forwarder.stop();
             return Err(f);
         }
     };
-    // The file is dealt with before the signal thread is stopped: whoever
-    // waits for it to go (`stop`) need not wait for that thread.
+    // The file is dealt with before the handlers go: a TERM that comes
+    // meanwhile is not lost on the way out.
     let result = finish(guard, status, next);
-    forwarder.stop();
+    drop(signals);
     result
 }
 
@@ -288,33 +246,26 @@ fn finish(guard: Guard, status: ExitStatus, next: tree::Next) -> Result<Exit, Fa
 }
 
 /// Waits for the target, reaping every child of ours that exits (orphans
-/// reparented to us included); when the target exits, follows the
-/// descendant left holding the lock, if any. Returns the last target's
-/// status and why supervision ended.
-fn follow(target: &Mutex<Target>, guard: &mut Guard) -> Result<(ExitStatus, tree::Next), Failure> {
-    use crate::sys::{reap_any, wait_any_exited, Errno};
+/// reparented to us included) and passing signals on between reaps; when
+/// the target exits, follows the descendant left holding the lock, if any.
+/// Returns the last target's status and why supervision ended.
+fn follow(
+    target: &mut Target,
+    signals: &mut Signals,
+    guard: &mut Guard,
+) -> Result<(ExitStatus, tree::Next), Failure> {
+    use crate::sys::{reap_any, Errno};
     let (dev, ino) = daemon::inode_of(guard)?;
     loop {
-        // Block until some child is a zombie, without reaping it: the
-        // reaping happens below, under the target's mutex.
-        match wait_any_exited() {
-            Ok(_) | Err(Errno::CHILD) => {}
-            Err(Errno::INTR) => continue,
-            Err(e) => {
-                return Err(Failure::new(
-                    Exit::Software,
-                    format!("cannot wait for the command: {e}"),
-                ))
-            }
-        }
-        let mut t = lock(target);
+        // Reap what has exited (a SIGCHLD that came before the handlers,
+        // or while we passed a signal on, is not needed: every pass looks).
         let mut status = None;
         let mut has_children = true;
         loop {
             match reap_any() {
                 Ok(Some((pid, st))) => {
-                    if pid == t.pid.get() {
-                        t.reaped = true;
+                    if pid == target.pid.get() {
+                        target.reaped = true;
                         status = Some(st);
                     }
                 }
@@ -327,23 +278,23 @@ fn follow(target: &Mutex<Target>, guard: &mut Guard) -> Result<(ExitStatus, tree
             }
         }
         let Some(status) = status else {
-            if !has_children && !t.reaped {
+            if !has_children && !target.reaped {
                 return Err(Failure::new(
                     Exit::Software,
-                    format!("PID {} was reaped by someone else", t.pid),
+                    format!("PID {} was reaped by someone else", target.pid),
                 ));
             }
+            signals.wait(target);
             continue;
         };
         match tree::successor(has_children, dev, ino) {
             tree::Next::Follow(pid) => {
-                let old = t.pid;
+                let old = target.pid;
                 // Pinned before the file names it (it is our child and
                 // unreaped: the PID cannot be reused meanwhile).
-                t.pinned = Process::open(pid).ok();
-                t.pid = pid;
-                t.reaped = false;
-                drop(t);
+                target.pinned = Process::open(pid).ok();
+                target.pid = pid;
+                target.reaped = false;
                 guard.set_pid(pid)?;
                 eprintln!(
                     "pidguard: PID {old} exited ({status}) and left PID {pid} holding the lock \

@@ -1,135 +1,201 @@
 //! The supervised command's first moments: held at a gate until the PID
 //! file names it and the lock is its own.
 //!
-//! `run` (and `run --daemon`, `ensure`) fork the command's process with
-//! `std::process::Command`; in the child, between fork and exec, a hook
-//! sends the child's PID over a socket and waits for the locked descriptor
-//! to come back on it, using only async-signal-safe system calls (write,
-//! recvmsg, close: no allocation, no lock). Meanwhile the parent writes that
-//! PID into the PID file under the lock and sends the locked descriptor.
-//! The child receives it without close-on-exec (so the command holds the
-//! lock itself and the lock outlives the supervisor) and execs the command:
-//! its PID stays the same, so the file names the command from the first
-//! moment it runs, and the lock is never free. If the parent gives up (the
-//! lock is held by someone else), it closes its end of the socket and the
-//! child exits without running the command.
+//! `run` (and `run --daemon`, `ensure`) fork the command's process
+//! themselves (`sys::fork_exec`, not `std::process::Command`, whose
+//! `spawn` returns only after the exec and so would need a second thread
+//! while this one hands the lock over). In the child, between fork and
+//! exec, the gate sends the child's PID over a socket and waits for the
+//! locked descriptor to come back on it, using only async-signal-safe
+//! system calls (write, recvmsg, close: no allocation, no lock).
+//! Meanwhile the parent writes that PID into the PID file under the lock
+//! and sends the locked descriptor. The child receives it without
+//! close-on-exec (so the command holds the lock itself and the lock
+//! outlives the supervisor) and execs the command: its PID stays the same,
+//! so the file names the command from the first moment it runs, and the
+//! lock is never free. If the parent gives up (the lock is held by someone
+//! else), it closes its end of the socket and the child exits without
+//! running the command.
 //!
-//! `Command::spawn` returns only once the child has exec'd (it reports an
-//! exec failure), so it runs on a helper thread while this thread does the
-//! hand-over. Nothing re-executes pidguard, and `/proc` is not needed.
+//! The same socket carries the child's failure, if any: a step of its
+//! set-up or the exec itself reports `(step, errno)`; an exec that
+//! succeeded closes the socket (close-on-exec), which the parent reads as
+//! end of file. Nothing re-executes pidguard, and `/proc` is not needed.
 
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
-use std::thread::JoinHandle;
+use std::path::Path;
 
 use pidguard::Pid;
 
 use crate::exit::{Exit, Failure};
 use crate::supervise::exec_failure;
-use crate::sys::{self, read_exact, receive_fd, send_fd, write_all};
+use crate::sys::{self, read_exact, receive_fd, send_fd, write_all, Exec, ExecStep};
+
+/// What the command's process is started with, besides its command line
+/// (defaults: ours).
+#[derive(Default)]
+pub struct Launch {
+    /// Descriptors 0, 1 and 2 (`None`: ours).
+    pub stdio: [Option<OwnedFd>; 3],
+    /// The working directory.
+    pub dir: Option<std::path::PathBuf>,
+    /// Variables set in its environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// `Some(umask)`: a new session, and the mask if given.
+    pub session: Option<Option<u32>>,
+}
 
 /// The parent's side: a command forked, its PID known, held before exec.
 pub struct Gated {
     pub pid: Pid,
     program: OsString,
+    dir: Option<std::path::PathBuf>,
     sock: OwnedFd,
-    spawner: JoinHandle<io::Result<Child>>,
+}
+
+/// What the child said first.
+enum Word {
+    Pid(i32),
+    Failed(ExecStep, i32),
 }
 
 impl Gated {
-    /// Forks the command's process; `configure` sets up the child (stdio,
-    /// directory, environment, session: its `pre_exec` hooks run before the
-    /// gate's). Returns once the child exists and waits at the gate.
-    pub fn spawn(
-        command: &[OsString],
-        configure: impl FnOnce(&mut Command),
-    ) -> Result<Gated, Failure> {
+    /// Forks the command's process, set up as `launch` says. Returns once
+    /// the child exists and waits at the gate.
+    pub fn spawn(command: &[OsString], launch: Launch) -> Result<Gated, Failure> {
+        let mut exec = Exec::new(command).map_err(|e| exec_failure(&command[0], &e))?;
+        let Launch {
+            stdio,
+            dir,
+            env,
+            session,
+        } = launch;
+        for (n, fd) in stdio.into_iter().enumerate() {
+            if let Some(fd) = fd {
+                exec.stdio(n, fd);
+            }
+        }
+        if let Some(d) = &dir {
+            exec.dir(d).map_err(|e| exec_failure(&command[0], &e))?;
+        }
+        for (k, v) in env {
+            exec.env(k, v);
+        }
+        if let Some(umask) = session {
+            exec.new_session(umask);
+        }
         let (ours, theirs) =
             sys::socketpair().map_err(|e| internal("cannot create a socket pair", e))?;
-        let mut cmd = Command::new(&command[0]);
-        cmd.args(&command[1..]);
-        configure(&mut cmd);
         let (our_raw, their_raw) = (ours.as_raw_fd(), theirs.as_raw_fd());
-        // SAFETY: the hook runs in the child between fork and exec and makes
-        // only async-signal-safe system calls on descriptors it was given;
-        // it allocates nothing and takes no lock.
-        unsafe {
-            cmd.pre_exec(move || hold(our_raw, their_raw));
-        }
-        // Our copy of the child's end is closed by whichever comes first:
-        // the spawning thread once `spawn` returns (the child failed before
-        // the gate, or never existed: then the read below sees EOF instead
-        // of waiting forever), or this thread once the child sent its PID
-        // (it has its own copy then; at a low descriptor limit the lock's
-        // descriptor needs the slot).
-        let theirs = std::sync::Arc::new(std::sync::Mutex::new(Some(theirs)));
-        let close_theirs = {
-            let theirs = std::sync::Arc::clone(&theirs);
-            move || drop(theirs.lock().unwrap_or_else(|e| e.into_inner()).take())
+        // SAFETY: the gate makes only async-signal-safe system calls on the
+        // two descriptors of the pair, which stay open in the child until
+        // it closes the parent's or execs (close-on-exec); `their_raw` is
+        // open there for the report.
+        let pid = unsafe { sys::fork_exec(&exec, their_raw, || hold(our_raw, their_raw)) }
+            .map_err(|e| internal("cannot fork", e))?;
+        // Only the child's copy is left: its exit or exec closes it, so
+        // the reads below see the end of file instead of waiting forever.
+        drop(theirs);
+        let gated = Gated {
+            // A PID fork returned is positive.
+            pid: Pid::new(pid).ok_or_else(|| internal("fork returned no PID", pid))?,
+            program: command[0].clone(),
+            dir,
+            sock: ours,
         };
-        let spawner = std::thread::Builder::new()
-            .name("pidguard-spawn".into())
-            .spawn({
-                let close_theirs = close_theirs.clone();
-                move || {
-                    let spawned = cmd.spawn();
-                    close_theirs();
-                    spawned
-                }
-            })
-            .map_err(|e| internal("cannot start a thread", e))?;
-        // The child's first word is its PID; EOF means it never got there.
-        let mut word = [0u8; 4];
-        let got = read_exact(&ours, &mut word);
-        close_theirs();
-        match got.ok().and_then(|()| Pid::new(i32::from_ne_bytes(word))) {
-            Some(pid) => Ok(Gated {
-                pid,
-                program: command[0].clone(),
-                sock: ours,
-                spawner,
-            }),
-            None => {
-                drop(ours);
-                Err(match spawner.join() {
-                    Ok(Err(e)) => exec_failure(&command[0], &e),
-                    Ok(Ok(mut child)) => {
-                        let _ = child.wait();
-                        internal("the command's process died before it started", "")
-                    }
-                    Err(_) => internal("the thread starting the command failed", ""),
-                })
+        match gated.word() {
+            Ok(Some(Word::Pid(p))) if p == pid => Ok(gated),
+            Ok(Some(Word::Failed(step, errno))) => {
+                sys::reap_blocking(pid);
+                Err(gated.failure(step, errno))
             }
+            other => {
+                sys::reap_blocking(pid);
+                Err(internal(
+                    "the command's process died before it started",
+                    match other {
+                        Err(e) => e.to_string(),
+                        _ => String::new(),
+                    },
+                ))
+            }
+        }
+    }
+
+    /// The child's next report: `None` at the end of file.
+    fn word(&self) -> io::Result<Option<Word>> {
+        let mut word = [0u8; 8];
+        match read_exact(&self.sock, &mut word) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let a = i32::from_ne_bytes(word[..4].try_into().expect("4 bytes"));
+        let b = i32::from_ne_bytes(word[4..].try_into().expect("4 bytes"));
+        Ok(Some(match ExecStep::from_code(a) {
+            Some(step) => Word::Failed(step, b),
+            None => Word::Pid(b),
+        }))
+    }
+
+    /// The message for a child's failed step.
+    fn failure(&self, step: ExecStep, errno: i32) -> Failure {
+        let e = io::Error::from_raw_os_error(errno);
+        let name = self.program.to_string_lossy();
+        match step {
+            ExecStep::Exec => exec_failure(&self.program, &e),
+            ExecStep::Chdir => Failure::new(
+                Exit::CannotExecute,
+                format!(
+                    "cannot start {name}: cannot change to {}: {e}",
+                    self.dir.as_deref().unwrap_or(Path::new("?")).display()
+                ),
+            ),
+            ExecStep::Stdio => Failure::new(
+                Exit::CannotExecute,
+                format!("cannot start {name}: cannot set up its stdin/stdout/stderr: {e}"),
+            ),
+            ExecStep::Session => Failure::new(
+                Exit::CannotExecute,
+                format!("cannot start {name}: setsid failed: {e}"),
+            ),
+            ExecStep::Gate => Failure::new(
+                Exit::CannotExecute,
+                format!("cannot start {name}: the hand-over of the lock failed: {e}"),
+            ),
         }
     }
 
     /// Lets the gated process go without running the command: closing our
     /// end of the socket makes it exit by itself (no signal is needed);
-    /// `Command::spawn` reaps it.
+    /// it is reaped here.
     pub fn abandon(self) {
+        let pid = self.pid.get();
         drop(self.sock);
-        if let Ok(Ok(mut child)) = self.spawner.join() {
-            // It exec'd anyway (it cannot without the lock): reap it.
-            let _ = child.wait();
-        }
+        sys::reap_blocking(pid);
     }
 
     /// Hands the locked descriptor over and waits until the child has
-    /// exec'd the command (`Ok`, with the child to wait for) or failed to
-    /// (`Err`, 126 or 127: the child is already reaped).
-    pub fn open(self, lock: BorrowedFd<'_>) -> Result<Child, Failure> {
+    /// exec'd the command (`Ok`) or failed to (`Err`, 126 or 127: the
+    /// child is reaped then).
+    pub fn open(self, lock: BorrowedFd<'_>) -> Result<(), Failure> {
         let sent = send_fd(&self.sock, lock);
-        drop(self.sock);
-        let spawned = self
-            .spawner
-            .join()
-            .map_err(|_| internal("the thread starting the command failed", ""))?;
-        match (spawned, sent) {
-            (Ok(child), _) => Ok(child),
-            (Err(e), Ok(())) => Err(exec_failure(&self.program, &e)),
+        let word = self.word();
+        match (word, sent) {
+            // The end of file: the child exec'd (or was killed; then the
+            // caller's wait sees its status).
+            (Ok(None), _) => Ok(()),
+            (Ok(Some(Word::Failed(step, errno))), _) => {
+                sys::reap_blocking(self.pid.get());
+                Err(self.failure(step, errno))
+            }
+            (Ok(Some(Word::Pid(_))), _) => {
+                sys::reap_blocking(self.pid.get());
+                Err(internal("the command's process said its PID twice", ""))
+            }
+            (Err(e), Ok(())) => Err(internal("cannot read from the command's process", e)),
             (Err(e), Err(s)) => Err(internal(
                 "cannot hand the lock to the command",
                 format!("{s} ({e})"),
@@ -157,8 +223,9 @@ fn hold(parent_end: RawFd, our_end: RawFd) -> io::Result<()> {
     unsafe { sys::close_raw(parent_end) };
     // SAFETY: `our_end` is open in this child until exec (close-on-exec).
     let sock = unsafe { BorrowedFd::borrow_raw(our_end) };
-    let pid = sys::getpid();
-    write_all(sock, &pid.to_ne_bytes())?;
+    let mut word = [0u8; 8];
+    word[4..].copy_from_slice(&sys::getpid().to_ne_bytes());
+    write_all(sock, &word)?;
     match receive_fd(sock) {
         // Left open, without close-on-exec: the command's lock.
         Some(fd) => {

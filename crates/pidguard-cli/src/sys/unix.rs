@@ -121,6 +121,13 @@ pub(crate) fn reap_raw(pid: i32) -> Option<ExitStatus> {
     }
 }
 
+/// Waits for our child `pid` to exit and reaps it (one that is not our
+/// child, or already reaped, returns at once).
+pub(crate) fn reap_blocking(pid: i32) {
+    let Some(p) = RPid::from_raw(pid) else { return };
+    while let Err(Errno::INTR) = rp::waitpid(Some(p), rp::WaitOptions::empty()) {}
+}
+
 /// Reaps one exited child of ours, if any: `Ok(None)` when none has
 /// exited, `Err(ECHILD)` when we have no children.
 pub(crate) fn reap_any() -> Result<Option<(i32, ExitStatus)>, Errno> {
@@ -144,15 +151,6 @@ pub(crate) fn reap_children() {
             _ => return,
         }
     }
-}
-
-/// Blocks until some child of ours has exited, without reaping it.
-pub(crate) fn wait_any_exited() -> Result<(), Errno> {
-    rp::waitid(
-        rp::WaitId::All,
-        rp::WaitIdOptions::EXITED | rp::WaitIdOptions::NOWAIT,
-    )
-    .map(|_| ())
 }
 
 /// Blocks until our child `pid` has exited, without reaping it.
@@ -366,4 +364,327 @@ pub(crate) fn receive_fd(sock: BorrowedFd<'_>) -> Option<OwnedFd> {
         RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
         _ => None,
     })
+}
+
+// ---------------------------------------------------------------------------
+// Starting a command: fork, set up, a gate, exec
+// ---------------------------------------------------------------------------
+
+/// A command prepared for [`fork_exec`]: everything the child needs is
+/// made here, in the parent (paths to try, argument and environment
+/// arrays), so that the child between fork and exec allocates nothing.
+///
+/// The program is looked up in `PATH` as `execvp(3)` does (a name with a
+/// `/` is used as it is): every candidate is tried in order, a file that
+/// cannot be executed (EACCES) is remembered and the search goes on, and
+/// a file that is not an executable format (ENOEXEC) runs with `/bin/sh`.
+pub(crate) struct Exec {
+    candidates: Vec<std::ffi::CString>,
+    argv: Vec<std::ffi::CString>,
+    env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    dir: Option<std::ffi::CString>,
+    stdio: [Option<OwnedFd>; 3],
+    session: Option<Option<u32>>,
+}
+
+/// The step of [`fork_exec`]'s child that failed (the child's report).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExecStep {
+    /// Giving stdin, stdout or stderr their descriptor.
+    Stdio,
+    /// Changing to the working directory.
+    Chdir,
+    /// `setsid` (a new session).
+    Session,
+    /// The caller's gate.
+    Gate,
+    /// `execve` of every candidate.
+    Exec,
+}
+
+impl ExecStep {
+    fn code(self) -> i32 {
+        self as i32 + 1
+    }
+
+    /// The step a report's code names.
+    pub(crate) fn from_code(code: i32) -> Option<ExecStep> {
+        [
+            ExecStep::Stdio,
+            ExecStep::Chdir,
+            ExecStep::Session,
+            ExecStep::Gate,
+            ExecStep::Exec,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
+    }
+}
+
+fn cstring(bytes: &[u8], what: &str) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{what} contains a NUL byte"),
+        )
+    })
+}
+
+impl Exec {
+    /// `command[0]` with the arguments `command[1..]`, our environment,
+    /// our working directory and our stdio.
+    pub(crate) fn new(command: &[std::ffi::OsString]) -> io::Result<Exec> {
+        use std::os::unix::ffi::OsStrExt;
+        let program = command
+            .first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command"))?;
+        let name = program.as_bytes();
+        if name.is_empty() {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        let candidates = if name.contains(&b'/') {
+            vec![cstring(name, "the command")?]
+        } else {
+            // execvp's default search path where PATH is unset.
+            let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+            let mut all = Vec::new();
+            for dir in path.as_bytes().split(|&b| b == b':') {
+                let mut full = Vec::with_capacity(dir.len() + 1 + name.len());
+                // An empty entry is the current directory.
+                if !dir.is_empty() {
+                    full.extend_from_slice(dir);
+                    full.push(b'/');
+                }
+                full.extend_from_slice(name);
+                all.push(cstring(&full, "the command")?);
+            }
+            all
+        };
+        let argv = command
+            .iter()
+            .map(|a| cstring(a.as_bytes(), "an argument"))
+            .collect::<io::Result<_>>()?;
+        Ok(Exec {
+            candidates,
+            argv,
+            env: Vec::new(),
+            dir: None,
+            stdio: [None, None, None],
+            session: None,
+        })
+    }
+
+    /// Sets `key` in the command's environment (ours otherwise).
+    pub(crate) fn env(
+        &mut self,
+        key: impl Into<std::ffi::OsString>,
+        value: impl Into<std::ffi::OsString>,
+    ) {
+        self.env.push((key.into(), value.into()));
+    }
+
+    /// The command's working directory.
+    pub(crate) fn dir(&mut self, dir: &std::path::Path) -> io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        self.dir = Some(cstring(dir.as_os_str().as_bytes(), "the directory")?);
+        Ok(())
+    }
+
+    /// Descriptor `n` (0, 1 or 2) of the command.
+    pub(crate) fn stdio(&mut self, n: usize, fd: OwnedFd) {
+        self.stdio[n] = Some(fd);
+    }
+
+    /// A new session (`setsid`), and the file mode mask if given.
+    pub(crate) fn new_session(&mut self, umask: Option<u32>) {
+        self.session = Some(umask);
+    }
+
+    /// The environment as `KEY=VALUE` strings: ours, with [`Exec::env`]'s
+    /// keys replaced.
+    fn environment(&self) -> io::Result<Vec<std::ffi::CString>> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+            .filter(|(k, _)| !self.env.iter().any(|(o, _)| o == k))
+            .collect();
+        vars.extend(self.env.iter().cloned());
+        vars.iter()
+            .map(|(k, v)| {
+                let mut kv = Vec::with_capacity(k.len() + 1 + v.len());
+                kv.extend_from_slice(k.as_bytes());
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                cstring(&kv, "an environment variable")
+            })
+            .collect()
+    }
+}
+
+/// The process's environment, as the C library keeps it.
+fn our_environ() -> *const *const libc::c_char {
+    #[cfg(target_vendor = "apple")]
+    {
+        // SAFETY: _NSGetEnviron returns a pointer to the environ variable.
+        unsafe { *libc::_NSGetEnviron() as *const *const libc::c_char }
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        extern "C" {
+            static environ: *const *const libc::c_char;
+        }
+        // SAFETY: a read of the C library's variable; nothing in this
+        // process writes it (std's set_var is not used).
+        unsafe { environ }
+    }
+}
+
+/// A null-terminated array of pointers into `strings`.
+fn pointers(strings: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Forks a child that sets itself up as `exec` says, runs `gate`, then
+/// execs the command (returns its PID). A child whose step fails writes
+/// `(step, errno)` as two native-endian `i32`s to `report` and exits
+/// with 127; once it has exec'd, `report` (close-on-exec) is closed. The
+/// signal mask is emptied and SIGPIPE (ignored by Rust programs) set back
+/// to its default just before the exec, as `std::process::Command` does.
+///
+/// # Safety
+/// The process must be single-threaded (the child of a multi-threaded
+/// process may call only async-signal-safe functions, and the child here
+/// runs `gate`), or `gate` must make only async-signal-safe calls, as must
+/// this function's child (it does: system calls on prepared memory only).
+/// `report` must be a descriptor that stays open in the child.
+pub(crate) unsafe fn fork_exec(
+    exec: &Exec,
+    report: RawFd,
+    gate: impl FnOnce() -> io::Result<()>,
+) -> io::Result<i32> {
+    // Our own environment as it is, unless variables are set: the C
+    // library's `environ` (nothing in pidguard changes it: no set_var).
+    let built;
+    let envp_ptr = if exec.env.is_empty() {
+        our_environ()
+    } else {
+        let strings = exec.environment()?;
+        built = (pointers(&strings), strings);
+        built.0.as_ptr()
+    };
+    let argv = pointers(&exec.argv);
+    // For ENOEXEC: `/bin/sh CANDIDATE ARGS…`, slot 1 set in the child.
+    let sh = c"/bin/sh";
+    let mut sh_argv: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 1);
+    sh_argv.push(sh.as_ptr());
+    sh_argv.push(std::ptr::null());
+    sh_argv.extend(argv.iter().skip(1));
+    // SAFETY: fork itself is safe; the child runs only `child` below.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            // SAFETY: this is the child of fork; see `child`.
+            let (step, errno) = unsafe { child(exec, gate, &argv, &mut sh_argv, envp_ptr) };
+            if step != ExecStep::Gate || errno != Errno::CANCELED.raw_os_error() {
+                let mut word = [0u8; 8];
+                word[..4].copy_from_slice(&step.code().to_ne_bytes());
+                word[4..].copy_from_slice(&errno.to_ne_bytes());
+                // SAFETY: `report` is open in this child (the caller's promise).
+                let _ = write_all(unsafe { BorrowedFd::borrow_raw(report) }, &word);
+            }
+            // SAFETY: _exit is async-signal-safe and runs no destructor.
+            unsafe { libc::_exit(127) }
+        }
+        pid => Ok(pid),
+    }
+}
+
+/// The child's side of [`fork_exec`]: only system calls on memory the
+/// parent prepared. Returns only on failure, with the step and errno.
+unsafe fn child(
+    exec: &Exec,
+    gate: impl FnOnce() -> io::Result<()>,
+    argv: &[*const libc::c_char],
+    sh_argv: &mut [*const libc::c_char],
+    envp: *const *const libc::c_char,
+) -> (ExecStep, i32) {
+    let errno = |e: Errno| e.raw_os_error();
+    let io_errno = |e: io::Error| e.raw_os_error().unwrap_or(Errno::INVAL.raw_os_error());
+    for (n, fd) in exec.stdio.iter().enumerate() {
+        let Some(fd) = fd else { continue };
+        // SAFETY: 0, 1 and 2 are open in every Rust program (std opens
+        // /dev/null for a closed one at start-up); dup2 replaces them.
+        let mut target = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n as RawFd) };
+        let done = if std::os::fd::AsRawFd::as_raw_fd(fd) == n as RawFd {
+            // Already in place: only drop close-on-exec.
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())
+        } else {
+            rustix::io::dup2(fd, &mut target)
+        };
+        // The target stays open for the command.
+        std::mem::forget(target);
+        if let Err(e) = done {
+            return (ExecStep::Stdio, errno(e));
+        }
+    }
+    if let Some(dir) = &exec.dir {
+        if let Err(e) = rustix::process::chdir(dir.as_c_str()) {
+            return (ExecStep::Chdir, errno(e));
+        }
+    }
+    if let Some(umask) = exec.session {
+        if let Err(e) = new_session(umask) {
+            return (ExecStep::Session, io_errno(e));
+        }
+    }
+    if let Err(e) = gate() {
+        return (ExecStep::Gate, io_errno(e));
+    }
+    // SAFETY: an empty set, and SIGPIPE's default action: both plain
+    // system calls (sigprocmask and signal are async-signal-safe).
+    unsafe {
+        let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(empty.as_mut_ptr());
+        libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let mut denied = false;
+    let mut last = Errno::NOENT.raw_os_error();
+    for path in &exec.candidates {
+        // SAFETY: null-terminated arrays of pointers to C strings that
+        // live in the parent's memory, copied into this child.
+        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp) };
+        let e = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if e == Errno::NOEXEC.raw_os_error() {
+            sh_argv[1] = path.as_ptr();
+            // SAFETY: as above.
+            unsafe { libc::execve(sh_argv[0], sh_argv.as_ptr(), envp) };
+            return (
+                ExecStep::Exec,
+                io::Error::last_os_error().raw_os_error().unwrap_or(0),
+            );
+        }
+        if e == Errno::ACCESS.raw_os_error() {
+            denied = true;
+        } else if ![
+            Errno::NOENT,
+            Errno::NOTDIR,
+            Errno::STALE,
+            Errno::NODEV,
+            Errno::TIMEDOUT,
+        ]
+        .iter()
+        .any(|x| x.raw_os_error() == e)
+        {
+            return (ExecStep::Exec, e);
+        }
+        last = e;
+    }
+    if denied {
+        last = Errno::ACCESS.raw_os_error();
+    }
+    (ExecStep::Exec, last)
 }

@@ -631,10 +631,19 @@ pub(crate) mod proc {
 /// not the one `/proc/<pid>` described (a `/proc` of another PID
 /// namespace) and nothing is pinned.
 pub(crate) fn pidfd_open(pid: Pid) -> io::Result<Option<std::os::fd::OwnedFd>> {
+    pidfd_open_read(pid).map(|opened| opened.map(|(fd, _)| fd))
+}
+
+/// [`pidfd_open`], with the `Pid:` line the pidfd was checked against
+/// (`None`: absent or unreadable), for a caller that needs it present
+/// (the kernel identity): read once, not twice.
+pub(crate) fn pidfd_open_read(
+    pid: Pid,
+) -> io::Result<Option<(std::os::fd::OwnedFd, Option<i32>)>> {
     match rustix::process::pidfd_open(pid.to_rustix(), rustix::process::PidfdFlags::empty()) {
         Ok(fd) => match proc::pidfd_pid(&fd) {
-            None => Ok(Some(fd)),
-            Some(n) if n == pid.get() => Ok(Some(fd)),
+            None => Ok(Some((fd, None))),
+            Some(n) if n == pid.get() => Ok(Some((fd, Some(n)))),
             Some(-1) => Err(io::ErrorKind::NotFound.into()),
             Some(n) => Err(io::Error::other(format!(
                 "PID {pid} here is PID {n} in /proc's numbering: /proc is of another PID \

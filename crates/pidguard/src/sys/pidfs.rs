@@ -77,8 +77,8 @@ mod linux {
         if proc::ours().is_err() {
             return Err(NoIno::ForeignProc);
         }
-        let fd = match crate::sys::pidfd_open(pid) {
-            Ok(Some(fd)) => fd,
+        let (fd, line) = match crate::sys::pidfd_open_read(pid) {
+            Ok(Some(opened)) => opened,
             Ok(None) => {
                 PIDFS.store(2, Ordering::Relaxed);
                 return Err(NoIno::Unsupported);
@@ -92,7 +92,7 @@ mod linux {
         };
         // On pidfs (Linux 6.9+) the fdinfo always has its `Pid:` line; a
         // missing one means it could not be read: no tie, no identity.
-        if proc::pidfd_pid(&fd) != Some(pid.get()) {
+        if line != Some(pid.get()) {
             return Err(NoIno::ForeignProc);
         }
         if PIDFS.load(Ordering::Relaxed) == 0 {
