@@ -15,10 +15,12 @@
 //! * a file is removed only when its owner is proved gone (the PID is dead
 //!   and nobody holds the lock).
 //!
-//! When running as root, the file must also pass the trust checks (see
-//! `trust_problem`), unless the process is pinned by an `exe` or `user`
-//! filter (as start-stop-daemon's `--exec`/`--user`). [`wait`] sends
-//! nothing and never refuses for trust.
+//! A file with more than one hard link is refused for every caller, and
+//! no filter lifts that. When running as root, the file must also pass the
+//! trust checks (see `trust_problem`: someone else could have written it),
+//! unless the process is pinned by a matching `exe`, `user` or `name`
+//! filter (as start-stop-daemon's `--exec`/`--user`/`--name`). [`wait`]
+//! sends nothing and never refuses for trust.
 
 use std::io;
 use std::path::Path;
@@ -253,16 +255,22 @@ fn pin(path: &Path, filters: &Filters, purpose: Purpose) -> Result<Pinned> {
                 if purpose != Purpose::Wait {
                     let st = second.file.as_ref().expect("a running file was opened");
                     let verified = identity == Identity::Verified;
-                    if let Some(why) = trust_problem(path, st, verified) {
+                    if let Some(distrust) = trust_problem(path, st, verified) {
                         // As start-stop-daemon: a process pinned by a
-                        // matching --exe/--user may be signalled anyway.
+                        // matching --exe/--user/--comm may be signalled
+                        // through a file others could have written (never
+                        // through one with several names).
+                        if !distrust.pin_lifts {
+                            return Err(Error::untrusted(path, distrust.why));
+                        }
                         if !filters.pins_process() {
                             return Err(Error::untrusted(
                                 path,
                                 format!(
-                                    "{why}; pin the process with a matching filter \
+                                    "{}; pin the process with a matching filter \
                                      (pidguard --exe PATH, --user USER or --comm NAME) to \
-                                     signal it anyway"
+                                     signal it anyway",
+                                    distrust.why
                                 ),
                             ));
                         }

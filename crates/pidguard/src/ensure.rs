@@ -5,12 +5,21 @@
 //! daemon at once and each starts one. [`ensure`] serialises the decision:
 //!
 //! 1. Probe: if the PID file's holder runs (and, with a socket, the socket
-//!    accepts a connection), that is the daemon.
+//!    accepts a connection), that is the daemon. A daemon that does not
+//!    lock its file (nginx, sshd) runs too when its unlocked file names a
+//!    live process proved its owner or passing every consistency check
+//!    ([`Status::Running`](crate::Status::Running) with `locked: false`):
+//!    it is reported, never taken over, and nothing is started.
 //! 2. Otherwise take the *spawn lock*, a PID file next to the daemon's
 //!    (`.<name>.spawn`), waiting for whoever holds it.
 //! 3. Probe again: a client that waited finds the daemon the winner started.
 //! 4. Still none: call the spawn closure, which starts the daemon and
 //!    returns once the daemon holds the PID file; then wait for its socket.
+//!    An unlocked file whose live process is neither the owner nor proved
+//!    gone (timing evidence, an unreadable fact, or a daemon whose socket
+//!    does not answer) is not taken over by that start either:
+//!    [`Pidfile::acquire`] refuses it with
+//!    [`ErrorKind::AlreadyRunning`], naming the PID.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -80,7 +89,9 @@ impl EnsureOptions {
 /// The daemon [`ensure`] found or started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ensured {
-    /// It was already running.
+    /// It was already running: it holds the file's lock, or (a daemon that
+    /// does not lock its file) the unlocked file names it and it passes
+    /// every check. Nothing was started or taken over.
     Running(Pid),
     /// This call started it.
     Started(Pid),

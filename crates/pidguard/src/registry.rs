@@ -507,7 +507,9 @@ impl Default for SweepPolicy {
 /// What [`sweep`] did (or, dry, would do) with one file.
 #[derive(Debug)]
 pub enum Action {
-    /// A stale file was removed (its process is gone or its PID reused).
+    /// A stale file was removed: its owner is proved gone (the PID is dead
+    /// and nobody holds the lock). A reused PID's file is kept
+    /// ([`Kept::NotProvedGone`]) while the process lives.
     RemovedStale,
     /// An orphan was stopped and its file removed.
     StoppedOrphan,
@@ -614,10 +616,12 @@ pub struct Swept {
     pub dry_run: bool,
 }
 
-/// Sweeps `dir`: removes stale PID files (nobody holds the lock and the PID
-/// is dead or mismatched), and with `policy.kill` stops orphans, using the
-/// safe removal and stop of this crate (never a locked file, never through
-/// a symlink, never a successor's; only verified or consistent processes).
+/// Sweeps `dir`: removes the PID files whose owner is proved gone (nobody
+/// holds the lock and the PID is dead; a live process that is mismatched,
+/// unproved or hidden keeps its file: [`Kept::NotProvedGone`]), and with
+/// `policy.kill` stops orphans, using the safe removal and stop of this
+/// crate (never a locked file, never through a symlink, never a
+/// successor's; only verified or consistent processes).
 pub fn sweep(dir: impl AsRef<Path>, policy: &SweepPolicy) -> Result<Vec<Swept>> {
     let mut out = Vec::new();
     for entry in list_within(dir, policy.max_depth)? {

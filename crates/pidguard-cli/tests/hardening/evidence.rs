@@ -20,6 +20,9 @@ use testkit::{alive, bin, signal, text, tmp, wait_for, write_pidfile, Owned, Sea
 use testkit::{pid_in, pid_in_where, Pinned};
 use testkit::{signals_in, wait_verified, BROADCAST_CAPABLE};
 
+/// The extended attribute holding a file's kernel identity record.
+const KERNEL_RECORD: &str = "user.pidguard.pidfd_ino";
+
 /// Why the strace seam cannot be used here, if it cannot.
 fn no_strace() -> Option<String> {
     // (Under CI=true a missing strace fails the test: testkit::have_tool.)
@@ -202,16 +205,38 @@ fn evidence_01_reused_pid_under_subset_pid() {
     assert_eq!(ns.ns_pid(newcomer), Some(n), "the PID was not reused");
     let birth = started(newcomer).unwrap();
 
-    let out = ns
-        .command(bin())
-        .args(["status", "--json", "-p"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    let v = json(&out);
-    assert_ne!(v["state"], "running", "{v}");
-    assert_eq!(v["identity"], "mismatched", "{v}");
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let status = || {
+        let out = ns
+            .command(bin())
+            .args(["status", "--json", "-p"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+        let v = json(&out);
+        assert_ne!(v["state"], "running", "{v}");
+        assert_eq!(v["identity"], "mismatched", "{v}");
+        v
+    };
+    // The holder's kernel identity record (Linux 6.9 and later, on a
+    // filesystem with user extended attributes) decides first; without it
+    // the start time, read against the boot clock with no /proc/uptime.
+    let v = status();
+    let record = match rustix::fs::removexattr(&p, KERNEL_RECORD) {
+        Ok(()) => true,
+        Err(rustix::io::Errno::NODATA | rustix::io::Errno::OPNOTSUPP) => false,
+        Err(e) => panic!("removing {KERNEL_RECORD} from {}: {e}", p.display()),
+    };
+    if record {
+        assert_eq!(v["evidence"], "kernel identity", "{v}");
+    }
+    let v = status();
+    assert_eq!(v["evidence"], "consistent checks", "{v}");
+    let detail = v["identity_detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the process started") && detail.contains("after the file was written"),
+        "timing decided: {v}"
+    );
     let mut stop = ns.command(bin());
     stop.args(["stop", "--json", "-p"]).arg(&p);
     let (out, signals) = under_strace(&stop).unwrap();
@@ -226,7 +251,13 @@ fn evidence_01_reused_pid_under_subset_pid() {
         NAME,
         &format!(
             "PID {n} reused in a PID namespace with /proc mounted subset=pid: status said \
-             mismatched (not running), stop attempted no signal and kept the file"
+             mismatched (not running), by {}the start time alone (consistent checks: \
+             started after the file); stop attempted no signal and kept the file",
+            if record {
+                "the kernel identity record, then without it by "
+            } else {
+                ""
+            }
         ),
     );
 }
@@ -284,8 +315,69 @@ fn evidence_02_an_open_descriptor_is_not_a_lock() {
     );
 }
 
+/// `status --json` on a locked file with a second name: running, its
+/// holder named, but not verified (the lock proves nothing about a file
+/// others reach by another name): the consistency checks decided.
+fn running_not_verified(caller: Command, p: &Path, holder: i32) {
+    let mut status = caller;
+    let out = status
+        .arg(bin())
+        .args(["status", "--json", "-p"])
+        .arg(p)
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        (&v["state"], &v["pid"]),
+        (&"running".into(), &holder.into()),
+        "{v}"
+    );
+    assert_eq!(v["identity"], "consistent", "never verified: {v}");
+    assert_eq!(v["evidence"], "consistent checks", "{v}");
+}
+
+/// `stop` and `signal HUP` through `p`, under the seam, with each of
+/// `pins` (and without a filter): refused (77) for its hard links, no
+/// signal attempted.
+fn refused_for_links(caller: &dyn Fn() -> Command, p: &Path, pins: &[[&str; 2]]) {
+    let ps = p.to_str().unwrap();
+    let mut filters: Vec<&[&str]> = vec![&[]];
+    filters.extend(pins.iter().map(|f| &f[..]));
+    for filter in filters {
+        for action in [&["stop"][..], &["signal", "HUP"][..]] {
+            let mut cmd = caller();
+            cmd.arg(bin()).args(action).args(filter).args(["-p", ps]);
+            let (out, calls) = Seam::default().run(&cmd).unwrap();
+            let signals = signals_in(&calls);
+            assert!(signals.is_empty(), "{action:?} {filter:?}: {signals:?}");
+            assert_eq!(
+                out.status.code(),
+                Some(77),
+                "{action:?} {filter:?}: {}",
+                text(&out)
+            );
+            assert!(
+                text(&out).contains("hard links") && text(&out).contains("no filter lifts this"),
+                "{action:?} {filter:?}: {}",
+                text(&out)
+            );
+        }
+    }
+}
+
+/// A command run as the caller itself (as `as_user` runs one as a user):
+/// the program is the first argument.
+fn as_is() -> Command {
+    let mut c = Command::new("env");
+    c.stdin(Stdio::null());
+    c
+}
+
 /// Case 3: a hard link to root's locked PID file in a directory an
-/// unprivileged user owns: root's stop and signal through it refuse.
+/// unprivileged user owns: root's stop and signal through it (and through
+/// the original name) refuse, even with a filter that pins the process;
+/// status says running, not verified.
 #[test]
 fn evidence_03_hard_link_to_a_locked_file_is_refused() {
     const NAME: &str = "evidence-03-hard-link";
@@ -302,18 +394,94 @@ fn evidence_03_hard_link_to_a_locked_file_is_refused() {
     // link is made here as root, where the user would have planted it.)
     let planted = user_dir.path().join("app.pid");
     std::fs::hard_link(&real, &planted).unwrap();
-    let ps = planted.to_str().unwrap();
-    for args in [vec!["stop", "-p", ps], vec!["signal", "-p", ps, "HUP"]] {
-        let (out, signals) = seam(&args);
-        assert!(signals.is_empty(), "{args:?}: {signals:?}");
-        assert_eq!(out.status.code(), Some(77), "{args:?}: {}", text(&out));
-        assert!(text(&out).contains("hard links"), "{}", text(&out));
+    let exe = std::fs::read_link(format!("/proc/{holder}/exe")).unwrap();
+    let pins = [["--exe", exe.to_str().unwrap()], ["--user", "root"]];
+    for p in [&planted, &real] {
+        running_not_verified(as_is(), p, holder);
+        refused_for_links(&as_is, p, &pins);
     }
     assert!(alive(holder));
     summary::passed(
         NAME,
-        "root's stop and signal through a hard link to a locked PID file refused (77), \
-         attempting no signal",
+        "root's stop and signal through a hard link to a locked PID file, and through its \
+         own name, refused (77) with and without --exe/--user pinning the holder, \
+         attempting no signal; status running, consistent (never verified)",
+    );
+}
+
+/// "Verified" needs F to be F (one link), for every caller: a user's own
+/// locked file given a second name is judged by the consistency checks
+/// (running, consistent), and the user's stop and signal through either
+/// name refuse (77), a filter pinning the holder or not; once the second
+/// name is gone the file is verified again. As root the test runs it all
+/// as nobody, in nobody's directory (the trust checks for root are case 3).
+#[test]
+fn a_locked_file_with_two_links_is_never_verified_for_any_caller() {
+    const NAME: &str = "two-links-any-caller";
+    if let Some(why) = no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let mut user = summary::is_root().then_some(65534);
+    if user.is_some() {
+        std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let reach = as_user(65534, 65534)
+            .arg(bin())
+            .arg("--version")
+            .output()
+            .unwrap();
+        if reach.status.code() == Some(126) {
+            // (The binary is below a directory nobody cannot enter.)
+            user = None;
+        }
+    }
+    let caller = || match user {
+        Some(u) => as_user(u, u),
+        None => as_is(),
+    };
+    let real = dir.path().join("app.pid");
+    let mut start = caller();
+    start
+        .arg(bin())
+        .args(["run", "--exec", "-p"])
+        .arg(&real)
+        .args(["--", "sleep", "60"]);
+    let _holder = Owned::spawn(&mut start);
+    let holder = wait_verified(&real);
+    let second = dir.path().join("second.pid");
+    std::fs::hard_link(&real, &second).unwrap();
+    let exe = std::fs::read_link(format!("/proc/{holder}/exe")).unwrap();
+    let pins = [["--exe", exe.to_str().unwrap()]];
+    for p in [&real, &second] {
+        running_not_verified(caller(), p, holder);
+        refused_for_links(&caller, p, &pins);
+    }
+    std::fs::remove_file(&second).unwrap();
+    let out = caller()
+        .arg(bin())
+        .args(["status", "--json", "-p"])
+        .arg(&real)
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(
+        (&v["identity"], &v["evidence"]),
+        (&"verified".into(), &"lock".into()),
+        "{v}"
+    );
+    assert!(alive(holder));
+    summary::passed(
+        NAME,
+        &format!(
+            "{}: a locked file with a second name was running but consistent (never \
+             verified) through both names; stop and signal refused (77) with and without \
+             --exe, no signal attempted; verified again once the second name was removed",
+            match user {
+                Some(_) => "as nobody",
+                None => "as the caller",
+            }
+        ),
     );
 }
 
@@ -409,21 +577,47 @@ fn evidence_05_a_thread_id_is_not_a_process() {
         .unwrap();
     assert_ne!(out.status.code(), Some(0), "pid: {}", text(&out));
     for no_pidfd in [false, true] {
-        for args in [vec!["stop"], vec!["signal", "HUP"]] {
+        let seam = Seam {
+            also_trace: "pidfd_open",
+            also_inject: if no_pidfd {
+                "pidfd_open:error=ENOSYS"
+            } else {
+                ""
+            },
+            ..Seam::default()
+        };
+        let run = |args: &[&str]| {
             let mut cmd = Command::new(bin());
-            cmd.args(&args).arg("-p").arg(&p);
-            let seam = Seam {
-                also_trace: "pidfd_open",
-                also_inject: if no_pidfd {
-                    "pidfd_open:error=ENOSYS"
-                } else {
-                    ""
-                },
-                ..Seam::default()
-            };
+            cmd.args(args).arg("-p").arg(&p);
             let (out, calls) = seam.run(&cmd).unwrap();
             let signals = signals_in(&calls);
             assert!(signals.is_empty(), "{args:?} {no_pidfd}: {signals:?}");
+            if no_pidfd {
+                // The injection reached it: pidfd_open was refused.
+                assert!(
+                    calls
+                        .iter()
+                        .all(|c| !c.contains("pidfd_open(") || c.contains("ENOSYS")),
+                    "{args:?}: {calls:?}"
+                );
+            }
+            out
+        };
+        let out = run(&["status", "--json"]);
+        let v = json(&out);
+        assert_ne!(v["state"], "running", "no pidfd {no_pidfd}: {v}");
+        assert_eq!(v["identity"], "mismatched", "no pidfd {no_pidfd}: {v}");
+        assert_ne!(out.status.code(), Some(0), "status: {}", text(&out));
+        let out = run(&["pid"]);
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "pid, no pidfd {no_pidfd}: {}",
+            text(&out)
+        );
+        assert!(text(&out).trim() != tid.to_string(), "pid printed the TID");
+        for args in [&["stop"][..], &["signal", "HUP"][..]] {
+            let out = run(args);
             assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
             assert!(p.exists());
         }
@@ -432,8 +626,9 @@ fn evidence_05_a_thread_id_is_not_a_process() {
     drop(proc);
     summary::passed(
         NAME,
-        "a file naming a thread's TID: status mismatched (a thread), pid failed, stop and \
-         signal (with and without pidfd_open) attempted no signal and kept the file",
+        "a file naming a thread's TID: status mismatched (a thread, never running), pid \
+         failed, stop and signal attempted no signal and kept the file, each with and \
+         without pidfd_open (ENOSYS)",
     );
 }
 
@@ -544,6 +739,7 @@ fn evidence_07_a_hidden_process_is_never_stale() {
             .is_ok_and(|c| c.trim() == "sleep")
     });
     write_pidfile(&p, &format!("{}\n", target.pid()));
+    let mut seen = Vec::new();
     for (who, uid) in [
         ("a user under hidepid=2", Some(65533)),
         ("root without /proc", None),
@@ -551,9 +747,15 @@ fn evidence_07_a_hidden_process_is_never_stale() {
         let out = hidden_view(uid, &["status", "--json", "-p", ps])
             .output()
             .unwrap();
-        if out.status.code() == Some(126) {
-            return summary::skipped(NAME, "the binary is not reachable by another user");
+        if uid.is_some() && out.status.code() == Some(126) {
+            // Only this half needs another user to run the binary.
+            testkit::skipped(&format!(
+                "{NAME}: {who}: the binary is not reachable by UID 65533 (exit 126: a \
+                 directory above it is closed to other users); the root half still runs"
+            ));
+            continue;
         }
+        seen.push(who);
         let v = json(&out);
         assert_ne!(v["state"], "stale", "{who}: {v}");
         assert_eq!(out.status.code(), Some(4), "{who}: {}", text(&out));
@@ -577,10 +779,22 @@ fn evidence_07_a_hidden_process_is_never_stale() {
         );
         assert!(p.exists() && alive(target.pid()));
     }
+    assert!(
+        seen.contains(&"root without /proc"),
+        "the root half always runs"
+    );
     summary::passed(
         NAME,
-        "a live process hidden by hidepid=2 (from a user) and by a missing /proc (from \
-         root): status unknown (4), never stale; sweep --kill kept its file; stop refused (77)",
+        &format!(
+            "a live process hidden from {}: status unknown (4), never stale; sweep --kill \
+             kept its file; stop refused (77){}",
+            seen.join(" and from "),
+            if seen.len() < 2 {
+                " (the hidepid=2 half skipped: the binary is not reachable by UID 65533)"
+            } else {
+                ""
+            }
+        ),
     );
 }
 
@@ -694,8 +908,10 @@ fn evidence_09_10_11_nginx() {
     let ps = pidfile.to_str().unwrap();
     let content = std::fs::read_to_string(&pidfile).unwrap();
 
-    // Case 9: filters.
-    let (out, signals) = seam(&["stop", "--exe", "/usr/bin/nginx", "-p", ps]);
+    // Case 9: filters. A --exe path that surely does not exist (inside
+    // the test's own directory, never created) is a usage error.
+    let nowhere = d.join("no-such-dir").join("nginx");
+    let (out, signals) = seam(&["stop", "--exe", nowhere.to_str().unwrap(), "-p", ps]);
     assert!(signals.is_empty(), "{signals:?}");
     assert_eq!(
         out.status.code(),
@@ -723,20 +939,35 @@ fn evidence_09_10_11_nginx() {
 
     // Case 11: run --daemon and acquire refuse nginx's unlocked file.
     let mtime = std::fs::metadata(&pidfile).unwrap().modified().unwrap();
-    let out = Command::new(bin())
-        .args(["run", "--daemon", "-p", ps, "--", "/usr/sbin/nginx", "-p"])
-        .arg(d)
-        .arg("-c")
-        .arg(&conf)
-        .args(["-g", "daemon off;"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    // `pidguard VERB… -p nginx.pid -- nginx -g 'daemon off;'`.
+    let second_nginx = |verb: &[&str]| {
+        Command::new(bin())
+            .args(verb)
+            .args(["-p", ps, "--", "/usr/sbin/nginx", "-p"])
+            .arg(d)
+            .arg("-c")
+            .arg(&conf)
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = second_nginx(&["run", "--daemon"]);
     assert_eq!(out.status.code(), Some(75), "run --daemon: {}", text(&out));
     assert!(text(&out).contains("not locked"), "{}", text(&out));
     let err = pidguard::Pidfile::new(&pidfile).acquire().unwrap_err();
     assert_eq!(err.kind(), pidguard::ErrorKind::AlreadyRunning, "{err}");
     assert_eq!(err.holder().map(|p| p.get()), Some(nginx.pid), "{err}");
+    // ensure: nginx is the daemon, already running (0, its PID), nothing
+    // started or taken over.
+    let out = second_nginx(&["ensure", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "ensure: {}", text(&out));
+    let v = json(&out);
+    assert_eq!(
+        (&v["pid"], &v["started"]),
+        (&nginx.pid.into(), &false.into()),
+        "{v}"
+    );
     assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), content);
     assert_eq!(
         std::fs::metadata(&pidfile).unwrap().modified().unwrap(),
@@ -759,7 +990,8 @@ fn evidence_09_10_11_nginx() {
         NAME,
         "nginx with its unlocked PID file: stop --exe (missing path) 2, --comm/--user no \
          match 1, sweep --kill and a clock-stepped stop signalled nothing and kept its file; \
-         run --daemon and acquire() refused it (75, holder named)",
+         run --daemon and acquire() refused it (75, holder named); ensure reported it \
+         running (0, started false), the file untouched",
     );
 }
 
@@ -784,8 +1016,9 @@ fn user_ids(name: &str) -> Option<(u32, u32)> {
 }
 
 /// `pidguard ARGS`, the broadcast-capable signal calls failing (only
-/// pidfd_send_signal, which reaches the pinned process alone, works).
-fn pinned_only(args: &[&str]) -> Output {
+/// pidfd_send_signal, which reaches the pinned process alone, works): its
+/// output and the signals it sent.
+fn pinned_only(args: &[&str]) -> (Output, Vec<String>) {
     let mut cmd = Command::new(bin());
     cmd.args(args);
     let seam = Seam {
@@ -798,7 +1031,7 @@ fn pinned_only(args: &[&str]) -> Output {
         signals.iter().all(|l| l.contains("pidfd_send_signal(")),
         "{args:?}: {signals:?}"
     );
-    out
+    (out, signals)
 }
 
 /// Starts a daemon that forks away (`cmd`), and waits for its PID file.
@@ -808,13 +1041,12 @@ fn start_daemon(mut cmd: Command, pidfile: &Path) -> Daemon {
     Daemon::from_pidfile(pidfile)
 }
 
-/// `wait --timeout 1s` without filters on a running daemon: it waits (no
-/// trust refusal) and says it still runs (1).
+/// `wait --timeout 1s` without filters on a running daemon, under the
+/// seam: it waits (no trust refusal), sends nothing, and says it still runs
+/// (1).
 fn waits_without_filters(pidfile: &str) {
-    let out = Command::new(bin())
-        .args(["wait", "--timeout", "1s", "-p", pidfile])
-        .output()
-        .unwrap();
+    let (out, signals) = seam(&["wait", "--timeout", "1s", "-p", pidfile]);
+    assert!(signals.is_empty(), "wait sent: {signals:?}");
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -823,10 +1055,17 @@ fn waits_without_filters(pidfile: &str) {
     );
 }
 
-/// `pidguard ARGS` on a daemon: succeeds, signalling only the pinned one.
-fn pinned_ok(args: &[&str]) {
-    let out = pinned_only(args);
+/// `pidguard ARGS` on a daemon: succeeds, signalling only the pinned one,
+/// with `signal` (`SIGHUP`…): the trace shows that pidfd_send_signal.
+fn pinned_ok(args: &[&str], signal: &str) {
+    let (out, signals) = pinned_only(args);
     assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+    assert!(
+        signals.iter().any(|l| l.contains("pidfd_send_signal(")
+            && l.contains(&format!(", {signal},"))
+            && l.ends_with("= 0")),
+        "{args:?}: no {signal} sent through a pidfd: {signals:?}"
+    );
 }
 
 /// `pidguard ARGS` (no filter) on a file others could have written: refused
@@ -886,10 +1125,18 @@ fn evidence_12_debian_daemons_as_root() {
     let redis = start_daemon(cmd, &rfile);
     let rs = rfile.to_str().unwrap();
     refused_unpinned(&["signal", "-p", rs, "HUP"]);
-    pinned_ok(&["signal", "--exe", "/usr/bin/redis-server", "-p", rs, "HUP"]);
+    pinned_ok(
+        &["signal", "--exe", "/usr/bin/redis-server", "-p", rs, "HUP"],
+        "SIGHUP",
+    );
+    assert!(alive(redis.pid), "redis ignores SIGHUP");
+    pinned_ok(&["signal", "--user", "redis", "-p", rs, "HUP"], "SIGHUP");
     assert!(alive(redis.pid), "redis ignores SIGHUP");
     waits_without_filters(rs);
-    pinned_ok(&["stop", "--exe", "/usr/bin/redis-server", "-p", rs]);
+    pinned_ok(
+        &["stop", "--exe", "/usr/bin/redis-server", "-p", rs],
+        "SIGTERM",
+    );
     assert!(!alive(redis.pid));
 
     // memcached, as its user.
@@ -913,7 +1160,10 @@ fn evidence_12_debian_daemons_as_root() {
     let memcached = start_daemon(cmd, &mfile);
     let ms = mfile.to_str().unwrap();
     refused_unpinned(&["stop", "-p", ms]);
-    pinned_ok(&["stop", "--exe", "/usr/bin/memcached", "-p", ms]);
+    pinned_ok(
+        &["stop", "--exe", "/usr/bin/memcached", "-p", ms],
+        "SIGTERM",
+    );
     assert!(!alive(memcached.pid));
 
     // dnsmasq: started as root, drops to its user.
@@ -936,17 +1186,20 @@ fn evidence_12_debian_daemons_as_root() {
         ));
     let dnsmasq = start_daemon(cmd, &dfile);
     let ds = dfile.to_str().unwrap();
-    pinned_ok(&["signal", "--comm", "dnsmasq", "-p", ds, "USR1"]);
+    pinned_ok(
+        &["signal", "--comm", "dnsmasq", "-p", ds, "USR1"],
+        "SIGUSR1",
+    );
     assert!(alive(dnsmasq.pid));
     waits_without_filters(ds);
-    pinned_ok(&["stop", "--comm", "dnsmasq", "-p", ds]);
+    pinned_ok(&["stop", "--comm", "dnsmasq", "-p", ds], "SIGTERM");
     assert!(!alive(dnsmasq.pid));
     summary::passed(
         NAME,
         "as root, redis/memcached/dnsmasq with files in service-user directories: unpinned \
-         signal/stop refused (77) naming the filters; signal HUP --exe redis, stop --exe \
-         redis/memcached, signal/stop --comm dnsmasq worked through pidfds; wait worked \
-         without filters",
+         signal/stop refused (77) naming the filters; signal HUP --exe and --user redis, \
+         stop --exe redis/memcached, signal USR1/stop --comm dnsmasq each sent its signal \
+         through a pidfd (seen in the trace); wait worked without filters, sending nothing",
     );
 }
 
@@ -1192,6 +1445,216 @@ fn unlocked_file_of_a_live_process_is_taken_over_only_when_proved_gone() {
         NAME,
         "an unlocked file older than its live process, and a container's PID 1 naming \
          itself: run refused (75, the reason named), the file unchanged",
+    );
+}
+
+/// A file's bytes and modification time.
+fn snapshot(p: &Path) -> (Vec<u8>, SystemTime) {
+    let bytes = std::fs::read(p).unwrap();
+    (bytes, std::fs::metadata(p).unwrap().modified().unwrap())
+}
+
+/// ensure and a daemon that does not lock its PID file (a stand-in for
+/// nginx or sshd: a live process whose unlocked file it wrote after it
+/// started): the daemon already runs, so ensure prints its PID and exits
+/// 0, starting nothing and leaving the file alone (the library's
+/// `ensure` says `Ensured::Running` without calling its spawn). With a
+/// `--socket` that does not answer it tries to start one, and the start
+/// refuses the file (75): still nothing started, the file untouched.
+#[test]
+fn ensure_reports_a_daemon_that_does_not_lock_as_running() {
+    const NAME: &str = "ensure-unlocked-daemon";
+    if let Some(why) = no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let p = dir.path().join("daemon.pid");
+    let mark = dir.path().join("second-instance-started");
+    let daemon = Owned::spawn(Command::new("sleep").arg("60"));
+    let pid = daemon.pid();
+    // Written after it started, as a daemon writes its own file.
+    write_pidfile(&p, &format!("{pid}\n"));
+    let before = snapshot(&p);
+    let start = format!("touch '{}'; exec sleep 60", mark.display());
+    let ensure = |extra: &[&str]| {
+        let mut cmd = Command::new(bin());
+        cmd.args(["ensure", "--json", "-p"])
+            .arg(&p)
+            .args(extra)
+            .args(["--", "sh", "-c", &start]);
+        let (out, signals) = under_strace(&cmd).expect("strace checked above");
+        assert!(
+            signals.is_empty(),
+            "ensure {extra:?} signalled: {signals:?}"
+        );
+        out
+    };
+    let out = ensure(&[]);
+    assert_eq!(out.status.code(), Some(0), "ensure: {}", text(&out));
+    let v = json(&out);
+    assert_eq!(
+        (&v["pid"], &v["started"]),
+        (&pid.into(), &false.into()),
+        "{v}"
+    );
+    let sock = dir.path().join("daemon.sock");
+    let out = ensure(&["--socket", sock.to_str().unwrap(), "--ready-timeout", "2s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "ensure --socket: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("not locked"), "{}", text(&out));
+    let spawned = std::cell::Cell::new(false);
+    let found = pidguard::ensure::ensure(
+        &pidguard::Pidfile::new(&p),
+        &pidguard::ensure::EnsureOptions::new(),
+        || {
+            spawned.set(true);
+            Err::<pidguard::Pid, std::io::Error>(std::io::Error::other(
+                "a second instance was to be started",
+            ))
+        },
+    );
+    assert!(!spawned.get(), "ensure() called spawn: {found:?}");
+    assert_eq!(found.unwrap().pid().get(), pid);
+    // (Give a start that was wrongly begun time to show.)
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!mark.exists(), "a second instance was started");
+    assert_eq!(snapshot(&p), before, "the file was changed");
+    assert!(alive(pid));
+    summary::passed(
+        NAME,
+        "a live daemon's unlocked file (written after it started): ensure printed its PID \
+         (exit 0, started false), signalled and started nothing, the library's ensure said Running \
+         without spawning; with a socket that does not answer the start was refused (75); \
+         the file untouched",
+    );
+}
+
+/// Item "file predates the boot": timing evidence that decides only where
+/// the start time of the process cannot be read while the boot time can
+/// (`CLOCK_BOOTTIME` needs no /proc). With /proc, a process alive now
+/// started after the boot, hence after such a file: "started after the
+/// file" decides first. Root in a mount namespace without /proc, a file
+/// written before the boot naming a live process: mismatched ("before the
+/// last boot", the clock-step wording), stale but kept; stop attempts no
+/// signal and exits 1; sweep --kill keeps it.
+#[test]
+fn a_file_from_before_the_boot_is_timing_evidence_where_start_times_are_hidden() {
+    const NAME: &str = "file-before-boot";
+    if let Some(why) = not_root_or_no_strace() {
+        return summary::skipped(NAME, &format!("{why} (a mount namespace without /proc)"));
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let ps = p.to_str().unwrap();
+    let target = Owned::spawn(Command::new("sleep").arg("60"));
+    write_pidfile(&p, &format!("{}\n", target.pid()));
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    backdate(
+        &p,
+        Duration::from_secs_f64(uptime) + Duration::from_secs(3600),
+    );
+    let v = json(&status_json(&p));
+    assert_eq!(v["identity"], "mismatched", "{v}");
+    assert!(
+        v["identity_detail"].as_str().unwrap().contains("started"),
+        "with /proc the start time decides: {v}"
+    );
+    let out = hidden_view(None, &["status", "--json", "-p", ps])
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        (&v["state"], &v["identity"]),
+        (&"stale".into(), &"mismatched".into()),
+        "{v}"
+    );
+    let detail = v["identity_detail"].as_str().unwrap();
+    assert!(
+        detail.contains("before the last boot") && detail.contains("clock was stepped"),
+        "{v}"
+    );
+    let (out, signals) = under_strace(&hidden_view(None, &["stop", "-p", ps])).unwrap();
+    assert!(signals.is_empty(), "stop: {signals:?}");
+    assert_eq!(out.status.code(), Some(1), "stop: {}", text(&out));
+    assert!(
+        text(&out).contains("before the last boot"),
+        "{}",
+        text(&out)
+    );
+    let ds = dir.path().to_str().unwrap();
+    let (out, signals) =
+        under_strace(&hidden_view(None, &["sweep", "--kill", "--json", ds])).unwrap();
+    assert!(signals.is_empty(), "sweep: {signals:?}");
+    assert_eq!(json(&out)["actions"][0]["action"], "keep", "{}", text(&out));
+    assert!(p.exists() && alive(target.pid()));
+    summary::passed(
+        NAME,
+        "a file written before the boot naming a live process: with /proc the start time \
+         decided (started after the file); root without /proc: mismatched, the file before \
+         the last boot (clock-step wording), stale but kept; stop sent nothing and exited 1, \
+         sweep --kill kept it",
+    );
+}
+
+/// A running image's path is anyone's choice (a binary copied under a name
+/// with a newline and an escape sequence): the --exe mismatch in stop's and
+/// signal's human output shows it escaped on one line, so it cannot
+/// forge a line of output.
+#[test]
+fn an_executable_path_with_control_characters_is_shown_escaped() {
+    const NAME: &str = "exe-path-escaped";
+    if let Some(why) = no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let sleep = Owned::spawn(Command::new("sleep").arg("60"));
+    let real = std::fs::read_link(format!("/proc/{}/exe", sleep.pid())).unwrap();
+    drop(sleep);
+    let odd = dir.path().join("x\nforged: PID 1 stopped\x1b[2K");
+    std::fs::create_dir(&odd).unwrap();
+    let copy = odd.join("sleep");
+    std::fs::copy(&real, &copy).unwrap();
+    let target = Owned::spawn(Command::new(&copy).arg("60"));
+    wait_for("the copy to run", || {
+        std::fs::read_link(format!("/proc/{}/exe", target.pid())).is_ok_and(|e| e == copy)
+    });
+    let p = dir.path().join("app.pid");
+    write_pidfile(&p, &format!("{}\n", target.pid()));
+    let (ps, rs) = (p.to_str().unwrap(), real.to_str().unwrap());
+    for args in [
+        &["stop", "--exe", rs, "-p", ps][..],
+        &["signal", "--exe", rs, "-p", ps, "HUP"][..],
+    ] {
+        let (out, signals) = seam(args);
+        assert!(signals.is_empty(), "{args:?}: {signals:?}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let all = text(&out);
+        assert!(!all.contains('\x1b'), "{args:?}: a raw escape: {all:?}");
+        assert!(
+            all.lines().all(|l| !l.starts_with("forged")),
+            "{args:?}: a forged line: {all:?}"
+        );
+        assert!(
+            all.contains("x\\nforged: PID 1 stopped\\u{1b}[2K/sleep, not"),
+            "{args:?}: {all:?}"
+        );
+    }
+    assert!(alive(target.pid()));
+    summary::passed(
+        NAME,
+        "a process run from a path with a newline and an escape sequence: stop and signal \
+         --exe (no match, 1, nothing signalled) showed the path escaped on one line",
     );
 }
 

@@ -204,14 +204,23 @@ fn scene() -> Scene {
 /// A victim file in `dir` naming `pid`, written a while ago (so that a
 /// change of mtime would show).
 fn victim(dir: &Path, name: &str, pid: i32) -> PathBuf {
-    let v = dir.join(name);
-    write_pidfile(&v, &format!("{pid}\n"));
+    let v = current_victim(dir, name, pid);
     std::fs::File::options()
         .write(true)
         .open(&v)
         .unwrap()
         .set_modified(SystemTime::now() - Duration::from_secs(3600))
         .unwrap();
+    v
+}
+
+/// A victim file in `dir` naming `pid`, written now: after `pid` started,
+/// so that the timing checks speak for it, and only the way the path
+/// reaches it (a second link) keeps it from being signalled. (A change of
+/// mtime still shows: the snapshot's resolution is the filesystem's.)
+fn current_victim(dir: &Path, name: &str, pid: i32) -> PathBuf {
+    let v = dir.join(name);
+    write_pidfile(&v, &format!("{pid}\n"));
     v
 }
 
@@ -241,7 +250,16 @@ fn hostile_symlinks_and_hard_links_are_never_followed_or_written_through() {
                 symlink(s.victims.join("created-by-attack"), &path).unwrap();
             }
             "hard-link" => {
-                let v = victim(&s.victims, "victim.pid", bait.pid());
+                // Written now, after the bait started: timing alone would
+                // let it be signalled; the refusal is the second link's.
+                let v = current_victim(&s.victims, "victim.pid", bait.pid());
+                let alone = pidguard::inspect(&v, &Default::default());
+                assert_eq!(
+                    alone.identity,
+                    Some(pidguard::Identity::Consistent),
+                    "with one link the victim names a process that may be signalled: {:?}",
+                    alone.status
+                );
                 std::fs::hard_link(&v, &path).unwrap();
                 victims.push(v);
             }

@@ -6,11 +6,14 @@
 //! * [`Identity::Verified`]: proved. P is a process (a thread-group
 //!   leader, not a thread's TID) and holds the `flock` on F's inode
 //!   through a descriptor of its own (Linux: a `lock:` line in
-//!   `/proc/P/fdinfo/N`). A descriptor merely open on F is not a lock.
+//!   `/proc/P/fdinfo/N`), and F has one link (no other name reaches its
+//!   inode). A descriptor merely open on F is not a lock.
 //! * [`Identity::Consistent`]: every consistency check was made and
 //!   passed: P is a process, not PID 1, a kernel thread, pidguard or its
 //!   parent; it is in this PID namespace; it started before F was last
-//!   written; F was written after the current boot.
+//!   written; F was written after the current boot. A locked F with more
+//!   than one link is judged so too: its lock proves nothing about F's
+//!   name.
 //! * [`Identity::Unproved`]: a fact a check rests on could not be read
 //!   (`/proc` hidden by `hidepid=2` or `subset=pid`, not mounted, another
 //!   user's process): it decides nothing, either way. The verdict names
@@ -21,13 +24,13 @@
 //!   namespace, started after F was written (its PID was reused), F
 //!   predates the boot, or one of the user's [`Filters`] does not match.
 //!
-//! Only verified and consistent PIDs are ever signalled. What each verdict
+//! Only verified and consistent PIDs are ever signalled, and never through
+//! a file with more than one link ([`trust_problem`]). What each verdict
 //! allows (signal, delete, take over) is in `docs/GUARANTEES.md`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-
 
 use crate::read::kernel_id::KernelIdentity;
 use crate::pid::Pid;
@@ -197,6 +200,11 @@ pub enum Mismatch {
         by: Duration,
     },
     /// The file was written before the current boot (timing evidence).
+    /// Decisive only where the process's start time could not be read
+    /// (`/proc/P/stat` hidden, or no `/proc`) while the boot time could
+    /// (`CLOCK_BOOTTIME`): a process alive now started after the boot, so
+    /// with its start time known [`Mismatch::StartedAfterFile`] decides
+    /// first.
     FileBeforeBoot,
     /// The PID is a thread's (a TID), not a process's: `tgid` is the
     /// process it belongs to.
@@ -300,11 +308,13 @@ impl fmt::Display for Mismatch {
                  with the file ({recorded}): its PID was reused, or the file was written \
                  in another PID namespace"
             ),
+            // The running image's path is anyone's choice (a copied
+            // binary): shown on one line, as `list` shows names.
             Mismatch::Exe { wanted, actual } => write!(
                 f,
                 "its executable is {}, not {} (--exe)",
-                actual.display(),
-                wanted.display()
+                OneLine(actual),
+                OneLine(wanted)
             ),
             Mismatch::User { wanted, actual } => {
                 write!(f, "its user is UID {actual}, not UID {wanted} (--user)")
@@ -313,6 +323,31 @@ impl fmt::Display for Mismatch {
                 write!(f, "its command name is {actual:?}, not {wanted:?} (--comm)")
             }
         }
+    }
+}
+
+/// A path as one line of text that no name can forge: a backslash is
+/// doubled, control characters are written as Rust escapes (`\n`,
+/// `\u{1b}`) and bytes that are not UTF-8 as `\xHH`. Reversible, as the
+/// CLI's escaping of names in `list` is.
+struct OneLine<'a>(&'a Path);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        for chunk in self.0.as_os_str().as_encoded_bytes().utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\\' => f.write_str("\\\\")?,
+                    c if c.is_control() => write!(f, "{}", c.escape_default())?,
+                    c => f.write_char(c)?,
+                }
+            }
+            for byte in chunk.invalid() {
+                write!(f, "\\x{byte:02X}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -340,7 +375,8 @@ impl Filters {
 
     /// Whether the process is pinned by a filter (which, as root, lets a
     /// file others could have written be used, as start-stop-daemon's
-    /// `--exec`, `--user` and `--name` do).
+    /// `--exec`, `--user` and `--name` do; never a file with more than one
+    /// link).
     pub(crate) fn pins_process(&self) -> bool {
         !self.is_empty()
     }
@@ -459,6 +495,10 @@ pub(crate) fn identify(
     me: Me,
     kernel: KernelIdentity,
 ) -> Identity {
+    // "F is F": with another name reaching its inode, neither the lock nor
+    // a kernel identity record proves anything about this path's PID; the
+    // consistency checks decide.
+    let one_link = links(file) <= 1;
     // ---- kernel identity hook (issue 20) ----
     // For an unlocked judgment, a record the kernel confirms or refutes
     // decides before every other check (thread group, PID 1, namespace,
@@ -467,7 +507,7 @@ pub(crate) fn identify(
     // (the holder is named by the lock; see `status::resolve_holder`).
     if !locked {
         match kernel {
-            KernelIdentity::Same => {
+            KernelIdentity::Same if one_link => {
                 // Even a record its writer had authority to make cannot
                 // make a kernel thread own a file.
                 let pstat = pstat.or_else(|| proc::stat_result(pid).ok());
@@ -476,6 +516,7 @@ pub(crate) fn identify(
                 }
                 return Identity::Verified;
             }
+            KernelIdentity::Same => {}
             KernelIdentity::Different { recorded, found } => {
                 return Identity::Mismatched(Mismatch::KernelIdentity { recorded, found })
             }
@@ -503,12 +544,13 @@ pub(crate) fn identify(
     }
     if locked {
         match proc::holds_flock(pid, dev, ino) {
-            Ok(true) => {
+            Ok(true) if one_link => {
                 return match unread.0 {
                     None => Identity::Verified,
                     Some(u) => Identity::Unproved(u),
                 }
             }
+            Ok(true) => {}
             Ok(false) => return Identity::Mismatched(Mismatch::NotLockHolder),
             // Windows has no lock table to read: the lock proves nothing
             // either way, and the other facts decide (docs/WINDOWS.md,
@@ -575,43 +617,68 @@ pub(crate) fn mtime(st: &Stat) -> Option<SystemTime> {
     SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
-/// When running as root: why a file may not be trusted to name a process
-/// to signal (as systemd and start-stop-daemon harden this). `None` when
-/// it may be trusted, or when not running as root.
+/// How many names the file has (its link count).
+// st_nlink's width differs between platforms.
+#[allow(clippy::unnecessary_cast)]
+fn links(file: &Stat) -> u64 {
+    file.st_nlink as u64
+}
+
+/// Why a file may not be trusted to name a process to signal (as systemd
+/// and start-stop-daemon harden this), from [`trust_problem`].
+#[derive(Debug)]
+pub(crate) struct Distrust {
+    /// What is wrong, naming the path, and what to do.
+    pub(crate) why: String,
+    /// Whether pinning the process with a matching filter (`--exe`,
+    /// `--user`, `--comm`) lifts it: yes for a file someone else could
+    /// have written, never for a file with more than one link.
+    pub(crate) pin_lifts: bool,
+}
+
+/// Why a file may not be trusted to name a process to signal; `None` when
+/// it may.
 ///
-/// Always refused: a file with more than one hard link (another name,
-/// perhaps planted by someone else, reaches the same inode), and a file
-/// reached through a directory a non-root user can write (who could rename
-/// another file over it), except a sticky directory owned by root (such as
-/// `/tmp`) whose entry is owned by root: others can neither replace that
-/// entry nor own the directory. A file that is not `verified` is also
-/// refused when owned by someone other than root or the caller, or group-
-/// or world-writable.
-pub(crate) fn trust_problem(path: &Path, file: &Stat, verified: bool) -> Option<String> {
+/// For every caller, a file with more than one hard link is refused, and
+/// no filter lifts that: another name, perhaps planted by someone else,
+/// reaches the same inode, so the file is not proved to be the one meant.
+///
+/// When running as root, also refused (unless a filter pins the process):
+/// a file reached through a directory a non-root user can write (who could
+/// rename another file over it), except a sticky directory owned by root
+/// (such as `/tmp`) whose entry is owned by root: others can neither
+/// replace that entry nor own the directory. A file that is not `verified`
+/// is also refused when owned by someone other than root or the caller,
+/// or group- or world-writable.
+pub(crate) fn trust_problem(path: &Path, file: &Stat, verified: bool) -> Option<Distrust> {
+    let shown = OneLine(path);
+    let links = links(file);
+    if links > 1 {
+        return Some(Distrust {
+            why: format!(
+                "{shown} has {links} hard links: another name for the same file may have been \
+                 planted by someone else, and no filter lifts this (list the names with \
+                 find / -xdev -samefile {shown}, and remove the ones that are not yours)"
+            ),
+            pin_lifts: false,
+        });
+    }
     let me = sys::geteuid();
     if me != 0 {
         return None;
     }
-    // st_nlink's width differs between platforms.
-    #[allow(clippy::unnecessary_cast)]
-    let links = file.st_nlink as u64;
-    if links > 1 {
-        return Some(format!(
-            "{} has {links} hard links: another name for the same file may have been              planted by someone else",
-            path.display()
-        ));
-    }
+    let pinnable = |why: String| {
+        Some(Distrust {
+            why,
+            pin_lifts: true,
+        })
+    };
     if !verified && file.st_uid != 0 && file.st_uid != me {
-        return Some(format!(
-            "{} is owned by UID {}, not by root",
-            path.display(),
-            file.st_uid
-        ));
+        return pinnable(format!("{shown} is owned by UID {}, not by root", file.st_uid));
     }
     if !verified && file.st_mode & 0o022 != 0 {
-        return Some(format!(
-            "{} is group- or world-writable (mode {:o})",
-            path.display(),
+        return pinnable(format!(
+            "{shown} is group- or world-writable (mode {:o})",
             file.st_mode & 0o7777
         ));
     }
@@ -620,17 +687,16 @@ pub(crate) fn trust_problem(path: &Path, file: &Stat, verified: bool) -> Option<
     let mut dir = abs.parent();
     while let Some(d) = dir {
         let Ok(st) = sys::stat(d) else {
-            return Some(format!("cannot check directory {}", d.display()));
+            return pinnable(format!("cannot check directory {}", OneLine(d)));
         };
         let writable_by_others =
             (st.st_uid != 0 && st.st_mode & 0o200 != 0) || st.st_mode & 0o022 != 0;
         let sticky = st.st_mode & 0o1000 != 0;
         let protected = sticky && st.st_uid == 0 && child_uid == 0;
         if writable_by_others && !protected {
-            return Some(format!(
-                "{} is reached through {}, which a non-root user can write (owner UID {}, mode {:o})",
-                path.display(),
-                d.display(),
+            return pinnable(format!(
+                "{shown} is reached through {}, which a non-root user can write (owner UID {}, mode {:o})",
+                OneLine(d),
                 st.st_uid,
                 st.st_mode & 0o7777
             ));
@@ -639,4 +705,26 @@ pub(crate) fn trust_problem(path: &Path, file: &Stat, verified: bool) -> Option<
         dir = d.parent();
     }
     None
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_executable_path_is_shown_on_one_line_that_no_name_can_forge() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"/tmp/a\n/x: PID 1 stopped\\\x1b[2J\xff\xc2\x85");
+        let m = Mismatch::Exe {
+            wanted: PathBuf::from("/usr/bin/x"),
+            actual: PathBuf::from(name),
+        };
+        let shown = m.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(
+            shown,
+            "its executable is /tmp/a\\n/x: PID 1 stopped\\\\\\u{1b}[2J\\xFF\\u{85}, not \
+             /usr/bin/x (--exe)"
+        );
+    }
 }
