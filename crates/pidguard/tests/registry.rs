@@ -218,7 +218,7 @@ fn metadata_that_is_a_fifo_or_a_symlink_is_not_read() {
     let row = |name: &str| {
         rows.iter()
             .find_map(|e| match e {
-                pidguard::registry::Entry::File(r) if r.name == name => Some(r.clone()),
+                pidguard::registry::Entry::File(r) if r.name == name => Some(r),
                 _ => None,
             })
             .unwrap_or_else(|| panic!("no row {name} in {rows:?}"))
