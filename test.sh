@@ -59,13 +59,21 @@ fi
 # A short fuzz run of every target on its committed corpus (docs/FUZZING.md).
 # libfuzzer-sys compiles libFuzzer's C++ sources: without a C++ compiler
 # the step is skipped, and says so (.ci/run installs g++).
+# The compiler found is the one cc-rs is told to use (CXX): by default it
+# calls c++, which a machine with only clang++ (or only g++) may not have.
 if [ "${FUZZ_SECONDS:-15}" != 0 ]; then
-  cxx="${CXX:-c++}"
-  if command -v "$cxx" >/dev/null || command -v g++ >/dev/null || command -v clang++ >/dev/null; then
-    fuzz/run.sh "${FUZZ_SECONDS:-15}" || status=$?
+  cxx=
+  for c in ${CXX:+"$CXX"} c++ g++ clang++; do
+    if command -v "$c" >/dev/null; then
+      cxx=$c
+      break
+    fi
+  done
+  if [ -n "$cxx" ]; then
+    CXX="$cxx" fuzz/run.sh "${FUZZ_SECONDS:-15}" || status=$?
     [ "${PIDGUARD_FRUGAL_DISK:-0}" != 1 ] || rm -rf fuzz/target
   else
-    why="no C++ compiler ($cxx, g++ or clang++; Debian: g++), which libfuzzer-sys needs"
+    why="no C++ compiler (${CXX:+$CXX, }c++, g++ or clang++; Debian: g++), which libfuzzer-sys needs"
     echo "fuzz: skipped, $why" >&2
     skipped_steps+=("fuzz run: $why")
   fi

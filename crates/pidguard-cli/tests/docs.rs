@@ -18,10 +18,6 @@ fn stdout_of(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn have(program: &str, probe: &str) -> bool {
-    Command::new(program).arg(probe).output().is_ok()
-}
-
 #[test]
 fn man_prints_the_page_with_every_visible_command() {
     let page = stdout_of(&["man"]);
@@ -72,7 +68,7 @@ fn man_dir_writes_one_page_per_command() {
         "{run}"
     );
 
-    if !have("man", "--version") {
+    if !have_tool("man", "--version") {
         skipped("rendering: man(1) is not installed");
         return;
     }
@@ -107,7 +103,7 @@ fn completions_for_every_shell() {
 
 #[test]
 fn bash_completion_defines_the_function() {
-    if !have("bash", "--version") {
+    if !have_tool("bash", "--version") {
         skipped("bash is not installed");
         return;
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// Whether python3 is missing; if so the test is recorded as skipped,
 /// saying what it needs python3 for (`why`).
 fn no_python3(why: &str) -> bool {
-    let missing = Command::new("python3").arg("-V").output().is_err();
+    let missing = !testkit::have_tool("python3", "-V");
     if missing {
         skipped(why);
     }
@@ -554,8 +554,7 @@ fn without_pidfds_no_signal_goes_to_a_reaped_command() {
     // the supervisor; with pidfd_open failing (ENOSYS, as on old kernels)
     // signals go by PID, and never after the command was reaped (the PID
     // may be reused). kill() is made to fail with EPERM: nothing is hurt.
-    if Command::new("strace").arg("-V").output().is_err() {
-        skipped("strace is not installed");
+    if !testkit::have_tool("strace", "-V") {
         return;
     }
     let dir = tmp();

@@ -37,7 +37,7 @@
 //!
 //! # Platform notes
 //!
-//! Unix only (other targets fail to build, saying so). On Linux, new files
+//! Unix and Windows (other targets fail to build, saying so). On Linux, new files
 //! are created with `O_TMPFILE`; on other Unix systems (and Linux
 //! filesystems without `O_TMPFILE`) under a temporary name that is
 //! `link(2)`ed into place. Process identity is read from `/proc`, on Linux

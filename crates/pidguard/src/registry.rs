@@ -64,7 +64,7 @@ impl State {
 }
 
 /// One PID file, as [`list`] sees it.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Row {
     /// The file name without `.pid`.
     pub name: String,
@@ -87,7 +87,7 @@ pub struct Row {
     /// arguments separated by spaces, bytes as they are.
     pub command: Option<std::ffi::OsString>,
     /// Why the state is unknown.
-    pub problem: Option<String>,
+    pub problem: Option<Error>,
     /// Whether the file's owner is proved gone (see
     /// [`Inspection::owner_gone`](crate::Inspection::owner_gone)): only
     /// then is a stale file removed.
@@ -134,7 +134,7 @@ impl Skip {
 }
 
 /// A directory entry.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Entry {
     /// A `*.pid` regular file.
     File(Row),
@@ -363,13 +363,13 @@ fn row(target: Target<'_>, file_name: &str, has_meta: bool, me: Me) -> Option<Ro
         .as_ref()
         .and_then(mtime)
         .and_then(|t| SystemTime::now().duration_since(t).ok());
-    let (state, pid, locked, problem) = match &found.status {
+    let (state, pid, locked) = match &found.status {
         Status::NotRunning => return None,
-        Status::Running { pid, locked } => (State::Running, Some(*pid), *locked, None),
-        Status::Held(pid) => (State::Running, Some(*pid), true, None),
-        Status::Starting => (State::Starting, None, true, None),
-        Status::Stale(pid) => (State::Stale, Some(*pid), false, None),
-        Status::Unknown(e) => (State::Unknown, None, false, Some(e.to_string())),
+        Status::Running { pid, locked } => (State::Running, Some(*pid), *locked),
+        Status::Held(pid) => (State::Running, Some(*pid), true),
+        Status::Starting => (State::Starting, None, true),
+        Status::Stale(pid) => (State::Stale, Some(*pid), false),
+        Status::Unknown(_) => (State::Unknown, None, false),
     };
     let locked = locked || found.locked;
     let owner_gone = found.owner_gone();
@@ -378,6 +378,10 @@ fn row(target: Target<'_>, file_name: &str, has_meta: bool, me: Me) -> Option<Ro
     let command = match (&found.status, &found.identity) {
         (Status::Running { pid, .. }, _) => sys::proc::cmdline(*pid),
         (_, Some(_)) => pid.and_then(sys::proc::cmdline),
+        _ => None,
+    };
+    let problem = match found.status {
+        Status::Unknown(e) => Some(e),
         _ => None,
     };
     Some(Row {
@@ -513,9 +517,6 @@ pub enum Action {
     RemovedStale,
     /// An orphan was stopped and its file removed.
     StoppedOrphan,
-    /// No longer produced: a live process that cannot be verified keeps
-    /// its file ([`Action::Kept`]). Kept for compatibility.
-    RemovedFileOnly,
     /// Left alone, for this reason.
     Kept(Kept),
     /// Removing the file or stopping the process failed.
@@ -525,7 +526,7 @@ pub enum Action {
 /// Why [`sweep`] left a file (and its process) alone; its `Display` is a
 /// short sentence for a report.
 #[non_exhaustive]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Kept {
     /// The process runs: its lock is held.
     Running,
@@ -553,7 +554,7 @@ pub enum Kept {
     /// Locked, and no PID written yet.
     Starting,
     /// The file could not be read or parsed: this says why.
-    Unreadable(String),
+    Unreadable(Error),
     /// An orphan (alive, unlocked, its identity holds), left running
     /// because the policy does not stop orphans.
     Orphan,
@@ -625,8 +626,8 @@ pub struct Swept {
 pub fn sweep(dir: impl AsRef<Path>, policy: &SweepPolicy) -> Result<Vec<Swept>> {
     let mut out = Vec::new();
     for entry in list_within(dir, policy.max_depth)? {
-        let Entry::File(row) = entry else { continue };
-        let action = sweep_one(&row, policy, false);
+        let Entry::File(mut row) = entry else { continue };
+        let action = sweep_one(&mut row, policy, false);
         out.push(Swept::new(row, action, policy));
     }
     Ok(out)
@@ -645,7 +646,7 @@ impl Swept {
     }
 }
 
-fn sweep_one(row: &Row, policy: &SweepPolicy, orphan_if_locked: bool) -> Action {
+fn sweep_one(row: &mut Row, policy: &SweepPolicy, orphan_if_locked: bool) -> Action {
     let remove = |action: Action| -> Action {
         if policy.dry_run {
             return action;
@@ -665,9 +666,10 @@ fn sweep_one(row: &Row, policy: &SweepPolicy, orphan_if_locked: bool) -> Action 
         }),
         State::Stale => remove(Action::RemovedStale),
         State::Starting => Action::Kept(Kept::Starting),
-        State::Unknown => Action::Kept(Kept::Unreadable(
-            row.problem.clone().unwrap_or_else(|| "unreadable".into()),
-        )),
+        // (A row in the unknown state always has its problem.)
+        State::Unknown => Action::Kept(Kept::Unreadable(row.problem.take().unwrap_or_else(|| {
+            Error::with_io(ErrorKind::Io, &row.path, io::Error::other("unreadable"))
+        }))),
         State::Running if row.locked && !orphan_if_locked => Action::Kept(Kept::Running),
         State::Running => {
             if !policy.kill {
@@ -818,18 +820,18 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let mut out = Vec::new();
-        for row in self.list()? {
+        for mut row in self.list()? {
             let foreign = !ours.contains(&row.name);
             let orphan_if_locked = foreign && row.identity == Some(Identity::Verified);
             let action = if ours.contains(&row.name) && row.state == State::Running {
                 Action::Kept(Kept::ManagersChild)
             } else {
-                sweep_one(&row, policy, orphan_if_locked)
+                sweep_one(&mut row, policy, orphan_if_locked)
             };
             if !policy.dry_run
                 && matches!(
                     action,
-                    Action::RemovedStale | Action::StoppedOrphan | Action::RemovedFileOnly
+                    Action::RemovedStale | Action::StoppedOrphan
                 )
                 && !row.path.exists()
             {

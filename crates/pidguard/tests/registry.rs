@@ -218,7 +218,7 @@ fn metadata_that_is_a_fifo_or_a_symlink_is_not_read() {
     let row = |name: &str| {
         rows.iter()
             .find_map(|e| match e {
-                pidguard::registry::Entry::File(r) if r.name == name => Some(r.clone()),
+                pidguard::registry::Entry::File(r) if r.name == name => Some(r),
                 _ => None,
             })
             .unwrap_or_else(|| panic!("no row {name} in {rows:?}"))
@@ -267,4 +267,51 @@ fn metadata_is_never_written_through_a_planted_symlink() {
         std::fs::symlink_metadata(&tmp).is_err(),
         "the temporary name is gone"
     );
+}
+
+/// A file that cannot be judged is kept, and the sweep says why as the
+/// library's error (its kind and path), as `list` does: invalid content,
+/// and a hard-linked file (never taken for a PID file of its own).
+#[test]
+fn an_unreadable_file_is_kept_with_its_error() {
+    use pidguard::registry::{self, Entry, Kept};
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pid");
+    std::fs::write(&garbage, "not a pid\n").unwrap();
+    let linked = dir.path().join("linked.pid");
+    std::fs::write(&linked, format!("{}\n", std::process::id())).unwrap();
+    std::fs::hard_link(&linked, dir.path().join("other-name")).unwrap();
+    let expected = [
+        (&garbage, ErrorKind::InvalidContents),
+        (&linked, ErrorKind::UnsafeFile),
+    ];
+    let rows: Vec<_> = registry::list(dir.path())
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::File(r) => Some(r),
+            Entry::Skipped { .. } => None,
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (row, (path, kind)) in rows.iter().zip(expected) {
+        assert_eq!(row.state, State::Unknown, "{row:?}");
+        let problem = row.problem.as_ref().expect("an unknown row says why");
+        assert_eq!(
+            (problem.kind(), problem.path()),
+            (kind, Some(path.as_path()))
+        );
+    }
+    let report = registry::sweep(dir.path(), &SweepPolicy::default()).unwrap();
+    assert_eq!(report.len(), 2, "{report:?}");
+    for (item, (path, kind)) in report.iter().zip(expected) {
+        match &item.action {
+            Action::Kept(why @ Kept::Unreadable(e)) => {
+                assert_eq!((e.kind(), e.path()), (kind, Some(path.as_path())), "{e}");
+                assert_eq!(why.to_string(), format!("unknown: {e}"));
+            }
+            other => panic!("{}: {other:?}", path.display()),
+        }
+        assert!(path.exists(), "{} is kept", path.display());
+    }
 }

@@ -37,7 +37,7 @@ pub fn row_json(dir: &Path, r: &Row) -> Obj {
         .set("locked", r.locked)
         .set("age_seconds", r.age.map(|a| a.as_secs_f64()))
         .opt_bytes("command", r.command.as_ref().map(|c| c.as_encoded_bytes()))
-        .set("problem", r.problem.clone());
+        .set("problem", r.problem.as_ref().map(|e| e.to_string()));
     match r.state {
         registry::State::Stale => obj.set("stale_kind", stale_kind(r.identity.as_ref())),
         _ => obj,
@@ -116,7 +116,7 @@ pub fn run(args: DirArgs) -> Result<Exit, Failure> {
                 Dash(r.age.map(HumanAge)),
                 match (&r.command, &r.problem) {
                     (Some(c), _) => escape(c.as_encoded_bytes()),
-                    (None, Some(p)) => escape(p.as_bytes()),
+                    (None, Some(p)) => escape(p.to_string().as_bytes()),
                     (None, None) => String::new(),
                 }
             ),

@@ -26,13 +26,6 @@ pub fn describe(item: &Swept) -> (&'static str, String) {
                 "orphan: would stop the process and remove the file",
             ),
         ),
-        Action::RemovedFileOnly => (
-            "remove-file-only",
-            pick(
-                "cannot verify the process: file removed, process left alone",
-                "cannot verify the process: would remove the file and leave the process alone",
-            ),
-        ),
         Action::Kept(why) => ("keep", why.to_string()),
         Action::Failed(e) => ("error", e.to_string()),
     }

@@ -127,10 +127,7 @@ pub(crate) fn stop_targets_only(p: &Path, holder: i32, file_pid: i32) {
 
 fn unavailable() -> Option<String> {
     Namespace::unavailable().or_else(|| {
-        Command::new("strace")
-            .arg("-V")
-            .output()
-            .is_err()
+        (!testkit::have_tool("strace", "-V"))
             .then(|| "strace is not installed (the EPERM seam)".to_string())
     })
 }

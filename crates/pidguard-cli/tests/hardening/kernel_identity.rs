@@ -47,7 +47,7 @@ fn a_reused_pid_is_proved_by_the_kernel_with_and_without_a_clock_step() {
     if let Some(why) = Namespace::unavailable() {
         return summary::skipped(scenario, &why);
     }
-    if Command::new("strace").arg("-V").output().is_err() {
+    if !testkit::have_tool("strace", "-V") {
         return summary::skipped(scenario, "strace is not installed (the EPERM seam)");
     }
     let dir = tmp();
@@ -333,7 +333,7 @@ fn a_filesystem_without_user_xattrs_falls_back_cleanly() {
     if !summary::is_root() {
         return summary::skipped(scenario, "needs root (mount -t ramfs in a mount namespace)");
     }
-    if Command::new("unshare").arg("--version").output().is_err() {
+    if !testkit::have_tool("unshare", "--version") {
         return summary::skipped(scenario, "unshare(1) is not installed (util-linux)");
     }
     let dir = tmp();
@@ -399,7 +399,7 @@ fn a_record_from_a_writer_without_authority_over_the_process_proves_nothing() {
             "needs root (a file of another user, read by root)",
         );
     }
-    if Command::new("strace").arg("-V").output().is_err() {
+    if !testkit::have_tool("strace", "-V") {
         return summary::skipped(scenario, "strace is not installed (the EPERM seam)");
     }
     let dir = tmp();
@@ -752,6 +752,9 @@ fn a_record_is_not_trusted_through_uids_a_user_namespace_does_not_map() {
     }
     if !testkit::have_tool("strace", "-V") {
         return summary::skipped(scenario, "strace is not installed (the EPERM seam)");
+    }
+    if !testkit::have_tool("unshare", "--version") {
+        return summary::skipped(scenario, "unshare(1) is not installed (util-linux)");
     }
     let probe = Command::new("unshare").args(["-U", "true"]).output();
     if !probe.is_ok_and(|o| o.status.success()) {

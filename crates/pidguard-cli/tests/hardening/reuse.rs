@@ -34,7 +34,7 @@ impl Namespace {
             return Some("needs root (unshare --pid, nsenter, ns_last_pid)".into());
         }
         for tool in ["unshare", "nsenter"] {
-            if Command::new(tool).arg("--version").output().is_err() {
+            if !testkit::have_tool(tool, "--version") {
                 return Some(format!("{tool}(1) is not installed (util-linux)"));
             }
         }

@@ -28,9 +28,10 @@ const UNSEEN_HOLDER_PATIENCE: Duration = Duration::from_millis(20);
 /// The lock is held. If the file names a live process, that is the holder:
 /// fail with `AlreadyRunning`. If it is empty, invalid or names a dead
 /// process, the holder may be mid-write (or a reader probing the lock): give
-/// it a few milliseconds, trying the lock again. `Ok(())` means the lock was
-/// taken after all.
-pub(super) fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
+/// it a few milliseconds, trying the lock again. `Ok(_)` means the lock was
+/// taken after all: `Ok(Some(pid))` when the file named the live process
+/// `pid` while the lock was held (a holder that has just released it).
+pub(super) fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<Option<Pid>> {
     let mut named = None;
     for pause in MID_WRITE_BACKOFF_US {
         if let Ok(pid) = read_fd(fd, path, Rule::Lenient) {
@@ -41,7 +42,7 @@ pub(super) fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
                 for pause in READER_PROBE_RETRY_US {
                     std::thread::sleep(Duration::from_micros(pause));
                     if sys::try_lock_exclusive(fd).open_err(path)? {
-                        return Ok(());
+                        return Ok(Some(pid));
                     }
                 }
                 // Still held. What the kernel shows on the inode tells
@@ -74,7 +75,7 @@ pub(super) fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
                         }
                         std::thread::sleep(Duration::from_millis(1));
                         if sys::try_lock_exclusive(fd).open_err(path)? {
-                            return Ok(());
+                            return Ok(Some(pid));
                         }
                     }
                 }
@@ -83,7 +84,7 @@ pub(super) fn wait_out_mid_write(fd: &OwnedFd, path: &Path) -> Result<()> {
         }
         std::thread::sleep(Duration::from_micros(pause));
         if sys::try_lock_exclusive(fd).open_err(path)? {
-            return Ok(());
+            return Ok(None);
         }
     }
     let err = Error::already_running(path, None);

@@ -26,7 +26,8 @@ use crate::read::status::{self, Status};
 use crate::sys::{self, OwnedFd, RemoveFailed, RemoveOutcome};
 
 /// How many times the protocol starts over when the path changes under it
-/// before giving up.
+/// before giving up (with [`ErrorKind::AlreadyRunning`] when another
+/// instance was seen, see [`Contention`]).
 const MAX_ATTEMPTS: u32 = 100;
 
 /// What [`Pidfile::acquire`] does when the PID file is on a network
@@ -294,7 +295,10 @@ impl Pidfile {
     }
 
     /// Takes the lock now, or fails at once with
-    /// [`ErrorKind::AlreadyRunning`] if another process holds it.
+    /// [`ErrorKind::AlreadyRunning`] if another process holds it (also
+    /// when other processes take and release it in turn so fast that every
+    /// one of its attempts found it taken by the next: it starts over when
+    /// the path changes under it, up to 100 times).
     ///
     /// The returned [`Guard`] holds the lock until it is dropped or
     /// [released](Guard::release).
@@ -401,13 +405,14 @@ impl Pidfile {
             )));
         }
         let mut unnamed: Option<sys::Unnamed> = None;
+        let mut seen = Contention::default();
         for _ in 0..MAX_ATTEMPTS {
             if unnamed.is_none() {
                 match self.prepare_new(&dir, &path, dir_mode, content, pid, me) {
                     Ok(u) => unnamed = Some(u),
                     // The directory may not be writable while the file exists
                     // and is held: report that, not the create error.
-                    Err(e) => match self.take_over(&path, content, pid, me)? {
+                    Err(e) => match self.take_over(&path, content, pid, me, &mut seen)? {
                         Takeover::Acquired(fd) => {
                             self.set_ownership(&fd, &path)?;
                             return Ok(self.guard(fd, path, pid, me).on(network));
@@ -429,7 +434,7 @@ impl Pidfile {
                 Err(e) if e.raw_os_error() == Some(sys::Errno::EXIST.raw_os_error()) => {}
                 Err(e) => return Err(Error::create(&path, e)),
             }
-            match self.take_over(&path, content, pid, me)? {
+            match self.take_over(&path, content, pid, me, &mut seen)? {
                 Takeover::Acquired(fd) => {
                     self.set_ownership(&fd, &path)?;
                     return Ok(self.guard(fd, path, pid, me).on(network));
@@ -437,12 +442,7 @@ impl Pidfile {
                 Takeover::Vanished | Takeover::Changed => continue,
             }
         }
-        Err(Error::with_io(
-            ErrorKind::Io,
-            &path,
-            io::Error::other("the path kept changing while acquiring it"),
-        )
-        .with_detail("another program is creating and removing it in a loop"))
+        Err(seen.gave_up(&path))
     }
 
     /// Step 1: a new, complete, locked file that is not yet visible.
@@ -485,8 +485,16 @@ impl Pidfile {
         Ok(u)
     }
 
-    /// Step 2: the path exists. Lock it in place if nobody holds it.
-    fn take_over(&self, path: &Path, content: &[u8], pid: Pid, me: Pid) -> Result<Takeover> {
+    /// Step 2: the path exists. Lock it in place if nobody holds it. What
+    /// it sees of other instances on the way goes into `seen`.
+    fn take_over(
+        &self,
+        path: &Path,
+        content: &[u8],
+        pid: Pid,
+        me: Pid,
+        seen: &mut Contention,
+    ) -> Result<Takeover> {
         let (fd, opened) = match fs::open_verified(path, fs::Open::Write)? {
             Verified::Open { fd, opened } => (fd, opened),
             Verified::NotLooked(e)
@@ -512,15 +520,23 @@ impl Pidfile {
                 return Err(Error::create(path, e))
             }
             Verified::NotOpened(e) => return Err(Error::open(path, e)),
-            Verified::Replaced => return Ok(Takeover::Changed),
+            Verified::Replaced => {
+                seen.replaced += 1;
+                return Ok(Takeover::Changed);
+            }
         };
         if !sys::try_lock_exclusive(&fd).open_err(path)? {
-            wait_out_mid_write(&fd, path)?;
+            if let Some(holder) = wait_out_mid_write(&fd, path)? {
+                seen.holder = Some(holder);
+            }
         }
         // Locked. Is the path still this inode?
         let now = match fs::still_names(path, &opened)? {
             Still::Same(now) => now,
-            Still::Changed => return Ok(Takeover::Changed),
+            Still::Changed => {
+                seen.replaced += 1;
+                return Ok(Takeover::Changed);
+            }
             Still::Missing => return Ok(Takeover::Vanished),
         };
         if let Some(why) = fs::unsafe_reason(&now) {
@@ -581,6 +597,48 @@ enum Takeover {
     Vanished,
     /// The path names another inode now: start over.
     Changed,
+}
+
+/// What one acquire saw of other processes while it started over: the
+/// answer when its [`MAX_ATTEMPTS`] run out.
+#[derive(Debug, Default)]
+struct Contention {
+    /// The last live process found holding the lock (named in the file
+    /// while the lock was held), which released it before our next look.
+    holder: Option<Pid>,
+    /// How many times the path was replaced by another file between our
+    /// open and our check: another process linked (created) its own file
+    /// there, which only an acquire does in pidguard's protocol.
+    replaced: u32,
+}
+
+impl Contention {
+    /// The error when the attempts ran out. A live holder seen, or the
+    /// path replaced by another process's new file, shows that other
+    /// instances held the file during this acquire, one after another:
+    /// that is [`ErrorKind::AlreadyRunning`] (so `try_acquire` answers
+    /// `None` and `acquire_wait` keeps waiting), not a failure. Without
+    /// either, every attempt found the file gone again, never locked: a
+    /// program creates and removes it in a loop without locking it.
+    fn gave_up(&self, path: &Path) -> Error {
+        if self.holder.is_none() && self.replaced == 0 {
+            return Error::with_io(
+                ErrorKind::Io,
+                path,
+                io::Error::other("the path kept changing while acquiring it"),
+            )
+            .with_detail(format!(
+                "it vanished under this acquire {MAX_ATTEMPTS} times and was never found \
+                 locked by a live process: another program creates and removes it in a loop \
+                 without locking it; stop that program"
+            ));
+        }
+        Error::already_running(path, self.holder).with_detail(format!(
+            "other instances took and released it in turn during all {MAX_ATTEMPTS} attempts \
+             of this acquire (the path was replaced under it {} times)",
+            self.replaced
+        ))
+    }
 }
 
 /// The old kernel identity record could be neither replaced nor removed:
