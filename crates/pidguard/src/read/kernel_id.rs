@@ -41,6 +41,15 @@
 //! `/proc` of another namespace, a process that is gone or is not a
 //! thread-group leader) decides nothing: the other evidence does.
 //!
+//! Across PID namespaces: a file written in a namespace below the
+//! reader's (a container's, read from the host) holds the owner's PID
+//! there, which here is another process or none. Where the file's PID
+//! proves nothing here, [`recorded_elsewhere`] compares the record with the
+//! lock's holder and with the processes that have the file's PID in a
+//! namespace below (`NSpid`): the one with the recorded inode is the
+//! owner, named by its PID here (`status::resolve_holder`, and an unlocked
+//! file whose record reads [`KernelIdentity::Different`]).
+//!
 //! # Write order
 //!
 //! A new file gets its record on the unnamed (`O_TMPFILE`) or temporary
