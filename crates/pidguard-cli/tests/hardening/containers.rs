@@ -147,6 +147,41 @@ pub(crate) fn sweep_kill_keeps(where_: &str, mut cmd: Command, dir: &Path, p: &P
     assert!(p.exists(), "{where_}: sweep --kill removed a held file");
 }
 
+/// From the host, the file `p` in `dir` (its only file), locked by a
+/// holder in a container that wrote its own file: `status` names the
+/// holder by its host PID (and the file's PID), with the evidence of
+/// [`host_evidence`]; `list` shows it running under that PID; `pid` prints
+/// it. Never the host's own process of PID `file_pid`.
+fn host_names_holder(dir: &Path, p: &Path, holder: i32, file_pid: i32) {
+    let mut status = Command::new(bin());
+    status.args(["status", "--json", "-p"]).arg(p);
+    let out = status.output().unwrap();
+    held_by("the host", &out, holder, file_pid);
+    let evidence = &json(&out)["evidence"];
+    assert_eq!(evidence, host_evidence(dir), "{}", text(&out));
+    let out = Command::new(bin())
+        .args(["list", "--json"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let row = json(&out)["entries"][0].clone();
+    assert_eq!(row["state"], "running", "list from the host: {row}");
+    assert_eq!(
+        row["pid"], holder,
+        "list names the holder's host PID, not PID {file_pid}: {row}"
+    );
+    let out = Command::new(bin())
+        .args(["pid", "-p"])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out).trim(),
+        holder.to_string(),
+        "pid prints the holder's host PID"
+    );
+}
+
 /// The evidence the host's `status` gives for a holder in a container
 /// that wrote its own file: its kernel identity record (the file's PID is
 /// another process here, or none), or, where records cannot be kept, the
@@ -208,34 +243,7 @@ fn containers_pid_1_holders_in_two_namespaces() {
     let mut status = b.command(bin());
     status.args(["status", "--json", "-p"]).arg(&p);
     held_unidentified("B (PID 1 is a sleep)", &status.output().unwrap());
-    let mut status = Command::new(bin());
-    status.args(["status", "--json", "-p"]).arg(&p);
-    let out = status.output().unwrap();
-    held_by("the host", &out, holder, 1);
-    assert_eq!(
-        json(&out)["evidence"],
-        host_evidence(dir.path()),
-        "{}",
-        text(&out)
-    );
-    let out = Command::new(bin())
-        .args(["list", "--json"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let row = json(&out)["entries"][0].clone();
-    assert_eq!(row["state"], "running", "list from the host: {row}");
-    assert_eq!(row["pid"], holder, "list names the host PID: {row}");
-    let out = Command::new(bin())
-        .args(["pid", "-p"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert_eq!(
-        text(&out).trim(),
-        holder.to_string(),
-        "pid prints the host PID"
-    );
+    host_names_holder(dir.path(), &p, holder, 1);
 
     // stop from B refuses; from the host stop and signal target the real
     // holder only (never the host's PID 1). sweep --kill keeps the file
@@ -322,36 +330,7 @@ fn containers_equal_pids_in_two_namespaces() {
     // From the host: the holder by its host PID, never the host's own
     // PID N; stop and signal target the holder only, sweep --kill keeps
     // the file.
-    let mut status = Command::new(bin());
-    status.args(["status", "--json", "-p"]).arg(&p);
-    let out = status.output().unwrap();
-    held_by("the host", &out, holder, n);
-    assert_eq!(
-        json(&out)["evidence"],
-        host_evidence(dir.path()),
-        "{}",
-        text(&out)
-    );
-    let out = Command::new(bin())
-        .args(["list", "--json"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let row = json(&out)["entries"][0].clone();
-    assert_eq!(
-        row["pid"], holder,
-        "list names the holder, not PID {n}: {row}"
-    );
-    let out = Command::new(bin())
-        .args(["pid", "-p"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert_eq!(
-        text(&out).trim(),
-        holder.to_string(),
-        "pid prints the holder"
-    );
+    host_names_holder(dir.path(), &p, holder, n);
     stop_targets_only(&p, holder, n);
     sweep_kill_keeps("the host", Command::new(bin()), dir.path(), &p);
     assert_eq!(started(bystander), Some(bystander_birth));

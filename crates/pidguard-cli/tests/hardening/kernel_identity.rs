@@ -823,6 +823,43 @@ fn status_line(path: &Path) -> String {
     text(&out)
 }
 
+/// From the host, `dir/NAME.pid`, written in a child PID namespace (where
+/// its owner is `file_pid`): `status` (JSON and words), `list` and `pid`
+/// name the owner by its host PID, decided by its kernel identity record,
+/// the file `locked` or not.
+fn host_names_owner(dir: &Path, name: &str, owner: i32, file_pid: i32, locked: bool) {
+    let path = dir.join(format!("{name}.pid"));
+    let v = status_json(pidguard(), &path);
+    assert_eq!(v["state"], "running", "{name}: {v}");
+    assert_eq!(
+        v["pid"], owner,
+        "{name}: named by its host PID, not PID {file_pid}: {v}"
+    );
+    assert_eq!(v["file_pid"], file_pid, "{name}: {v}");
+    assert_eq!(v["locked"], locked, "{name}: {v}");
+    assert_eq!(v["identity"], "verified", "{name}: {v}");
+    assert_eq!(v["evidence"], "kernel identity", "{name}: {v}");
+    let line = status_line(&path);
+    let state = if locked {
+        format!("running (PID {owner}, locked)")
+    } else {
+        format!("running (PID {owner}; the file is not locked)")
+    };
+    assert!(
+        line.contains(&state) && line.contains("(by kernel identity)"),
+        "{name}: {line}"
+    );
+    let row = list_row(dir, name);
+    assert_eq!(row[1], owner.to_string(), "{name}: list: {row:?}");
+    assert_eq!(row[4], "kernel", "{name}: list's EVIDENCE: {row:?}");
+    let out = pidguard().args(["pid", "-p"]).arg(&path).output().unwrap();
+    assert_eq!(
+        text(&out).trim(),
+        owner.to_string(),
+        "{name}: pid prints the host PID"
+    );
+}
+
 /// Issue 20's "even across PID namespaces once the holder's PID here is
 /// known": a holder in a child PID namespace (a container sharing the
 /// directory) writes its own file, with its PID there and its record; the
@@ -872,28 +909,7 @@ fn a_holder_in_a_child_pid_namespace_is_proved_by_its_record_from_the_host() {
          inode {:?})",
         pidfs_ino(supervisor)
     );
-    let v = status_json(pidguard(), &p1);
-    assert_eq!(v["state"], "running", "{v}");
-    assert_eq!(v["pid"], command, "named by its host PID: {v}");
-    assert_eq!(v["file_pid"], n1, "{v}");
-    assert_eq!(v["locked"], true, "{v}");
-    assert_eq!(v["identity"], "verified", "{v}");
-    assert_eq!(v["evidence"], "kernel identity", "{v}");
-    let line = status_line(&p1);
-    assert!(
-        line.contains(&format!("running (PID {command}, locked)"))
-            && line.contains("(by kernel identity)"),
-        "{line}"
-    );
-    let row = list_row(dir.path(), "sup");
-    assert_eq!(row[1], command.to_string(), "list: {row:?}");
-    assert_eq!(row[4], "kernel", "list's EVIDENCE: {row:?}");
-    let out = pidguard().args(["pid", "-p"]).arg(&p1).output().unwrap();
-    assert_eq!(
-        text(&out).trim(),
-        command.to_string(),
-        "pid prints the host PID"
-    );
+    host_names_owner(dir.path(), "sup", command, n1, true);
     // stop and signal pin and signal it alone (the strace seam refuses).
     crate::containers::stop_targets_only(&p1, command, n1);
     // Without the record the lock still proves a holder: the command, or
@@ -939,22 +955,7 @@ fn a_holder_in_a_child_pid_namespace_is_proved_by_its_record_from_the_host() {
             && testkit::lock_free(&p2)
     });
     assert_eq!(kernel_record(&p2), Some((b, pidfs_ino(owner).unwrap())));
-    let v = status_json(pidguard(), &p2);
-    assert_eq!(v["state"], "running", "{v}");
-    assert_eq!(v["pid"], owner, "the owner, not the host's PID {b}: {v}");
-    assert_eq!(v["file_pid"], b, "{v}");
-    assert_eq!(v["locked"], false, "{v}");
-    assert_eq!(v["identity"], "verified", "{v}");
-    assert_eq!(v["evidence"], "kernel identity", "{v}");
-    let line = status_line(&p2);
-    assert!(
-        line.contains(&format!("running (PID {owner}; the file is not locked)"))
-            && line.contains("(by kernel identity)"),
-        "{line}"
-    );
-    let row = list_row(dir.path(), "own");
-    assert_eq!(row[1], owner.to_string(), "list: {row:?}");
-    assert_eq!(row[4], "kernel", "list's EVIDENCE: {row:?}");
+    host_names_owner(dir.path(), "own", owner, b, false);
     crate::containers::stop_targets_only(&p2, owner, b);
     assert_eq!(started(b), Some(bystander_birth), "the host's PID {b}");
     // Not taken over: its owner is proved to run.
