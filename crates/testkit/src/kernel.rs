@@ -86,9 +86,16 @@ pub fn kernel_identity_unavailable(dir: &Path) -> Option<String> {
 }
 
 /// Asserts that the PID file at `path` records `pid` with its pidfs inode,
-/// where the kernel and the filesystem allow records at all.
+/// where the kernel and the filesystem allow records at all; elsewhere the
+/// check is recorded as skipped ([`skipped`](crate::skipped)), with the
+/// reason.
 pub fn assert_records_owner(path: &Path, pid: i32) {
-    if kernel_identity_unavailable(path.parent().unwrap()).is_some() {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if let Some(why) = kernel_identity_unavailable(dir) {
+        crate::skipped(&format!(
+            "the kernel identity record of {} (PID {pid}) is not checked: {why}",
+            path.display()
+        ));
         return;
     }
     let ino = pidfs_ino(pid).expect("the owner runs");

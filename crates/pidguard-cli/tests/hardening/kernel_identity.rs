@@ -792,3 +792,305 @@ fn a_record_is_not_trusted_through_uids_a_user_namespace_does_not_map() {
          65534): not a proof; stop attempted no signal (strace seam)",
     );
 }
+
+/// The row of `name` (a file's name without `.pid`) in `pidguard list DIR`'s
+/// table: NAME, PID, STATE, IDENTITY, EVIDENCE, AGE, COMMAND…
+fn list_row(dir: &Path, name: &str) -> Vec<String> {
+    let out = pidguard().arg("list").arg(dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "PID", "STATE", "IDENTITY", "EVIDENCE", "AGE", "COMMAND"],
+        "{table}"
+    );
+    lines
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|row| row.first().map(String::as_str) == Some(name))
+        .unwrap_or_else(|| panic!("no row {name}: {table}"))
+}
+
+/// `pidguard status -p path`'s line.
+fn status_line(path: &Path) -> String {
+    let out = pidguard()
+        .args(["status", "-p"])
+        .arg(path)
+        .output()
+        .unwrap();
+    text(&out)
+}
+
+/// From the host, `dir/NAME.pid`, written in a child PID namespace (where
+/// its owner is `file_pid`): `status` (JSON and words), `list` and `pid`
+/// name the owner by its host PID, decided by its kernel identity record,
+/// the file `locked` or not.
+fn host_names_owner(dir: &Path, name: &str, owner: i32, file_pid: i32, locked: bool) {
+    let path = dir.join(format!("{name}.pid"));
+    let v = status_json(pidguard(), &path);
+    assert_eq!(v["state"], "running", "{name}: {v}");
+    assert_eq!(
+        v["pid"], owner,
+        "{name}: named by its host PID, not PID {file_pid}: {v}"
+    );
+    assert_eq!(v["file_pid"], file_pid, "{name}: {v}");
+    assert_eq!(v["locked"], locked, "{name}: {v}");
+    assert_eq!(v["identity"], "verified", "{name}: {v}");
+    assert_eq!(v["evidence"], "kernel identity", "{name}: {v}");
+    let line = status_line(&path);
+    let state = if locked {
+        format!("running (PID {owner}, locked)")
+    } else {
+        format!("running (PID {owner}; the file is not locked)")
+    };
+    assert!(
+        line.contains(&state) && line.contains("(by kernel identity)"),
+        "{name}: {line}"
+    );
+    let row = list_row(dir, name);
+    assert_eq!(row[1], owner.to_string(), "{name}: list: {row:?}");
+    assert_eq!(row[4], "kernel", "{name}: list's EVIDENCE: {row:?}");
+    let out = pidguard().args(["pid", "-p"]).arg(&path).output().unwrap();
+    assert_eq!(
+        text(&out).trim(),
+        owner.to_string(),
+        "{name}: pid prints the host PID"
+    );
+}
+
+/// Issue 20's "even across PID namespaces once the holder's PID here is
+/// known": a holder in a child PID namespace (a container sharing the
+/// directory) writes its own file, with its PID there and its record; the
+/// host reads it. The file's PID names another process on the host, or
+/// none; the record proves the holder, named by its host PID.
+#[test]
+fn a_holder_in_a_child_pid_namespace_is_proved_by_its_record_from_the_host() {
+    let scenario = "kernel-identity-across-namespaces";
+    if let Some(why) = Namespace::unavailable() {
+        return summary::skipped(scenario, &why);
+    }
+    if !testkit::have_tool("strace", "-V") {
+        return summary::skipped(scenario, "strace is not installed (the EPERM seam)");
+    }
+    let dir = tmp();
+    if let Some(why) = kernel_identity_unavailable(dir.path()) {
+        return summary::skipped(scenario, &why);
+    }
+    let (p1, p2) = (dir.path().join("sup.pid"), dir.path().join("own.pid"));
+
+    // 1. Locked: plain supervised `run` as PID 1 of its namespace
+    // (`unshare --pid --fork --mount-proc`); the file names its command
+    // there, and records the command's identity, not pidguard's.
+    let a = Namespace::start_with(&[
+        bin().to_str().unwrap(),
+        "run",
+        "-p",
+        p1.to_str().unwrap(),
+        "--",
+        "sleep",
+        "60",
+    ]);
+    let supervisor = a.init();
+    let command = Namespace::child_of(supervisor);
+    let n1 = a.ns_pid(command).unwrap();
+    pid_in_where(&p1, |pid| pid == n1);
+    wait_for("the command to hold the lock", || {
+        std::fs::read_to_string(format!("/proc/{command}/comm")).ok() == Some("sleep\n".into())
+            && testkit::holds_file(command, &p1)
+            && !testkit::lock_free(&p1)
+    });
+    let ino = pidfs_ino(command).unwrap();
+    assert_eq!(
+        kernel_record(&p1),
+        Some((n1, ino)),
+        "the record names the command (PID {n1} there), not the supervisor (PID 1, pidfs \
+         inode {:?})",
+        pidfs_ino(supervisor)
+    );
+    host_names_owner(dir.path(), "sup", command, n1, true);
+    // stop and signal pin and signal it alone (the strace seam refuses).
+    crate::containers::stop_targets_only(&p1, command, n1);
+    // Without the record the lock still proves a holder: the command, or
+    // the supervisor, which took the lock and holds it with its command
+    // (the lock table names the supervisor): the record is what names the
+    // file's own process.
+    let saved = {
+        let mut buf = [0u8; 256];
+        let n = rustix::fs::getxattr(&p1, RECORD_ATTR, &mut buf[..]).unwrap();
+        buf[..n].to_vec()
+    };
+    rustix::fs::removexattr(&p1, RECORD_ATTR).unwrap();
+    let v = status_json(pidguard(), &p1);
+    assert!(
+        v["pid"] == command || v["pid"] == supervisor,
+        "no record: a holder of the lock: {v}"
+    );
+    assert_eq!(v["evidence"], "lock", "no record: {v}");
+    rustix::fs::setxattr(&p1, RECORD_ATTR, &saved, rustix::fs::XattrFlags::empty()).unwrap();
+
+    // 2. Unlocked, the file's PID a live host process: a bystander on the
+    // host, and the owner given its PID in a namespace of its own
+    // (ns_last_pid); the owner then closes its lock.
+    let bystander = sleeper();
+    let b = bystander.pid();
+    let bystander_birth = started(b).unwrap();
+    let c = Namespace::start();
+    c.next_pid(b);
+    let owner_cmd = Owned::spawn(
+        c.command(bin())
+            .args(["run", "--exec", "-p"])
+            .arg(&p2)
+            .args(["--", "bash", "-c", CLOSE_FDS_THEN_SLEEP]),
+    );
+    let owner = Namespace::child_of(owner_cmd.pid());
+    assert_eq!(
+        c.ns_pid(owner),
+        Some(b),
+        "the owner has the bystander's PID there"
+    );
+    wait_for("the owner to drop its lock", || {
+        std::fs::read_to_string(format!("/proc/{owner}/comm")).ok() == Some("sleep\n".into())
+            && testkit::lock_free(&p2)
+    });
+    assert_eq!(kernel_record(&p2), Some((b, pidfs_ino(owner).unwrap())));
+    host_names_owner(dir.path(), "own", owner, b, false);
+    crate::containers::stop_targets_only(&p2, owner, b);
+    assert_eq!(started(b), Some(bystander_birth), "the host's PID {b}");
+    // Not taken over: its owner is proved to run.
+    let out = run_true(&p2);
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    drop(owner_cmd);
+    drop(c);
+    drop(bystander);
+    drop(a);
+    summary::passed(
+        scenario,
+        &format!(
+            "a holder in a child PID namespace wrote its own file: supervised run's (locked, \
+             PID {n1} there) recorded the command, not pidguard; the host's status, list and \
+             pid named it by its host PID, decided by kernel identity (a holder by the lock \
+             once the record was removed); run --exec's, its lock closed and its PID {b} there a host \
+             bystander's: the host named the owner by its host PID, unlocked, by kernel \
+             identity; stop and signal (strace seam) pinned and signalled only the holders, \
+             never the host's processes of the files' PIDs; run refused to take the second \
+             over (75)"
+        ),
+    );
+}
+
+/// Without pidfds (`pidfd_open` failing with ENOSYS, as before Linux
+/// 5.3; the same path as pidfds without pidfs, before 6.9) a record
+/// decides nothing: an unlocked file's owner is judged by the
+/// consistency checks, and the record stays.
+#[test]
+fn without_pidfds_a_record_decides_nothing() {
+    let scenario = "kernel-identity-no-pidfds";
+    if !testkit::have_tool("strace", "-V") {
+        return summary::skipped(scenario, "strace is not installed (the ENOSYS seam)");
+    }
+    let dir = tmp();
+    if let Some(why) = kernel_identity_unavailable(dir.path()) {
+        return summary::skipped(scenario, &why);
+    }
+    let p = dir.path().join("u.pid");
+    let owner = unlocked_owner(&p);
+    // With pidfds: the record decides.
+    let v = status_json(pidguard(), &p);
+    assert_eq!(v["evidence"], "kernel identity", "with pidfds: {v}");
+    let mut status = pidguard();
+    status.args(["status", "--json", "-p"]).arg(&p);
+    let seam = testkit::Seam {
+        // status sends no signal; its kill(pid, 0) probes are left alone.
+        inject: "pidfd_send_signal",
+        also_trace: "pidfd_open",
+        also_inject: "pidfd_open:error=ENOSYS",
+        ..testkit::Seam::default()
+    };
+    let (out, calls) = seam.run(&status).unwrap();
+    let opens: Vec<&String> = calls.iter().filter(|l| l.contains("pidfd_open(")).collect();
+    assert!(
+        !opens.is_empty() && opens.iter().all(|l| l.contains("ENOSYS")),
+        "status asked for pidfds, and got none: {calls:?}"
+    );
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(v["state"], "running", "{v}");
+    assert_eq!(v["pid"], owner.pid(), "{v}");
+    assert_eq!(v["locked"], false, "{v}");
+    assert_eq!(v["identity"], "consistent", "{v}");
+    assert_eq!(v["evidence"], "consistent checks", "{v}");
+    assert_records_owner(&p, owner.pid());
+    drop(owner);
+    summary::passed(
+        scenario,
+        "pidfd_open failing with ENOSYS (strace): an unlocked file's correct record decided \
+         nothing, the consistency checks did (consistent); with pidfds the record decides",
+    );
+}
+
+/// The evidence that decided, in words: `list`'s EVIDENCE column
+/// (`kernel`, `lock`, `checks`) and `status`'s `(by …)`.
+#[test]
+fn list_and_status_name_the_evidence_that_decided() {
+    let scenario = "kernel-identity-evidence-words";
+    let dir = tmp();
+    if let Some(why) = kernel_identity_unavailable(dir.path()) {
+        return summary::skipped(scenario, &why);
+    }
+    // kernel: an owner without its lock, proved by its record.
+    let k = dir.path().join("k.pid");
+    let kernel_owner = unlocked_owner(&k);
+    // checks: the same, its record removed.
+    let c = dir.path().join("c.pid");
+    let checks_owner = unlocked_owner(&c);
+    rustix::fs::removexattr(&c, RECORD_ATTR).unwrap();
+    // lock: a holder of its lock.
+    let l = dir.path().join("l.pid");
+    let holder = exec_holder(&l, &["sleep", "30"]);
+    pid_in_where(&l, |pid| pid == holder.pid());
+    testkit::wait_verified(&l);
+    for (path, name, pid, identity, word, by) in [
+        (
+            &k,
+            "k",
+            kernel_owner.pid(),
+            "verified",
+            "kernel",
+            "kernel identity",
+        ),
+        (
+            &c,
+            "c",
+            checks_owner.pid(),
+            "consistent",
+            "checks",
+            "consistent checks",
+        ),
+        (&l, "l", holder.pid(), "verified", "lock", "lock"),
+    ] {
+        let row = list_row(dir.path(), name);
+        assert_eq!(row[1], pid.to_string(), "{name}: {row:?}");
+        assert_eq!(row[2], "running", "{name}: {row:?}");
+        assert_eq!(row[3], identity, "{name}: {row:?}");
+        assert_eq!(row[4], word, "{name}: {row:?}");
+        let line = status_line(path);
+        assert!(
+            line.contains(&format!("identity: {identity} (by {by})")),
+            "{name}: {line}"
+        );
+        assert_eq!(status_json(pidguard(), path)["evidence"], by, "{name}");
+    }
+    drop(holder);
+    drop(checks_owner);
+    drop(kernel_owner);
+    summary::passed(
+        scenario,
+        "list's EVIDENCE column said kernel, checks and lock, and status said (by kernel \
+         identity), (by consistent checks) and (by lock), as --json's evidence",
+    );
+}

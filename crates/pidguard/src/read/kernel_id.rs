@@ -41,6 +41,15 @@
 //! `/proc` of another namespace, a process that is gone or is not a
 //! thread-group leader) decides nothing: the other evidence does.
 //!
+//! Across PID namespaces: a file written in a namespace below the
+//! reader's (a container's, read from the host) holds the owner's PID
+//! there, which here is another process or none. Where the file's PID
+//! proves nothing here, [`recorded_elsewhere`] compares the record with the
+//! lock's holder and with the processes that have the file's PID in a
+//! namespace below (`NSpid`): the one with the recorded inode is the
+//! owner, named by its PID here (`status::resolve_holder`, and an unlocked
+//! file whose record reads [`KernelIdentity::Different`]).
+//!
 //! # Write order
 //!
 //! A new file gets its record on the unnamed (`O_TMPFILE`) or temporary
@@ -226,24 +235,40 @@ pub(crate) fn replace(fd: impl AsFd, pid: Option<Pid>, me: Pid) -> io::Result<()
 /// What the kernel says about `pid`, read from the file open at `fd`, whose
 /// `fstat` is `file`. `me` is the caller's PID.
 pub(crate) fn kernel_identity(pid: Pid, fd: impl AsFd, file: &Stat, me: Pid) -> KernelIdentity {
+    match recorded(pid, fd) {
+        Ok(ino) => judge(ino, pid, file, me),
+        Err(why) => KernelIdentity::Absent(why),
+    }
+}
+
+/// The pidfs inode the file open at `fd` records for `pid`: only a record
+/// about that PID, made in this boot, is read.
+pub(crate) fn recorded(pid: Pid, fd: impl AsFd) -> Result<u64, Absent> {
     let mut buf = [0u8; MAX_RECORD];
     let n = match sys::pidfs::get_record(fd, &mut buf) {
         Ok(Some(n)) => n,
-        Ok(None) => return KernelIdentity::Absent(Absent::NoRecord),
+        Ok(None) => return Err(Absent::NoRecord),
         // ERANGE (too long) and the rest.
-        Err(_) => return KernelIdentity::Absent(Absent::Malformed),
+        Err(_) => return Err(Absent::Malformed),
     };
     let Some((rec_pid, recorded, boot)) = parse(&buf[..n]) else {
-        return KernelIdentity::Absent(Absent::Malformed);
+        return Err(Absent::Malformed);
     };
     if rec_pid != pid.as_u32() {
-        return KernelIdentity::Absent(Absent::OtherPid);
+        return Err(Absent::OtherPid);
     }
     if sys::pidfs::boot_id() != Some(boot) {
-        return KernelIdentity::Absent(Absent::OtherBoot);
+        return Err(Absent::OtherBoot);
     }
-    match sys::pidfs::ino(pid, me) {
-        Ok(found) if found == recorded && credible(file, pid) => KernelIdentity::Same,
+    Ok(recorded)
+}
+
+/// What the kernel says about process `candidate` (as this PID namespace
+/// numbers it) against the pidfs inode `recorded` with the file whose
+/// `fstat` is `file`.
+fn judge(recorded: u64, candidate: Pid, file: &Stat, me: Pid) -> KernelIdentity {
+    match sys::pidfs::ino(candidate, me) {
+        Ok(found) if found == recorded && credible(file, candidate) => KernelIdentity::Same,
         Ok(found) if found == recorded => KernelIdentity::Absent(Absent::Untrusted),
         // Whoever wrote it, a record that names another process never
         // leads to a signal.
@@ -253,19 +278,65 @@ pub(crate) fn kernel_identity(pid: Pid, fd: impl AsFd, file: &Stat, me: Pid) -> 
     }
 }
 
+/// The process the file's record names, found under another PID than the
+/// file's `file_pid`, which here is not it (dead, or another process): the
+/// record was made in another PID namespace (a container sharing the
+/// directory), where the process is `file_pid`. The candidates are the
+/// lock's `holder` (when the file is locked and it was found), then every
+/// process whose PID in a namespace below this one is `file_pid` (the
+/// `NSpid:` line of `/proc/P/status`, after its first entry, the PID
+/// here); the one whose pidfs inode is `recorded` (and whose writer had
+/// authority over it, as for any record) is the owner, named by its PID
+/// here. `None` where nothing is proved, or no record could prove
+/// anything (no pidfs, a `/proc` of another namespace, a file writable
+/// by others).
+pub(crate) fn recorded_elsewhere(
+    recorded: u64,
+    file_pid: Pid,
+    holder: Option<Pid>,
+    file: &Stat,
+    me: Pid,
+) -> Option<Pid> {
+    // Cheap refusals first: the search reads every process's status.
+    if !writer_may_vouch(file) || sys::pidfs::ino(me, me).is_err() {
+        return None;
+    }
+    let proves = |p: Pid| judge(recorded, p, file, me) == KernelIdentity::Same;
+    if let Some(h) = holder.filter(|&h| h != file_pid) {
+        if proves(h) {
+            return Some(h);
+        }
+    }
+    let below = |p: Pid| {
+        sys::proc::status_result(p).is_ok_and(|s| {
+            s.tgid == p.get() && s.nspid.iter().skip(1).any(|&n| n == file_pid.get())
+        })
+    };
+    sys::proc::all_pids()
+        .into_iter()
+        .filter(|&p| p != file_pid && Some(p) != holder)
+        .find(|&p| below(p) && proves(p))
+}
+
 /// Whether the file's writer had authority over process `pid`: the file is
 /// writable by its owner alone, and that owner is root, the caller, or the
 /// process's (real) user. The owner must be a UID this user namespace maps:
 /// an unmapped one reads as the overflow UID, shared by every unmapped user
 /// (the caller's own, and the process's, may read the same).
 fn credible(file: &Stat, pid: Pid) -> bool {
-    if file.st_mode & 0o022 != 0 || !sys::pidfs::uid_mapped(file.st_uid) {
+    if !writer_may_vouch(file) {
         return false;
     }
     let owner = file.st_uid;
     owner == 0
         || owner == sys::geteuid()
         || sys::pidfs::process_uid(pid) == Some(owner)
+}
+
+/// [`credible`]'s part about the file alone: writable by its owner alone,
+/// a UID this user namespace maps.
+fn writer_may_vouch(file: &Stat) -> bool {
+    file.st_mode & 0o022 == 0 && sys::pidfs::uid_mapped(file.st_uid)
 }
 
 #[cfg(test)]

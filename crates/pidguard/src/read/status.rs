@@ -8,13 +8,13 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
-use crate::sys::{BorrowedFd, OwnedFd};
+use crate::sys::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result, UnsafeFile};
-use crate::read::identity::{identify, Filters, Identity, Me};
-use crate::read::kernel_id::{kernel_identity, Absent, DecidedBy, KernelIdentity};
+use crate::read::identity::{identify, Filters, Identity, Me, Mismatch};
+use crate::read::kernel_id::{self, kernel_identity, Absent, DecidedBy, KernelIdentity};
 use crate::pid::{ParseErrorKind, Pid, Rule};
 use crate::fs::{self, read_fd, refuse_foreign_links, Verified, MID_WRITE_BACKOFF_US};
 use crate::read::process::{liveness_with_stat, Liveness};
@@ -301,11 +301,11 @@ pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> I
     let Some(st) = found.file else {
         return found;
     };
-    // What the file's kernel identity record says about the live PID in
-    // it, asked only where no lock decides.
-    let kernel = |pid: Pid| match &fd {
-        Some(fd) => kernel_identity(pid, fd, &st, me.pid),
-        None => KernelIdentity::Absent(Absent::NoRecord),
+    // The file's kernel identity record, asked only where no lock decides.
+    let record = Record {
+        fd: fd.as_ref().map(|fd| fd.as_fd()),
+        st: &st,
+        me,
     };
     let not_asked = KernelIdentity::Absent(Absent::NotAsked);
     match std::mem::replace(&mut found.status, Status::NotRunning) {
@@ -318,7 +318,15 @@ pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> I
         // kernel identity record proves it, or every consistency check was
         // made and passed.
         Status::Running { pid, locked: false } => {
-            let owner = identify(pid, &st, false, pstat, me, kernel(pid));
+            let owner = identify(pid, &st, false, pstat, me, record.about(pid));
+            // The record names another process than the one at the PID
+            // here: the file may have been written in a PID namespace
+            // below this one, where its owner has that PID.
+            if let Identity::Mismatched(Mismatch::KernelIdentity { .. }) = owner {
+                if found.name_recorded_elsewhere(&record, pid, None, false, filters) {
+                    return found;
+                }
+            }
             found.status = match &owner {
                 Identity::Verified | Identity::Consistent => Status::Running { pid, locked: false },
                 Identity::Unproved(u) => Status::Unknown(Error::unproved(target.path(), pid, u)),
@@ -335,10 +343,10 @@ pub(crate) fn inspect_target(target: Target<'_>, filters: &Filters, me: Me) -> I
                 found.status = Status::Running { pid, locked: true };
                 found.set_identity(with_filters(owner, filters, pid), true);
             } else {
-                resolve_holder(&mut found, &st, pid, Some(owner), filters, me, &kernel);
+                resolve_holder(&mut found, pid, Some(owner), filters, &record);
             }
         }
-        Status::Held(pid) => resolve_holder(&mut found, &st, pid, None, filters, me, &kernel),
+        Status::Held(pid) => resolve_holder(&mut found, pid, None, filters, &record),
         other => found.status = other,
     }
     found
@@ -350,6 +358,66 @@ impl Inspection {
     fn set_identity(&mut self, identity: Identity, locked: bool) {
         self.decided_by = DecidedBy::of(&identity, locked);
         self.identity = Some(identity);
+    }
+
+    /// Names the process the file's kernel identity record proves its
+    /// owner under another PID than the file's `file_pid` (see
+    /// [`kernel_id::recorded_elsewhere`]; `holder` is the lock's, if it
+    /// was found), as running (`locked`: the file's lock is held), decided
+    /// by the kernel identity. `false` when no process is proved.
+    fn name_recorded_elsewhere(
+        &mut self,
+        record: &Record<'_>,
+        file_pid: Pid,
+        holder: Option<Pid>,
+        locked: bool,
+        filters: &Filters,
+    ) -> bool {
+        let Some(owner) = record.elsewhere(file_pid, holder) else {
+            return false;
+        };
+        // The record is proved; a kernel thread still owns no file.
+        let verdict = identify(
+            owner,
+            record.st,
+            false,
+            None,
+            record.me,
+            KernelIdentity::Same,
+        );
+        if !verdict.may_signal() {
+            return false;
+        }
+        self.status = Status::Running { pid: owner, locked };
+        self.set_identity(with_filters(verdict, filters, owner), false);
+        true
+    }
+}
+
+/// The file's kernel identity record (see `kernel_id.rs`), asked about
+/// processes.
+struct Record<'a> {
+    /// The open file, when it was kept (a file naming a live PID).
+    fd: Option<BorrowedFd<'a>>,
+    /// Its `fstat`.
+    st: &'a Stat,
+    me: Me,
+}
+
+impl Record<'_> {
+    /// What the record says about the process at `pid` here.
+    fn about(&self, pid: Pid) -> KernelIdentity {
+        match self.fd {
+            Some(fd) => kernel_identity(pid, fd, self.st, self.me.pid),
+            None => KernelIdentity::Absent(Absent::NoRecord),
+        }
+    }
+
+    /// The process the record (about `file_pid`) proves the owner, under
+    /// another PID here: see [`kernel_id::recorded_elsewhere`].
+    fn elsewhere(&self, file_pid: Pid, holder: Option<Pid>) -> Option<Pid> {
+        let recorded = kernel_id::recorded(file_pid, self.fd?).ok()?;
+        kernel_id::recorded_elsewhere(recorded, file_pid, holder, self.st, self.me.pid)
     }
 }
 
@@ -370,15 +438,19 @@ fn with_filters(owner: Identity, filters: &Filters, pid: Pid) -> Identity {
 /// container appears under its PID here); it is only a candidate, proved
 /// by its own descriptor. Failing that (the locker exited and a process
 /// that inherited the lock holds it) every process is looked at.
+///
+/// The file's kernel identity record is asked first: the file's live PID
+/// it proves, or (the file written in a PID namespace below this one) the
+/// process it proves under another PID here, the lock's holder or not, is
+/// the owner.
 fn resolve_holder(
     found: &mut Inspection,
-    st: &Stat,
     file_pid: Pid,
     owner: Option<Identity>,
     filters: &Filters,
-    me: Me,
-    kernel: &dyn Fn(Pid) -> KernelIdentity,
+    record: &Record<'_>,
 ) {
+    let (st, me) = (record.st, record.me);
     // The stat field types differ between platforms.
     #[allow(clippy::unnecessary_cast)]
     let (dev, ino) = (st.st_dev as u64, st.st_ino as u64);
@@ -397,49 +469,53 @@ fn resolve_holder(
                 .find(|&p| p != file_pid && p != me.pid && holds(p))
         })
         .or_else(|| holds(me.pid).then_some(me.pid));
-    let file_pid_status = sys::proc::status_result(file_pid).ok();
-    match (holder, owner) {
-        (Some(h), owner) => {
-            // The file names the holder's child still at its gate, about
-            // to get the lock (a supervisor hands the lock to its command a
-            // moment after writing the command's PID; until it execs, the
-            // child runs the supervisor's executable): that child is the
-            // owner if it is consistent in every other way. Any other child
-            // of the holder (one that merely has the file open) is not.
-            // The file's live PID whose kernel identity record proves it
-            // the owner is the owner too, whoever took the lock: anyone who
-            // can read a file can flock it, and a process that locked
-            // another's file is not its owner (signalled, its exit would
-            // let the live owner's file be removed).
-            let record = match owner {
-                Some(_) => kernel(file_pid),
-                None => KernelIdentity::Absent(Absent::NotAsked),
-            };
-            let at_gate = || {
-                file_pid_status.as_ref().is_some_and(|s| s.ppid == h.get())
-                    && sys::proc::same_exe(file_pid, h)
-            };
-            if owner.is_some() && (record == KernelIdentity::Same || at_gate()) {
-                let child = identify(file_pid, st, false, None, me, record);
-                if child.may_signal() {
-                    found.status = Status::Running {
-                        pid: file_pid,
-                        locked: true,
-                    };
-                    found.set_identity(with_filters(child, filters, file_pid), false);
-                    return;
-                }
-            }
-            // The child may have got the lock (and exec'd) since it was
-            // judged: it holds it now through its own descriptor.
-            if owner.is_some() && holds(file_pid) {
+    if owner.is_some() {
+        // The file names the holder's child still at its gate, about to
+        // get the lock (a supervisor hands the lock to its command a
+        // moment after writing the command's PID; until it execs, the
+        // child runs the supervisor's executable): that child is the owner
+        // if it is consistent in every other way. Any other child of the
+        // holder (one that merely has the file open) is not.
+        // The file's live PID whose kernel identity record proves it the
+        // owner is the owner too, whoever took the lock: anyone who can
+        // read a file can flock it, and a process that locked another's
+        // file is not its owner (signalled, its exit would let the live
+        // owner's file be removed).
+        let about = record.about(file_pid);
+        let at_gate = |h: Pid| {
+            sys::proc::status_result(file_pid).is_ok_and(|s| s.ppid == h.get())
+                && sys::proc::same_exe(file_pid, h)
+        };
+        if about == KernelIdentity::Same || holder.is_some_and(at_gate) {
+            let child = identify(file_pid, st, false, None, me, about);
+            if child.may_signal() {
                 found.status = Status::Running {
                     pid: file_pid,
                     locked: true,
                 };
-                found.set_identity(with_filters(Identity::Verified, filters, file_pid), true);
+                found.set_identity(with_filters(child, filters, file_pid), false);
                 return;
             }
+        }
+        // The child may have got the lock (and exec'd) since it was
+        // judged: it holds it now through its own descriptor.
+        if holder.is_some() && holds(file_pid) {
+            found.status = Status::Running {
+                pid: file_pid,
+                locked: true,
+            };
+            found.set_identity(with_filters(Identity::Verified, filters, file_pid), true);
+            return;
+        }
+    }
+    // Written in a PID namespace below this one: the record proves its
+    // owner by the kernel's identity, under its PID here (the lock's
+    // holder, or not: see above).
+    if found.name_recorded_elsewhere(record, file_pid, holder, true, filters) {
+        return;
+    }
+    match (holder, owner) {
+        (Some(h), _) => {
             found.status = Status::Running {
                 pid: h,
                 locked: true,

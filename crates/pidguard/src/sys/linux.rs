@@ -132,7 +132,8 @@ pub(crate) fn record_lock_held(fd: std::os::fd::BorrowedFd<'_>) -> Option<bool> 
 /// Facts about a process from `/proc`, for identity checks.
 pub(crate) mod proc {
     use std::os::unix::fs::MetadataExt;
-    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
     use std::time::{Duration, SystemTime};
 
     use rustix::fs::{Mode, OFlags};
@@ -147,18 +148,50 @@ pub(crate) mod proc {
     /// numbers other processes: every fact read there is then unproved
     /// (`EXDEV`), never evidence about the PID a file names. `ENOENT` when
     /// `/proc/self` cannot be read (no `/proc`, or one in which this
-    /// process is not visible). Looked up once.
+    /// process is not visible).
+    ///
+    /// Looked up once per process: the answer is kept with the PID it was
+    /// found for, and a process with another PID (a child forked after
+    /// `unshare(CLONE_NEWPID)` or `setns`, which lives in another PID
+    /// namespace than the `/proc` its parent checked) looks again rather
+    /// than inherit its parent's answer.
     pub(crate) fn ours() -> Result<(), Errno> {
-        static OURS: OnceLock<Result<(), Errno>> = OnceLock::new();
-        *OURS.get_or_init(|| {
-            let link = rustix::fs::readlink("/proc/self", Vec::new())?;
-            let me = rustix::process::getpid().as_raw_nonzero().get();
-            if link.to_bytes() == me.to_string().as_bytes() {
-                Ok(())
-            } else {
-                Err(Errno::XDEV)
+        ours_as().map(|_| ())
+    }
+
+    /// [`ours`], and the caller's PID it was decided for.
+    fn ours_as() -> Result<u32, Errno> {
+        /// `pid << 32 | answer`: 0 not looked up yet, `u32::MAX` ours,
+        /// otherwise the errno. One word: a reader never sees one
+        /// process's PID with another's answer.
+        static OURS: AtomicU64 = AtomicU64::new(0);
+        let me = rustix::process::getpid().as_raw_nonzero().get().unsigned_abs();
+        let cached = OURS.load(Ordering::Relaxed);
+        if cached >> 32 == u64::from(me) {
+            match cached as u32 {
+                0 => {}
+                u32::MAX => return Ok(me),
+                e => return Err(Errno::from_raw_os_error(e as i32)),
             }
-        })
+        }
+        let answer = proc_self_is(me);
+        let code = match answer {
+            Ok(()) => u32::MAX,
+            // Never 0: errno values are positive.
+            Err(e) => e.raw_os_error().unsigned_abs(),
+        };
+        OURS.store(u64::from(me) << 32 | u64::from(code), Ordering::Relaxed);
+        answer.map(|()| me)
+    }
+
+    /// Whether `/proc/self` names `me`: [`ours`] without the memory.
+    fn proc_self_is(me: u32) -> Result<(), Errno> {
+        let link = rustix::fs::readlink("/proc/self", Vec::new())?;
+        if link.to_bytes() == me.to_string().as_bytes() {
+            Ok(())
+        } else {
+            Err(Errno::XDEV)
+        }
     }
 
     /// The PID `pidfd` refers to, as this `/proc` numbers it (the `Pid:`
@@ -607,14 +640,22 @@ pub(crate) mod proc {
         // The link's text ("pid:[4026531836]") names the namespace; reading
         // it costs half of a `stat` through it, which instantiates the
         // namespace's inode.
-        ours()?;
-        static OURS: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-        let ours = OURS
-            .get_or_init(|| ns_link("/proc/self/ns/pid").ok())
-            .as_deref()
-            .ok_or(Errno::NOENT)?;
+        let me = ours_as()?;
+        // Ours, kept with the PID it was read for, as `ours` keeps its
+        // answer: a child forked after `unshare(CLONE_NEWPID)` is in
+        // another namespace than its parent.
+        static OURS: Mutex<Option<(u32, Vec<u8>)>> = Mutex::new(None);
         let theirs = ns_link(ProcPath::new(pid, "ns/pid").get()?)?;
-        Ok(theirs == ours)
+        let mut ours = OURS.lock().unwrap_or_else(|p| p.into_inner());
+        match &*ours {
+            Some((pid, link)) if *pid == me => Ok(theirs == *link),
+            _ => {
+                let link = ns_link("/proc/self/ns/pid").map_err(|_| Errno::NOENT)?;
+                let same = theirs == link;
+                *ours = Some((me, link));
+                Ok(same)
+            }
+        }
     }
 
     /// The target of a `/proc/…/ns/…` link.
@@ -811,6 +852,120 @@ mod tests {
         if let Some(n) = proc::pidfd_pid(&fd) {
             assert_eq!(n, me.get());
         }
+    }
+
+    /// Issue 20's fork hazard: `proc::ours()` and our PID namespace are
+    /// remembered, and a child inherits its parent's memory. A child forked
+    /// after `unshare(CLONE_NEWPID)` lives in another PID namespace than
+    /// the `/proc` its parent looked at, and must look again.
+    ///
+    /// A forked child C (single-threaded, so it may also unshare a user
+    /// namespace where the test does not run as root) asks both questions,
+    /// then unshares a PID and a mount namespace and forks G1, PID 1 there:
+    /// on C's `/proc` (the test's) `/proc/self` is not G1's PID (EXDEV).
+    /// G1 then mounts a `/proc` of its own and forks G2, which finds it
+    /// ours, and G1 (PID 1) in its own namespace. Exit codes carry the
+    /// answers back.
+    #[test]
+    fn a_child_forked_into_a_new_pid_namespace_looks_at_proc_again() {
+        use rustix::io::Errno;
+        // What the children report (their exit codes).
+        const PASSED: i32 = 0;
+        const NO_NAMESPACES: i32 = 99;
+        const G1_INHERITED: i32 = 10;
+        const G2_NOT_OURS: i32 = 20;
+        const G2_WRONG_NAMESPACE: i32 = 21;
+        const SETUP: i32 = 30;
+        // Both answers in the parent first: C inherits them.
+        assert_eq!(proc::ours(), Ok(()));
+        assert_eq!(proc::same_pid_namespace_result(Pid::current()), Ok(true));
+        /// Forks; the child runs `body` and exits with its code. Returns
+        /// the child's exit code (or `SETUP` when it did not exit).
+        fn forked(body: impl FnOnce() -> i32) -> i32 {
+            // SAFETY: the child only makes system calls and the checks
+            // under test (which allocate: glibc's fork makes malloc
+            // usable in the child), and leaves with _exit, never
+            // returning into the test harness.
+            unsafe {
+                match libc::fork() {
+                    -1 => SETUP,
+                    0 => libc::_exit(body()),
+                    child => {
+                        let mut status = 0;
+                        if libc::waitpid(child, &mut status, 0) != child
+                            || !libc::WIFEXITED(status)
+                        {
+                            return SETUP;
+                        }
+                        libc::WEXITSTATUS(status)
+                    }
+                }
+            }
+        }
+        let code = forked(|| {
+            // C: the answers it inherited are right for it.
+            if proc::ours() != Ok(()) {
+                return SETUP;
+            }
+            let ns = libc::CLONE_NEWPID | libc::CLONE_NEWNS;
+            // SAFETY: plain system calls.
+            let unshared = unsafe {
+                libc::unshare(ns) == 0 || libc::unshare(ns | libc::CLONE_NEWUSER) == 0
+            };
+            if !unshared {
+                return NO_NAMESPACES;
+            }
+            forked(|| {
+                // G1, PID 1 of the new namespace, on C's /proc.
+                if proc::ours() != Err(Errno::XDEV) {
+                    return G1_INHERITED;
+                }
+                // SAFETY: plain system calls, on this mount namespace.
+                let mounted = unsafe {
+                    libc::mount(
+                        std::ptr::null(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) == 0
+                        && libc::mount(
+                            c"proc".as_ptr(),
+                            c"/proc".as_ptr(),
+                            c"proc".as_ptr(),
+                            0,
+                            std::ptr::null(),
+                        ) == 0
+                };
+                if !mounted {
+                    return NO_NAMESPACES;
+                }
+                forked(|| {
+                    // G2, PID 2, on the namespace's own /proc.
+                    if proc::ours() != Ok(()) {
+                        return G2_NOT_OURS;
+                    }
+                    let init = Pid::new(1).unwrap();
+                    if proc::same_pid_namespace_result(init) != Ok(true) {
+                        return G2_WRONG_NAMESPACE;
+                    }
+                    PASSED
+                })
+            })
+        });
+        if code == NO_NAMESPACES {
+            testkit::skipped(
+                "unshare(CLONE_NEWPID | CLONE_NEWNS), with or without CLONE_NEWUSER, or \
+                 mounting /proc there is not allowed here: run as root",
+            );
+            return;
+        }
+        assert_eq!(
+            code, PASSED,
+            "{G1_INHERITED}: PID 1 of a new namespace kept its parent's answer that /proc is \
+             ours; {G2_NOT_OURS}: its own /proc was not; {G2_WRONG_NAMESPACE}: PID 1 there was \
+             judged in another namespace (the parent's kept); {SETUP}: fork or wait failed"
+        );
     }
 
     #[test]
