@@ -416,6 +416,64 @@ fn evidence_03_hard_link_to_a_locked_file_is_refused() {
 /// name is gone the file is verified again. As root the test runs it all
 /// as nobody, in nobody's directory (the trust checks for root are case 3).
 #[test]
+fn a_second_name_keeps_an_heir_of_the_lock_from_being_verified() {
+    const NAME: &str = "two-links-heir";
+    if let Some(why) = no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    let dir = tmp();
+    let real = dir.path().join("app.pid");
+    // The file names a PID that is gone; flock(1) holds it now (an heir:
+    // the lock's holder is not the PID in the file).
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(&real, gone_pid.to_string()).unwrap();
+    let mut hold = Command::new("flock");
+    // --no-fork: flock(1) execs sleep itself (one process to stop).
+    hold.args(["-n", "--no-fork"]).arg(&real).args(["sleep", "60"]);
+    let heir = Owned::spawn(&mut hold);
+    let heir_pid = heir.0.id() as i32;
+    let status = |p: &Path| {
+        let out = as_is()
+            .arg(bin())
+            .args(["status", "--json", "-p"])
+            .arg(p)
+            .output()
+            .unwrap();
+        json(&out)
+    };
+    wait_for("flock(1) to hold the file", || {
+        status(&real)["identity"] == "verified"
+    });
+    let v = status(&real);
+    assert_eq!(
+        (&v["state"], &v["locked"]),
+        (&"running".into(), &true.into()),
+        "{v}"
+    );
+    let second = dir.path().join("second.pid");
+    std::fs::hard_link(&real, &second).unwrap();
+    for p in [&real, &second] {
+        let v = status(p);
+        assert_eq!(v["state"], "running", "{v}");
+        assert_ne!(
+            v["identity"], "verified",
+            "a second name: the lock proves nothing: {v}"
+        );
+        refused_for_links(&as_is, p, &[]);
+    }
+    std::fs::remove_file(&second).unwrap();
+    assert_eq!(status(&real)["identity"], "verified");
+    assert!(alive(heir_pid));
+    summary::passed(
+        NAME,
+        "a file held by an heir (flock(1), not the PID in the file): verified with one name, \
+         never verified with a second one (stop and signal refused, 77, no signal attempted)",
+    );
+}
+
+#[test]
 fn a_locked_file_with_two_links_is_never_verified_for_any_caller() {
     const NAME: &str = "two-links-any-caller";
     if let Some(why) = no_strace() {

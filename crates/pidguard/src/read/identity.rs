@@ -620,7 +620,7 @@ pub(crate) fn mtime(st: &Stat) -> Option<SystemTime> {
 /// How many names the file has (its link count).
 // st_nlink's width differs between platforms.
 #[allow(clippy::unnecessary_cast)]
-fn links(file: &Stat) -> u64 {
+pub(crate) fn links(file: &Stat) -> u64 {
     file.st_nlink as u64
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result, UnsafeFile};
-use crate::read::identity::{identify, Filters, Identity, Me, Mismatch};
+use crate::read::identity::{identify, links, Filters, Identity, Me, Mismatch};
 use crate::read::kernel_id::{self, kernel_identity, Absent, DecidedBy, KernelIdentity};
 use crate::pid::{ParseErrorKind, Pid, Rule};
 use crate::fs::{self, read_fd, refuse_foreign_links, Verified, MID_WRITE_BACKOFF_US};
@@ -458,6 +458,16 @@ fn resolve_holder(
         sys::proc::holds_flock(p, dev, ino) == Ok(true)
             && sys::proc::status_result(p).is_ok_and(|s| s.tgid == p.get())
     };
+    // A holder of the lock through its own descriptor is verified, unless
+    // another name reaches the file's inode ("F is F"): then the lock
+    // proves nothing about this path, and the consistency checks decide.
+    let held = |p: Pid| {
+        if links(st) <= 1 {
+            Identity::Verified
+        } else {
+            identify(p, st, true, None, me, KernelIdentity::Absent(Absent::NotAsked))
+        }
+    };
     let lockers = sys::proc::flock_pids(ino);
     let holder = lockers
         .iter()
@@ -504,7 +514,7 @@ fn resolve_holder(
                 pid: file_pid,
                 locked: true,
             };
-            found.set_identity(with_filters(Identity::Verified, filters, file_pid), true);
+            found.set_identity(with_filters(held(file_pid), filters, file_pid), true);
             return;
         }
     }
@@ -520,7 +530,7 @@ fn resolve_holder(
                 pid: h,
                 locked: true,
             };
-            found.set_identity(with_filters(Identity::Verified, filters, h), true);
+            found.set_identity(with_filters(held(h), filters, h), true);
         }
         // The file's PID may hold the lock, but that could not be read;
         // the lock table says it took the lock: name it, unproved.
