@@ -248,6 +248,10 @@ pub fn print_report(path: &std::path::Path, report: &Report, json_out: bool, doi
              nothing was signalled{file}"
         ),
         Outcome::Stopped => println!("{p}: PID {pid}{id} {did}{file}"),
+        // (`wait` on a file locked with no PID in it waits for the lock.)
+        Outcome::StillRunning if report.pid.is_none() => {
+            println!("{p}: still locked (no PID in the file): its holder is still running{file}")
+        }
         Outcome::StillRunning => println!("{p}: PID {pid}{id} is still running{file}"),
         Outcome::Signalled => println!("{p}: {did} PID {pid}{id}"),
         _ => println!("{p}: {report:?}"),
