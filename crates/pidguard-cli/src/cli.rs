@@ -202,10 +202,11 @@ impl Command {
     }
 
     /// Whether the command prints no object of its own when it succeeds
-    /// (a supervised `run`: the command's output is its output), so that
-    /// `--json` adds `{"exit": N}` at the end.
+    /// (a supervised `run`, also with `--backend`: the command's output is
+    /// its output), so that `--json` adds `{"exit": N}` at the end. (`run
+    /// --exec` prints nothing on success: the command replaces pidguard.)
     pub fn prints_nothing_on_success(&self) -> bool {
-        matches!(self, Command::Run(a) if !a.daemon && !a.exec && a.backend.backend.is_none())
+        matches!(self, Command::Run(a) if !a.daemon && !a.exec)
     }
 }
 

@@ -411,3 +411,132 @@ fn a_missing_home_is_not_an_invalid_name() {
         "{said}"
     );
 }
+
+/// `list --recursive` failing part-way (a subdirectory that can be opened
+/// but not searched): the object already begun ends with the failure's
+/// `error`, `exit` and `path` after the entries listed, still one object;
+/// the human form keeps its rows and says what failed on standard error.
+#[test]
+fn list_failing_part_way_ends_its_object_with_the_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = rustix::process::geteuid().is_root();
+    // Root searches any directory: the listing runs as nobody then.
+    let as_nobody = |args: &[&OsStr]| -> Output {
+        let mut c = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(bin());
+            c
+        } else {
+            pidguard()
+        };
+        c.args(args).output().unwrap()
+    };
+    if root && !have_tool("setpriv", "--version") {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let target = sleeper();
+    write_pidfile(&d.join("a.pid"), &format!("{}\n", target.pid()));
+    let z = d.join("z");
+    std::fs::create_dir(&z).unwrap();
+    write_pidfile(&z.join("inner.pid"), &format!("{}\n", target.pid()));
+    // Readable (it opens), not searchable (its entries cannot be read).
+    std::fs::set_permissions(&z, std::fs::Permissions::from_mode(0o444)).unwrap();
+
+    let out = as_nobody(&[os("list"), os("--json"), os("-r"), d.as_os_str()]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    let v = one_object(&out);
+    assert_eq!(bytes_of(&v, "dir"), d.as_os_str().as_bytes(), "{v}");
+    let names: Vec<&str> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a"], "the entries before the failure: {v}");
+    assert_eq!(v["exit"], 77, "{v}");
+    assert_eq!(bytes_of(&v, "path"), z.as_os_str().as_bytes(), "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains(z.to_str().unwrap()) && error.contains("Permission denied"),
+        "{v}"
+    );
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["dir", "entries", "error", "exit", "path"], "{v}");
+
+    let out = as_nobody(&[os("list"), os("-r"), d.as_os_str()]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    let rows = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(rows.lines().count(), 2, "a header and the row of a: {rows}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(error),
+        "{}",
+        text(&out)
+    );
+}
+
+/// `--json` after `--` is the supervised command's argument, not
+/// pidguard's: a usage error then prints clap's message only, no object.
+/// And `run --exec --json` prints nothing of its own when the command runs
+/// (pidguard becomes it), one error object when it cannot.
+#[test]
+fn json_after_the_double_dash_is_the_commands_and_exec_prints_nothing() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let ps = p.to_str().unwrap();
+    let out = pidguard()
+        .args(["run", "--no-such-option", "-p", ps, "--", "echo", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--no-such-option"),
+        "{}",
+        text(&out)
+    );
+    // Before `--`, it is pidguard's.
+    let out = pidguard()
+        .args(["run", "--json", "--no-such-option", "-p", ps, "--", "echo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let v = one_object(&out);
+    assert_eq!(v["exit"], 2, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("--no-such-option"),
+        "{v}"
+    );
+    // A supervised command's own `--json` reaches it, untouched.
+    let out = pidguard()
+        .args(["run", "-p", ps, "--", "echo", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.stdout, b"--json\n");
+
+    // run --exec --json: the command's output only.
+    let out = pidguard()
+        .args(["run", "--exec", "--json", "-p", ps, "--", "echo", "hello"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.stdout, b"hello\n", "{}", text(&out));
+    let out = pidguard()
+        .args([
+            "run",
+            "--exec",
+            "--json",
+            "-p",
+            ps,
+            "--",
+            "/nonexistent/cmd",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out));
+    assert_eq!(one_object(&out)["exit"], 127);
+}
