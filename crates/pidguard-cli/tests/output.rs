@@ -412,6 +412,73 @@ fn a_missing_home_is_not_an_invalid_name() {
     );
 }
 
+/// A process whose command line holds a newline, control characters and
+/// bytes that are not UTF-8 (python3 re-executing itself with such an
+/// argv), named in a PID file: `list` keeps one row for it, the command
+/// escaped; `list --json` gives the command line back exactly.
+#[test]
+fn a_hostile_command_line_keeps_one_row_and_comes_back_exactly() {
+    if !have_tool("python3", "-V") {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    let argv: [&[u8]; 6] = [
+        b"hostile\nsshd 1 running verified",
+        b"-c",
+        b"import time; time.sleep(30)",
+        b"esc\x1b[2J\tx",
+        b"bad\xff\xfebyte",
+        b"del\x7f",
+    ];
+    // Each argument as Python's bytes([…]) of its byte values.
+    let py_argv: Vec<String> = argv.iter().map(|a| format!("bytes({a:?})")).collect();
+    let script = format!(
+        "import os, sys\nos.execv(sys.executable, [{}])\n",
+        py_argv.join(", ")
+    );
+    let target = Owned::spawn(Command::new("python3").args(["-c", &script]));
+    let joined = argv.join(&b' ');
+    wait_for("the re-executed python", || {
+        std::fs::read(format!("/proc/{}/cmdline", target.pid()))
+            .is_ok_and(|c| c.starts_with(argv[0]) && c.ends_with(b"del\x7f\0"))
+    });
+    write_pidfile(&d.join("hostile.pid"), &format!("{}\n", target.pid()));
+
+    let out = pidguard().arg("list").arg(d).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = String::from_utf8(out.stdout).expect("list's table is text");
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one row: {s}");
+    let row = lines[1];
+    assert!(row.starts_with("hostile "), "{row}");
+    assert!(row.contains(" running "), "{row}");
+    assert!(
+        row.ends_with(
+            "hostile\\nsshd 1 running verified -c import time; time.sleep(30) \
+             esc\\x1B[2J\\tx bad\\xFF\\xFEbyte del\\x7F"
+        ),
+        "{row}"
+    );
+    assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{s:?}");
+
+    let out = pidguard().args(["list", "--json"]).arg(d).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = one_object(&out);
+    let row = &v["entries"][0];
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(row["state"], "running", "{row}");
+    assert_eq!(bytes_of(row, "command"), joined, "{row}");
+    assert!(row.get("command_hex").is_some(), "not UTF-8: {row}");
+    assert!(
+        row["command"]
+            .as_str()
+            .unwrap()
+            .contains("bad\\xFF\\xFEbyte"),
+        "{row}"
+    );
+}
+
 /// `list --recursive` failing part-way (a subdirectory that can be opened
 /// but not searched): the object already begun ends with the failure's
 /// `error`, `exit` and `path` after the entries listed, still one object;
