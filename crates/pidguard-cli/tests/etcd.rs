@@ -2274,12 +2274,10 @@ fn json_with_a_backend_prints_one_object_on_success_and_failure() {
         serde_json::from_str(&s).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
     };
     let run_json = |name: &str, script: &str| -> Output {
-        let mut cmd = pidguard();
-        as_host(&mut cmd, "host-j")
-            .args(["run", "--json", "--backend", &url, "--name", name])
-            .args(["--", "sh", "-c", script])
-            .output()
-            .unwrap()
+        finish(
+            run(&url, "host-j", name, &["--json"], script),
+            Duration::from_secs(30),
+        )
     };
     // The command's status, as the one object; its own output before it.
     let out = run_json("j", "echo from-the-command; exit 3");

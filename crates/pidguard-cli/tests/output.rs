@@ -38,6 +38,16 @@ fn bytes_of(v: &Value, key: &str) -> Vec<u8> {
     }
 }
 
+/// The `name` of each entry of a `list --json` object.
+fn entry_names(v: &Value) -> Vec<&str> {
+    v["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no entries: {v}"))
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect()
+}
+
 /// The PID of a process that has exited (and was reaped).
 fn dead_pid() -> u32 {
     let mut c = Command::new("true").spawn().unwrap();
@@ -238,12 +248,7 @@ fn list_escapes_names_so_no_row_can_be_forged() {
     // JSON keeps the name as it is.
     let out = pidguard().args(["list", "--json"]).arg(d).output().unwrap();
     let v = one_object(&out);
-    let names: Vec<&str> = v["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let names = entry_names(&v);
     assert!(names.contains(&forged.as_str()), "{names:?}");
 }
 
@@ -517,12 +522,7 @@ fn list_failing_part_way_ends_its_object_with_the_error() {
     assert_eq!(out.status.code(), Some(77), "{}", text(&out));
     let v = one_object(&out);
     assert_eq!(bytes_of(&v, "dir"), d.as_os_str().as_bytes(), "{v}");
-    let names: Vec<&str> = v["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let names = entry_names(&v);
     assert_eq!(names, ["a"], "the entries before the failure: {v}");
     assert_eq!(v["exit"], 77, "{v}");
     assert_eq!(bytes_of(&v, "path"), z.as_os_str().as_bytes(), "{v}");
