@@ -86,24 +86,30 @@ pub enum Command {
     /// file.
     ///
     /// Only a process proved or consistent to be the file's owner is
-    /// signalled (see `status`): a stale file, or one naming a reused PID, is
-    /// removed and nothing is signalled. Default schedule: TERM/10/KILL/5.
+    /// signalled (see `status`): a stale file (its process is gone) is
+    /// removed and nothing is signalled; a file naming a reused PID (a live
+    /// process proved not to be the owner) is kept and nothing is signalled.
+    /// Default schedule: TERM/10/KILL/5.
     /// After TERM a CONT follows, so a stopped process can act on it. With
     /// --backend, the cluster-wide holder's supervisor (on any host) is asked
     /// to stop its command, and stop waits until the lock is released.
     ///
-    /// Exit 0 when the process is gone or was not running, 1 when it still
-    /// runs at the end of the schedule (the file is kept), 77 when it may
-    /// not or must not be signalled (EPERM, a failed trust check), 65 on
-    /// invalid content.
+    /// Exit 0 when the process is gone or was not running (a stale file is
+    /// removed), 1 when it still runs at the end of the schedule, when the
+    /// PID names a live process proved not to be the owner, or when the file
+    /// is starting: locked, no PID yet (the file is kept in each case), 77
+    /// when it may not or must not be signalled (EPERM, a failed trust
+    /// check), 65 on invalid content.
     ///
     /// Example: pidguard stop -p /run/app.pid --schedule TERM/30/KILL/5
     Stop(StopArgs),
 
     /// Send one signal to the file's owner, with the same checks as `stop`.
     ///
-    /// Exit 0 when sent, 1 when the file is stale (nothing is sent), 3 when
-    /// there is no file, 77 and 65 as for `stop`. Signal 0 sends nothing:
+    /// Exit 0 when sent, 1 when nothing is sent because the file is stale,
+    /// names a live process proved not to be the owner, or is starting
+    /// (locked, no PID yet), 3 when there is no file, 77 and 65 as for
+    /// `stop`. Signal 0 sends nothing:
     /// exit 0 when the process could be signalled, 77 when not.
     ///
     /// Example: pidguard signal -p /run/nginx.pid HUP
@@ -196,10 +202,11 @@ impl Command {
     }
 
     /// Whether the command prints no object of its own when it succeeds
-    /// (a supervised `run`: the command's output is its output), so that
-    /// `--json` adds `{"exit": N}` at the end.
+    /// (a supervised `run`, also with `--backend`: the command's output is
+    /// its output), so that `--json` adds `{"exit": N}` at the end. (`run
+    /// --exec` prints nothing on success: the command replaces pidguard.)
     pub fn prints_nothing_on_success(&self) -> bool {
-        matches!(self, Command::Run(a) if !a.daemon && !a.exec && a.backend.backend.is_none())
+        matches!(self, Command::Run(a) if !a.daemon && !a.exec)
     }
 }
 

@@ -33,12 +33,12 @@ pub const TABLE: &[(u8, &str, &str)] = &[
     (
         0,
         "ok",
-        "success; `status`: running (or starting: locked, no PID yet; or locked by a holder that could not be identified); `stop`/`wait`: gone or not running; `signal 0`: could be signalled; `sweep`: every action done",
+        "success; `status`: running (or starting: locked, no PID yet; or locked by a holder that could not be identified); `pid`: running (its PID printed); `stop`/`wait`: gone, stale (its process is gone: nothing to signal) or not running; `signal`: signalled (`signal 0`: could be signalled); `sweep`: every action done",
     ),
     (
         1,
         "stale",
-        "`status`/`pid`/`signal`: stale (the file exists, its process is gone or its PID names another process); `stop`/`signal`/`wait`: the PID names a live process proved not to be the owner (nothing signalled, the file kept); `stop`/`wait`: still running at the end; `run --daemon`: not ready in time",
+        "`status`/`pid`/`signal`: stale (the file exists, its process is gone or its PID names another process); `stop`/`signal`/`wait`: the PID names a live process proved not to be the owner (nothing signalled, the file kept); `stop`/`signal`: starting (locked, no PID yet: nothing to signal, the file kept); `stop`/`wait`: still running at the end (`wait`: or the lock still held); `run --daemon`: not ready in time",
     ),
     (2, "usage", "usage error (bad arguments)"),
     (3, "not running", "`status`/`pid`/`signal`: not running (no file)"),
@@ -50,7 +50,7 @@ pub const TABLE: &[(u8, &str, &str)] = &[
     (
         65,
         "invalid content",
-        "invalid PID file content (`pid`, `stop`, `signal`, `wait`)",
+        "`pid`/`stop`/`signal`/`wait`: invalid PID file content",
     ),
     (
         69,
@@ -153,6 +153,87 @@ impl Exit {
     }
 }
 
+// Each command's outcome → exit code, in one place: the test
+// `each_outcome_exits_as_the_table_says` checks every pair against the
+// words of [`TABLE`].
+
+/// What `status` and `pid` found, as far as their exit codes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    Running,
+    /// Locked, no PID yet.
+    Starting,
+    /// Locked by a holder that could not be identified.
+    Held,
+    Stale,
+    NotRunning,
+    /// Invalid content (unknown to `status`, 65 to `pid`).
+    InvalidContents,
+    Unknown,
+}
+
+impl Found {
+    pub fn of(status: &pidguard::Status) -> Found {
+        use pidguard::Status as S;
+        match status {
+            S::Running { .. } => Found::Running,
+            S::Starting => Found::Starting,
+            S::Held(_) => Found::Held,
+            S::Stale(_) => Found::Stale,
+            S::NotRunning => Found::NotRunning,
+            S::Unknown(e) if e.kind() == pidguard::ErrorKind::InvalidContents => {
+                Found::InvalidContents
+            }
+            S::Unknown(_) => Found::Unknown,
+        }
+    }
+}
+
+/// `status`'s exit code.
+pub fn of_status(found: Found) -> Exit {
+    match found {
+        Found::Running | Found::Starting | Found::Held => Exit::Success,
+        Found::Stale => Exit::Stale,
+        Found::NotRunning => Exit::NotRunning,
+        Found::InvalidContents | Found::Unknown => Exit::Unknown,
+    }
+}
+
+/// `pid`'s exit code: 0 only when it has a PID to print.
+pub fn of_pid(found: Found) -> Exit {
+    match found {
+        Found::Running => Exit::Success,
+        Found::Starting | Found::Held => Exit::Unknown,
+        Found::InvalidContents => Exit::DataErr,
+        other => of_status(other),
+    }
+}
+
+/// `stop`'s exit code: 0 once nothing runs.
+pub fn of_stop(outcome: pidguard::Outcome) -> Exit {
+    use pidguard::Outcome as O;
+    match outcome {
+        O::StillRunning | O::Starting | O::Mismatched => Exit::Stale,
+        _ => Exit::Success,
+    }
+}
+
+/// `signal`'s exit code (also for signal 0): 0 only when signalled.
+pub fn of_signal(outcome: pidguard::Outcome) -> Exit {
+    use pidguard::Outcome as O;
+    match outcome {
+        O::Signalled => Exit::Success,
+        O::NotRunning => Exit::NotRunning,
+        _ => Exit::Stale,
+    }
+}
+
+/// `wait`'s exit code: 0 once nothing runs.
+pub fn of_wait(outcome: pidguard::Outcome) -> Exit {
+    // The same as `stop`'s: `wait` only never signals.
+    of_stop(outcome)
+}
+
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
         ExitCode::from(e.code())
@@ -244,9 +325,106 @@ mod tests {
             .map(|(c, _, m)| (*c, (*m).to_owned()))
             .collect();
         let Some(readme) = readme_table() else { return };
+        // What to paste into README.md under `| exit | meaning |`.
+        let rows: String = ours
+            .iter()
+            .map(|(c, m)| format!("| {c} | {m} |\n"))
+            .collect();
         assert_eq!(
             readme, ours,
-            "README.md's exit code table differs from exit::TABLE"
+            "README.md's exit code table differs from exit::TABLE; its rows, from the table:\n{rows}"
+        );
+    }
+
+    /// A table meaning's clauses (split at `; ` outside parentheses), each
+    /// as the commands it begins with ("`stop`/`wait`: …") and its text.
+    fn clauses(meaning: &str) -> Vec<(Vec<&str>, &str)> {
+        let mut parts = Vec::new();
+        let (mut depth, mut start) = (0i32, 0);
+        for (i, c) in meaning.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ';' if depth == 0 => {
+                    parts.push(meaning[start..i].trim());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        parts.push(meaning[start..].trim());
+        parts
+            .into_iter()
+            .filter_map(|p| {
+                let (cmds, text) = p.split_once(": ")?;
+                let cmds: Option<Vec<&str>> = cmds
+                    .split('/')
+                    .map(|c| c.strip_prefix('`')?.strip_suffix('`'))
+                    .collect();
+                Some((cmds?, text))
+            })
+            .collect()
+    }
+
+    /// Every outcome each command can have exits with a code whose row in
+    /// [`TABLE`] names that command with that outcome's word.
+    #[test]
+    fn each_outcome_exits_as_the_table_says() {
+        use pidguard::Outcome as O;
+        let check = |cmd: &str, exit: Exit, case: &dyn std::fmt::Debug, word: &str| {
+            let (_, _, meaning) = TABLE
+                .iter()
+                .find(|(c, ..)| *c == exit.code())
+                .unwrap_or_else(|| panic!("{cmd} {case:?}: exit {} not in TABLE", exit.code()));
+            assert!(
+                clauses(meaning)
+                    .iter()
+                    .any(|(cmds, text)| cmds.contains(&cmd) && text.contains(word)),
+                "{cmd} {case:?} exits {}, but that row does not say `{cmd}`: …{word}…: {meaning}",
+                exit.code()
+            );
+        };
+        let found = [
+            (Found::Running, "running"),
+            (Found::Starting, "starting"),
+            (Found::Held, "could not be identified"),
+            (Found::Stale, "stale"),
+            (Found::NotRunning, "not running"),
+            (Found::InvalidContents, "invalid"),
+            (Found::Unknown, "unknown"),
+        ];
+        for (f, word) in found {
+            check("status", of_status(f), &f, word);
+            check("pid", of_pid(f), &f, word);
+        }
+        let word = |o: O| match o {
+            O::NotRunning => "not running",
+            O::Starting => "starting",
+            O::Stale => "stale",
+            O::Mismatched => "not to be the owner",
+            O::Stopped => "gone",
+            O::StillRunning => "still running",
+            O::Signalled => "signalled",
+            _ => unreachable!(),
+        };
+        // The outcomes each command's library call returns.
+        let common = [O::NotRunning, O::Stale, O::Mismatched];
+        let stop = [O::Starting, O::Stopped, O::StillRunning];
+        let wait = [O::Stopped, O::StillRunning];
+        let signal = [O::Starting, O::Signalled];
+        for o in common.iter().chain(&stop) {
+            check("stop", of_stop(*o), o, word(*o));
+        }
+        for o in common.iter().chain(&wait) {
+            check("wait", of_wait(*o), o, word(*o));
+        }
+        for o in common.iter().chain(&signal) {
+            check("signal", of_signal(*o), o, word(*o));
+        }
+        // The parser finds the clauses it should.
+        assert_eq!(
+            clauses("x (a; b); `a`/`b`: c (d; e)"),
+            vec![(vec!["a", "b"], "c (d; e)")]
         );
     }
 

@@ -49,14 +49,15 @@ fn main() -> ExitCode {
 }
 
 /// clap's error (or help and version, which are not errors), as clap prints
-/// it; with `--json` among the arguments, also as one JSON object.
+/// it; with `--json` among pidguard's own arguments (before `--`: not one
+/// of the supervised command's), also as one JSON object.
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind as K;
     let informational = matches!(
         e.kind(),
         K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
     );
-    if !informational && std::env::args_os().any(|a| a == "--json") {
+    if !informational && asks_for_json(std::env::args_os().skip(1)) {
         let message = e.render().to_string();
         let first = message.lines().next().unwrap_or_default();
         let first = first.strip_prefix("error: ").unwrap_or(first);
@@ -64,6 +65,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
         output::print_json(&f.to_json());
     }
     e.exit()
+}
+
+/// Whether `--json` is among the arguments before `--` (after it they are
+/// the supervised command's).
+fn asks_for_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 fn run(cli: cli::Cli) -> Result<Exit, Failure> {

@@ -88,6 +88,28 @@ impl Obj {
     }
 }
 
+/// The beginning of an object streamed in pieces (`list`): `head`'s keys,
+/// then `key` and the opening of its array, whose elements the caller
+/// writes one by one, separated by commas; [`stream_close`] ends it.
+pub fn stream_open(head: Obj, key: &str) -> String {
+    let head = head.value().to_string();
+    // `{…}` without its closing brace (nothing of it when empty).
+    let keys = &head[1..head.len() - 1];
+    let sep = if keys.is_empty() { "" } else { "," };
+    format!("{{{keys}{sep}{}:[", Value::from(key))
+}
+
+/// The end of an object begun by [`stream_open`]: the array closed, then
+/// the keys of `tail` (an object: `{}`, or a failure's `error`, `exit` and
+/// `path` when the listing failed part-way).
+pub fn stream_close(tail: &Value) -> String {
+    let tail = tail.to_string();
+    match tail.strip_prefix('{').filter(|t| *t != "}") {
+        Some(keys) => format!("],{keys}"),
+        None => "]}".to_owned(),
+    }
+}
+
 /// Lowercase hex of every byte.
 pub fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 2);
@@ -248,6 +270,10 @@ pub fn print_report(path: &std::path::Path, report: &Report, json_out: bool, doi
              nothing was signalled{file}"
         ),
         Outcome::Stopped => println!("{p}: PID {pid}{id} {did}{file}"),
+        // (`wait` on a file locked with no PID in it waits for the lock.)
+        Outcome::StillRunning if report.pid.is_none() => {
+            println!("{p}: still locked (no PID in the file): its holder is still running{file}")
+        }
         Outcome::StillRunning => println!("{p}: PID {pid}{id} is still running{file}"),
         Outcome::Signalled => println!("{p}: {did} PID {pid}{id}"),
         _ => println!("{p}: {report:?}"),
@@ -315,20 +341,120 @@ mod tests {
             escape(b"a\nsshd 1 running\t\\\x1b[31m\xc2\x85\xff"),
             "a\\nsshd 1 running\\t\\\\\\x1B[31m\\u{0085}\\xFF"
         );
+        // A streamed object with nothing before its array, or an error
+        // after it.
+        let open = stream_open(Obj::new(), "entries");
+        assert_eq!(
+            open.clone() + &stream_close(&Obj::new().value()),
+            r#"{"entries":[]}"#
+        );
+        let f = crate::exit::Failure::new(crate::exit::Exit::IoErr, "cannot read");
+        assert_eq!(
+            open + "1" + &stream_close(&f.to_json()),
+            r#"{"entries":[1],"error":"cannot read","exit":74}"#
+        );
+    }
+
+    /// The documented text form of bytes that are not UTF-8, built another
+    /// way than [`escape_invalid`] (from `from_utf8`'s error positions): the
+    /// valid text as it is, each byte of an invalid sequence as `\xHH`.
+    fn documented_text(mut b: &[u8]) -> String {
+        let mut s = String::new();
+        loop {
+            match std::str::from_utf8(b) {
+                Ok(valid) => return s + valid,
+                Err(e) => {
+                    let (valid, rest) = b.split_at(e.valid_up_to());
+                    s.push_str(std::str::from_utf8(valid).unwrap());
+                    let bad = e.error_len().unwrap_or(rest.len());
+                    for byte in &rest[..bad] {
+                        s.push_str(&format!("\\x{byte:02X}"));
+                    }
+                    b = &rest[bad..];
+                }
+            }
+        }
+    }
+
+    /// Mostly valid UTF-8 (ASCII, multi-byte characters, backslashes and
+    /// text that looks like an escape) with a few bytes of 0x80 to 0xff
+    /// put in anywhere, also inside a character: where mistakes hide.
+    fn mostly_text() -> impl Strategy<Value = Vec<u8>> {
+        (
+            "[a-z0-9x\\\\\n é€😀]{0,24}",
+            proptest::collection::vec((any::<proptest::sample::Index>(), 0x80u8..=0xff), 0..4),
+        )
+            .prop_map(|(text, injected)| {
+                let mut b = text.into_bytes();
+                for (at, byte) in injected {
+                    b.insert(at.index(b.len() + 1), byte);
+                }
+                b
+            })
+    }
+
+    fn any_or_mostly_text() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![proptest::collection::vec(any::<u8>(), 0..64), mostly_text()]
     }
 
     proptest! {
-        /// Any bytes: the JSON text parses back, and the bytes come back
-        /// exactly; valid UTF-8 is the plain string, without `_hex`.
+        /// Any bytes, and mostly-valid text with invalid bytes: the JSON
+        /// text parses back and the bytes come back exactly; valid UTF-8
+        /// is the plain string, without `_hex`; otherwise the string is
+        /// the documented text form and `_hex` every byte in lowercase hex.
         #[test]
-        fn json_encoding_of_any_bytes_is_lossless(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+        fn json_encoding_of_any_bytes_is_lossless(b in any_or_mostly_text()) {
             let text = Obj::new().bytes("name", &b).value().to_string();
             let back: Value = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(decode(&back, "name"), b.clone());
-            if let Ok(s) = std::str::from_utf8(&b) {
-                prop_assert_eq!(back["name"].as_str(), Some(s));
-                prop_assert!(back.get("name_hex").is_none());
+            match std::str::from_utf8(&b) {
+                Ok(s) => {
+                    prop_assert_eq!(back["name"].as_str(), Some(s));
+                    prop_assert!(back.get("name_hex").is_none());
+                }
+                Err(_) => {
+                    let documented = documented_text(&b);
+                    prop_assert_eq!(back["name"].as_str(), Some(documented.as_str()));
+                    let lower: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                    prop_assert_eq!(back["name_hex"].as_str(), Some(lower.as_str()));
+                }
             }
+        }
+
+        /// `list`'s streamed object (its beginning, the entries written one
+        /// by one, its end, with or without a failure's keys) is the object
+        /// built in one piece, for any directory and entry names.
+        #[test]
+        fn the_streamed_list_object_is_the_whole_object(
+            dir in any_or_mostly_text(),
+            names in proptest::collection::vec(any_or_mostly_text(), 0..4),
+            failed in proptest::option::of((".{0,16}", any::<u8>(), any_or_mostly_text())),
+        ) {
+            let entries: Vec<Value> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Obj::new().bytes("name", n).set("pid", i).value())
+                .collect();
+            let tail = match &failed {
+                // The keys of a failure's object (Failure::to_json).
+                Some((error, exit, path)) => Obj::new()
+                    .set("error", error.as_str())
+                    .set("exit", *exit)
+                    .bytes("path", path),
+                None => Obj::new(),
+            }
+            .value();
+            let mut streamed = stream_open(Obj::new().bytes("dir", &dir), "entries");
+            let rows: Vec<String> = entries.iter().map(Value::to_string).collect();
+            streamed.push_str(&rows.join(","));
+            streamed.push_str(&stream_close(&tail));
+            let back: Value = serde_json::from_str(&streamed)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {streamed}")))?;
+            let mut whole = Obj::new().bytes("dir", &dir).set("entries", entries).value();
+            for (k, v) in tail.as_object().unwrap() {
+                whole[k] = v.clone();
+            }
+            prop_assert_eq!(back, whole);
         }
 
         /// Mostly-text inputs (where mistakes hide) as well as any bytes:

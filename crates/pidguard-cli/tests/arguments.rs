@@ -292,3 +292,95 @@ fn run_gives_the_file_an_owner_group_and_mode() {
     assert!(text(&out).contains("needs root"), "{}", text(&out));
     assert!(!p.exists());
 }
+
+/// `--mode` is exact: under `umask 077` a file made with `--mode 666` is
+/// 666, while the default (644 less the umask) is 600 there.
+#[test]
+fn mode_is_exact_whatever_the_umask() {
+    let dir = tmp();
+    let mode_under_umask_077 = |name: &str, extra: &[&str]| -> String {
+        let p = dir.path().join(name);
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                r#"umask 077; bin=$1; p=$2; shift 2; exec "$bin" run "$@" -p "$p" -- stat -c %a "$p""#,
+                "sh",
+            ])
+            .arg(bin())
+            .arg(&p)
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(mode_under_umask_077("exact.pid", &["--mode", "666"]), "666");
+    assert_eq!(mode_under_umask_077("default.pid", &[]), "600");
+    assert_eq!(
+        mode_under_umask_077("octal.pid", &["--mode", "0604"]),
+        "604"
+    );
+}
+
+/// `ensure --owner/--group/--mode` and `run --daemon --owner`: the daemon's
+/// file gets them (as root); root's `stop` still stops the daemon, whose
+/// own lock keeps it verified.
+#[test]
+fn ensure_and_run_daemon_give_the_file_an_owner() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !rustix::process::geteuid().is_root() {
+        skipped("giving a file to another user needs root");
+        return;
+    }
+    let dir = tmp();
+    let owned = |p: &std::path::Path| {
+        let md = std::fs::metadata(p).unwrap();
+        (md.uid(), md.gid(), md.permissions().mode() & 0o777)
+    };
+    let stop = |p: &std::path::Path, pid: i32| {
+        let out = pidguard().args(["stop", "-p"]).arg(p).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("verified"), "{}", text(&out));
+        assert!(!alive(pid) && !p.exists(), "{}", text(&out));
+    };
+
+    let p = dir.path().join("ensured.pid");
+    let out = pidguard()
+        .args([
+            "ensure", "--owner", "65534", "--group", "65534", "--mode", "640", "-p",
+        ])
+        .arg(&p)
+        .args(["--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let _daemon = Pinned::new([pid]);
+    assert_eq!(owned(&p), (65534, 65534, 0o640));
+    // Ensured again: the same daemon, the file unchanged.
+    let out = pidguard()
+        .args(["ensure", "--owner", "65534", "-p"])
+        .arg(&p)
+        .args(["--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pid.to_string());
+    stop(&p, pid);
+
+    let p = dir.path().join("daemon.pid");
+    let out = pidguard()
+        .args(["run", "--daemon", "--json", "--owner", "65534", "-p"])
+        .arg(&p)
+        .args(["--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pid = v["pid"].as_i64().unwrap() as i32;
+    let _daemon = Pinned::new([pid]);
+    // The owner given; the group left as the process's.
+    let (uid, gid, _) = owned(&p);
+    assert_eq!((uid, gid), (65534, rustix::process::getegid().as_raw()));
+    stop(&p, pid);
+}

@@ -2255,3 +2255,64 @@ fn a_black_holed_first_endpoint_costs_milliseconds_and_wait_is_a_deadline() {
     assert_eq!(log_lines(&log), ["ran"]);
     cluster.members[0].stop();
 }
+
+/// `--json` with `--backend`, as without it: `run` prints exactly one
+/// object, `{"exit": N}` with the command's status once it has exited, or
+/// the error's (75 when another host holds the lock); `status` of an etcd
+/// that cannot be read is the unknown state with `error` and `exit` 4.
+#[test]
+fn json_with_a_backend_prints_one_object_on_success_and_failure() {
+    if !have_etcd() {
+        return;
+    }
+    let _serial = serial();
+    let cluster = Cluster::start(1);
+    let url = cluster.url();
+    let one_object = |out: &Output| -> serde_json::Value {
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(s.lines().count(), 1, "not one line: {}", text(out));
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+    };
+    let run_json = |name: &str, script: &str| -> Output {
+        finish(
+            run(&url, "host-j", name, &["--json"], script),
+            Duration::from_secs(30),
+        )
+    };
+    // The command's status, as the one object; its own output before it.
+    let out = run_json("j", "echo from-the-command; exit 3");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout, "from-the-command\n{\"exit\":3}\n", "{}", text(&out));
+    let out = run_json("j", "true");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(one_object(&out), serde_json::json!({ "exit": 0 }));
+
+    // Held by another host: 75, the error's object.
+    let ready = cluster.dir.path().join("ready");
+    let _holder = run(
+        &url,
+        "host-a",
+        "held",
+        &[],
+        &format!("touch {}; exec sleep 30", sh_quote(&ready)),
+    );
+    wait_for("host-a's command", || ready.exists());
+    let out = run_json("held", "echo never");
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out));
+    let v = one_object(&out);
+    assert_eq!(v["exit"], 75, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("host-a"),
+        "the holder is named: {v}"
+    );
+
+    // etcd not there: unknown, with the error and its exit code.
+    let nowhere = format!("etcd://127.0.0.1:{}/test", free_port());
+    let out = status(&nowhere, "host-j", "j", true);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let v = one_object(&out);
+    assert_eq!(v["state"], "unknown", "{v}");
+    assert_eq!(v["exit"], 4, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("127.0.0.1"), "{v}");
+}

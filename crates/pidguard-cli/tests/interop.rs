@@ -207,3 +207,111 @@ fn other_readers_accept_the_file_without_a_newline() {
         assert_eq!(text(&out).trim(), format!("running {pid}"));
     }
 }
+
+/// A held file rewritten over and over between a long PID and a short
+/// one (`Guard::set_pid`, as a supervisor does when it names its command;
+/// a take-over writes the same way): a libbsd daemon's `pidfile_open()`
+/// polling it meanwhile always gets EEXIST with one of the two PIDs, never
+/// EINVAL (a shorter PID used to be written padded with newlines over the
+/// longer one, then truncated); pidguard's own reader never finds a
+/// partial file (a longer PID written over a shorter one could be read as
+/// its first digits, which name another process).
+#[test]
+fn bsd_pidfile_open_never_fails_while_the_holder_rewrites_a_shorter_pid() {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tmp();
+    let Some(bsd) = bsd_pidfile(dir.path()) else {
+        return;
+    };
+    let p = dir.path().join("app.pid");
+    // Two live PIDs of different lengths: this process's and init's.
+    let long = pidguard::Pid::current();
+    let short = pidguard::Pid::new(1).unwrap();
+    assert!(
+        long.get() > 9,
+        "this test needs a PID of two digits or more"
+    );
+    let mut guard = pidguard::Pidfile::new(&p).acquire().unwrap();
+    let done = AtomicBool::new(false);
+    // What pidfile_open() said ("EEXIST <pid>", "errno …"), and how often.
+    let mut said = BTreeMap::<String, u64>::new();
+    let mut rewrites = 0u64;
+    let seen = std::thread::scope(|s| {
+        // pidguard's reader, in a loop.
+        let reader = s.spawn(|| {
+            let mut seen = BTreeMap::<String, u32>::new();
+            while !done.load(Ordering::Relaxed) {
+                let what = match pidguard::status(&p) {
+                    pidguard::Status::Running { pid, locked: true }
+                        if pid == long || pid == short =>
+                    {
+                        format!("running {pid}")
+                    }
+                    other => format!("{other:?}"),
+                };
+                *seen.entry(what).or_default() += 1;
+            }
+            seen
+        });
+        // Rounds of 20,000 calls until both PIDs were reported (a loaded
+        // machine may run the poller while the file holds one of them).
+        for _ in 0..10 {
+            let mut poller = Command::new(&bsd)
+                .arg("poll")
+                .arg(&p)
+                .arg("20000")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            while poller.try_wait().unwrap().is_none() {
+                for pid in [short, long] {
+                    guard.set_pid(pid).unwrap();
+                    rewrites += 1;
+                }
+            }
+            let out = poller.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "{text}");
+            for line in text.lines() {
+                // "EEXIST <pid> <count>", "errno <n> <count> <message>",
+                // "acquired <count>".
+                let f: Vec<&str> = line.splitn(4, ' ').collect();
+                let (what, count) = match f[..] {
+                    ["errno", n, count, message] => (format!("errno {n}: {message}"), count),
+                    [what, pid, count] => (format!("{what} {pid}"), count),
+                    [what, count] => (what.to_owned(), count),
+                    _ => panic!("unexpected output of bsd_pidfile poll: {text}"),
+                };
+                *said.entry(what).or_default() += count.parse::<u64>().unwrap();
+            }
+            if said.len() >= 2 {
+                break;
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    let both: BTreeMap<String, u64> = said
+        .iter()
+        .filter(|(k, _)| **k == format!("EEXIST {long}") || **k == format!("EEXIST {short}"))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert!(
+        both.len() == 2 && said.len() == 2,
+        "pidfile_open() while pidguard held the file and rewrote it {rewrites} times: {said:?} \
+         (only EEXIST with PID {short} and with PID {long} expected, both)"
+    );
+    // Running, locked, with one of the two PIDs: nothing else (`Starting`
+    // only if each of the reader's looks over some milliseconds found the
+    // file emptied by one rewrite or the next, which this loop makes
+    // possible).
+    let wanted = [short, long].map(|p| format!("running {p}"));
+    assert!(
+        seen.keys().all(|k| wanted.contains(k) || k == "Starting"),
+        "pidguard::status saw a partial or foreign file while it was rewritten: {seen:?}"
+    );
+    assert!(!seen.is_empty(), "pidguard's reader never ran");
+    assert_eq!(std::fs::read(&p).unwrap(), long.to_string().into_bytes());
+    guard.release().unwrap();
+}

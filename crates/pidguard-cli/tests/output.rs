@@ -38,6 +38,16 @@ fn bytes_of(v: &Value, key: &str) -> Vec<u8> {
     }
 }
 
+/// The `name` of each entry of a `list --json` object.
+fn entry_names(v: &Value) -> Vec<&str> {
+    v["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no entries: {v}"))
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect()
+}
+
 /// The PID of a process that has exited (and was reaped).
 fn dead_pid() -> u32 {
     let mut c = Command::new("true").spawn().unwrap();
@@ -238,12 +248,7 @@ fn list_escapes_names_so_no_row_can_be_forged() {
     // JSON keeps the name as it is.
     let out = pidguard().args(["list", "--json"]).arg(d).output().unwrap();
     let v = one_object(&out);
-    let names: Vec<&str> = v["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let names = entry_names(&v);
     assert!(names.contains(&forged.as_str()), "{names:?}");
 }
 
@@ -409,4 +414,195 @@ fn a_missing_home_is_not_an_invalid_name() {
         said.contains("no standard location") && said.contains("XDG_RUNTIME_DIR"),
         "{said}"
     );
+}
+
+/// A process whose command line holds a newline, control characters and
+/// bytes that are not UTF-8 (python3 re-executing itself with such an
+/// argv), named in a PID file: `list` keeps one row for it, the command
+/// escaped; `list --json` gives the command line back exactly.
+#[test]
+fn a_hostile_command_line_keeps_one_row_and_comes_back_exactly() {
+    if !have_tool("python3", "-V") {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    let argv: [&[u8]; 6] = [
+        b"hostile\nsshd 1 running verified",
+        b"-c",
+        b"import time; time.sleep(30)",
+        b"esc\x1b[2J\tx",
+        b"bad\xff\xfebyte",
+        b"del\x7f",
+    ];
+    // Each argument as Python's bytes([…]) of its byte values.
+    let py_argv: Vec<String> = argv.iter().map(|a| format!("bytes({a:?})")).collect();
+    let script = format!(
+        "import os, sys\nos.execv(sys.executable, [{}])\n",
+        py_argv.join(", ")
+    );
+    let target = Owned::spawn(Command::new("python3").args(["-c", &script]));
+    let joined = argv.join(&b' ');
+    wait_for("the re-executed python", || {
+        std::fs::read(format!("/proc/{}/cmdline", target.pid()))
+            .is_ok_and(|c| c.starts_with(argv[0]) && c.ends_with(b"del\x7f\0"))
+    });
+    write_pidfile(&d.join("hostile.pid"), &format!("{}\n", target.pid()));
+
+    let out = pidguard().arg("list").arg(d).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = String::from_utf8(out.stdout).expect("list's table is text");
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one row: {s}");
+    let row = lines[1];
+    assert!(row.starts_with("hostile "), "{row}");
+    assert!(row.contains(" running "), "{row}");
+    assert!(
+        row.ends_with(
+            "hostile\\nsshd 1 running verified -c import time; time.sleep(30) \
+             esc\\x1B[2J\\tx bad\\xFF\\xFEbyte del\\x7F"
+        ),
+        "{row}"
+    );
+    assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{s:?}");
+
+    let out = pidguard().args(["list", "--json"]).arg(d).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = one_object(&out);
+    let row = &v["entries"][0];
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(row["state"], "running", "{row}");
+    assert_eq!(bytes_of(row, "command"), joined, "{row}");
+    assert!(row.get("command_hex").is_some(), "not UTF-8: {row}");
+    assert!(
+        row["command"]
+            .as_str()
+            .unwrap()
+            .contains("bad\\xFF\\xFEbyte"),
+        "{row}"
+    );
+}
+
+/// `list --recursive` failing part-way (a subdirectory that can be opened
+/// but not searched): the object already begun ends with the failure's
+/// `error`, `exit` and `path` after the entries listed, still one object;
+/// the human form keeps its rows and says what failed on standard error.
+#[test]
+fn list_failing_part_way_ends_its_object_with_the_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = rustix::process::geteuid().is_root();
+    // Root searches any directory: the listing runs as nobody then.
+    let as_nobody = |args: &[&OsStr]| -> Output {
+        let mut c = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(bin());
+            c
+        } else {
+            pidguard()
+        };
+        c.args(args).output().unwrap()
+    };
+    if root && !have_tool("setpriv", "--version") {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let target = sleeper();
+    write_pidfile(&d.join("a.pid"), &format!("{}\n", target.pid()));
+    let z = d.join("z");
+    std::fs::create_dir(&z).unwrap();
+    write_pidfile(&z.join("inner.pid"), &format!("{}\n", target.pid()));
+    // Readable (it opens), not searchable (its entries cannot be read).
+    std::fs::set_permissions(&z, std::fs::Permissions::from_mode(0o444)).unwrap();
+
+    let out = as_nobody(&[os("list"), os("--json"), os("-r"), d.as_os_str()]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    let v = one_object(&out);
+    assert_eq!(bytes_of(&v, "dir"), d.as_os_str().as_bytes(), "{v}");
+    let names = entry_names(&v);
+    assert_eq!(names, ["a"], "the entries before the failure: {v}");
+    assert_eq!(v["exit"], 77, "{v}");
+    assert_eq!(bytes_of(&v, "path"), z.as_os_str().as_bytes(), "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains(z.to_str().unwrap()) && error.contains("Permission denied"),
+        "{v}"
+    );
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["dir", "entries", "error", "exit", "path"], "{v}");
+
+    let out = as_nobody(&[os("list"), os("-r"), d.as_os_str()]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    let rows = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(rows.lines().count(), 2, "a header and the row of a: {rows}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(error),
+        "{}",
+        text(&out)
+    );
+}
+
+/// `--json` after `--` is the supervised command's argument, not
+/// pidguard's: a usage error then prints clap's message only, no object.
+/// And `run --exec --json` prints nothing of its own when the command runs
+/// (pidguard becomes it), one error object when it cannot.
+#[test]
+fn json_after_the_double_dash_is_the_commands_and_exec_prints_nothing() {
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let ps = p.to_str().unwrap();
+    let out = pidguard()
+        .args(["run", "--no-such-option", "-p", ps, "--", "echo", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--no-such-option"),
+        "{}",
+        text(&out)
+    );
+    // Before `--`, it is pidguard's.
+    let out = pidguard()
+        .args(["run", "--json", "--no-such-option", "-p", ps, "--", "echo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let v = one_object(&out);
+    assert_eq!(v["exit"], 2, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("--no-such-option"),
+        "{v}"
+    );
+    // A supervised command's own `--json` reaches it, untouched.
+    let out = pidguard()
+        .args(["run", "-p", ps, "--", "echo", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.stdout, b"--json\n");
+
+    // run --exec --json: the command's output only.
+    let out = pidguard()
+        .args(["run", "--exec", "--json", "-p", ps, "--", "echo", "hello"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.stdout, b"hello\n", "{}", text(&out));
+    let out = pidguard()
+        .args([
+            "run",
+            "--exec",
+            "--json",
+            "-p",
+            ps,
+            "--",
+            "/nonexistent/cmd",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out));
+    assert_eq!(one_object(&out)["exit"], 127);
 }

@@ -579,3 +579,60 @@ fn a_lock_holder_check_failing_with_enosys_signals_nothing() {
     assert!(!json.contains("\"consistent\""), "{json}");
     assert!(alive(target.pid()));
 }
+
+/// A file in the starting state (locked, no PID yet: `flock(1)` holding an
+/// empty file): `stop`, `signal` and `signal 0` signal nothing (under the
+/// strace seam), keep the file, exit 1 (exit::TABLE's row 1) and say so.
+#[test]
+fn stop_and_signal_on_a_starting_file_exit_1_signalling_nothing() {
+    if !have_tool("flock", "--version") {
+        return;
+    }
+    let dir = tmp();
+    let p = dir.path().join("starting.pid");
+    std::fs::write(&p, "").unwrap();
+    let holder = Owned::spawn(
+        Command::new("flock")
+            .arg("--no-fork")
+            .arg(&p)
+            .args(["sleep", "30"]),
+    );
+    wait_for("flock(1) to hold the file", || {
+        matches!(pidguard::status(&p), pidguard::Status::Starting)
+    });
+    let ps = p.to_str().unwrap();
+    for args in [
+        vec!["stop", "--json", "-p", ps],
+        vec!["signal", "--json", "-p", ps, "TERM"],
+        vec!["signal", "--json", "-p", ps, "0"],
+    ] {
+        let Some((out, signals)) = under_strace(ALL_SIGNALS, &args) else {
+            return;
+        };
+        assert!(signals.is_empty(), "{args:?} tried to signal: {signals:?}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out)));
+        assert_eq!(v["outcome"], "starting", "{args:?}: {v}");
+        assert_eq!(v["pid"], serde_json::Value::Null, "{args:?}: {v}");
+        assert_eq!(v["file_gone"], false, "{args:?}: {v}");
+    }
+    for args in [vec!["stop", "-p", ps], vec!["signal", "-p", ps, "HUP"]] {
+        let out = pidguard().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("starting (locked, no PID yet): nothing to signal"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    assert_eq!(
+        std::fs::read(&p).unwrap(),
+        b"",
+        "the file is kept as it was"
+    );
+    assert!(
+        alive(holder.pid()) && !lock_free(&p),
+        "flock(1) still holds it"
+    );
+}

@@ -735,3 +735,51 @@ fn a_forked_child_records_its_own_identity_not_its_parents() {
         }
     }
 }
+
+/// `Pidfile::owner` and `mode`, as root (giving a file away needs it): a
+/// new file gets its owner, group and mode, the mode exactly; a stale file
+/// taken over gets them too, an owner or a group alone changing only that;
+/// without `mode` a taken-over file keeps its own.
+#[test]
+fn owner_group_and_mode_on_a_new_and_a_taken_over_file() {
+    if !rustix::process::geteuid().is_root() {
+        testkit::skipped("giving a file to another user needs root");
+        return;
+    }
+    let dir = tmp();
+    let path = dir.path().join("owned.pid");
+    let owned = |p: &Path| {
+        let md = std::fs::metadata(p).unwrap();
+        (md.uid(), md.gid(), md.permissions().mode() & 0o7777)
+    };
+    let guard = Pidfile::new(&path)
+        .owner(Some(65534), Some(65534))
+        .mode(0o640)
+        .acquire()
+        .unwrap();
+    assert_eq!(owned(&path), (65534, 65534, 0o640));
+    assert_eq!(content(&path), std::process::id().to_string());
+    guard.release().unwrap();
+    assert!(!path.exists());
+
+    // A stale file of root's (a dead PID), taken over: the group only.
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    std::fs::write(&path, format!("{}\n", gone.id())).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let guard = Pidfile::new(&path)
+        .owner(None, Some(65534))
+        .acquire()
+        .unwrap();
+    assert_eq!(owned(&path), (0, 65534, 0o644), "its mode is kept");
+    // Abandoned (as a crash would), then taken over with an owner and a mode.
+    drop(guard.into_fd());
+    let guard = Pidfile::new(&path)
+        .owner(Some(65534), None)
+        .mode(0o600)
+        .acquire()
+        .unwrap();
+    assert_eq!(owned(&path), (65534, 65534, 0o600));
+    assert_eq!(content(&path), std::process::id().to_string());
+    guard.release().unwrap();
+}

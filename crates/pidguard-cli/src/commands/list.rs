@@ -7,7 +7,7 @@ use pidguard::registry::{self, Entry, Row};
 
 use crate::cli::DirArgs;
 use crate::exit::{Exit, Failure};
-use crate::output::{escape, mark_printed, Obj};
+use crate::output::{escape, mark_printed, stream_close, stream_open, Obj};
 use crate::output::{stale_kind, with_identity};
 
 /// An entry's name relative to the listed directory, as bytes: the path
@@ -81,9 +81,7 @@ pub fn run(args: DirArgs) -> Result<Exit, Failure> {
         }
         if json {
             mark_printed();
-            let open = Obj::new().path("dir", dir).value().to_string();
-            // `{"dir":"…"}` without its closing brace, then the array.
-            write!(out, "{},\"entries\":[", &open[..open.len() - 1])
+            out.write_all(stream_open(Obj::new().path("dir", dir), "entries").as_bytes())
         } else {
             writeln!(
                 out,
@@ -131,7 +129,7 @@ pub fn run(args: DirArgs) -> Result<Exit, Failure> {
         Ok(()) => {
             let _ = print_header(&mut out);
             if json {
-                let _ = writeln!(out, "]}}");
+                let _ = writeln!(out, "{}", stream_close(&Obj::new().value()));
             }
             let _ = out.flush();
             Ok(Exit::Success)
@@ -142,8 +140,7 @@ pub fn run(args: DirArgs) -> Result<Exit, Failure> {
             let f = Failure::from(e);
             if json {
                 // Closes the object begun, with the error in it.
-                let err = f.to_json().to_string();
-                let _ = writeln!(out, "],{}", &err[1..]);
+                let _ = writeln!(out, "{}", stream_close(&f.to_json()));
             }
             let _ = out.flush();
             eprintln!("pidguard: {}", f.message);

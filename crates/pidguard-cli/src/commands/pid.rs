@@ -1,22 +1,17 @@
 //! `pidguard pid`: print the running holder's PID.
 
-use pidguard::{ErrorKind, Status};
+use pidguard::Status;
 
 use crate::cli::QueryArgs;
 use crate::commands::{resolved_path, status};
-use crate::exit::{Exit, Failure};
+use crate::exit::{self, Exit, Failure, Found};
 use crate::output::{escape, print_json};
 
 pub fn run(args: QueryArgs) -> Result<Exit, Failure> {
     let path = resolved_path(&args.file)?;
     let found = pidguard::inspect(&path, &Default::default());
     let st = &found.status;
-    let exit = match st {
-        Status::Running { .. } => Exit::Success,
-        Status::Unknown(e) if e.kind() == ErrorKind::InvalidContents => Exit::DataErr,
-        Status::Starting | Status::Held(_) => Exit::Unknown,
-        other => status::exit_for(other),
-    };
+    let exit = exit::of_pid(Found::of(st));
     if let Status::Running { pid, .. } = st {
         if args.file.json {
             print_json(&status::to_json(&path, &found).value());

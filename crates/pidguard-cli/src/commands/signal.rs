@@ -1,10 +1,8 @@
 //! `pidguard signal`: send one signal to the file's owner, or probe it.
 
-use pidguard::Outcome;
-
 use crate::cli::{SignalArg, SignalArgs};
 use crate::commands::{filters, pidfile, signalling_failure};
-use crate::exit::{Exit, Failure};
+use crate::exit::{self, Exit, Failure};
 use crate::output::print_json;
 use crate::output::{print_report, report_json, Doing};
 
@@ -40,9 +38,5 @@ pub fn run(args: SignalArgs) -> Result<Exit, Failure> {
     } else {
         print_report(&path, &report, false, Doing::Signal(&did));
     }
-    Ok(match report.outcome {
-        Outcome::Signalled => Exit::Success,
-        Outcome::NotRunning => Exit::NotRunning,
-        _ => Exit::Stale,
-    })
+    Ok(exit::of_signal(report.outcome))
 }

@@ -4,19 +4,9 @@ use pidguard::{Inspection, Status};
 
 use crate::cli::StatusArgs;
 use crate::commands::resolved_path;
-use crate::exit::{Exit, Failure};
+use crate::exit::{self, Exit, Failure, Found};
 use crate::output::{escape, print_json, Obj};
 use crate::output::{stale_kind, stale_words, with_identity};
-
-/// The exit code `status` uses for a state.
-pub fn exit_for(status: &Status) -> Exit {
-    match status {
-        Status::Running { .. } | Status::Starting | Status::Held(_) => Exit::Success,
-        Status::Stale(_) => Exit::Stale,
-        Status::NotRunning => Exit::NotRunning,
-        Status::Unknown(_) => Exit::Unknown,
-    }
-}
 
 /// The JSON object describing what was found: the state, and the verdict
 /// on its PID when it names a live process.
@@ -82,5 +72,5 @@ pub fn run(args: StatusArgs) -> Result<Exit, Failure> {
         let p = escape(path.as_os_str().as_encoded_bytes());
         println!("{p}: {}", describe(&found));
     }
-    Ok(exit_for(&found.status))
+    Ok(exit::of_status(Found::of(&found.status)))
 }

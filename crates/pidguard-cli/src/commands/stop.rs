@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use pidguard::{Outcome, Schedule, Signal, Step};
+use pidguard::{Schedule, Signal, Step};
 
 use crate::cli::{StopArgs, StopSchedule};
 use crate::commands::{filters, pidfile, signalling_failure};
-use crate::exit::{Exit, Failure};
+use crate::exit::{self, Exit, Failure};
 use crate::output::{print_report, Doing};
 
 /// The default: TERM, 10 s, KILL, 5 s.
@@ -41,8 +41,5 @@ pub fn run(args: StopArgs) -> Result<Exit, Failure> {
     let filters = filters(&args.filters)?;
     let report = pidguard::stop(&path, &schedule, &filters).map_err(signalling_failure)?;
     print_report(&path, &report, args.file.json, Doing::Stop);
-    Ok(match report.outcome {
-        Outcome::StillRunning | Outcome::Starting | Outcome::Mismatched => Exit::Stale,
-        _ => Exit::Success,
-    })
+    Ok(exit::of_stop(report.outcome))
 }

@@ -1,10 +1,8 @@
 //! `pidguard wait`: wait for the file's owner to exit.
 
-use pidguard::Outcome;
-
 use crate::cli::WaitArgs;
 use crate::commands::{filters, pidfile, signalling_failure};
-use crate::exit::{Exit, Failure};
+use crate::exit::{self, Exit, Failure};
 use crate::output::{print_report, Doing};
 
 pub fn run(args: WaitArgs) -> Result<Exit, Failure> {
@@ -12,8 +10,5 @@ pub fn run(args: WaitArgs) -> Result<Exit, Failure> {
     let filters = filters(&args.filters)?;
     let report = pidguard::wait(&path, args.timeout, &filters).map_err(signalling_failure)?;
     print_report(&path, &report, args.file.json, Doing::Wait);
-    Ok(match report.outcome {
-        Outcome::StillRunning | Outcome::Starting | Outcome::Mismatched => Exit::Stale,
-        _ => Exit::Success,
-    })
+    Ok(exit::of_wait(report.outcome))
 }

@@ -735,8 +735,9 @@ mod imp {
             Err(e) if e.kind() == ErrorKind::InvalidName => Err(failure(e)),
             Err(e) => {
                 if args.file.json {
+                    // A failure's object: `error` and `exit` too.
                     print_json(&json!({ "backend": url, "key": key, "state": "unknown",
-                                "error": e.to_string() }));
+                                "error": e.to_string(), "exit": Exit::Unknown.code() }));
                 } else {
                     println!("{key}: unknown: {e}");
                 }

@@ -211,39 +211,37 @@ pub(crate) fn read_head(fd: impl AsFd) -> io::Result<([u8; MAX_READ + 1], usize)
     Ok((buf, filled))
 }
 
-/// Writes `bytes` as the whole content of the file, in place.
+/// Writes `bytes` as the whole content of the file, in place, while the
+/// caller holds its lock.
 ///
-/// A file longer than the new content (a PID with more digits) is
-/// overwritten in one `pwrite` with the new content padded with newlines to
-/// the old length, and only then truncated: at every moment, even if the
-/// writer is killed between the two calls, the file holds the old content,
-/// or the new PID (followed by blank lines, which the lenient rule and shell
-/// readers ignore): never an empty file, and never digits of the old number.
-/// Files longer than [`MAX_READ`](crate::pid::MAX_READ) bytes (not PID
-/// files) are emptied first, and so is a file about to hold nothing (a
-/// reserved file: locked and empty means "starting").
+/// A file that holds anything is emptied first (`ftruncate` to 0), then
+/// written in one `pwrite`: at every moment a reader finds the old
+/// content, nothing, or the new content. Never a mix: a `pwrite` over
+/// content is not atomic for a concurrent `read` (on ext4 a reader can see
+/// the first digits of a longer PID with the old length, or a same-length
+/// PID half old, half new), but one into an empty file is (its length
+/// changes once the bytes are in). Never anything after the digits
+/// either: BSD `pidfile_open(3)` (libbsd, FreeBSD) refuses a held file
+/// with anything after its digits (`EINVAL`, where it should report
+/// `EEXIST` and the holder) but retries an empty one (for 100 ms), as
+/// pidguard's readers give a locked empty file a few milliseconds. (A
+/// shorter PID used to be written padded with newlines over the longer
+/// one, then the file truncated: never empty, but refused by BSD readers
+/// meanwhile.) A writer killed between the two calls leaves the file
+/// empty, never a partial PID.
 pub(crate) fn write_whole(fd: impl AsFd, bytes: &[u8], old_len: u64) -> io::Result<()> {
     let fd = fd.as_fd();
-    let new_len = bytes.len() as u64;
-    let mut padded = bytes.to_vec();
-    let mut longer = old_len > new_len;
-    if longer && (old_len > crate::pid::MAX_READ as u64 || bytes.is_empty()) {
+    if old_len > 0 {
         rustix::fs::ftruncate(fd, 0)?;
-        longer = false;
-    } else if longer {
-        padded.resize(old_len as usize, b'\n');
     }
     let mut done = 0;
-    while done < padded.len() {
-        match rustix::io::pwrite(fd, &padded[done..], done as u64) {
+    while done < bytes.len() {
+        match rustix::io::pwrite(fd, &bytes[done..], done as u64) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => done += n,
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
-    }
-    if longer {
-        rustix::fs::ftruncate(fd, new_len)?;
     }
     Ok(())
 }

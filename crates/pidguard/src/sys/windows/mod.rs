@@ -862,8 +862,9 @@ pub(crate) fn read_head(fd: impl AsFd) -> io::Result<([u8; MAX_READ + 1], usize)
     Ok((buf, filled))
 }
 
-/// Writes `bytes` as the whole content of the file, in place (the same
-/// order as on Unix: padded over the old content, then truncated).
+/// Writes `bytes` as the whole content of the file, in place: padded with
+/// newlines over the old content, then truncated (Unix empties the file
+/// first instead, see its `write_whole`).
 pub(crate) fn write_whole(fd: impl AsFd, bytes: &[u8], old_len: u64) -> io::Result<()> {
     let f = file_of(fd.as_fd());
     let new_len = bytes.len() as u64;
