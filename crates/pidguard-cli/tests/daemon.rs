@@ -438,6 +438,48 @@ fn a_command_failing_before_its_gate_does_not_hang_run() {
         );
         assert!(!p.exists(), "no file for a command that never ran");
     }
+    // The hand-over itself fails, on either side (injected by strace): the
+    // lock cannot be sent (ETOOMANYREFS: too many descriptors in flight),
+    // or the child cannot receive it. Neither hangs: the child is told to
+    // give up, or says why; no command runs, no file is left.
+    if have_tool("strace", "-V") {
+        for (inject, code, said) in [
+            (
+                "inject=sendmsg:error=ETOOMANYREFS",
+                70,
+                "cannot hand the lock to the command",
+            ),
+            (
+                "inject=recvmsg:error=ENOMEM:when=1",
+                126,
+                "the hand-over of the lock failed",
+            ),
+        ] {
+            for daemon in [false, true] {
+                let p = dir.path().join("h.pid");
+                let mut cmd = Command::new("strace");
+                cmd.args(["-f", "-qq", "-o", "/dev/null", "-e", inject])
+                    .arg(bin())
+                    .arg("run");
+                if daemon {
+                    cmd.arg("--daemon");
+                }
+                cmd.arg("-p").arg(&p).args(["--", "sh", "-c", "echo ran"]);
+                let out = finishes_within(&mut cmd, Duration::from_secs(20));
+                assert_eq!(out.status.code(), Some(code), "{inject}: {}", text(&out));
+                assert!(text(&out).contains(said), "{inject}: {}", text(&out));
+                assert!(
+                    !text(&out).contains("ran\n"),
+                    "the command ran: {}",
+                    text(&out)
+                );
+                assert!(
+                    !p.exists(),
+                    "{inject}: no file for a command that never ran"
+                );
+            }
+        }
+    }
     // The gate needs no descriptor beyond its socket pair (std's spawn
     // needed a pipe more, and failed here): at ulimit -n 5 and 6 the
     // command runs and its status comes back.

@@ -55,9 +55,10 @@ pub struct Gated {
     sock: OwnedFd,
 }
 
-/// What the child said first.
+/// What the child said.
 enum Word {
-    Pid(i32),
+    /// It waits at its gate (the word carries its PID as it sees it).
+    AtGate,
     Failed(ExecStep, i32),
 }
 
@@ -105,14 +106,20 @@ impl Gated {
             dir,
             sock: ours,
         };
+        // Every way out below that does not keep the child closes our end
+        // first: the child, waiting at its gate, sees the end of file and
+        // exits by itself, so reaping it cannot wait forever.
         match gated.word() {
-            Ok(Some(Word::Pid(p))) if p == pid => Ok(gated),
+            // (The PID it says is its own as its PID namespace numbers it;
+            // the file takes fork's, ours.)
+            Ok(Some(Word::AtGate)) => Ok(gated),
             Ok(Some(Word::Failed(step, errno))) => {
-                sys::reap_blocking(pid);
-                Err(gated.failure(step, errno))
+                let failure = gated.failure(step, errno);
+                gated.abandon();
+                Err(failure)
             }
             other => {
-                sys::reap_blocking(pid);
+                gated.abandon();
                 Err(internal(
                     "the command's process died before it started",
                     match other {
@@ -136,7 +143,7 @@ impl Gated {
         let b = i32::from_ne_bytes(word[4..].try_into().expect("4 bytes"));
         Ok(Some(match ExecStep::from_code(a) {
             Some(step) => Word::Failed(step, b),
-            None => Word::Pid(b),
+            None => Word::AtGate,
         }))
     }
 
@@ -181,25 +188,41 @@ impl Gated {
     /// exec'd the command (`Ok`) or failed to (`Err`, 126 or 127: the
     /// child is reaped then).
     pub fn open(self, lock: BorrowedFd<'_>) -> Result<(), Failure> {
-        let sent = send_fd(&self.sock, lock);
-        let word = self.word();
-        match (word, sent) {
+        if let Err(e) = send_fd(&self.sock, lock) {
+            // EPIPE: the child closed its end, having failed at its gate;
+            // what it said is there to read (no wait). Otherwise it still
+            // waits for the lock: our end closed, it exits without running
+            // the command (a wait for its word would wait forever).
+            if e.raw_os_error() == Some(sys::Errno::PIPE.raw_os_error()) {
+                if let Ok(Some(Word::Failed(step, errno))) = self.word() {
+                    let failure = self.failure(step, errno);
+                    self.abandon();
+                    return Err(failure);
+                }
+            }
+            self.abandon();
+            return Err(internal("cannot hand the lock to the command", e));
+        }
+        match self.word() {
             // The end of file: the child exec'd (or was killed; then the
             // caller's wait sees its status).
-            (Ok(None), _) => Ok(()),
-            (Ok(Some(Word::Failed(step, errno))), _) => {
-                sys::reap_blocking(self.pid.get());
-                Err(self.failure(step, errno))
+            Ok(None) => Ok(()),
+            Ok(Some(Word::Failed(step, errno))) => {
+                let failure = self.failure(step, errno);
+                self.abandon();
+                Err(failure)
             }
-            (Ok(Some(Word::Pid(_))), _) => {
-                sys::reap_blocking(self.pid.get());
-                Err(internal("the command's process said its PID twice", ""))
+            Ok(Some(Word::AtGate)) => {
+                self.abandon();
+                Err(internal(
+                    "the command's process said it was at its gate twice",
+                    "",
+                ))
             }
-            (Err(e), Ok(())) => Err(internal("cannot read from the command's process", e)),
-            (Err(e), Err(s)) => Err(internal(
-                "cannot hand the lock to the command",
-                format!("{s} ({e})"),
-            )),
+            Err(e) => {
+                self.abandon();
+                Err(internal("cannot read from the command's process", e))
+            }
         }
     }
 }
@@ -226,12 +249,13 @@ fn hold(parent_end: RawFd, our_end: RawFd) -> io::Result<()> {
     let mut word = [0u8; 8];
     word[4..].copy_from_slice(&sys::getpid().to_ne_bytes());
     write_all(sock, &word)?;
-    match receive_fd(sock) {
+    match receive_fd(sock)? {
         // Left open, without close-on-exec: the command's lock.
         Some(fd) => {
             let _ = fd.into_raw_fd();
             Ok(())
         }
+        // The parent gave up (the lock is someone else's): no report.
         None => Err(sys::canceled()),
     }
 }

@@ -345,25 +345,31 @@ pub(crate) fn send_fd(sock: &OwnedFd, fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// Receives one descriptor sent with `SCM_RIGHTS` (allocation-free);
-/// `None` on EOF or error.
-pub(crate) fn receive_fd(sock: BorrowedFd<'_>) -> Option<OwnedFd> {
+/// Receives one descriptor sent with `SCM_RIGHTS` (allocation-free):
+/// `Ok(None)` at the end of file (the sender gave up), an error when
+/// `recvmsg` fails or a message came without its descriptor (a truncated
+/// control message, a descriptor refused on the way: `EBADMSG`).
+pub(crate) fn receive_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
     loop {
         match rustix::net::recvmsg(sock, &mut iov, &mut control, RecvFlags::empty()) {
-            Ok(msg) if msg.bytes == 0 => return None,
+            Ok(msg) if msg.bytes == 0 => return Ok(None),
             Ok(_) => break,
             Err(Errno::INTR) => continue,
-            Err(_) => return None,
+            Err(e) => return Err(e.into()),
         }
     }
-    control.drain().find_map(|m| match m {
-        RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
-        _ => None,
-    })
+    control
+        .drain()
+        .find_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+            _ => None,
+        })
+        .map(Some)
+        .ok_or_else(|| io::Error::from_raw_os_error(Errno::BADMSG.raw_os_error()))
 }
 
 // ---------------------------------------------------------------------------
@@ -440,7 +446,7 @@ impl Exec {
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command"))?;
         let name = program.as_bytes();
         if name.is_empty() {
-            return Err(io::ErrorKind::NotFound.into());
+            return Err(io::Error::from_raw_os_error(Errno::NOENT.raw_os_error()));
         }
         let candidates = if name.contains(&b'/') {
             vec![cstring(name, "the command")?]
@@ -550,9 +556,10 @@ fn pointers(strings: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
 /// Forks a child that sets itself up as `exec` says, runs `gate`, then
 /// execs the command (returns its PID). A child whose step fails writes
 /// `(step, errno)` as two native-endian `i32`s to `report` and exits
-/// with 127; once it has exec'd, `report` (close-on-exec) is closed. The
-/// signal mask is emptied and SIGPIPE (ignored by Rust programs) set back
-/// to its default just before the exec, as `std::process::Command` does.
+/// with 127; once it has exec'd, `report` (close-on-exec) is closed.
+/// SIGPIPE (ignored by Rust programs) is set back to its default just
+/// before the exec, as `std::process::Command` does; the signal mask is
+/// inherited.
 ///
 /// # Safety
 /// The process must be single-threaded (the child of a multi-threaded
@@ -643,12 +650,11 @@ unsafe fn child(
     if let Err(e) = gate() {
         return (ExecStep::Gate, io_errno(e));
     }
-    // SAFETY: an empty set, and SIGPIPE's default action: both plain
-    // system calls (sigprocmask and signal are async-signal-safe).
+    // SAFETY: SIGPIPE's default action back (Rust programs ignore it, and
+    // an ignored signal stays ignored across exec): a plain system call,
+    // async-signal-safe. The signal mask is inherited as it is, as std's
+    // Command and env(1) leave it.
     unsafe {
-        let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
-        libc::sigemptyset(empty.as_mut_ptr());
-        libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let mut denied = false;

@@ -431,7 +431,9 @@ fn a_second_name_keeps_an_heir_of_the_lock_from_being_verified() {
     std::fs::write(&real, gone_pid.to_string()).unwrap();
     let mut hold = Command::new("flock");
     // --no-fork: flock(1) execs sleep itself (one process to stop).
-    hold.args(["-n", "--no-fork"]).arg(&real).args(["sleep", "60"]);
+    hold.args(["-n", "--no-fork"])
+        .arg(&real)
+        .args(["sleep", "60"]);
     let heir = Owned::spawn(&mut hold);
     let heir_pid = heir.0.id() as i32;
     let status = |p: &Path| {
