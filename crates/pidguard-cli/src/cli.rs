@@ -284,8 +284,9 @@ fn parse_octal(s: &str, what: &str, examples: &str) -> Result<u32, String> {
 #[derive(Debug, Args, Clone, Default)]
 pub struct BackendArgs {
     /// Use a cluster-wide lock on etcd instead of a PID file:
-    /// etcd://HOST:PORT[,HOST:PORT…]/PREFIX (the key is PREFIX/NAME; needs
-    /// --name). Requires a pidguard built with the `etcd` feature.
+    /// etcd://HOST:PORT[,HOST:PORT…]/PREFIX (the lock key is
+    /// PREFIX/lock/NAME, a stop request PREFIX/stop/NAME; needs --name).
+    /// Requires a pidguard built with the `etcd` feature.
     #[arg(long, value_name = "URL")]
     pub backend: Option<String>,
 

@@ -110,6 +110,93 @@ impl Backend {
         })
     }
 
+    /// Parses `url` ([`Backend::parse`]) and applies etcdctl's environment
+    /// variables, as etcdctl reads them: `ETCDCTL_CACERT` (TLS, trusting
+    /// that CA: [`Backend::ca_cert_file`]), `ETCDCTL_CERT` and `ETCDCTL_KEY`
+    /// (a client certificate: [`Backend::client_cert_files`]),
+    /// `ETCDCTL_USER` (`USER:PASSWORD`, or `USER` with `ETCDCTL_PASSWORD`:
+    /// [`Backend::user`]). Unset and empty variables are ignored.
+    ///
+    /// [`Backend::parse`] never reads the environment: a program opts in
+    /// here (so that it can be configured like etcdctl, with the same
+    /// variables in the same place), or sets each option itself.
+    ///
+    /// Errors ([`ErrorKind::InvalidName`](pidguard::ErrorKind)): a file that
+    /// cannot be read or is not PEM, a certificate without its key (or the
+    /// reverse), a client certificate without a CA, a user without a
+    /// password; each names the variable (and etcdctl's option for it).
+    pub fn from_env(url: &str) -> Result<Backend> {
+        Backend::configured(url, |name| std::env::var_os(name))
+    }
+
+    /// [`Backend::from_env`] with the values from `lookup` instead of the
+    /// environment: `lookup(NAME)` is the value of etcdctl's variable NAME
+    /// (`ETCDCTL_CACERT`, `ETCDCTL_CERT`, `ETCDCTL_KEY`, `ETCDCTL_USER`,
+    /// `ETCDCTL_PASSWORD`), or `None`. A command line that takes etcdctl's
+    /// options (`--cacert`, …) looks up its own option first, then the
+    /// environment.
+    pub fn configured(
+        url: &str,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Backend> {
+        let mut backend = Backend::parse(url)?;
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let (cacert, cert, key) = (
+            get("ETCDCTL_CACERT"),
+            get("ETCDCTL_CERT"),
+            get("ETCDCTL_KEY"),
+        );
+        match (&cert, &key) {
+            (Some(_), None) => {
+                return Err(Error::invalid(
+                    "--cert (ETCDCTL_CERT) needs --key (ETCDCTL_KEY): the client certificate's key",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    "--key (ETCDCTL_KEY) needs --cert (ETCDCTL_CERT): the client certificate",
+                ))
+            }
+            _ => {}
+        }
+        if cert.is_some() && cacert.is_none() {
+            return Err(Error::invalid(
+                "TLS with a client certificate needs --cacert FILE (ETCDCTL_CACERT): the CA \
+                 that signed etcd's certificate",
+            ));
+        }
+        if let Some(ca) = &cacert {
+            backend.ca_cert_file(ca)?;
+        }
+        if let (Some(c), Some(k)) = (&cert, &key) {
+            backend.client_cert_files(c, k)?;
+        }
+        if let Some(user) = get("ETCDCTL_USER") {
+            let user = user.to_string_lossy().into_owned();
+            let password = get("ETCDCTL_PASSWORD").map(|p| p.to_string_lossy().into_owned());
+            // With a password given apart, the user is the part before any
+            // ':' (as etcdctl takes it).
+            let (name, password) = match (user.split_once(':'), password) {
+                (Some((name, _)), Some(p)) => (name.to_string(), p),
+                (None, Some(p)) => (user.clone(), p),
+                (Some((name, p)), None) => (name.to_string(), p.to_string()),
+                (None, None) => {
+                    return Err(Error::invalid(format!(
+                        "--user {user} (ETCDCTL_USER) needs a password: --user \
+                         {user}:PASSWORD, or --password (ETCDCTL_PASSWORD)"
+                    )))
+                }
+            };
+            if name.is_empty() {
+                return Err(Error::invalid(
+                    "--user (ETCDCTL_USER) needs a user name: --user USER:PASSWORD",
+                ));
+            }
+            backend.user(name, password);
+        }
+        Ok(backend)
+    }
+
     fn tls_mut(&mut self) -> &mut Tls {
         for e in &mut self.endpoints {
             if let Some(rest) = e.strip_prefix("http://") {

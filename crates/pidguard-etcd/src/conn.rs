@@ -1,4 +1,5 @@
-//! Connections: one endpoint at a time, the next one on failure.
+//! Connections: the endpoints raced, the first to answer kept for the
+//! requests that follow, and raced again after a failure.
 
 use std::future::Future;
 use std::time::Duration;

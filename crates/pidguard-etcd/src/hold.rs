@@ -165,7 +165,12 @@ impl Monitor {
 
 impl Guard {
     /// The fencing token: the lock key's create revision. Strictly greater
-    /// than every earlier holder's.
+    /// than every earlier holder's, as long as the cluster's history only
+    /// moves forward: after a restore of an older snapshot (`etcdctl
+    /// snapshot restore`) the revision is rewound and a fence already
+    /// handed out can be handed out again (restore with etcdutl's
+    /// `--bump-revision` past every fence given out, or make the protected
+    /// storage forget the fences it has seen).
     pub fn fence(&self) -> u64 {
         self.fence
     }

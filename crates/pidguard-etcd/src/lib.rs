@@ -20,9 +20,11 @@
 //!   after the holder stopped counting itself as the holder (assuming the
 //!   holder's and the etcd leader's clocks run at the same rate).
 //! * **Fencing token**: [`Guard::fence`] is the key's create revision. It
-//!   increases strictly from one holder to the next: pass it along with
-//!   every write to the protected resource so the resource can refuse a
-//!   stale holder's writes.
+//!   increases strictly from one holder to the next as long as the
+//!   cluster's history only moves forward (restoring an older snapshot,
+//!   `etcdctl snapshot restore`, rewinds the revision and can hand a fence
+//!   out again): pass it along with every write to the protected resource
+//!   so the resource can refuse a stale holder's writes.
 //! * **Waiting** ([`Lock::acquire_timeout`], [`Lock::acquire_wait`])
 //!   watches the key for its deletion; it does not poll.
 //! * **Stop from anywhere**: [`Lock::request_stop`] writes the key
@@ -31,7 +33,10 @@
 //!   and releases; `request_stop` returns once the key is gone.
 //!
 //! The backend is named by a URL, `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`
-//! ([`Backend::parse`]); every endpoint is tried in turn when one fails.
+//! ([`Backend::parse`]). With several endpoints, a connection is raced on
+//! all of them at once and the first to answer is kept; after a failure
+//! the race starts again, so a dead member costs only its connection
+//! attempt.
 //!
 //! The API is blocking and runs its own small tokio runtime (the lease is
 //! renewed on a background thread). From async code, call it inside
@@ -51,12 +56,13 @@
 //!
 //! The modules follow the protocol: `error` (the [`Error`] type and what
 //! an error from etcd means), `backend` (the URL, TLS, authentication),
-//! `holder` (the record stored in the lock key), `conn` (connections, one
-//! endpoint after another), `lock` (the [`Lock`] builder, status and stop
+//! `holder` (the record stored in the lock key), `conn` (connections: the
+//! endpoints raced, the first to answer kept), `lock` (the [`Lock`] builder, status and stop
 //! requests), `acquire` (taking the lock) and `hold` (the [`Guard`] and its
 //! background task). This crate depends on `pidguard` (for [`Pid`],
-//! [`Schedule`] and [`ErrorKind`]) and `etcd-client`; `pidguard` does not
-//! depend on it.
+//! [`Schedule`] and [`ErrorKind`]) and `etcd-client` (the package
+//! `pidguard-etcd-client`: etcd-client with its generated gRPC code
+//! checked in, so no `protoc` is needed); `pidguard` does not depend on it.
 //!
 //! [`Pid`]: pidguard::Pid
 //! [`Schedule`]: pidguard::Schedule

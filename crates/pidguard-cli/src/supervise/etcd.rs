@@ -37,6 +37,7 @@ pub use imp::{run, status, stop};
 #[cfg(feature = "etcd")]
 mod imp {
     use std::collections::VecDeque;
+    use std::ffi::OsString;
     use std::process::Command;
     use std::sync::mpsc;
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -49,8 +50,6 @@ mod imp {
     use serde_json::json;
     use signal_hook::iterator::exfiltrator::WithOrigin;
     use signal_hook::iterator::SignalsInfo;
-
-    use std::path::PathBuf;
 
     use crate::cli::{BackendArgs, FileArgs, RunArgs, StatusArgs, StopArgs};
     use crate::exit::{Exit, Failure};
@@ -76,66 +75,26 @@ mod imp {
         Failure::new(Exit::Usage, message)
     }
 
-    /// An option, or else etcdctl's environment variable for it.
-    fn or_env<T: From<std::ffi::OsString>>(given: Option<T>, var: &str) -> Option<T> {
-        given.or_else(|| std::env::var_os(var).filter(|v| !v.is_empty()).map(T::from))
-    }
-
-    /// The backend a command names: the URL, TLS files, the etcd user.
+    /// The backend a command names: the URL, TLS files, the etcd user;
+    /// each option, or else etcdctl's environment variable for it
+    /// ([`Backend::configured`]).
     fn backend(url: &str, args: &BackendArgs, user: Option<&str>) -> Result<Backend, Failure> {
-        let mut backend = Backend::parse(url).map_err(failure)?;
-        let cacert: Option<PathBuf> = or_env(args.cacert.clone(), "ETCDCTL_CACERT");
-        let cert: Option<PathBuf> = or_env(args.cert.clone(), "ETCDCTL_CERT");
-        let key: Option<PathBuf> = or_env(args.key.clone(), "ETCDCTL_KEY");
-        match (&cert, &key) {
-            (Some(_), None) => return Err(usage("--cert needs --key (or ETCDCTL_KEY)")),
-            (None, Some(_)) => return Err(usage("--key needs --cert (or ETCDCTL_CERT)")),
-            _ => {}
+        let env_user = std::env::var_os("ETCDCTL_USER").filter(|u| !u.is_empty());
+        if args.password.is_some() && user.is_none() && env_user.is_none() {
+            return Err(usage("--password needs --user USER (or ETCDCTL_USER)"));
         }
-        if cert.is_some() && cacert.is_none() {
-            return Err(usage(
-                "TLS with a client certificate needs --cacert FILE (or ETCDCTL_CACERT): the CA \
-                 that signed etcd's certificate",
-            ));
-        }
-        if let Some(ca) = &cacert {
-            backend.ca_cert_file(ca).map_err(failure)?;
-        }
-        if let (Some(c), Some(k)) = (&cert, &key) {
-            backend.client_cert_files(c, k).map_err(failure)?;
-        }
-        let user: Option<String> = match user {
-            Some(u) => Some(u.to_string()),
-            None => std::env::var("ETCDCTL_USER").ok().filter(|u| !u.is_empty()),
+        let option = |name: &str| -> Option<OsString> {
+            match name {
+                "ETCDCTL_CACERT" => args.cacert.clone().map(OsString::from),
+                "ETCDCTL_CERT" => args.cert.clone().map(OsString::from),
+                "ETCDCTL_KEY" => args.key.clone().map(OsString::from),
+                "ETCDCTL_USER" => user.map(OsString::from),
+                "ETCDCTL_PASSWORD" => args.password.clone().map(OsString::from),
+                _ => None,
+            }
         };
-        let password = args.password.clone().or_else(|| {
-            std::env::var("ETCDCTL_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty())
-        });
-        match (user, password) {
-            (None, Some(_)) if args.password.is_some() => {
-                return Err(usage("--password needs --user USER (or ETCDCTL_USER)"))
-            }
-            (None, _) => {}
-            (Some(u), password) => {
-                let (name, pw) = match (u.split_once(':'), password) {
-                    (_, Some(p)) => (u.split(':').next().unwrap_or("").to_string(), p),
-                    (Some((n, p)), None) => (n.to_string(), p.to_string()),
-                    (None, None) => {
-                        return Err(usage(format!(
-                            "--user {u} needs a password: --user {u}:PASSWORD, or --password \
-                             (or ETCDCTL_PASSWORD)"
-                        )))
-                    }
-                };
-                if name.is_empty() {
-                    return Err(usage("--user needs a user name: --user USER:PASSWORD"));
-                }
-                backend.user(name, pw);
-            }
-        }
-        Ok(backend)
+        Backend::configured(url, |name| option(name).or_else(|| std::env::var_os(name)))
+            .map_err(failure)
     }
 
     /// The lock a command names: `--name` on `--backend`.
@@ -147,7 +106,7 @@ mod imp {
     ) -> Result<Lock, Failure> {
         if file.target.pidfile.is_some() {
             return Err(usage(
-                "--backend takes --name NAME (the lock key is PREFIX/NAME), not --pidfile",
+                "--backend takes --name NAME (the lock key is PREFIX/lock/NAME), not --pidfile",
             ));
         }
         if file.instance.is_some() {
@@ -419,12 +378,14 @@ mod imp {
         // Events that arrived while a stop schedule ran, oldest first.
         let mut pending: VecDeque<Ev> = VecDeque::new();
         let mut lost = None;
-        let mut told = Instant::now();
+        // (The first time at once: what left the group already is known
+        // from the start.)
+        let mut told: Option<Instant> = None;
         let exited = loop {
             feed(&mut watchdog, &monitor);
-            if told.elapsed() >= TELL_OUTSIDE {
+            if told.is_none_or(|t| t.elapsed() >= TELL_OUTSIDE) {
                 let _ = watchdog.outside_group(&job);
-                told = Instant::now();
+                told = Some(Instant::now());
             }
             let next = match pending.pop_front() {
                 Some(ev) => Ok(ev),
@@ -482,7 +443,8 @@ mod imp {
         if lost.is_none() && !guard.is_held() {
             let why = loss_reason(&guard);
             lost = Some(format!(
-                "{why}; this supervisor was stopped or stalled meanwhile, and its watchdog                  killed the command's job"
+                "{why}; this supervisor was stopped or stalled meanwhile, and its watchdog \
+                 killed the command's job"
             ));
         }
         // The command has exited; processes it left behind are part of
@@ -497,6 +459,18 @@ mod imp {
                 feed(&mut watchdog, &monitor);
                 false
             });
+        }
+        // The lock is lost and processes of the job are left: those that
+        // left its process group too recently for the watchdog to know them
+        // when it killed the job for a stalled supervisor. No time for a
+        // schedule: another host may hold the lock already.
+        if lost.is_some() && !job.is_empty() {
+            eprintln!(
+                "pidguard: {} processes of the command's job outlived the lost lock {key} (the \
+                 watchdog did not know them yet); killing them (SIGKILL)",
+                job.count()
+            );
+            stop_job(&job, &KILL_NOW, &monitor, &mut || false);
         }
         handle.close();
         let _ = forwarder.join();
@@ -538,6 +512,11 @@ mod imp {
             _ => "its lease was not renewed in time".to_string(),
         }
     }
+
+    /// SIGKILL, then up to a second for the job to go (then [`stop_job`]
+    /// goes on sending SIGKILL for a second).
+    static KILL_NOW: std::sync::LazyLock<Schedule> =
+        std::sync::LazyLock::new(|| "KILL/1".parse().expect("a valid schedule"));
 
     /// How often the supervisor moves the watchdog's deadline on.
     const WATCHDOG_FEED: Duration = Duration::from_millis(50);
@@ -770,7 +749,8 @@ mod imp {
             let mut v = json!({ "backend": url, "key": key, "outcome": state });
             if let Some(h) = holding {
                 v["host"] = json!(h.holder.host);
-                v["pid"] = json!(h.holder.pid);
+                // null while starting (no command yet), as `status` says.
+                v["pid"] = json!((!h.holder.starting).then_some(h.holder.pid));
                 v["fence"] = json!(h.fence);
             }
             print_json(&v);
