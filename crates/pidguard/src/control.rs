@@ -31,7 +31,7 @@ use crate::read::identity::{trust_problem, Filters, Identity};
 use crate::pid::Pid;
 use crate::fs::MID_WRITE_BACKOFF_US;
 use crate::lock::{remove_unlocked, Removal};
-use crate::read::process::Process;
+use crate::read::process::{Liveness, Process};
 use crate::signal::{Schedule, Signal, Step};
 use crate::read::status::{inspect, Status};
 use crate::sys;
@@ -571,7 +571,12 @@ pub fn stop(path: impl AsRef<Path>, schedule: &Schedule, filters: &Filters) -> R
             false,
         ));
     }
-    let gone = cleanup(path, file_pid.unwrap_or(pid));
+    // The file is removed only when the process it names is gone: the one
+    // just stopped, or, where that was a holder of the lock other than the
+    // file's PID (an heir), a file's PID that is dead too.
+    let names_a_live_other = file_pid
+        .is_some_and(|f| f != pid && crate::read::process::liveness(f) != Liveness::Dead);
+    let gone = !names_a_live_other && cleanup(path, file_pid.unwrap_or(pid));
     // The owner exited, but a process that inherited the lock still holds
     // it: an instance still runs.
     if !gone && still_held(path) {

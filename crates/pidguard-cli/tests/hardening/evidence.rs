@@ -431,6 +431,94 @@ fn evidence_03_hard_link_to_a_locked_file_is_refused() {
 /// name is gone the file is verified again. As root the test runs it all
 /// as nobody, in nobody's directory (the trust checks for root are case 3).
 #[test]
+fn a_lock_taken_by_a_user_without_authority_proves_nothing() {
+    const NAME: &str = "foreign-flock";
+    if let Some(why) = no_strace() {
+        return summary::skipped(NAME, &why);
+    }
+    if !summary::is_root() {
+        return summary::skipped(
+            NAME,
+            "needs root (a daemon's file that another user can read)",
+        );
+    }
+    // A daemon that does not lock its file (as nginx), root's file, 0644;
+    // nobody, who can read it, flocks it (hostile review, finding 1: the
+    // locker was "verified", and stop signalled it and removed the running
+    // daemon's file with exit 0).
+    let dir = tmp();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut daemon_cmd = Command::new("sleep");
+    daemon_cmd.arg("300");
+    let daemon = Owned::spawn(&mut daemon_cmd);
+    let daemon_pid = daemon.0.id() as i32;
+    let p = dir.path().join("d.pid");
+    std::fs::write(&p, daemon_pid.to_string()).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut lock = as_user(65534, 65534);
+    lock.arg("flock")
+        .args(["--exclusive", "--no-fork"])
+        .arg(&p)
+        .args(["sleep", "300"]);
+    let locker = Owned::spawn(&mut lock);
+    let locker_pid = locker.0.id() as i32;
+    wait_for("nobody's flock", || {
+        std::fs::read_to_string("/proc/locks").is_ok_and(|l| {
+            l.lines().any(|line| {
+                line.contains("FLOCK")
+                    && line.split_whitespace().nth(4) == Some(&locker_pid.to_string())
+            })
+        })
+    });
+    let out = as_is()
+        .arg(bin())
+        .args(["status", "--json", "-p"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_ne!(
+        v["identity"], "verified",
+        "a lock anyone could take proved the owner: {v}"
+    );
+    assert_eq!(v["identity"], "unproved", "{v}");
+    for args in [&["stop", "--schedule", "TERM/1"][..], &["signal", "TERM"]] {
+        let mut cmd = Command::new(bin());
+        cmd.args(args).arg("-p").arg(&p);
+        let (out, signals) = under_strace(&cmd).unwrap();
+        assert!(signals.is_empty(), "{args:?} tried to signal: {signals:?}");
+        assert_eq!(out.status.code(), Some(77), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("holds the file's lock"),
+            "{}",
+            text(&out)
+        );
+    }
+    let (out, signals) = {
+        let mut cmd = Command::new(bin());
+        cmd.args(["sweep", "--kill"]).arg(dir.path());
+        under_strace(&cmd).unwrap()
+    };
+    assert!(
+        signals.is_empty(),
+        "sweep tried to signal: {signals:?}: {}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        daemon_pid.to_string(),
+        "the daemon's file is kept"
+    );
+    assert!(alive(daemon_pid) && alive(locker_pid));
+    summary::passed(
+        NAME,
+        "a live daemon's unlocked file (root's, 0644) flocked by nobody: status unproved (never \
+         verified), stop and signal refused (77) naming the lock's holder, sweep --kill kept \
+         it; nothing was signalled, the file kept",
+    );
+}
+
+#[test]
 fn a_second_name_keeps_an_heir_of_the_lock_from_being_verified() {
     const NAME: &str = "two-links-heir";
     if let Some(why) = no_strace() {

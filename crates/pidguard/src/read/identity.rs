@@ -106,6 +106,10 @@ pub enum Fact {
     User,
     /// Its command name, for `name` (`/proc/P/comm`).
     CommandName,
+    /// Which of two processes owns the file: the one it names, which
+    /// passes every check, or another that holds its lock without
+    /// authority over it (anyone who can read a file can lock it).
+    Owner,
 }
 
 impl Fact {
@@ -119,6 +123,7 @@ impl Fact {
             Fact::StartTime => format!("the start time of PID {pid}"),
             Fact::Executable => sys::fact_source(pid, "exe"),
             Fact::CommandName => sys::fact_source(pid, "comm"),
+            Fact::Owner => format!("the owner of the file naming PID {pid}"),
         }
     }
 
@@ -133,6 +138,7 @@ impl Fact {
             Fact::Executable => "its executable",
             Fact::User => "its user",
             Fact::CommandName => "its command name",
+            Fact::Owner => "whether it owns the file",
         }
     }
 }
@@ -169,6 +175,23 @@ impl Unproved {
         Unproved { fact, pid, why }
     }
 
+    /// The file's lock is held by `holder`, which has no authority over
+    /// the file, while `pid`, which it names, passes every check as its
+    /// owner: who owns it cannot be told.
+    pub(crate) fn contested(pid: Pid, holder: Pid, file_uid: u32) -> Unproved {
+        Unproved {
+            fact: Fact::Owner,
+            pid,
+            why: format!(
+                "PID {holder} holds the file's lock, but it is neither PID {pid}, which the file \
+                 names and which passes every check as its owner, nor an ancestor of it, and \
+                 runs neither as root nor as the file's owner (UID {file_uid}): anyone who can \
+                 read a file can lock it. If PID {holder} is the owner, stop it by its PID; \
+                 otherwise end PID {holder}'s lock and try again"
+            ),
+        }
+    }
+
     /// The fact that could not be read.
     pub fn fact(&self) -> Fact {
         self.fact
@@ -177,6 +200,14 @@ impl Unproved {
 
 impl fmt::Display for Unproved {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.fact == Fact::Owner {
+            return write!(
+                f,
+                "{} is not proved ({}), so nothing is concluded",
+                self.fact.source(self.pid),
+                self.why
+            );
+        }
         write!(
             f,
             "{} could not be read ({}): {} of PID {} is unknown, so nothing is concluded",

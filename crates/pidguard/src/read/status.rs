@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result, UnsafeFile};
-use crate::read::identity::{identify, links, Filters, Identity, Me, Mismatch};
+use crate::read::identity::{identify, links, Filters, Identity, Me, Mismatch, Unproved};
 use crate::read::kernel_id::{self, kernel_identity, Absent, DecidedBy, KernelIdentity};
 use crate::pid::{ParseErrorKind, Pid, Rule};
 use crate::fs::{self, read_fd, refuse_foreign_links, Verified, MID_WRITE_BACKOFF_US};
@@ -525,11 +525,26 @@ fn resolve_holder(
         return;
     }
     match (holder, owner) {
-        (Some(h), _) => {
+        (Some(h), owner) => {
             found.status = Status::Running {
                 pid: h,
                 locked: true,
             };
+            // The file's PID runs without the lock: if it passes every
+            // other check as the owner, a holder that is not its ancestor
+            // and has no authority over the file (neither root nor the
+            // file's user) proves nothing: anyone who can read a file can
+            // lock it (and stopping that holder would let the live owner's
+            // file be removed).
+            if matches!(owner, Some(Identity::Mismatched(Mismatch::NotLockHolder))) {
+                let alone = identify(file_pid, st, false, None, me, KernelIdentity::Absent(Absent::NotAsked));
+                if !matches!(alone, Identity::Mismatched(_)) && !has_authority(h, file_pid, st) {
+                    #[allow(clippy::unnecessary_cast)]
+                    let uid = st.st_uid as u32;
+                    found.set_identity(Identity::Unproved(Unproved::contested(file_pid, h, uid)), true);
+                    return;
+                }
+            }
             found.set_identity(with_filters(held(h), filters, h), true);
         }
         // The file's PID may hold the lock, but that could not be read;
@@ -548,6 +563,33 @@ fn resolve_holder(
             }
         }
     }
+}
+
+/// Whether the lock's holder `h` may be the owner of a file whose own PID
+/// `file_pid` runs: it is an ancestor of that process (a parent that
+/// took the lock for its child), or runs as root or as the file's owner
+/// (real, effective and saved UIDs). What cannot be read gives no
+/// authority.
+fn has_authority(h: Pid, file_pid: Pid, st: &Stat) -> bool {
+    #[allow(clippy::unnecessary_cast)]
+    let owner = st.st_uid as u32;
+    if sys::proc::status_result(h)
+        .is_ok_and(|s| s.uids[1] == 0 || s.uids.iter().all(|&u| u == owner))
+    {
+        return true;
+    }
+    let mut p = file_pid;
+    for _ in 0..64 {
+        match sys::proc::status_result(p) {
+            Ok(s) if s.ppid == h.get() => return true,
+            Ok(s) => match Pid::new(s.ppid) {
+                Some(parent) if parent != p => p = parent,
+                _ => return false,
+            },
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// The state from the lock and liveness alone (and, for a running file,
