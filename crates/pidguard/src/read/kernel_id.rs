@@ -340,7 +340,7 @@ fn writer_may_vouch(file: &Stat) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Records that the running test skipped its body, and why, where
@@ -349,7 +349,7 @@ mod tests {
     /// own unit tests cannot use testkit: cargo drops that dev-dependency
     /// from the published package, whose unit tests still run).
     #[cfg(target_os = "linux")]
-    fn skipped(reason: &str) {
+    pub(crate) fn skipped(reason: &str) {
         eprintln!("skipped: {reason}");
         // This binary is TARGET/PROFILE/deps/pidguard-HASH.
         let exe = std::env::current_exe().unwrap_or_default();
