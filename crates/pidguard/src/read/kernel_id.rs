@@ -340,28 +340,8 @@ fn writer_may_vouch(file: &Stat) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// Records that the running test skipped its body, and why, where
-    /// `./test.sh` lists skips: `TARGET/tmp/skipped/pidguard__TEST.txt`,
-    /// as testkit's `skipped` does for the integration tests (this crate's
-    /// own unit tests cannot use testkit: cargo drops that dev-dependency
-    /// from the published package, whose unit tests still run).
-    #[cfg(target_os = "linux")]
-    pub(crate) fn skipped(reason: &str) {
-        eprintln!("skipped: {reason}");
-        // This binary is TARGET/PROFILE/deps/pidguard-HASH.
-        let exe = std::env::current_exe().unwrap_or_default();
-        let Some(target) = exe.ancestors().nth(3) else {
-            return;
-        };
-        let test = std::thread::current().name().unwrap_or("unnamed").replace("::", "__");
-        let dir = target.join("tmp").join("skipped");
-        // Best effort: the record must not make the test fail.
-        let _ = std::fs::create_dir_all(&dir);
-        let _ = std::fs::write(dir.join(format!("pidguard__{test}.txt")), format!("{reason}\n"));
-    }
 
     #[test]
     fn records_round_trip_and_malformed_ones_are_refused() {
@@ -407,7 +387,7 @@ pub(crate) mod tests {
         let file = std::fs::File::create(&path).unwrap();
         let me = Pid::current();
         if !record_new(&file, me, me) {
-            skipped(&format!(
+            crate::sys::test_skipped(&format!(
                 "no pidfs or no user xattrs on {}",
                 dir.path().display()
             ));

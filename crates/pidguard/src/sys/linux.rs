@@ -954,7 +954,7 @@ mod tests {
             })
         });
         if code == NO_NAMESPACES {
-            crate::read::kernel_id::tests::skipped(
+            crate::sys::test_skipped(
                 "unshare(CLONE_NEWPID | CLONE_NEWNS), with or without CLONE_NEWUSER, or \
                  mounting /proc there is not allowed here: run as root",
             );

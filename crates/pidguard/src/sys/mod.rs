@@ -333,3 +333,24 @@ mod tests {
         assert_eq!("".parse::<Pid>().unwrap_err().rule(), Rule::Strict);
     }
 }
+
+/// Records that the running test skipped its body, and why, where
+/// `./test.sh` lists skips: `TARGET/tmp/skipped/pidguard__TEST.txt`,
+/// as testkit's `skipped` does for the integration tests (this crate's
+/// own unit tests cannot use testkit: cargo drops that dev-dependency
+/// from the published package, whose unit tests still run).
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn test_skipped(reason: &str) {
+    eprintln!("skipped: {reason}");
+    // This binary is TARGET/PROFILE/deps/pidguard-HASH.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let Some(target) = exe.ancestors().nth(3) else {
+        return;
+    };
+    let test = std::thread::current().name().unwrap_or("unnamed").replace("::", "__");
+    let dir = target.join("tmp").join("skipped");
+    // Best effort: the record must not make the test fail.
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(format!("pidguard__{test}.txt")), format!("{reason}\n"));
+}
+
