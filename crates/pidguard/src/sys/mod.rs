@@ -312,6 +312,27 @@ impl std::str::FromStr for Pid {
         Pid::parse(s.as_bytes(), Rule::Strict, pid_max())
     }
 }
+/// Records that the running test skipped its body, and why, where
+/// `./test.sh` lists skips: `TARGET/tmp/skipped/pidguard__TEST.txt`,
+/// as testkit's `skipped` does for the integration tests (this crate's
+/// own unit tests cannot use testkit: cargo drops that dev-dependency
+/// from the published package, whose unit tests still run).
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn test_skipped(reason: &str) {
+    eprintln!("skipped: {reason}");
+    // This binary is TARGET/PROFILE/deps/pidguard-HASH.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let Some(target) = exe.ancestors().nth(3) else {
+        return;
+    };
+    let test = std::thread::current().name().unwrap_or("unnamed").replace("::", "__");
+    let dir = target.join("tmp").join("skipped");
+    // Best effort: the record must not make the test fail.
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(format!("pidguard__{test}.txt")), format!("{reason}\n"));
+}
+
+
 #[cfg(test)]
 mod tests {
     use crate::pid::{ParseErrorKind as K, Pid, Rule};
@@ -333,24 +354,3 @@ mod tests {
         assert_eq!("".parse::<Pid>().unwrap_err().rule(), Rule::Strict);
     }
 }
-
-/// Records that the running test skipped its body, and why, where
-/// `./test.sh` lists skips: `TARGET/tmp/skipped/pidguard__TEST.txt`,
-/// as testkit's `skipped` does for the integration tests (this crate's
-/// own unit tests cannot use testkit: cargo drops that dev-dependency
-/// from the published package, whose unit tests still run).
-#[cfg(all(test, target_os = "linux"))]
-pub(crate) fn test_skipped(reason: &str) {
-    eprintln!("skipped: {reason}");
-    // This binary is TARGET/PROFILE/deps/pidguard-HASH.
-    let exe = std::env::current_exe().unwrap_or_default();
-    let Some(target) = exe.ancestors().nth(3) else {
-        return;
-    };
-    let test = std::thread::current().name().unwrap_or("unnamed").replace("::", "__");
-    let dir = target.join("tmp").join("skipped");
-    // Best effort: the record must not make the test fail.
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join(format!("pidguard__{test}.txt")), format!("{reason}\n"));
-}
-
