@@ -92,7 +92,21 @@ impl Helper {
         if let Some(go) = go {
             cmd.env(GO, go);
         }
-        let mut child = cmd.spawn().unwrap();
+        // Wine's CreateProcess now and then fails with ERROR_INTERNAL_ERROR
+        // (1359) when many processes start at once (seen in CI: 16 helpers
+        // under load); that is the harness's process start, not the lock
+        // under test: try again a few times.
+        let mut tries = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Ok(c) => break c,
+                Err(e) if e.raw_os_error() == Some(1359) && tries < 5 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100 * tries));
+                }
+                Err(e) => panic!("starting a helper process: {e}"),
+            }
+        };
         let out = BufReader::new(child.stdout.take().unwrap());
         Helper { child, out }
     }
