@@ -509,12 +509,44 @@ fn a_lock_taken_by_a_user_without_authority_proves_nothing() {
         daemon_pid.to_string(),
         "the daemon's file is kept"
     );
+    // The same seen by nobody, the locker's own user, who cannot read the
+    // root daemon's descriptors (whether it holds the lock is unknown):
+    // that unread fact does not make nobody's own locker the owner.
+    // (nobody runs a copy of pidguard in the test's directory.)
+    let exe = dir.path().join("pidguard");
+    std::fs::copy(bin(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut c = as_user(65534, 65534);
+        c.arg(&exe).args(args).arg(&p);
+        c
+    };
+    let v = json(&as_nobody(&["status", "--json", "-p"]).output().unwrap());
+    assert_eq!(v["identity"], "unproved", "as nobody: {v}");
+    for args in [
+        &["stop", "--schedule", "TERM/1", "-p"][..],
+        &["signal", "TERM", "-p"],
+    ] {
+        let (out, signals) = under_strace(&as_nobody(args)).unwrap();
+        assert!(
+            signals.is_empty(),
+            "as nobody, {args:?} tried to signal: {signals:?}"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(77),
+            "as nobody, {args:?}: {}",
+            text(&out)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), daemon_pid.to_string());
     assert!(alive(daemon_pid) && alive(locker_pid));
     summary::passed(
         NAME,
         "a live daemon's unlocked file (root's, 0644) flocked by nobody: status unproved (never \
          verified), stop and signal refused (77) naming the lock's holder, sweep --kill kept \
-         it; nothing was signalled, the file kept",
+         it; as nobody (the daemon's descriptors unreadable) unproved and refused too; nothing \
+         was signalled, the file kept",
     );
 }
 

@@ -461,11 +461,12 @@ fn resolve_holder(
     // A holder of the lock through its own descriptor is verified, unless
     // another name reaches the file's inode ("F is F"): then the lock
     // proves nothing about this path, and the consistency checks decide.
+    let not_asked = KernelIdentity::Absent(Absent::NotAsked);
     let held = |p: Pid| {
         if links(st) <= 1 {
             Identity::Verified
         } else {
-            identify(p, st, true, None, me, KernelIdentity::Absent(Absent::NotAsked))
+            identify(p, st, true, None, me, not_asked)
         }
     };
     let lockers = sys::proc::flock_pids(ino);
@@ -530,17 +531,20 @@ fn resolve_holder(
                 pid: h,
                 locked: true,
             };
-            // The file's PID runs without the lock: if it passes every
-            // other check as the owner, a holder that is not its ancestor
-            // and has no authority over the file (neither root nor the
-            // file's user) proves nothing: anyone who can read a file can
-            // lock it (and stopping that holder would let the live owner's
-            // file be removed).
-            if matches!(owner, Some(Identity::Mismatched(Mismatch::NotLockHolder))) {
-                let alone = identify(file_pid, st, false, None, me, KernelIdentity::Absent(Absent::NotAsked));
+            // The file's PID runs without the lock (or whether it holds it
+            // could not be read): if it passes every other check as the
+            // owner, or those could not be read either, a holder that is
+            // not its ancestor and has no authority over the file (neither
+            // root nor the file's user) proves nothing: anyone who can
+            // read a file can lock it (and stopping that holder would let
+            // the live owner's file be removed).
+            if matches!(
+                owner,
+                Some(Identity::Mismatched(Mismatch::NotLockHolder) | Identity::Unproved(_))
+            ) {
+                let alone = identify(file_pid, st, false, None, me, not_asked);
                 if !matches!(alone, Identity::Mismatched(_)) && !has_authority(h, file_pid, st) {
-                    #[allow(clippy::unnecessary_cast)]
-                    let uid = st.st_uid as u32;
+                    let uid = file_uid(st);
                     found.set_identity(Identity::Unproved(Unproved::contested(file_pid, h, uid)), true);
                     return;
                 }
@@ -571,8 +575,7 @@ fn resolve_holder(
 /// (real, effective and saved UIDs). What cannot be read gives no
 /// authority.
 fn has_authority(h: Pid, file_pid: Pid, st: &Stat) -> bool {
-    #[allow(clippy::unnecessary_cast)]
-    let owner = st.st_uid as u32;
+    let owner = file_uid(st);
     if sys::proc::status_result(h)
         .is_ok_and(|s| s.uids[1] == 0 || s.uids.iter().all(|&u| u == owner))
     {
@@ -590,6 +593,13 @@ fn has_authority(h: Pid, file_pid: Pid, st: &Stat) -> bool {
         }
     }
     false
+}
+
+/// The file's owner (its UID).
+// st_uid's width differs between platforms.
+#[allow(clippy::unnecessary_cast)]
+fn file_uid(st: &Stat) -> u32 {
+    st.st_uid as u32
 }
 
 /// The state from the lock and liveness alone (and, for a running file,
