@@ -194,7 +194,9 @@ fn cause(backend: &Backend, e: &str) -> Option<String> {
         );
     }
     // TLS 1.3: the server checks the client certificate after the client
-    // considers the handshake done, and may just close the connection.
+    // considers the handshake done, and may just close the connection. A
+    // plain-HTTP member may reset the connection on the TLS greeting too
+    // (seen in CI, instead of an answer that is not TLS): both are named.
     let with_client_cert = backend.tls.as_ref().is_some_and(|t| t.identity.is_some());
     // An I/O error's kind is shown in `Debug` form by hyper ("Kind(ConnectionReset)"), its
     // message in words: both are looked for.
@@ -211,11 +213,15 @@ fn cause(backend: &Backend, e: &str) -> Option<String> {
             if with_client_cert {
                 "etcd closed the connection right after the TLS handshake: it most likely refused \
              the client certificate (--cert, --key: not signed by a CA it trusts, or \
-             expired); if not, check that etcd runs there and has a quorum"
+             expired); or the endpoint does not seem to speak TLS; drop --cacert, --cert and \
+             --key for a plain-HTTP etcd (a plain member may reset a TLS greeting); if neither, \
+             check that etcd runs there and has a quorum"
             } else {
                 "etcd closed the connection right after the TLS handshake: it most likely requires \
              a client certificate (it runs with --client-cert-auth): give --cert and --key (or \
-             ETCDCTL_CERT and ETCDCTL_KEY); if not, check that etcd runs there and has a quorum"
+             ETCDCTL_CERT and ETCDCTL_KEY); or the endpoint does not seem to speak TLS; drop \
+             --cacert, --cert and --key for a plain-HTTP etcd (a plain member may reset a TLS \
+             greeting); if neither, check that etcd runs there and has a quorum"
             }
             .into(),
         );
