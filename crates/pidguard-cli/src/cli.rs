@@ -9,6 +9,8 @@ use pidguard::{Schedule, Signal};
 
 use crate::duration::parse_duration;
 
+pub mod fast;
+
 /// PID files that get the hard cases right: run a program once, find it,
 /// stop it.
 #[derive(Debug, Parser)]

@@ -1,4 +1,18 @@
 //! The `pidguard` command.
+//!
+//! On Linux with glibc the command has its own C `main` (below): Rust's
+//! start-up (`std::rt`) costs more than the whole lock protocol — on glibc
+//! it reads `/proc/self/maps` to find the main thread's stack, installs a
+//! stack-overflow handler with its own `sigaltstack` mapping, and names the
+//! thread. pidguard keeps only the two parts of it that change what the
+//! program does ([`sys::runtime_init`]: standard descriptors 0–2 are never
+//! left closed, so a PID file or a lock can never land on them; SIGPIPE is
+//! ignored, so writing to a closed pipe is an error, not death). What is
+//! lost is std's "stack overflow" message (a stack overflow is a plain
+//! SIGSEGV). Arguments and the environment still come from std (glibc
+//! hands them to std's `.init_array` hook). Elsewhere, and in unit tests,
+//! Rust's own `main` runs [`pidguard_main`].
+#![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 
 mod cli;
 mod commands;
@@ -8,13 +22,49 @@ mod output;
 mod supervise;
 mod sys;
 
-use std::process::ExitCode;
-
 use clap::Parser;
 
 use crate::exit::{Exit, Failure};
 
-fn main() -> ExitCode {
+/// The C entry point: the runtime's two promises, then the command. A
+/// panic is caught here (unwinding out of an `extern "C"` function would
+/// abort the process with SIGABRT) and exits 101, as Rust's own `main`
+/// does.
+#[cfg(all(target_os = "linux", target_env = "gnu", not(test)))]
+#[no_mangle]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    if let Err((fd, e)) = sys::runtime_init() {
+        // Nothing else is open yet: fd 2 may be the one that is closed.
+        eprintln!(
+            "pidguard: descriptor {fd} (standard input, output or error) is closed and \
+             /dev/null could not be opened in its place ({e}): start pidguard with \
+             descriptors 0-2 open"
+        );
+        return std::ffi::c_int::from(Exit::Software.code());
+    }
+    let code = std::panic::catch_unwind(pidguard_main).unwrap_or(101);
+    finish();
+    std::ffi::c_int::from(code)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu", not(test))))]
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(pidguard_main())
+}
+
+/// What Rust's runtime does after `main` returns: standard output's
+/// buffer written out (a failure to write it has nowhere to be reported).
+#[cfg(all(target_os = "linux", target_env = "gnu", not(test)))]
+fn finish() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+/// The command: its exit status.
+fn pidguard_main() -> u8 {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args
         .get(1)
@@ -22,9 +72,12 @@ fn main() -> ExitCode {
     {
         return supervise::job::watchdog_main(&args[2..]);
     }
-    let cli = match cli::Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+    let cli = match cli::fast::parse(&args) {
+        Some(cli) => cli,
+        None => match cli::Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(e) => usage_error(e),
+        },
     };
     let json = cli.command.json();
     // Only a supervised `run` prints no object of its own on success.
@@ -34,7 +87,7 @@ fn main() -> ExitCode {
             if json && silent && !output::printed() {
                 output::print_json(&output::Obj::new().set("exit", exit.code()).value());
             }
-            exit.into()
+            exit.code()
         }
         Err(f) => {
             eprintln!("pidguard: {}", f.message);
@@ -43,7 +96,7 @@ fn main() -> ExitCode {
             if json && !output::printed() {
                 output::print_json(&f.to_json());
             }
-            f.exit.into()
+            f.exit.code()
         }
     }
 }
@@ -51,7 +104,7 @@ fn main() -> ExitCode {
 /// clap's error (or help and version, which are not errors), as clap prints
 /// it; with `--json` among pidguard's own arguments (before `--`: not one
 /// of the supervised command's), also as one JSON object.
-fn usage_error(e: clap::Error) -> ExitCode {
+fn usage_error(e: clap::Error) -> ! {
     use clap::error::ErrorKind as K;
     let informational = matches!(
         e.kind(),

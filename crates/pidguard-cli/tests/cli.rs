@@ -620,3 +620,96 @@ print(os.waitstatus_to_exitcode(status))
     );
     assert!(!p.exists(), "the file is removed when the command exits");
 }
+
+#[test]
+fn closed_standard_descriptors_never_become_the_pid_file() {
+    // pidguard started with 0, 1 and 2 closed: were they left closed, the
+    // PID file (or its lock) would get descriptor 0 and the command would
+    // read its stdin from the PID file. They are opened on /dev/null, as
+    // Rust's own start-up does (pidguard has its own C main on glibc).
+    let dir = tmp();
+    for exec in [false, true] {
+        let p = dir.path().join(format!("app-{exec}.pid"));
+        let out = dir.path().join(format!("fds-{exec}"));
+        let mode = if exec { "--exec" } else { "--fsync" };
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$0" run "$1" -p "$2" -- sh -c 'for f in 0 1 2; do [ "$(readlink /proc/$$/fd/$f)" = /dev/null ] || exit 9; done; touch "$0"' "$3" <&- >&- 2>&-"#)
+            .arg(bin())
+            .arg(mode)
+            .arg(&p)
+            .arg(&out)
+            .status()
+            .unwrap();
+        // 9: one of the command's descriptors 0-2 was not /dev/null.
+        assert_eq!(status.code(), Some(0), "{mode}: the command's exit");
+        assert!(
+            out.exists(),
+            "{mode}: the command saw /dev/null on 0, 1 and 2"
+        );
+    }
+}
+
+#[test]
+fn a_path_too_long_to_look_at_is_reported_as_the_create_that_failed() {
+    // `run` tries step 2 (take over) before step 1 (create) on its first
+    // attempt; a path whose lstat fails for another reason than "missing"
+    // must still be reported as the failed create (73), not as an I/O error.
+    let dir = tmp();
+    let p = dir.path().join("x".repeat(300));
+    let out = pidguard()
+        .arg("run")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(73), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot create PID file"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("File name too long"), "{}", text(&out));
+}
+
+#[test]
+fn a_restart_over_a_left_file_takes_it_over_without_a_temporary_inode() {
+    // `run --exec` leaves its file behind (the kernel drops the lock when
+    // the command exits); the next start takes it over in place (step 2
+    // first): no unnamed inode is made only to fail its link.
+    if !have_tool("strace", "-V") {
+        return;
+    }
+    let dir = tmp();
+    let p = dir.path().join("app.pid");
+    let first = pidguard()
+        .arg("run")
+        .arg("--exec")
+        .arg("-p")
+        .arg(&p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(p.exists(), "run --exec leaves its file");
+    let log = dir.path().join("strace.log");
+    let out = Command::new("strace")
+        .arg("-o")
+        .arg(&log)
+        .args(["-e", "trace=open,openat,linkat"])
+        .arg(bin())
+        .args(["run", "--exec", "-p"])
+        .arg(&p)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(!calls.contains("O_TMPFILE"), "{calls}");
+    assert!(!calls.contains("linkat("), "{calls}");
+    assert!(
+        calls.contains("app.pid"),
+        "the file was opened in place: {calls}"
+    );
+}

@@ -16,6 +16,11 @@
 //!    locked inode (dev/ino compared); if not, start over. Then the content is
 //!    rewritten in place. The inode at the path never changes while the file
 //!    exists, so everyone locks the same inode.
+//!
+//!    Unless the process's last acquire created its file, step 2 is tried
+//!    first (a file left behind by `run --exec` or a crash is the common
+//!    case on a restart): a path it finds missing, or cannot look at, goes
+//!    to step 1. The outcome is the same in either order.
 //! 3. **Release**: if the path still names our inode, unlink it while still
 //!    holding the lock, then close. A late release never removes a
 //!    successor's file; a guard dropped in a forked child removes nothing.

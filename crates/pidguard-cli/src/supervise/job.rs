@@ -25,7 +25,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pidguard::{Pid, Signal};
@@ -292,7 +292,7 @@ impl Watchdog {
 
 /// The watchdog process (see [`Watchdog`]); `args` are what follows
 /// [`WATCHDOG_ARG`]: the supervisor's PID.
-pub fn watchdog_main(args: &[OsString]) -> ExitCode {
+pub fn watchdog_main(args: &[OsString]) -> u8 {
     use std::os::fd::AsFd;
     let supervisor = args
         .first()
@@ -365,7 +365,7 @@ pub fn watchdog_main(args: &[OsString]) -> ExitCode {
             Ok(false) => continue,
             Ok(true) => {}
             Err(sys::Errno::INTR) => continue,
-            Err(_) => return ExitCode::from(70),
+            Err(_) => return 70,
         }
         let mut chunk = [0u8; 512];
         let n = match sys::read(fd, &mut chunk) {
@@ -379,7 +379,7 @@ pub fn watchdog_main(args: &[OsString]) -> ExitCode {
             while kill_job(group, &outside) && Instant::now() < end {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            return ExitCode::SUCCESS;
+            return 0;
         }
         buf.extend_from_slice(&chunk[..n]);
         while let Some(i) = buf.iter().position(|&b| b == b'\n') {
@@ -403,7 +403,7 @@ pub fn watchdog_main(args: &[OsString]) -> ExitCode {
                     }
                 }
                 "D" if !fired => deadline = arg.parse().ok(),
-                "X" => return ExitCode::SUCCESS,
+                "X" => return 0,
                 _ => {}
             }
         }

@@ -217,8 +217,8 @@ pub mod job {
     /// watchdog; on Windows it is an unknown argument like any other.
     pub const WATCHDOG_ARG: &str = "__pidguard-job-watchdog";
 
-    pub fn watchdog_main(_args: &[std::ffi::OsString]) -> std::process::ExitCode {
+    pub fn watchdog_main(_args: &[std::ffi::OsString]) -> u8 {
         eprintln!("pidguard: {WATCHDOG_ARG} is Unix-only: not available on Windows");
-        std::process::ExitCode::from(crate::exit::Exit::Unavailable.code())
+        crate::exit::Exit::Unavailable.code()
     }
 }

@@ -215,6 +215,43 @@ fn flock_line(fdinfo: &str, ino: u64) -> bool {
         })
 }
 
+/// What pidguard keeps of Rust's start-up when `main.rs` is the C entry
+/// point (glibc): descriptors 0, 1 and 2 that are closed are opened on
+/// `/dev/null` (else the PID file, a lock or a socket would get one, and a
+/// later `println!` or the supervised command would write into it), and
+/// SIGPIPE is ignored (a closed pipe is an `EPIPE` error, not death; the
+/// supervised command gets the default back before its exec). On error,
+/// which descriptor could not be filled.
+#[cfg(all(target_env = "gnu", not(test)))]
+pub(crate) fn runtime_init() -> Result<(), (i32, std::io::Error)> {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: poll reads and writes the three pollfds only; open and
+    // signal take a NUL-terminated path and constants.
+    unsafe {
+        let polled = libc::poll(fds.as_mut_ptr(), 3, 0) >= 0;
+        for p in &fds {
+            let closed = if polled {
+                p.revents & libc::POLLNVAL != 0
+            } else {
+                // poll failed (EINTR, ENOMEM): ask each descriptor.
+                libc::fcntl(p.fd, libc::F_GETFD) == -1
+                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
+            };
+            // The lowest free descriptor is this one: 0, 1 and 2 are
+            // filled in order.
+            if closed && libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) != p.fd {
+                return Err((p.fd, std::io::Error::last_os_error()));
+            }
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::flock_line;

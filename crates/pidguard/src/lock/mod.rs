@@ -17,6 +17,7 @@ pub use guard::Guard;
 use contend::{held_or_denied, live_unlocked_owner, wait_out_mid_write};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result, UnsafeFile, IoResultExt};
@@ -29,6 +30,10 @@ use crate::sys::{self, OwnedFd, RemoveFailed, RemoveOutcome};
 /// before giving up (with [`ErrorKind::AlreadyRunning`] when another
 /// instance was seen, see [`Contention`]).
 const MAX_ATTEMPTS: u32 = 100;
+
+/// Whether this process's last acquire made its file (step 1) rather than
+/// taking one over (step 2): which step its next acquire tries first.
+static CREATED_LAST: AtomicBool = AtomicBool::new(false);
 
 /// What [`Pidfile::acquire`] does when the PID file is on a network
 /// filesystem (NFS, SMB/CIFS, Ceph, AFS, 9P, Lustre, Coda), where `flock`
@@ -406,7 +411,23 @@ impl Pidfile {
         }
         let mut unnamed: Option<sys::Unnamed> = None;
         let mut seen = Contention::default();
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            // Step 2 first where the file is likely left over (a daemon's
+            // restart, `run --exec`, whose file stays behind): no unnamed
+            // inode is made only to fail its link. Not where this process
+            // created its last file (a guard taken and dropped in a loop
+            // removes it). Either order gives the same outcome: step 2
+            // finds no file, or step 1 finds one and goes to step 2.
+            if attempt == 0 && !CREATED_LAST.load(Ordering::Relaxed) {
+                match self.take_over_first(&path, content, pid, me, &mut seen)? {
+                    Takeover::Acquired(fd) => {
+                        self.set_ownership(&fd, &path)?;
+                        return Ok(self.guard(fd, path, pid, me).on(network));
+                    }
+                    Takeover::Vanished => {}
+                    Takeover::Changed => continue,
+                }
+            }
             if unnamed.is_none() {
                 match self.prepare_new(&dir, &path, dir_mode, content, pid, me) {
                     Ok(u) => unnamed = Some(u),
@@ -429,6 +450,7 @@ impl Pidfile {
                         sys::fsync_dir(&dir).create_err(&path)?;
                     }
                     let u = unnamed.take().expect("prepared above");
+                    CREATED_LAST.store(true, Ordering::Relaxed);
                     return Ok(self.guard(u.fd, path, pid, me).on(network));
                 }
                 Err(e) if e.raw_os_error() == Some(sys::Errno::EXIST.raw_os_error()) => {}
@@ -485,6 +507,29 @@ impl Pidfile {
         Ok(u)
     }
 
+    /// Step 2 tried before step 1: as [`Self::take_over`], but a path
+    /// that could not be looked at (too long, a directory on the way not
+    /// searchable) goes to step 1, whose error names the create that
+    /// failed, as when step 1 runs first.
+    fn take_over_first(
+        &self,
+        path: &Path,
+        content: &[u8],
+        pid: Pid,
+        me: Pid,
+        seen: &mut Contention,
+    ) -> Result<Takeover> {
+        let opened = match fs::open_verified(path, fs::Open::Write)? {
+            Verified::NotLooked(_) => return Ok(Takeover::Vanished),
+            opened => opened,
+        };
+        let t = self.take_over_verified(path, opened, content, pid, me, seen);
+        if let Ok(Takeover::Acquired(_)) = t {
+            CREATED_LAST.store(false, Ordering::Relaxed);
+        }
+        t
+    }
+
     /// Step 2: the path exists. Lock it in place if nobody holds it. What
     /// it sees of other instances on the way goes into `seen`.
     fn take_over(
@@ -495,7 +540,21 @@ impl Pidfile {
         me: Pid,
         seen: &mut Contention,
     ) -> Result<Takeover> {
-        let (fd, opened) = match fs::open_verified(path, fs::Open::Write)? {
+        let opened = fs::open_verified(path, fs::Open::Write)?;
+        self.take_over_verified(path, opened, content, pid, me, seen)
+    }
+
+    /// Step 2 on what [`fs::open_verified`] found.
+    fn take_over_verified(
+        &self,
+        path: &Path,
+        opened: Verified,
+        content: &[u8],
+        pid: Pid,
+        me: Pid,
+        seen: &mut Contention,
+    ) -> Result<Takeover> {
+        let (fd, opened) = match opened {
             Verified::Open { fd, opened } => (fd, opened),
             Verified::NotLooked(e)
                 if matches!(

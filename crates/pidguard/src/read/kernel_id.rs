@@ -297,7 +297,10 @@ pub(crate) fn recorded_elsewhere(
     file: &Stat,
     me: Pid,
 ) -> Option<Pid> {
-    // Cheap refusals first: the search reads every process's status.
+    // Cheap refusals first: the search reads every process's status. (A
+    // /proc of another namespace is not refused here, since asking for
+    // one's own identity does not look at /proc: each candidate's judge
+    // then refuses it, as ForeignProc.)
     if !writer_may_vouch(file) || sys::pidfs::ino(me, me).is_err() {
         return None;
     }

@@ -257,7 +257,20 @@ fn largest_possible_pid() -> u32 {
         target_pointer_width = "32"
     )))]
     const LIMIT: u32 = FALLBACK_PID_MAX;
-    LIMIT.max(pid_max())
+    // Where LIMIT is already the kernel's ceiling (PID_MAX_LIMIT - 1 on
+    // 64-bit Linux; any pid_t elsewhere) no pid_max can exceed it: the file
+    // is not read (one open and read less on every start-up). A 32-bit
+    // program may run on a 64-bit kernel, whose pid_max can be larger.
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        target_pointer_width = "32"
+    ))]
+    return LIMIT.max(pid_max());
+    #[cfg(not(all(
+        any(target_os = "linux", target_os = "android"),
+        target_pointer_width = "32"
+    )))]
+    LIMIT
 }
 
 impl Pid {

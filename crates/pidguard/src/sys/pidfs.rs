@@ -74,6 +74,44 @@ mod linux {
         if let Some(ino) = cache.and_then(|c| c.lookup(me)) {
             return Ok(ino);
         }
+        let fd = if pid == me && Pid::current() == me {
+            // This process, asking for itself (getpid just said so, also
+            // after a fork): pidfd_open resolves the number in the
+            // caller's own PID namespace, where getpid gave it, so the
+            // pidfd is this process. /proc is not needed to tie the two.
+            match rustix::process::pidfd_open(pid.to_rustix(), rustix::process::PidfdFlags::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOSYS) => {
+                    PIDFS.store(2, Ordering::Relaxed);
+                    return Err(NoIno::Unsupported);
+                }
+                Err(_) => return Err(NoIno::Other),
+            }
+        } else {
+            other_process_pidfd(pid)?
+        };
+        if PIDFS.load(Ordering::Relaxed) == 0 {
+            // f_type's width differs between architectures.
+            #[allow(clippy::unnecessary_cast)]
+            let on_pidfs = match rustix::fs::fstatfs(&fd) {
+                Ok(st) => st.f_type as u32 == PID_FS_MAGIC,
+                Err(_) => return Err(NoIno::Other),
+            };
+            PIDFS.store(if on_pidfs { 1 } else { 2 }, Ordering::Relaxed);
+            if !on_pidfs {
+                return Err(NoIno::Unsupported);
+            }
+        }
+        let ino = rustix::fs::fstat(&fd).map_err(|_| NoIno::Other)?.st_ino;
+        if let Some(c) = cache {
+            c.store(me, ino);
+        }
+        Ok(ino)
+    }
+
+    /// A pidfd on another process, tied to `pid` through this namespace's
+    /// /proc (its fdinfo `Pid:` line): without that tie, no identity.
+    fn other_process_pidfd(pid: Pid) -> Result<std::os::fd::OwnedFd, NoIno> {
         if proc::ours().is_err() {
             return Err(NoIno::ForeignProc);
         }
@@ -95,23 +133,7 @@ mod linux {
         if line != Some(pid.get()) {
             return Err(NoIno::ForeignProc);
         }
-        if PIDFS.load(Ordering::Relaxed) == 0 {
-            // f_type's width differs between architectures.
-            #[allow(clippy::unnecessary_cast)]
-            let on_pidfs = match rustix::fs::fstatfs(&fd) {
-                Ok(st) => st.f_type as u32 == PID_FS_MAGIC,
-                Err(_) => return Err(NoIno::Other),
-            };
-            PIDFS.store(if on_pidfs { 1 } else { 2 }, Ordering::Relaxed);
-            if !on_pidfs {
-                return Err(NoIno::Unsupported);
-            }
-        }
-        let ino = rustix::fs::fstat(&fd).map_err(|_| NoIno::Other)?.st_ino;
-        if let Some(c) = cache {
-            c.store(me, ino);
-        }
-        Ok(ino)
+        Ok(fd)
     }
 
     /// The caller's own pidfs inode, remembered in a page the kernel
