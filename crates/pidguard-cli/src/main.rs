@@ -26,10 +26,11 @@ use clap::Parser;
 
 use crate::exit::{Exit, Failure};
 
-/// The C entry point: the runtime's two promises, then the command. A
-/// panic is caught here (unwinding out of an `extern "C"` function would
-/// abort the process with SIGABRT) and exits 101, as Rust's own `main`
-/// does.
+/// The C entry point: the runtime's two promises, then the command. Where
+/// panics unwind (debug and test builds), one is caught here and exits
+/// 101, as under Rust's own `main` (unwinding out of an `extern "C"`
+/// function would abort instead); the release profile has
+/// `panic = "abort"`, as before, so there a panic aborts either way.
 #[cfg(all(target_os = "linux", target_env = "gnu", not(test)))]
 #[no_mangle]
 extern "C" fn main(

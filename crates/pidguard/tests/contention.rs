@@ -22,6 +22,7 @@ use testkit::{helper_command, report, Helper};
 const PATH: &str = "PIDGUARD_TEST_PATH";
 const GO: &str = "PIDGUARD_TEST_GO";
 const RUN_MS: &str = "PIDGUARD_TEST_RUN_MS";
+const HOLD_US: &str = "PIDGUARD_TEST_HOLD_US";
 
 /// Not a test: the body of the helper processes the other tests start.
 #[test]
@@ -98,12 +99,13 @@ fn monotonic_ns() -> u128 {
 }
 
 /// Waits for the go file, then for RUN_MS takes the file with
-/// `try_acquire`, holds it 200 µs and releases it, again and again, as
-/// docs/comparison.md's race; reports each hold (start and end on the
+/// `try_acquire`, holds it HOLD_US and releases it, again and again, as
+/// docs/comparison.md's race (200 µs there); reports each hold (start and end on the
 /// monotonic clock), how many times it was refused, and every error.
 fn cycler(path: &Path) {
     let go = PathBuf::from(testkit::var(GO));
     let run = Duration::from_millis(testkit::var(RUN_MS).parse().unwrap());
+    let hold = Duration::from_micros(testkit::var(HOLD_US).parse().unwrap());
     while !go.exists() {
         std::thread::sleep(Duration::from_micros(200));
     }
@@ -113,7 +115,7 @@ fn cycler(path: &Path) {
         match Pidfile::new(path).try_acquire() {
             Ok(Some(guard)) => {
                 let start = monotonic_ns();
-                std::thread::sleep(Duration::from_micros(200));
+                std::thread::sleep(hold);
                 let stop = monotonic_ns();
                 holds.push((start, stop));
                 if let Err(e) = guard.release() {
@@ -189,16 +191,24 @@ fn a_path_replaced_under_every_attempt_by_a_live_holder_is_already_running() {
 /// docs/comparison.md's race: 16 processes take the file, hold it 200 µs
 /// and let it go, again and again for a second. No two holds overlap, and
 /// every answer is a guard or `None`: no error, however often the path
-/// changed under an acquire.
+/// changed under an acquire. Every other process holds it 3 ms instead:
+/// an acquire that finds a live holder looks again for about 2.3 ms (a
+/// reader's probe may be what it saw), which outlasts every 200 µs hold,
+/// so on a fast machine only a longer hold is ever refused, and the test
+/// must see refusals to prove the processes contended.
 #[test]
 fn processes_taking_turns_get_a_guard_or_none_never_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.pid");
     let go = dir.path().join("go");
     let mut helpers: Vec<Helper> = (0..16)
-        .map(|_| {
+        .map(|i| {
             let mut cmd = helper_command("helper_process", "cycler");
-            cmd.env(PATH, &path).env(GO, &go).env(RUN_MS, "1000");
+            let hold = if i % 2 == 0 { "200" } else { "3000" };
+            cmd.env(PATH, &path)
+                .env(GO, &go)
+                .env(RUN_MS, "1000")
+                .env(HOLD_US, hold);
             Helper::spawn(cmd)
         })
         .collect();
